@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything ckms needs to build and everything its tests drive for real
+# (registry, runtime, skopeo, qemu, dkms), from Debian's archive only.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  libcurl4-openssl-dev nlohmann-json3-dev libarchive-dev libssl-dev libkmod-dev
+  libelf-dev libyaml-cpp-dev libcli11-dev libfmt-dev libzstd-dev liblzma-dev zlib1g-dev
+  catch2
+  # real components the tests drive
+  docker-registry apache2-utils openssl runc skopeo umoci
+  qemu-system-x86 busybox-static kmod cpio mmdebstrap uidmap
+  dkms dpkg-dev xz-utils zstd curl ca-certificates python3
+  # fuzzing
+  clang libclang-rt-14-dev
+)
+
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (it calls apt-get install)" >&2
+  exit 1
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "install-deps: ${#packages[@]} packages present"
+
+# Kernel headers for the tests: the two newest cloud ABIs, plus the generic flavour of the
+# newest (modules whose BUILD_EXCLUSIVE_CONFIG the cloud flavour lacks build against it).
+mapfile -t releases < <("$(dirname "$0")/kernel-releases.sh" 2)
+if [ "${#releases[@]}" -lt 2 ]; then
+  echo "install-deps: the archive has fewer than two cloud kernel ABIs" >&2
+  exit 1
+fi
+generic="${releases[-1]%-cloud-amd64}-amd64"
+apt-get install -y -qq --no-install-recommends \
+  "${releases[@]/#/linux-headers-}" "linux-headers-${generic}" >/dev/null
+echo "install-deps: kernel headers for ${releases[*]} ${generic}"
