@@ -1,0 +1,69 @@
+#include "app.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+
+namespace ckms::cli {
+
+int exit_code_for(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::usage: return kExitUsage;
+    case ErrorKind::not_found: return kExitNotFound;
+    case ErrorKind::integrity: return kExitIntegrity;
+    case ErrorKind::refused: return kExitRefused;
+    case ErrorKind::auth: return kExitAuth;
+    case ErrorKind::network: return kExitNetwork;
+    case ErrorKind::registry:
+    case ErrorKind::io:
+    case ErrorKind::build:
+    case ErrorKind::internal: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
+App::App() : root_("ckms: build, publish and load kernel modules as OCI artifacts", "ckms") {
+  root_.set_version_flag("--version", std::string("ckms ") + CKMS_VERSION);
+  root_.require_subcommand(1);
+  root_.fallthrough();
+  root_.add_flag("--json", options_.json, "Print machine-readable JSON on stdout");
+  root_.add_flag("-q,--quiet", options_.quiet, "No progress output");
+  root_.add_flag("-v,--verbose", options_.verbose, "More detail on stderr (repeatable)");
+  root_.footer(
+      "Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 integrity, 5 refused, 6 auth, "
+      "7 network.");
+}
+
+void App::on(CLI::App* command, Action action) { actions_.emplace_back(command, std::move(action)); }
+
+int App::run(int argc, char** argv) {
+  try {
+    root_.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return root_.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  try {
+    for (auto& [command, action] : actions_) {
+      if (command->parsed()) {
+        action();
+        return kExitOk;
+      }
+    }
+    std::cerr << root_.help();
+    return kExitUsage;
+  } catch (const Error& e) {
+    if (options_.json) {
+      print_json({{"error", e.what()}, {"exit_code", exit_code_for(e.kind())}});
+    }
+    fmt::print(stderr, "ckms: error: {}\n", e.what());
+    return exit_code_for(e.kind());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "ckms: internal error: {}\n", e.what());
+    return kExitFailure;
+  }
+}
+
+void print_json(const nlohmann::json& document) { std::cout << document.dump(2) << std::endl; }
+
+}  // namespace ckms::cli

@@ -1,0 +1,60 @@
+#pragma once
+// What every command shares: global options, output in the user's or a machine's form,
+// and the mapping from error kinds to exit codes.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "ckms/oci/error.hpp"
+
+namespace ckms::cli {
+
+// Exit codes, documented in docs/cli.md.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,     // a command ran and failed (build failed, registry error, I/O)
+  kExitUsage = 2,       // malformed arguments or input
+  kExitNotFound = 3,    // reference, tag, blob or file missing
+  kExitIntegrity = 4,   // digest, size or signature mismatch
+  kExitRefused = 5,     // security policy refused (escape, untrusted signer, wrong kernel)
+  kExitAuth = 6,        // credentials missing or rejected
+  kExitNetwork = 7,     // the registry could not be reached
+};
+
+int exit_code_for(ErrorKind kind);
+
+struct GlobalOptions {
+  bool json = false;       // machine-readable output on stdout
+  bool quiet = false;      // no progress
+  int verbose = 0;
+};
+
+// A command's action: runs after parsing; throws ckms::Error on failure.
+using Action = std::function<void()>;
+
+class App {
+ public:
+  App();
+  CLI::App& root() { return root_; }
+  GlobalOptions& options() { return options_; }
+  // Registers the action for a subcommand; only the parsed subcommand's action runs.
+  void on(CLI::App* command, Action action);
+  int run(int argc, char** argv);
+
+ private:
+  CLI::App root_;
+  GlobalOptions options_;
+  std::vector<std::pair<CLI::App*, Action>> actions_;
+};
+
+// Output: human lines on stdout, or one JSON document when --json is set.
+void print_json(const nlohmann::json& document);
+
+// Each command group registers itself here; see main.cpp.
+void register_oci_commands(App& app);
+
+}  // namespace ckms::cli

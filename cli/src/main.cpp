@@ -1,0 +1,7 @@
+#include "app.hpp"
+
+int main(int argc, char** argv) {
+  ckms::cli::App app;
+  ckms::cli::register_oci_commands(app);
+  return app.run(argc, argv);
+}
