@@ -1,0 +1,37 @@
+#include "ckms/oci/target.hpp"
+
+#include "ckms/oci/manifest.hpp"
+
+namespace ckms::oci {
+namespace {
+
+class OwningVerifyingReader final : public Reader {
+ public:
+  OwningVerifyingReader(std::unique_ptr<Reader> inner, const Descriptor& descriptor, std::string what)
+      : inner_(std::move(inner)), verifier_(*inner_, descriptor.digest, descriptor.size, std::move(what)) {}
+  std::size_t read(std::span<std::byte> buffer) override { return verifier_.read(buffer); }
+
+ private:
+  std::unique_ptr<Reader> inner_;
+  VerifyingReader verifier_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reader> verified(std::unique_ptr<Reader> inner, const Descriptor& descriptor,
+                                 std::string what) {
+  return std::make_unique<OwningVerifyingReader>(std::move(inner), descriptor, std::move(what));
+}
+
+std::string fetch_bytes(Target& target, const Descriptor& descriptor) {
+  auto reader = target.fetch(descriptor);
+  return read_all(*reader, kMaxManifestBytes,
+                  fmt::format("{} in {}", descriptor.digest.str(), target.describe()));
+}
+
+void push_bytes(Target& target, const Descriptor& descriptor, std::string_view bytes) {
+  StringReader reader{std::string(bytes)};
+  target.push(descriptor, reader);
+}
+
+}  // namespace ckms::oci
