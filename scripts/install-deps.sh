@@ -12,7 +12,7 @@ packages=(
   # real components the tests drive
   docker-registry apache2-utils openssl runc skopeo umoci
   qemu-system-x86 busybox-static kmod cpio mmdebstrap uidmap
-  dkms dpkg-dev xz-utils zstd curl ca-certificates python3
+  dkms dpkg-dev xz-utils zstd curl ca-certificates python3 bc
   # fuzzing
   clang libclang-rt-14-dev
 )
