@@ -135,9 +135,8 @@ void Unpacker::apply_entry(archive* a, archive_entry* entry) {
     return;
   }
   if (whiteout.kind == WhiteoutKind::remove) {
-    const int dirfd = parent_fd(parent, what);
+    apply_whiteout(parent_fd(parent, what), parent, whiteout.target, additions_, what);
     forget_parents();
-    apply_whiteout(dirfd, parent, whiteout.target, additions_, what);
     return;
   }
 
