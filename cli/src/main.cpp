@@ -1,7 +1,9 @@
 #include "app.hpp"
+#include "commands/image.hpp"
 
 int main(int argc, char** argv) {
   ckms::cli::App app;
   ckms::cli::register_oci_commands(app);
+  ckms::cli::register_image_commands(app);
   return app.run(argc, argv);
 }

@@ -1,0 +1,69 @@
+#pragma once
+// Kernel build images (shared/DESIGN.md, "Kernel build image"): layer 1 (or the layers of a
+// base image) is a toolchain root filesystem shared by every kernel of a distro release;
+// the last layer holds one kernel's headers packages unpacked with Debian's absolute layout.
+// Every layer ckms makes is deterministic, so the same inputs give the same digests and a
+// shared toolchain layer is stored and pushed once.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ckms/images/debian_packages.hpp"
+#include "ckms/oci/image_config.hpp"
+#include "ckms/oci/layer_create.hpp"
+#include "ckms/oci/target.hpp"
+
+namespace ckms::images {
+
+inline constexpr std::string_view kLabelKernelRelease = "io.ckms.kernel.release";
+inline constexpr std::string_view kLabelKernelSourceDir = "io.ckms.kernel.source-dir";
+inline constexpr std::string_view kDefaultPath =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct LayerOptions {
+  oci::LayerCompression compression = oci::LayerCompression::gzip;
+  // Clamp for every mtime; when absent, the input's own time is used (the rootfs tarball's
+  // mtime, the newest package build time), which is just as reproducible.
+  std::optional<std::int64_t> source_date_epoch;
+};
+
+// The lower layers every kernel image shares, and the config they come with.
+struct Toolchain {
+  std::shared_ptr<oci::Target> store;  // holds the blobs of `layers`
+  std::vector<oci::Descriptor> layers;
+  oci::ImageConfig config;
+};
+
+// Re-packs a root filesystem tarball (plain, gzip, zstd or xz; e.g. mmdebstrap's output)
+// as one deterministic layer, kept in an OCI layout under `work_dir`.
+Toolchain toolchain_from_tar(const std::filesystem::path& rootfs_tar, const std::filesystem::path& work_dir,
+                             const LayerOptions& options);
+
+// Takes the layers and config of an existing linux/amd64 image as they are.
+Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_view reference);
+
+// The image config of a kernel image over `toolchain` (exposed for tests and `inspect`).
+oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release,
+                                     const oci::Digest& headers_diff_id, std::string comment,
+                                     std::int64_t created);
+
+struct KernelImage {
+  std::string release;
+  oci::Descriptor manifest;
+  oci::Descriptor headers_layer;
+};
+
+// Unpacks `packages` into a staging tree under `work_dir`, makes the headers layer, pushes
+// what `destination` lacks (toolchain layers, headers layer, config, manifest) and tags the
+// manifest `tag`.
+KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view release,
+                               const std::vector<PackageFile>& packages, oci::Target& destination,
+                               std::string_view tag, const std::filesystem::path& work_dir,
+                               const LayerOptions& options);
+
+}  // namespace ckms::images

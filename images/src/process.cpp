@@ -1,0 +1,61 @@
+#include "process.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/io.hpp"
+
+extern char** environ;
+
+namespace ckms::images {
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) fail_errno("pipe");
+  oci::UniqueFd read_end(pipe_fds[0]);
+  oci::UniqueFd write_end(pipe_fds[1]);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
+  posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+
+  std::vector<char*> args;
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawn_error = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  write_end = oci::UniqueFd();
+  if (spawn_error != 0) {
+    errno = spawn_error;
+    fail_errno(fmt::format("cannot run {}", argv[0]));
+  }
+
+  ProcessResult result;
+  std::array<char, 4096> buffer{};
+  for (;;) {
+    const ssize_t n = ::read(read_end.get(), buffer.data(), buffer.size());
+    if (n > 0) {
+      result.err.append(buffer.data(), static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) fail_errno(fmt::format("waiting for {}", argv[0]));
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+}  // namespace ckms::images
