@@ -1,9 +1,11 @@
 #include "app.hpp"
+#include "commands/lint.hpp"
 #include "commands/image.hpp"
 
 int main(int argc, char** argv) {
   ckms::cli::App app;
   ckms::cli::register_oci_commands(app);
   ckms::cli::register_image_commands(app);
+  ckms::cli::register_lint_commands(app);
   return app.run(argc, argv);
 }

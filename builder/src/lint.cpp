@@ -1,0 +1,193 @@
+#include "ckms/builder/lint.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/io.hpp"
+
+namespace ckms::builder {
+namespace {
+
+// Stands in for $kernelver when linting without a kernel, so that expansions still read
+// naturally in messages and nothing looks like a real kernel.
+constexpr std::string_view kPlaceholderKernel = "0.0.0-lint";
+
+// Does the tree hold a source for module NAME? A Kbuild module comes from NAME.c or from
+// NAME-objs/NAME-y lines in a Makefile or Kbuild file; either may live in a subdirectory.
+bool has_module_source(const std::filesystem::path& dir, const ModuleEntry& m) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path location = dir / m.built_location;
+  if (fs::exists(location / (m.built_name + ".c"), ec)) return true;
+  const std::string underscored = [&] {
+    std::string s = m.built_name;
+    std::replace(s.begin(), s.end(), '-', '_');
+    return s;
+  }();
+  std::size_t visited = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator() && visited < 20000; it.increment(ec), ++visited) {
+    const std::string name = it->path().filename().string();
+    if (name == m.built_name + ".c" || name == underscored + ".c") return true;
+    if ((name == "Makefile" || name == "Kbuild" || name.ends_with(".mk") || name == "Makefile.in" ||
+         name == "Kbuild.in" || name == "Makefile.am") && it->is_regular_file(ec)) {
+      std::string text;
+      try {
+        text = oci::read_file(it->path(), 1 << 20);
+      } catch (const Error&) {
+        continue;
+      }
+      for (const auto& n : {m.built_name, underscored}) {
+        if (text.find(n + ".o") != std::string::npos || text.find(n + "-objs") != std::string::npos ||
+            text.find(n + "-y") != std::string::npos) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view to_string(Severity severity) {
+  switch (severity) {
+    case Severity::error: return "error";
+    case Severity::warning: return "warning";
+    case Severity::note: return "note";
+  }
+  return "note";
+}
+
+bool LintReport::buildable() const { return count(Severity::error) == 0; }
+
+std::size_t LintReport::count(Severity severity) const {
+  return static_cast<std::size_t>(std::count_if(
+      findings.begin(), findings.end(), [&](const LintFinding& f) { return f.severity == severity; }));
+}
+
+LintReport lint(const std::filesystem::path& source_dir, const LintOptions& options) {
+  LintReport report;
+  report.conf_path = source_dir / "dkms.conf";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(report.conf_path, ec)) {
+    fail(ErrorKind::not_found, "{}: no dkms.conf in this directory", report.conf_path.string());
+  }
+  DkmsEnvironment env = DkmsEnvironment::for_kernel(
+      options.kernel_release.value_or(std::string(kPlaceholderKernel)), options.arch);
+  // `dkms add` learns module and version from the file itself, then reads it again.
+  const StaticParseResult first = parse_dkms_conf_static_file(report.conf_path, env);
+  env.module = first_value(first.variables, "PACKAGE_NAME");
+  env.module_version = first_value(first.variables, "PACKAGE_VERSION");
+  const StaticParseResult parsed = parse_dkms_conf_static_file(report.conf_path, env);
+  report.conf = resolve_dkms_conf(parsed.variables, env);
+  report.exact = parsed.exact();
+  report.undetermined = parsed.undetermined;
+  auto add = [&](Severity s, std::size_t line, std::string message) {
+    report.findings.push_back({s, line, std::move(message)});
+  };
+
+  for (const auto& u : parsed.unsupported) {
+    add(Severity::warning, u.line,
+        fmt::format("{}: {}; not run here, the build evaluates the file in the sandbox",
+                    u.construct, u.detail));
+  }
+  for (const auto& n : parsed.notes) add(Severity::note, n.line, fmt::format("{}: {}", n.construct, n.detail));
+  const auto undetermined = [&](std::string_view name) {
+    return std::find(parsed.undetermined.begin(), parsed.undetermined.end(), name) !=
+           parsed.undetermined.end();
+  };
+  for (const auto& name : parsed.undetermined) {
+    add(Severity::warning, 0,
+        fmt::format("{} depends on shell logic; its value is known only after sandbox evaluation",
+                    name));
+  }
+  // read_conf's refusals are errors only when the static reading is complete for the
+  // variables involved; otherwise the sandbox may well see them set.
+  const bool modules_known = !undetermined("BUILT_MODULE_NAME") && !undetermined("DEST_MODULE_LOCATION") &&
+                             !undetermined("BUILT_MODULE_LOCATION") && !undetermined("DEST_MODULE_NAME") &&
+                             !undetermined("PACKAGE_NAME");
+  for (const auto& e : report.conf.errors) {
+    const bool certain = modules_known && !(e.find("PACKAGE_VERSION") != std::string::npos &&
+                                            undetermined("PACKAGE_VERSION"));
+    add(certain ? Severity::error : Severity::warning, 0,
+        certain ? e : fmt::format("{} (may be set by shell logic)", e));
+  }
+  for (const auto& i : report.conf.ignored) {
+    add(Severity::note, 0, fmt::format("{} is ignored by ckms: {}", i.name, i.reason));
+  }
+  if (report.conf.no_weak_modules) {
+    add(Severity::note, 0, "NO_WEAK_MODULES: ckms never links modules into other kernels anyway");
+  }
+  if (!report.conf.pre_build.empty() || !report.conf.post_build.empty()) {
+    add(Severity::note, 0, "PRE_BUILD/POST_BUILD run inside the build sandbox, as DKMS runs them in the build dir");
+  }
+  if (modules_known) {
+    for (const auto& m : report.conf.modules) {
+      if (!m.built_name.empty() && !has_module_source(source_dir, m)) {
+        add(Severity::warning, 0,
+            fmt::format("BUILT_MODULE_NAME[{}]=\"{}\": no {}.c or Makefile rule for it in the tree",
+                        m.index, m.built_name, m.built_name));
+      }
+    }
+  }
+  for (const auto& [name, array] : report.conf.raw) {
+    if ((name == "PATCH") ) {
+      for (const auto& [index, patch] : array) {
+        if (!patch.empty() && !std::filesystem::exists(source_dir / "patches" / patch, ec)) {
+          add(Severity::error, 0, fmt::format("PATCH[{}]=\"{}\": no patches/{} in the tree", index, patch, patch));
+        }
+      }
+    }
+  }
+  if (options.kernel_release) {
+    KernelTarget kernel{*options.kernel_release, options.arch, std::nullopt};
+    if (options.kernel_config) kernel.config = KernelConfig::load(*options.kernel_config);
+    report.plan = plan_build(report.conf, env, kernel);
+    for (const auto& reason : report.plan->exclusion_reasons) {
+      add(Severity::note, 0, fmt::format("not built for this kernel: {}", reason));
+    }
+  }
+  std::stable_sort(report.findings.begin(), report.findings.end(),
+                   [](const LintFinding& a, const LintFinding& b) { return a.severity < b.severity; });
+  return report;
+}
+
+void to_json(nlohmann::json& j, const LintReport& report) {
+  const DkmsConf& c = report.conf;
+  nlohmann::json modules = nlohmann::json::array();
+  for (const auto& m : c.modules) {
+    modules.push_back({{"index", m.index},
+                       {"built_name", m.built_name},
+                       {"built_location", m.built_location},
+                       {"dest_name", m.dest_name},
+                       {"dest_location", m.dest_location},
+                       {"strip", m.strip}});
+  }
+  nlohmann::json findings = nlohmann::json::array();
+  for (const auto& f : report.findings) {
+    findings.push_back({{"severity", to_string(f.severity)}, {"line", f.line}, {"message", f.message}});
+  }
+  nlohmann::json directives = nlohmann::json::object();
+  for (const auto& [name, array] : c.raw) {
+    nlohmann::json values = nlohmann::json::object();
+    for (const auto& [index, value] : array) values[std::to_string(index)] = value;
+    directives[name] = values;
+  }
+  j = {{"conf", report.conf_path.string()},
+       {"package_name", c.package_name},
+       {"package_version", c.package_version},
+       {"buildable", report.buildable()},
+       {"exact", report.exact},
+       {"undetermined", report.undetermined},
+       {"directives", directives},
+       {"modules", modules},
+       {"findings", findings},
+       {"errors", report.count(Severity::error)},
+       {"warnings", report.count(Severity::warning)}};
+  if (report.plan) j["plan"] = *report.plan;
+}
+
+}  // namespace ckms::builder
