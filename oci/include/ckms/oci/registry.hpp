@@ -1,0 +1,86 @@
+#pragma once
+// A repository in a registry (OCI distribution-spec v1.1) as a Target: resolve, fetch,
+// push, tag, tags and referrers over HTTP(S), with Basic or Bearer-token auth, retries
+// with backoff, redirects to blob storage, resumed downloads and flat memory for any blob
+// size. docs/registry.md describes the flows.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ckms/oci/auth_credentials.hpp"
+#include "ckms/oci/reference.hpp"
+#include "ckms/oci/target.hpp"
+
+namespace ckms::oci {
+
+struct RegistryOptions {
+  // http:// instead of https:// (a registry on loopback in tests or a local mirror).
+  bool plain_http = false;
+  // Trust this CA bundle instead of the system's.
+  std::optional<std::filesystem::path> ca_cert;
+  // From --username and --password-stdin; when absent, credential files are consulted.
+  std::optional<Credentials> credentials;
+  // --authfile: the only credential file consulted when set.
+  std::optional<std::filesystem::path> auth_file;
+  // Attempts per request for connection errors, 429 and 500/502/503/504.
+  int max_attempts = 4;
+  std::chrono::milliseconds initial_backoff{250};
+  std::chrono::milliseconds max_backoff{30'000};
+  std::string user_agent = "ckms";
+  // Blobs of at least this size go up in PATCH chunks of `chunk_size`; smaller ones in one PUT.
+  std::uint64_t chunk_threshold = 16 << 20;
+  std::uint64_t chunk_size = 8 << 20;
+  int max_redirects = 5;
+  // Page size asked of tag listings (`n=`); the registry may return fewer per page.
+  int tags_page_size = 1000;
+  std::size_t stream_buffer = 1 << 20;
+};
+
+class RegistryClient;
+
+class RegistryRepository final : public Target {
+ public:
+  RegistryRepository(RegistryReference reference, RegistryOptions options);
+  ~RegistryRepository() override;
+
+  std::string describe() const override;
+  Descriptor resolve(std::string_view tag_or_digest) override;
+  bool exists(const Descriptor& descriptor) override;
+  std::unique_ptr<Reader> fetch(const Descriptor& descriptor) override;
+  void push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) override;
+  void tag(const Descriptor& manifest, std::string_view tag) override;
+  std::vector<std::string> tags() override;
+  std::vector<Descriptor> referrers(const Descriptor& subject,
+                                    std::optional<std::string_view> artifact_type) override;
+
+  // GET /v2/: checks that the registry speaks the API and that we can authenticate.
+  void ping();
+  // Cross-repository blob mount from another repository of the same registry. Returns
+  // false when the registry declined (the caller then uploads the blob).
+  bool mount(const Descriptor& blob, std::string_view from_repository);
+  void delete_manifest(const Descriptor& manifest);
+
+  const RegistryReference& reference() const;
+
+ private:
+  void push_manifest(const Descriptor& descriptor, Reader& content);
+  void push_blob(const Descriptor& descriptor, Reader& content, const ProgressFn& progress);
+  void update_referrers_tag(const Descriptor& manifest, const Descriptor& subject);
+
+  std::unique_ptr<RegistryClient> client_;
+};
+
+std::unique_ptr<Target> open_registry(const RegistryReference& reference, const RegistryOptions& options);
+
+// Checks the credentials against host's /v2/ (through its token service when it has one),
+// then stores them in the auth file (default_auth_file) atomically with mode 0600,
+// keeping every other entry. Returns the file written.
+std::filesystem::path login(std::string_view host, const Credentials& credentials,
+                            const RegistryOptions& options);
+// Removes host's entry; returns false when there was none.
+bool logout(std::string_view host, const std::optional<std::filesystem::path>& auth_file);
+
+}  // namespace ckms::oci
