@@ -75,7 +75,6 @@ class Lexer {
   std::function<void(std::size_t line, std::string construct, std::string detail)> unsupported;
 
   bool at_end() const { return pos_ >= s_.size(); }
-  bool failed() const { return failed_; }
 
   // Reads one statement: tokens up to a newline or ';' (';;' included).
   std::optional<Statement> next_statement() {
@@ -443,10 +442,7 @@ class Interpreter {
       report(line, std::move(construct), std::move(detail));
     };
     while (auto st = lexer.next_statement()) execute(*st);
-    failed_ = failed_ || lexer.failed();
   }
-
-  bool failed() const { return failed_; }
   const std::map<std::string, ShellArray>& vars() const { return vars_; }
   const std::map<std::string, std::string>& unknown() const { return unknown_; }
   const std::map<std::string, std::size_t>& assigned_at() const { return assigned_at_; }
@@ -590,7 +586,7 @@ class Interpreter {
       for (std::size_t j = first; j < tokens.size(); ++j) apply(*tokens[j].assignment, st.line);
       return;
     }
-    const std::string command = tokens[i].w.value;
+    const std::string command = tokens[i].w.value.empty() ? "<computed>" : tokens[i].w.value;
     if (tokens[i].w.plain && (command == "export" || command == "readonly")) {
       bool all_assignments = true;
       for (std::size_t j = i + 1; j < tokens.size(); ++j) {
@@ -630,7 +626,6 @@ class Interpreter {
   std::map<std::string, std::size_t> assigned_at_;
   std::set<std::string> noted_unset_;
   std::vector<std::string> blocks_;
-  bool failed_ = false;
 };
 
 // `echo NAME[i]="${NAME[i]}"` with the expansion unquoted: words split on blanks and

@@ -91,8 +91,8 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
 
   for (const auto& u : parsed.unsupported) {
     add(Severity::warning, u.line,
-        fmt::format("{}: {}; not run here, the build evaluates the file in the sandbox",
-                    u.construct, u.detail));
+        fmt::format("{}: {} (the build evaluates the file in its sandbox)", u.construct,
+                    u.detail));
   }
   for (const auto& n : parsed.notes) add(Severity::note, n.line, fmt::format("{}: {}", n.construct, n.detail));
   const auto undetermined = [&](std::string_view name) {
