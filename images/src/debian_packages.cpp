@@ -1,6 +1,8 @@
 #include "ckms/images/debian_packages.hpp"
 
 #include <cctype>
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 
@@ -77,7 +79,13 @@ PackageFile AptSource::get(const Dependency& dependency) {
   // `apt-get install` of the headers would pick too.
   const std::string spec =
       dependency.relation == "=" ? dependency.package + "=" + dependency.version : dependency.package;
-  const auto uris = run_process({"apt-get", "download", "--print-uris", spec}, cache_dir_);
+  // apt prints nothing for a file already in its working directory, so it is asked from an
+  // empty one; the download also lands there first, so the cache only ever holds whole files.
+  // Per process, so that two builds can share one cache.
+  const fs::path scratch = cache_dir_ / fmt::format(".download-{}", ::getpid());
+  fs::remove_all(scratch);
+  fs::create_directories(scratch);
+  const auto uris = run_process({"apt-get", "download", "--print-uris", spec}, scratch);
   if (uris.exit_code != 0) {
     fail(ErrorKind::not_found, "{}: apt cannot find it (apt-get download {}): {}", describe(dependency),
          spec, trim(uris.err));
@@ -98,12 +106,14 @@ PackageFile AptSource::get(const Dependency& dependency) {
   }
   const fs::path file = cache_dir_ / filename;
   if (!fs::exists(file)) {
-    const auto download = run_process({"apt-get", "download", spec}, cache_dir_);
-    if (download.exit_code != 0 || !fs::exists(file)) {
+    const auto download = run_process({"apt-get", "download", spec}, scratch);
+    if (download.exit_code != 0 || !fs::exists(scratch / filename)) {
       fail(ErrorKind::network, "{}: apt-get download {} failed: {}", describe(dependency), spec,
            trim(download.err));
     }
+    fs::rename(scratch / filename, file);
   }
+  fs::remove_all(scratch);
   PackageFile found{file, read_deb_control(file)};
   check_matches(found, dependency);
   return found;

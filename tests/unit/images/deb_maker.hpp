@@ -17,10 +17,10 @@ namespace ckms::testing {
 struct DebSpec {
   std::string package;
   std::string version = "1.0-1";
-  std::string depends;
+  std::string depends = {};
   std::string compression = "xz";                 // dpkg-deb -Z
-  std::map<std::string, std::string> files;       // path (no leading '/') -> content
-  std::map<std::string, std::string> symlinks;    // path -> target
+  std::map<std::string, std::string> files = {};  // path (no leading '/') -> content
+  std::map<std::string, std::string> symlinks = {};  // path -> target
 };
 
 inline std::filesystem::path make_deb(const std::filesystem::path& dir, const DebSpec& spec) {
@@ -43,9 +43,10 @@ inline std::filesystem::path make_deb(const std::filesystem::path& dir, const De
     fs::create_symlink(target, root / path);
   }
   const fs::path deb = dir / fmt::format("{}_{}_amd64.deb", spec.package, spec.version);
-  const auto result = testkit::run({"dpkg-deb", "--root-owner-group", "-Z" + spec.compression, "--build",
-                                    root.string(), deb.string()},
-                                   {.env = {{"SOURCE_DATE_EPOCH", "1700000000"}}});
+  testkit::RunOptions options;
+  options.env["SOURCE_DATE_EPOCH"] = "1700000000";
+  const auto result = testkit::run(
+      {"dpkg-deb", "--root-owner-group", "-Z" + spec.compression, "--build", root.string(), deb.string()}, options);
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
   fs::remove_all(root);

@@ -46,7 +46,9 @@ nlohmann::json build(const std::vector<std::string>& releases, const fs::path& t
     argv.push_back("--kernel");
     argv.push_back(release);
   }
-  const auto result = run(argv, {.env = {{"SOURCE_DATE_EPOCH", "1700000000"}}});
+  ckms::testkit::RunOptions options;
+  options.env["SOURCE_DATE_EPOCH"] = "1700000000";
+  const auto result = run(argv, options);
   INFO(result.out << result.err);
   REQUIRE(result.exit_code == 0);
   return nlohmann::json::parse(result.out);
