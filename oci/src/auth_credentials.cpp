@@ -35,8 +35,11 @@ bool same_registry(std::string_view key, std::string_view host) {
   return is_docker_hub(normalized) && is_docker_hub(host);
 }
 
-const nlohmann::json* find_entry(const nlohmann::json& object, std::string_view host) {
-  if (!object.is_object()) return nullptr;
+const nlohmann::json* find_entry(const nlohmann::json& document, const char* section,
+                                std::string_view host) {
+  const auto found = document.find(section);
+  if (found == document.end() || !found->is_object()) return nullptr;
+  const nlohmann::json& object = *found;
   // An exact key wins over one that only matches after normalisation.
   if (auto it = object.find(std::string(host)); it != object.end()) return &*it;
   for (const auto& [key, value] : object.items()) {
@@ -102,10 +105,10 @@ std::optional<Credentials> credentials_from_config(std::string_view json_text, s
     fail(ErrorKind::usage, "{}: not valid JSON: {}", where, e.what());
   }
   if (!document.is_object()) fail(ErrorKind::usage, "{}: expected a JSON object", where);
-  if (const auto* name = find_entry(document.value("credHelpers", nlohmann::json::object()), host)) {
+  if (const auto* name = find_entry(document, "credHelpers", host)) {
     if (name->is_string()) return helper(name->get<std::string>(), std::string(host));
   }
-  if (const auto* entry = find_entry(document.value("auths", nlohmann::json::object()), host)) {
+  if (const auto* entry = find_entry(document, "auths", host)) {
     if (auto credentials = from_auths_entry(*entry, where, host)) return credentials;
   }
   if (auto store = document.find("credsStore"); store != document.end() && store->is_string() &&

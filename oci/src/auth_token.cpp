@@ -74,8 +74,8 @@ bool Authenticator::on_unauthorized(const HttpResponse& response, const Scopes& 
     if (chosen && chosen->scheme == "bearer") break;
   }
   if (!chosen) {
-    fail(ErrorKind::auth, "{} asks for authentication without a challenge ckms understands "
-         "(WWW-Authenticate: {})", policy_.registry,
+    fail(ErrorKind::auth, "{}: the registry asks for authentication without a challenge ckms understands "
+         "(WWW-Authenticate: {})", policy_.subject,
          response.headers.get("www-authenticate").value_or("<missing>"));
   }
   const bool known = challenge_ && challenge_->scheme == chosen->scheme &&
@@ -96,18 +96,18 @@ bool Authenticator::on_unauthorized(const HttpResponse& response, const Scopes& 
 void Authenticator::check_realm(const std::string& realm, bool with_credentials) const {
   if (realm.starts_with("https://")) return;
   if (!realm.starts_with("http://")) {
-    fail(ErrorKind::refused, "{}: token realm '{}' is not an http(s) URL", policy_.registry, realm);
+    fail(ErrorKind::refused, "{}: token realm '{}' is not an http(s) URL", policy_.subject, realm);
   }
   const std::string realm_host = url_authority(realm);
   if (!(policy_.registry_plain_http && is_loopback_host(policy_.registry) && is_loopback_host(realm_host))) {
-    fail(ErrorKind::refused, "{}: refusing token realm {} over plain http{}", policy_.registry, realm,
+    fail(ErrorKind::refused, "{}: refusing token realm {} over plain http{}", policy_.subject, realm,
          with_credentials ? " (it would carry credentials)" : "");
   }
 }
 
 std::string Authenticator::fetch_token(const Scopes& scopes) {
   const std::string realm = challenge_->param("realm").value_or("");
-  if (realm.empty()) fail(ErrorKind::auth, "{}: Bearer challenge without a realm", policy_.registry);
+  if (realm.empty()) fail(ErrorKind::auth, "{}: Bearer challenge without a realm", policy_.subject);
   const Credentials* creds = credentials();
   check_realm(realm, creds != nullptr);
 
@@ -129,22 +129,22 @@ std::string Authenticator::fetch_token(const Scopes& scopes) {
   }
   const HttpResponse response = send_(request, kMaxTokenResponseBytes);
   if (response.status == 401 || response.status == 403) {
-    fail(ErrorKind::auth, "{}: the token service {} rejected {} (HTTP {}): {}", policy_.registry, realm,
+    fail(ErrorKind::auth, "{}: the token service {} rejected {} (HTTP {}): {}", policy_.subject, realm,
          creds ? "the credentials" : "anonymous access", response.status, reply_excerpt(response));
   }
   if (response.status != 200) {
-    fail(ErrorKind::auth, "{}: the token service {} answered HTTP {}: {}", policy_.registry, realm,
+    fail(ErrorKind::auth, "{}: the token service {} answered HTTP {}: {}", policy_.subject, realm,
          response.status, reply_excerpt(response));
   }
   nlohmann::json reply;
   try {
     reply = nlohmann::json::parse(response.body);
   } catch (const nlohmann::json::exception& e) {
-    fail(ErrorKind::auth, "{}: the token service {} sent unreadable JSON: {}", policy_.registry, realm, e.what());
+    fail(ErrorKind::auth, "{}: the token service {} sent unreadable JSON: {}", policy_.subject, realm, e.what());
   }
   std::string token = reply.value("token", "");
   if (token.empty()) token = reply.value("access_token", "");
-  if (token.empty()) fail(ErrorKind::auth, "{}: the token service {} sent no token", policy_.registry, realm);
+  if (token.empty()) fail(ErrorKind::auth, "{}: the token service {} sent no token", policy_.subject, realm);
   std::chrono::seconds lifetime{reply.value("expires_in", 0)};
   lifetime = std::max(lifetime, kMinTokenLifetime);
   tokens_[join(scopes)] = Token{token, std::chrono::steady_clock::now() + lifetime - kExpiryMargin};

@@ -60,7 +60,7 @@ RegistryClient::RegistryClient(RegistryReference reference, RegistryOptions opti
     : reference_(std::move(reference)),
       options_(std::move(options)),
       http_(http_options(options_)),
-      auth_(AuthPolicy{reference_.api_host(), options_.plain_http},
+      auth_(AuthPolicy{reference_.api_host(), options_.plain_http, reference_.repository_str()},
             [this]() -> std::optional<Credentials> {
               if (options_.credentials) return options_.credentials;
               return find_credentials(reference_.registry, options_.auth_file);

@@ -22,10 +22,12 @@ using Scopes = std::vector<std::string>;  // "repository:ckms/hello:pull,push", 
 std::string repository_scope(std::string_view repository, bool push);
 
 struct AuthPolicy {
-  std::string registry;  // host[:port], for messages and for the realm's host check
+  std::string registry;  // host[:port], for the realm's host check
   // A plain-http registry on loopback (tests, a local mirror) may use a plain-http realm,
   // also on loopback; any other realm must be https.
   bool registry_plain_http = false;
+  // Names what is being accessed in messages ("127.0.0.1:5000/ckms/hello").
+  std::string subject;
 };
 
 class Authenticator {
