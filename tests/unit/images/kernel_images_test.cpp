@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,7 @@
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
+#include "registry_fixture.hpp"
 #include "rootfs_maker.hpp"
 #include "testkit.hpp"
 #include "tree_compare.hpp"
@@ -37,11 +39,13 @@ std::vector<std::string> installed_cloud_releases() {
   return releases;
 }
 
-nlohmann::json build(const std::vector<std::string>& releases, const fs::path& tar, const fs::path& layout) {
+// `destination` is the --output or --template argument pair.
+nlohmann::json build(const std::vector<std::string>& releases, const fs::path& tar,
+                     const std::vector<std::string>& destination) {
   std::vector<std::string> argv{ckms::testkit::ckms_binary().string(), "--json", "image", "build",
                                 "--toolchain-tar", tar.string(), "--apt-cache",
-                                (ckms::testkit::download_cache() / "debs").string(), "--output",
-                                "oci:" + layout.string()};
+                                (ckms::testkit::download_cache() / "debs").string()};
+  argv.insert(argv.end(), destination.begin(), destination.end());
   for (const auto& release : releases) {
     argv.push_back("--kernel");
     argv.push_back(release);
@@ -64,14 +68,40 @@ TEST_CASE("build images for the installed cloud kernels from Debian's packages")
   }
   ckms::testkit::TempDir dir;
   const fs::path tar = ckms::testing::make_rootfs_tar(dir.path());
-  const auto first = build(releases, tar, dir / "layout");
+  const auto first = build(releases, tar, {"--output", "oci:" + (dir / "layout").string()});
   REQUIRE(first.at("images").size() == 2);
 
   SECTION("building again gives identical digests") {
-    const auto second = build(releases, tar, dir / "again");
+    const auto second = build(releases, tar, {"--output", "oci:" + (dir / "again").string()});
     for (std::size_t i = 0; i < releases.size(); ++i) {
       CHECK(first["images"][i]["digest"] == second["images"][i]["digest"]);
     }
+  }
+
+  SECTION("pushed to a registry: the same digests, the toolchain layer uploaded once") {
+    if (!ckms::testkit::have_program("docker-registry")) {
+      WARN("docker-registry missing: registry push not tested");
+      return;
+    }
+    ckms::testing::LocalRegistry registry(dir.path());
+    const auto pushed = build(releases, tar, {"--template", registry.host() + "/ckms/kernel-build:{release}", "--plain-http"});
+    const std::string toolchain = pushed.at("toolchainLayers").at(0).get<std::string>();
+    for (std::size_t i = 0; i < releases.size(); ++i) {
+      CHECK(pushed["images"][i]["digest"] == first["images"][i]["digest"]);
+      const auto inspect = run({"skopeo", "inspect", "--tls-verify=false",
+                                "docker://" + registry.host() + "/ckms/kernel-build:" + releases[i]});
+      INFO(inspect.err);
+      REQUIRE(inspect.exit_code == 0);
+      CHECK(nlohmann::json::parse(inspect.out)["Labels"]["io.ckms.kernel.release"] == releases[i]);
+    }
+    // The access log has one "PUT ...?digest=sha256%3A<hex>" line per completed upload.
+    const std::string needle = "digest=sha256%3A" + toolchain.substr(std::string("sha256:").size());
+    std::istringstream log(registry.log());
+    int uploads = 0;
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("\"PUT ") != std::string::npos && line.find(needle) != std::string::npos) ++uploads;
+    }
+    CHECK(uploads == 1);
   }
 
   SECTION("the layers are shared toolchain plus exactly what dpkg-deb unpacks") {
