@@ -1,0 +1,31 @@
+#pragma once
+// An OCI runtime-spec bundle (config.json, runtime-spec 1.0.2 as runc 1.1.5 reads it) for
+// a SandboxSpec: runc's own default spec, hardened and adapted to the mode.
+
+#include <filesystem>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ckms/builder/sandbox.hpp"
+
+namespace ckms::builder {
+
+// The user namespace mappings for a mode: rootful uses spec.rootful_mapping; rootless maps
+// container root to the invoking user, plus the user's /etc/subuid and /etc/subgid ranges
+// when newuidmap is installed (runc then sets them up through newuidmap/newgidmap).
+struct UserMappings {
+  std::vector<IdMapping> uids;
+  std::vector<IdMapping> gids;
+};
+UserMappings user_mappings(const SandboxSpec& spec);
+
+// config.json content. Throws usage when a mount destination does not exist as a
+// directory in the rootfs, or when cgroup limits are asked for in rootless mode.
+nlohmann::json bundle_config(const SandboxSpec& spec, const UserMappings& mappings);
+
+// Writes <bundle_dir>/config.json and, in rootful mode, chowns the writable mount sources
+// to the mapped container root. The rootfs is referenced by absolute path, not copied.
+void write_bundle(const SandboxSpec& spec, const std::filesystem::path& bundle_dir);
+
+}  // namespace ckms::builder

@@ -1,0 +1,72 @@
+// Which user namespace a sandbox gets. Rootful: a fixed unprivileged host range, so that
+// nothing in the container is host root. Rootless: the invoking user is container root,
+// and its subordinate ranges give the build the ordinary uids a Debian image expects.
+
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include "ckms/builder/sandbox_bundle.hpp"
+#include "ckms/builder/sandbox_run.hpp"
+#include "ckms/oci/error.hpp"
+
+namespace ckms::builder {
+namespace {
+
+// The first range for `uid` (by name or number) in an /etc/subuid-style file.
+std::optional<IdMapping> subordinate_range(const std::filesystem::path& file, uid_t uid) {
+  std::string name;
+  if (const passwd* entry = ::getpwuid(uid)) name = entry->pw_name;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto first = line.find(':');
+    const auto second = line.find(':', first == std::string::npos ? first : first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const std::string owner = line.substr(0, first);
+    if (owner != name && owner != std::to_string(uid)) continue;
+    try {
+      const unsigned long start = std::stoul(line.substr(first + 1, second - first - 1));
+      const unsigned long count = std::stoul(line.substr(second + 1));
+      if (count == 0) continue;
+      return IdMapping{1, static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(count)};
+    } catch (const std::exception&) {
+      continue;  // a malformed line is not ours to judge; the next one may match
+    }
+  }
+  return std::nullopt;
+}
+
+bool have_newidmap() { return find_program("newuidmap") && find_program("newgidmap"); }
+
+}  // namespace
+
+SandboxMode effective_mode(const SandboxSpec& spec) {
+  if (spec.mode != SandboxMode::automatic) return spec.mode;
+  return ::geteuid() == 0 ? SandboxMode::rootful : SandboxMode::rootless;
+}
+
+UserMappings user_mappings(const SandboxSpec& spec) {
+  if (effective_mode(spec) == SandboxMode::rootful) {
+    if (spec.rootful_mapping.size == 0)
+      fail(ErrorKind::usage, "sandbox: the rootful uid/gid mapping has size 0");
+    return {{spec.rootful_mapping}, {spec.rootful_mapping}};
+  }
+  const uid_t uid = ::geteuid();
+  const gid_t gid = ::getegid();
+  UserMappings mappings{{{0, uid, 1}}, {{0, gid, 1}}};
+  // runc sets up more than one range only through newuidmap/newgidmap, and both files
+  // must name the user, or the uid and gid views would disagree.
+  const auto subuid = subordinate_range("/etc/subuid", uid);
+  const auto subgid = subordinate_range("/etc/subgid", uid);
+  if (subuid && subgid && have_newidmap()) {
+    mappings.uids.push_back(*subuid);
+    mappings.gids.push_back(*subgid);
+  }
+  return mappings;
+}
+
+}  // namespace ckms::builder

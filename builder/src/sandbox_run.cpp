@@ -1,0 +1,149 @@
+// Running a sandbox to completion. The container state is deleted on every path (exit,
+// time limit, exception), so no stopped container or runc state outlives a build.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "ckms/builder/sandbox_bundle.hpp"
+#include "ckms/builder/sandbox_process.hpp"
+#include "ckms/builder/sandbox_run.hpp"
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/io.hpp"
+
+namespace ckms::builder {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Unique among concurrent builds of this and other ckms processes sharing a state dir.
+std::string container_id() {
+  static std::atomic<unsigned> counter{0};
+  std::random_device random;
+  return fmt::format("ckms-{}-{}-{:08x}", ::getpid(), counter++, random());
+}
+
+oci::UniqueFd open_log(const std::filesystem::path& log_file) {
+  if (log_file.empty()) fail(ErrorKind::usage, "sandbox: no log file given");
+  if (log_file.has_parent_path()) std::filesystem::create_directories(log_file.parent_path());
+  oci::UniqueFd fd(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) fail_errno("open build log " + log_file.string());
+  return fd;
+}
+
+void log_line(int fd, const std::string& line) {
+  const std::string text = "ckms: " + line + "\n";
+  oci::write_all(fd, std::as_bytes(std::span(text)), "build log");
+}
+
+// Deletes the container and its bundle however the run ended.
+class ContainerGuard {
+ public:
+  ContainerGuard(std::vector<std::string> runc, std::string id, std::filesystem::path bundle,
+                 std::filesystem::path state)
+      : runc_(std::move(runc)), id_(std::move(id)), bundle_(std::move(bundle)),
+        state_(std::move(state)) {}
+  ~ContainerGuard() {
+    try {
+      auto argv = runc_;
+      argv.insert(argv.end(), {"delete", "--force", id_});
+      run_child(argv, -1, std::chrono::seconds(30));
+    } catch (...) {
+      // Destructors must not throw; the state dir removal below still cleans up.
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(bundle_, ec);
+    std::filesystem::remove_all(state_, ec);
+  }
+  ContainerGuard(const ContainerGuard&) = delete;
+  ContainerGuard& operator=(const ContainerGuard&) = delete;
+
+ private:
+  std::vector<std::string> runc_;
+  std::string id_;
+  std::filesystem::path bundle_;
+  std::filesystem::path state_;
+};
+
+}  // namespace
+
+SandboxResult run_sandbox(const SandboxSpec& spec) {
+  if (spec.work_dir.empty()) fail(ErrorKind::usage, "sandbox: no work dir given");
+  const std::filesystem::path runtime = detect_runtime(spec.runtime);
+  const std::string id = container_id();
+  const auto work = std::filesystem::absolute(spec.work_dir);
+  const auto bundle = work / (id + ".bundle");
+  const auto state = work / (id + ".state");
+  std::filesystem::create_directories(work);
+  // Container root (an unmapped host uid in rootful mode) must traverse to the bind
+  // mount sources and the bundle; it gets search permission only, not listing.
+  std::filesystem::permissions(work, std::filesystem::perms::others_exec |
+                                         std::filesystem::perms::group_exec,
+                               std::filesystem::perm_options::add);
+  if (::mkdir(state.c_str(), 0700) != 0) fail_errno("create runc state dir " + state.string());
+
+  oci::UniqueFd log = open_log(spec.log_file);
+  const std::vector<std::string> runc = {runtime.string(), "--root", state.string()};
+  ContainerGuard guard(runc, id, bundle, state);
+  write_bundle(spec, bundle);
+
+  auto argv = runc;
+  argv.insert(argv.end(), {"run", "--bundle", bundle.string(), id});
+  SandboxResult result;
+  result.log_file = spec.log_file;
+  const auto start = Clock::now();
+  ChildOptions options;
+  options.log_fd = log.get();
+  const pid_t pid = spawn_child(argv, options);
+  std::optional<int> code = wait_child(pid, start + spec.time_limit);
+  if (!code) {
+    result.timed_out = true;
+    log_line(log.get(), fmt::format("time limit of {} s reached, killing container {}",
+                                    spec.time_limit.count(), id));
+    auto kill = runc;
+    kill.insert(kill.end(), {"kill", id, "KILL"});
+    run_child(kill, log.get(), std::chrono::seconds(30));
+    // `runc run` returns once the container's init is gone; if runc itself hangs, the
+    // guard's `delete --force` still removes the container.
+    code = wait_child(pid, Clock::now() + std::chrono::seconds(30));
+    if (!code) {
+      ::kill(-pid, SIGKILL);
+      code = wait_child(pid, Clock::time_point::max());
+    }
+  }
+  result.exit_code = *code;
+  result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  return result;
+}
+
+SandboxResult run_in_place(const SandboxSpec& spec) {
+  oci::UniqueFd log = open_log(spec.log_file);
+  SandboxResult result;
+  result.log_file = spec.log_file;
+  const auto start = Clock::now();
+  ChildOptions options;
+  options.env = spec.env;
+  options.cwd = spec.cwd;
+  options.rlimits = spec.rlimits;
+  options.log_fd = log.get();
+  const pid_t pid = spawn_child(spec.argv, options);
+  std::optional<int> code = wait_child(pid, start + spec.time_limit);
+  if (!code) {
+    result.timed_out = true;
+    log_line(log.get(), fmt::format("time limit of {} s reached, killing {}",
+                                    spec.time_limit.count(), spec.argv.front()));
+    ::kill(-pid, SIGKILL);
+    code = wait_child(pid, Clock::time_point::max());
+  }
+  result.exit_code = *code;
+  result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  return result;
+}
+
+}  // namespace ckms::builder
