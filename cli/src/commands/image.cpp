@@ -114,6 +114,19 @@ void run_build(App& app, const BuildArgs& args) {
     if (progress) fmt::print(stderr, "{}\n", line);
   };
 
+  // Packages first: a missing kernel should fail before minutes go into the toolchain layer.
+  std::unique_ptr<images::PackageSource> packages;
+  if (!args.debs.empty()) {
+    packages = std::make_unique<images::DirectorySource>(args.debs);
+  } else {
+    packages = std::make_unique<images::AptSource>(args.apt_cache.empty() ? default_apt_cache() : fs::path(args.apt_cache));
+  }
+  std::vector<std::vector<images::PackageFile>> kernel_packages;
+  for (const auto& kernel : args.kernels) {
+    say(fmt::format("kernel {}: headers packages", kernel));
+    kernel_packages.push_back(images::kernel_header_packages(kernel, *packages));
+  }
+
   WorkDir work;
   images::Toolchain toolchain;
   if (!args.toolchain_tar.empty()) {
@@ -126,20 +139,13 @@ void run_build(App& app, const BuildArgs& args) {
                                              reference_selector(base));
   }
 
-  std::unique_ptr<images::PackageSource> packages;
-  if (!args.debs.empty()) {
-    packages = std::make_unique<images::DirectorySource>(args.debs);
-  } else {
-    packages = std::make_unique<images::AptSource>(args.apt_cache.empty() ? default_apt_cache() : fs::path(args.apt_cache));
-  }
-
   Destinations destinations(args.registry);
   nlohmann::json results = nlohmann::json::array();
-  for (const auto& kernel : args.kernels) {
+  for (std::size_t i = 0; i < args.kernels.size(); ++i) {
+    const std::string& kernel = args.kernels[i];
+    const auto& files = kernel_packages[i];
     const std::string reference_text = images::image_reference(reference_template, kernel);
     const auto reference = oci::Reference::parse(reference_text);
-    say(fmt::format("kernel {}: headers packages", kernel));
-    const auto files = images::kernel_header_packages(kernel, *packages);
     say(fmt::format("kernel {}: building {}", kernel, reference_text));
     const auto image = images::build_kernel_image(toolchain, kernel, files, destinations.open(reference),
                                                   reference.tag().value_or(oci::sanitize_tag(kernel)),
