@@ -1,0 +1,217 @@
+// The sandbox against real runc: the hello module builds inside it (as root with a user
+// namespace range, and as an unprivileged user), and the walls hold: no network, no
+// writes outside the mounts, no host files, a time limit that kills.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include <catch2/catch.hpp>
+
+#include "ckms/builder/sandbox_bundle.hpp"
+#include "ckms/builder/sandbox_run.hpp"
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/io.hpp"
+#include "sandbox_rootfs.hpp"
+#include "testkit.hpp"
+
+namespace fs = std::filesystem;
+using namespace ckms::builder;
+using ckms::builder::test::test_rootfs;
+
+namespace {
+
+// A scratch dir container root can reach (TempDir makes 0700 dirs).
+struct Scratch {
+  ckms::testkit::TempDir dir{"ckms-sandbox"};
+  Scratch() { fs::permissions(dir.path(), fs::perms::others_exec, fs::perm_options::add); }
+  fs::path operator/(const std::string& name) const { return dir / name; }
+};
+
+SandboxSpec base_spec(const Scratch& scratch, std::vector<std::string> argv) {
+  SandboxSpec spec;
+  spec.rootfs = test_rootfs().path;
+  spec.argv = std::move(argv);
+  spec.work_dir = scratch / "work";
+  spec.log_file = scratch / "build.log";
+  spec.time_limit = std::chrono::seconds(120);
+  return spec;
+}
+
+std::string log_of(const SandboxResult& r) { return ckms::testkit::read_text(r.log_file); }
+
+// Copies examples/hello into `src` and builds it in the sandbox; the .ko lands in `out`.
+SandboxResult build_hello(const Scratch& scratch, SandboxMode mode) {
+  const std::string rel = test_rootfs().release;
+  fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples/hello", scratch / "src",
+           fs::copy_options::recursive);
+  fs::create_directory(scratch / "out");
+  SandboxSpec spec = base_spec(
+      scratch, {"sh", "-c",
+                "make -C /usr/src/linux-headers-" + rel + " M=/src KERNELRELEASE=" + rel +
+                    " modules && cp /src/ckms_hello.ko /out/"});
+  spec.mode = mode;
+  spec.mounts = {{scratch / "src", kSandboxSourceDir, true},
+                 {scratch / "out", kSandboxOutputDir, true}};
+  return run_sandbox(spec);
+}
+
+void check_hello(const Scratch& scratch, const SandboxResult& r) {
+  INFO(log_of(r));
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_FALSE(r.timed_out);
+  REQUIRE(fs::exists(scratch / "out/ckms_hello.ko"));
+  const auto modinfo =
+      ckms::testkit::run({"modinfo", "-F", "vermagic", (scratch / "out/ckms_hello.ko").string()});
+  CHECK(modinfo.out.starts_with(test_rootfs().release + " "));
+  // No runc state or bundle outlives the run.
+  CHECK(fs::is_empty(scratch / "work"));
+}
+
+// A listener on the host's loopback, which the sandbox must not reach.
+struct Listener {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int port = 0;
+  Listener() {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 4) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  ~Listener() { ::close(fd); }
+};
+
+}  // namespace
+
+TEST_CASE("hello builds in the rootful sandbox, like on the host", "[sandbox]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: rootful mode needs root");
+    return;
+  }
+  Scratch scratch;
+  const auto r = build_hello(scratch, SandboxMode::rootful);
+  check_hello(scratch, r);
+
+  // The same build on the host, for the overhead of runc start and teardown.
+  fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples/hello", scratch / "host-src",
+           fs::copy_options::recursive);
+  const std::string rel = test_rootfs().release;
+  const auto start = std::chrono::steady_clock::now();
+  const auto host = ckms::testkit::run({"make", "-C", "/usr/src/linux-headers-" + rel,
+                                        "M=" + (scratch / "host-src").string(),
+                                        "KERNELRELEASE=" + rel, "modules"});
+  const auto host_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  REQUIRE(host.exit_code == 0);
+  WARN("sandbox build " << r.duration.count() << " ms, host build " << host_ms.count() << " ms");
+}
+
+TEST_CASE("the sandbox has no network, no writable root and no host files", "[sandbox]") {
+  Scratch scratch;
+  Listener listener;
+  ckms::testkit::write_text(scratch / "sentinel", "host secret\n");
+  fs::create_directory(scratch / "out");
+  const std::string sentinel = (scratch / "sentinel").string();
+
+  const std::vector<std::pair<std::string, std::string>> attempts = {
+      {"tcp to the host", "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port)},
+      {"name lookup", "getent hosts deb.debian.org"},
+      {"write to /", "echo x > /escape"},
+      {"write to the image", "echo x > /usr/escape"},
+      {"read shadow", "cat /etc/shadow"},
+      {"read a host file", "cat " + sentinel},
+      {"remove a host file", "rm -f " + sentinel + " && test ! -e " + sentinel + " && false"},
+  };
+  for (const auto& [what, command] : attempts) {
+    SandboxSpec spec = base_spec(scratch, {"bash", "-c", command});
+    spec.mounts = {{scratch / "out", kSandboxOutputDir, true}};
+    const auto r = run_sandbox(spec);
+    INFO(what << ": " << log_of(r));
+    CHECK(r.exit_code != 0);
+    CHECK_FALSE(r.timed_out);
+  }
+  CHECK(ckms::testkit::read_text(scratch / "sentinel") == "host secret\n");
+  CHECK_FALSE(fs::exists(test_rootfs().path / "escape"));
+  CHECK_FALSE(fs::exists(test_rootfs().path / "usr/escape"));
+
+  // ...while the output mount is writable and only lo exists.
+  SandboxSpec spec = base_spec(
+      scratch, {"bash", "-c", "echo ok > /out/written && ls /sys/class/net && touch /tmp/t"});
+  spec.mounts = {{scratch / "out", kSandboxOutputDir, true}};
+  const auto r = run_sandbox(spec);
+  INFO(log_of(r));
+  REQUIRE(r.exit_code == 0);
+  CHECK(log_of(r) == "lo\n");
+  CHECK(ckms::testkit::read_text(scratch / "out/written") == "ok\n");
+}
+
+TEST_CASE("a sandbox past its time limit is killed and cleaned up", "[sandbox]") {
+  Scratch scratch;
+  SandboxSpec spec = base_spec(scratch, {"sleep", "60"});
+  spec.time_limit = std::chrono::seconds(2);
+  const auto r = run_sandbox(spec);
+  INFO(log_of(r));
+  CHECK(r.timed_out);
+  CHECK(r.exit_code != 0);
+  CHECK(r.duration < std::chrono::seconds(15));
+  CHECK(fs::is_empty(scratch / "work"));
+  CHECK(log_of(r).find("time limit of 2 s") != std::string::npos);
+}
+
+TEST_CASE("a mount point missing from the image is refused before runc starts", "[sandbox]") {
+  Scratch scratch;
+  SandboxSpec spec = base_spec(scratch, {"true"});
+  spec.mounts = {{scratch.dir.path(), "/no-such-dir", false}};
+  CHECK_THROWS_AS(write_bundle(spec, scratch / "bundle"), ckms::Error);
+}
+
+TEST_CASE("run_in_place keeps the log, the exit code and the time limit", "[sandbox]") {
+  Scratch scratch;
+  SandboxSpec spec = base_spec(scratch, {"sh", "-c", "echo in place; exit 3"});
+  auto r = run_in_place(spec);
+  CHECK(r.exit_code == 3);
+  CHECK(log_of(r) == "in place\n");
+
+  spec.argv = {"sh", "-c", "sleep 60 & sleep 60"};
+  spec.time_limit = std::chrono::seconds(1);
+  r = run_in_place(spec);
+  CHECK(r.timed_out);
+  CHECK(r.duration < std::chrono::seconds(10));
+}
+
+// Run by the test below as an unprivileged user: the rootless path end to end.
+TEST_CASE("rootless child", "[.rootless-child]") {
+  Scratch scratch;
+  check_hello(scratch, build_hello(scratch, SandboxMode::rootless));
+}
+
+TEST_CASE("hello builds in the rootless sandbox as an unprivileged user", "[sandbox]") {
+  if (::geteuid() != 0 || !ckms::testkit::have_program("setpriv")) {
+    WARN("skipped: needs root to become an unprivileged user");
+    return;
+  }
+  test_rootfs();  // built as root, once
+  Scratch scratch;
+  const auto tmp = scratch / "nobody";
+  fs::create_directory(tmp);
+  REQUIRE(::chown(tmp.c_str(), 65534, 65534) == 0);
+  ckms::testkit::RunOptions options;
+  options.env = {{"TMPDIR", tmp.string()},
+                 {"CKMS_TEST_CACHE", ckms::testkit::download_cache().string()},
+                 {"HOME", tmp.string()},
+                 {"XDG_RUNTIME_DIR", tmp.string()}};
+  const auto r = ckms::testkit::run({"setpriv", "--reuid=65534", "--regid=65534",
+                                     "--clear-groups", fs::read_symlink("/proc/self/exe").string(),
+                                     "[.rootless-child]"},
+                                    options);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+}
