@@ -43,10 +43,8 @@ class Unpacker {
  private:
   void apply_entry(archive* a, archive_entry* entry);
   int parent_fd(std::string_view parent, std::string_view what);
-  void forget_parents() {
-    cached_parent_.clear();
-    cached_parent_fd_ = UniqueFd();
-  }
+  // Only marks the cache stale: the fd may still be in use by the entry being applied.
+  void forget_parents() { cached_parent_valid_ = false; }
   void remove_existing(int dirfd, const std::string& name, std::string_view what);
   void write_regular(archive* a, archive_entry* entry, int dirfd, const std::string& name,
                      std::string_view what);
@@ -71,6 +69,7 @@ class Unpacker {
   std::unordered_map<std::string, DirectoryMetadata> directories_;
   std::string cached_parent_;
   UniqueFd cached_parent_fd_;
+  bool cached_parent_valid_ = false;
   std::uint64_t entries_ = 0;
   std::uint64_t file_bytes_ = 0;
   std::uint64_t temp_counter_ = 0;
@@ -188,9 +187,10 @@ void Unpacker::apply_entry(archive* a, archive_entry* entry) {
 
 int Unpacker::parent_fd(std::string_view parent, std::string_view what) {
   // Entries come grouped by directory, so one cached fd saves most resolutions.
-  if (!cached_parent_fd_ || parent != cached_parent_) {
+  if (!cached_parent_valid_ || parent != cached_parent_) {
     cached_parent_fd_ = root_.open_directory(parent, true, what);
     cached_parent_.assign(parent);
+    cached_parent_valid_ = true;
   }
   return cached_parent_fd_.get();
 }

@@ -41,6 +41,8 @@ class TarBuilder {
     auto e = entry(name, AE_IFREG, 0644, 1'600'000'000);
     archive_entry_set_size(e.get(), size);
     check(archive_write_header(archive_.get(), e.get()));
+    // Closing would pad the entry with `size` zeros; a failed archive is freed unpadded.
+    archive_write_fail(archive_.get());
     return *this;
   }
   TarBuilder& dir(const std::string& name, mode_t mode = 0755, std::int64_t mtime = 1'600'000'000) {

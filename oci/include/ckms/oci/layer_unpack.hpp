@@ -14,9 +14,10 @@
 
 namespace ckms::oci {
 
+// Defaults fit a full toolchain image (hundreds of MB, files up to ~100 MB) with a wide margin.
 struct UnpackLimits {
-  std::uint64_t max_total_bytes = std::uint64_t{64} << 30;  // sum of declared file sizes
-  std::uint64_t max_file_bytes = std::uint64_t{16} << 30;   // one file's declared size
+  std::uint64_t max_total_bytes = std::uint64_t{16} << 30;  // sum of declared file sizes
+  std::uint64_t max_file_bytes = std::uint64_t{4} << 30;    // one file's declared size
   std::uint64_t max_entries = 1'000'000;
   std::size_t max_path_length = 4096;
 };
