@@ -27,7 +27,7 @@ namespace {
 
 // Everything under `base` except the target itself.
 ckms::testing::Tree outside_listing(const fs::path& base) {
-  ckms::testing::Tree all = ckms::testing::describe_tree(base, {.mtimes = true, .owners = true});
+  ckms::testing::Tree all = ckms::testing::describe_tree(base, ckms::testing::TreeOptions{true, true});
   std::erase_if(all, [](const auto& item) { return item.first.starts_with("target/"); });
   return all;
 }
