@@ -96,7 +96,12 @@ fs::path UnpackCache::ensure(const Digest& manifest, const Fill& fill) {
   const fs::path tree = staging / kTree;
   if (::mkdir(tree.c_str(), 0755) != 0) fail_errno(what + ": cannot create " + tree.string());
 
-  fill(tree);
+  try {
+    fill(tree);
+  } catch (...) {
+    remove_path(staging, what);  // this process still holds the lock: nobody else uses it
+    throw;
+  }
 
   // A staging directory that the filler left half-written is removed by the next ensure();
   // the marker goes in only once the tree is complete, and the rename publishes both at once.
