@@ -243,11 +243,14 @@ TEST_CASE("decompression bombs are stopped at the header, not filled") {
     CHECK_FALSE(fs::exists(box.target / "zeros"));
   }
   {
-    Sandbox box;  // a plain header declaring 10 GB, then zeros through gzip
-    TarBuilder builder;
-    builder.declared_file("zeros", std::int64_t{10} << 30);
+    Sandbox box;  // a pax header declaring 10 GB, then zeros through gzip, cut short
+    const auto header = ckms::testkit::run(
+        {"python3", "-c",
+         "import sys, tarfile; i = tarfile.TarInfo('zeros'); i.size = 10 << 30; "
+         "sys.stdout.buffer.write(i.tobuf(tarfile.PAX_FORMAT) + bytes(1 << 22))"});
+    REQUIRE(header.exit_code == 0);
     ckms::testkit::RunOptions gzip;
-    gzip.input = builder.written() + std::string(1 << 22, '\0');
+    gzip.input = header.out;
     const auto gz = ckms::testkit::run({"gzip", "-c"}, gzip);
     REQUIRE(gz.exit_code == 0);
     expect_refused(box.apply(gz.out), "zeros");
@@ -267,9 +270,13 @@ TEST_CASE("decompression bombs are stopped at the header, not filled") {
 
 TEST_CASE("more entries than the default limit stop at the first one over") {
   Sandbox box;
-  TarBuilder header;
-  header.dir("d/");
-  RepeatedEntries reader(header.written(), 1'000'001);
+  const auto header = ckms::testkit::run(
+      {"python3", "-c",
+       "import sys, tarfile; i = tarfile.TarInfo('d/'); i.type = tarfile.DIRTYPE; "
+       "sys.stdout.buffer.write(i.tobuf(tarfile.USTAR_FORMAT))"});
+  REQUIRE(header.exit_code == 0);
+  REQUIRE(header.out.size() == 512);
+  RepeatedEntries reader(header.out, 1'000'001);
   const Outcome outcome = box.apply(reader);
   expect_refused(outcome, "d/");
   CHECK_THAT(outcome.message, Catch::Contains("1000000"));

@@ -35,16 +35,6 @@ class TarBuilder {
     if (!content.empty()) archive_write_data(archive_.get(), content.data(), content.size());
     return *this;
   }
-  // Only a header declaring `size` bytes; take the stream with written(), never finish(),
-  // which would pad the entry to its declared size.
-  TarBuilder& declared_file(const std::string& name, std::int64_t size) {
-    auto e = entry(name, AE_IFREG, 0644, 1'600'000'000);
-    archive_entry_set_size(e.get(), size);
-    check(archive_write_header(archive_.get(), e.get()));
-    // Closing would pad the entry with `size` zeros; a failed archive is freed unpadded.
-    archive_write_fail(archive_.get());
-    return *this;
-  }
   TarBuilder& dir(const std::string& name, mode_t mode = 0755, std::int64_t mtime = 1'600'000'000) {
     auto e = entry(name, AE_IFDIR, mode, mtime);
     check(archive_write_header(archive_.get(), e.get()));
@@ -85,8 +75,6 @@ class TarBuilder {
     archive_write_close(archive_.get());
     return out_;
   }
-  // The bytes so far, unclosed (uncompressed builders only: a compressor holds back output).
-  const std::string& written() const { return out_; }
 
  private:
   using EntryPtr = std::unique_ptr<archive_entry, decltype(&archive_entry_free)>;
