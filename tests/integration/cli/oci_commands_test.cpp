@@ -14,7 +14,7 @@ using ckms::testkit::TempDir;
 
 namespace {
 
-RunResult ckms(std::vector<std::string> args, const std::string& input = "") {
+RunResult run_ckms(std::vector<std::string> args, const std::string& input = "") {
   args.insert(args.begin(), ckms::testkit::ckms_binary().string());
   ckms::testkit::RunOptions options;
   if (!input.empty()) options.input = input;
@@ -30,7 +30,7 @@ void require_ok(const RunResult& r) {
 fs::path push_example(const TempDir& dir) {
   ckms::testkit::write_text(dir / "hello.ko", std::string(100000, 'k'));
   ckms::testkit::write_text(dir / "README", "read me\n");
-  require_ok(ckms({"push", "oci:" + (dir / "layout").string() + ":v1", (dir / "hello.ko").string(),
+  require_ok(run_ckms({"push", "oci:" + (dir / "layout").string() + ":v1", (dir / "hello.ko").string(),
                    (dir / "README").string(), "--artifact-type", "application/vnd.ckms.test.v1"}));
   return dir / "layout";
 }
@@ -40,30 +40,30 @@ fs::path push_example(const TempDir& dir) {
 TEST_CASE("push then pull an artifact through an OCI layout round-trips the files") {
   TempDir dir;
   const auto layout = push_example(dir);
-  auto pulled = ckms({"--json", "pull", "oci:" + layout.string() + ":v1", "-o", (dir / "out").string()});
+  auto pulled = run_ckms({"--json", "pull", "oci:" + layout.string() + ":v1", "-o", (dir / "out").string()});
   require_ok(pulled);
   CHECK(ckms::testkit::read_text(dir / "out" / "hello.ko") == std::string(100000, 'k'));
   CHECK(ckms::testkit::read_text(dir / "out" / "README") == "read me\n");
   const auto report = nlohmann::json::parse(pulled.out);
   CHECK(report["files"].size() == 2);
 
-  auto inspect = ckms({"--json", "inspect", "oci:" + layout.string() + ":v1"});
+  auto inspect = run_ckms({"--json", "inspect", "oci:" + layout.string() + ":v1"});
   require_ok(inspect);
   const auto doc = nlohmann::json::parse(inspect.out);
   CHECK(doc["manifest"]["artifactType"] == "application/vnd.ckms.test.v1");
   CHECK(doc["manifest"]["layers"][0]["annotations"]["org.opencontainers.image.title"] == "hello.ko");
 
-  auto tags = ckms({"tags", "oci:" + layout.string()});
+  auto tags = run_ckms({"tags", "oci:" + layout.string()});
   require_ok(tags);
   CHECK(tags.out == "v1\n");
-  require_ok(ckms({"verify", "oci:" + layout.string()}));
+  require_ok(run_ckms({"verify", "oci:" + layout.string()}));
 }
 
 TEST_CASE("skopeo and ckms read each other's layouts with identical digests") {
   if (!ckms::testkit::have_program("skopeo")) FAIL("skopeo is not installed (scripts/install-deps.sh)");
   TempDir dir;
   const auto layout = push_example(dir);
-  const auto ours = ckms({"inspect", "--raw", "oci:" + layout.string() + ":v1"});
+  const auto ours = run_ckms({"inspect", "--raw", "oci:" + layout.string() + ":v1"});
   require_ok(ours);
 
   // skopeo reads what ckms wrote, byte for byte.
@@ -76,12 +76,12 @@ TEST_CASE("skopeo and ckms read each other's layouts with identical digests") {
                            "oci:" + (dir / "by-skopeo").string() + ":v1"});
   INFO(copied.err);
   REQUIRE(copied.exit_code == 0);
-  const auto back = ckms({"inspect", "--raw", "oci:" + (dir / "by-skopeo").string() + ":v1"});
+  const auto back = run_ckms({"inspect", "--raw", "oci:" + (dir / "by-skopeo").string() + ":v1"});
   require_ok(back);
   CHECK(ckms::oci::digest_of(back.out) == ckms::oci::digest_of(ours.out));
 
   // ckms copies skopeo's copy; skopeo inspects ckms's copy unchanged.
-  require_ok(ckms({"copy", "oci:" + (dir / "by-skopeo").string() + ":v1",
+  require_ok(run_ckms({"copy", "oci:" + (dir / "by-skopeo").string() + ":v1",
                    "oci:" + (dir / "by-ckms").string() + ":v2"}));
   const auto final_raw = run({"skopeo", "inspect", "--raw", "oci:" + (dir / "by-ckms").string() + ":v2"});
   REQUIRE(final_raw.exit_code == 0);
@@ -97,8 +97,8 @@ TEST_CASE("an image umoci builds is copied by ckms with its digests preserved") 
   REQUIRE(run({"umoci", "config", "--image", image + ":base", "--config.label", "io.ckms.kernel.release=6.1.0-0-test"}).exit_code == 0);
   const auto original = run({"skopeo", "inspect", "--raw", "oci:" + image + ":base"});
   REQUIRE(original.exit_code == 0);
-  require_ok(ckms({"copy", "oci:" + image + ":base", "oci:" + (dir / "copy").string() + ":base"}));
-  const auto copied = ckms({"inspect", "--raw", "oci:" + (dir / "copy").string() + ":base"});
+  require_ok(run_ckms({"copy", "oci:" + image + ":base", "oci:" + (dir / "copy").string() + ":base"}));
+  const auto copied = run_ckms({"inspect", "--raw", "oci:" + (dir / "copy").string() + ":base"});
   require_ok(copied);
   CHECK(copied.out == original.out);
   // umoci itself accepts the copy as a valid image.
@@ -108,13 +108,13 @@ TEST_CASE("an image umoci builds is copied by ckms with its digests preserved") 
 TEST_CASE("bad input is refused with the input named and the right exit code") {
   TempDir dir;
   SECTION("a malformed reference is a usage error") {
-    const auto r = ckms({"inspect", "Not A Reference"});
+    const auto r = run_ckms({"inspect", "Not A Reference"});
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("Not A Reference"));
   }
   SECTION("a missing tag is not found") {
     const auto layout = push_example(dir);
-    const auto r = ckms({"inspect", "oci:" + layout.string() + ":missing"});
+    const auto r = run_ckms({"inspect", "oci:" + layout.string() + ":missing"});
     CHECK(r.exit_code == 3);
     CHECK_THAT(r.err, Catch::Contains("missing"));
   }
@@ -124,14 +124,14 @@ TEST_CASE("bad input is refused with the input named and the right exit code") {
     const auto path = layout / "blobs" / "sha256" / blob.hex();
     fs::permissions(path, fs::perms::owner_write, fs::perm_options::add);
     ckms::testkit::write_text(path, std::string(99999, 'k') + "X");
-    const auto r = ckms({"pull", "oci:" + layout.string() + ":v1", "-o", (dir / "out").string()});
+    const auto r = run_ckms({"pull", "oci:" + layout.string() + ":v1", "-o", (dir / "out").string()});
     CHECK(r.exit_code == 4);
     CHECK_THAT(r.err, Catch::Contains(blob.str()));
     CHECK_FALSE(fs::exists(dir / "out" / "hello.ko"));
     for (const auto& entry : fs::directory_iterator(dir / "out")) {
       CHECK(entry.path().filename().string().find("hello.ko") == std::string::npos);
     }
-    const auto v = ckms({"verify", "oci:" + layout.string()});
+    const auto v = run_ckms({"verify", "oci:" + layout.string()});
     CHECK(v.exit_code == 4);
   }
   SECTION("a layer title that would escape the output directory is refused") {
@@ -154,7 +154,7 @@ TEST_CASE("bad input is refused with the input named and the right exit code") {
     ckms::oci::push_bytes(layout, md, bytes);
     layout.tag(md, "evil");
     fs::create_directories(dir / "out" / "inner");
-    const auto r = ckms({"pull", "oci:" + (dir / "evil").string() + ":evil", "-o", (dir / "out" / "inner").string()});
+    const auto r = run_ckms({"pull", "oci:" + (dir / "evil").string() + ":evil", "-o", (dir / "out" / "inner").string()});
     CHECK(r.exit_code == 5);
     CHECK_THAT(r.err, Catch::Contains("../escaped"));
     CHECK_FALSE(fs::exists(dir / "out" / "escaped"));
