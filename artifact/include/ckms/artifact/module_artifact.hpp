@@ -1,0 +1,115 @@
+#pragma once
+// The module artifact and module index of docs/artifacts.md (shared/DESIGN.md "Formats"):
+// what `ckms build` publishes and `ckms load` resolves. One manifest per module version per
+// kernel release, tagged `<version>-<release>`; an index tagged `<version>` that is always
+// rebuilt from those per-kernel tags, because a registry has no compare-and-swap.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ckms/oci/descriptor.hpp"
+#include "ckms/oci/digest.hpp"
+#include "ckms/oci/target.hpp"
+
+namespace ckms::artifact {
+
+inline constexpr std::string_view kModuleArtifactType = "application/vnd.ckms.kmod.v1";
+inline constexpr std::string_view kModuleConfigMediaType =
+    "application/vnd.ckms.kmod.config.v1+json";
+inline constexpr std::string_view kModuleLayerMediaType = "application/vnd.ckms.kmod.layer.v1";
+inline constexpr std::string_view kKernelReleaseAnnotation = "io.ckms.kernel.release";
+// On the manifest: the build cache key, so a builder can tell that a published artifact
+// already is what it would build.
+inline constexpr std::string_view kCacheKeyAnnotation = "io.ckms.build.cache-key";
+
+// One module file as the artifact carries it: the bytes exactly as inserted.
+struct ModuleFile {
+  std::string file_name;    // "hello.ko", "hello.ko.xz": the layer's image title
+  std::string module_name;  // modinfo name, what /sys/module shows
+  std::string vermagic;
+  std::string srcversion;
+  std::vector<std::string> depends;  // modinfo depends=, in-tree or of this artifact
+  std::string signer;                // signing certificate subject; empty when unsigned
+  std::string install_location;      // DKMS's install location, e.g. "/updates/dkms"
+  oci::Digest digest;                // of the file bytes (the layer digest)
+  std::int64_t size = 0;
+};
+
+struct Provenance {
+  std::optional<oci::Digest> source;       // the source artifact layer digest
+  std::optional<oci::Digest> build_image;  // the kernel build image manifest digest
+  std::string ckms_version;
+  std::string created;  // RFC 3339 UTC; SOURCE_DATE_EPOCH when set
+};
+
+// The config blob (application/vnd.ckms.kmod.config.v1+json).
+struct ModuleConfig {
+  std::string name;     // PACKAGE_NAME
+  std::string version;  // PACKAGE_VERSION
+  std::string kernel_release;
+  std::string arch = "x86_64";  // uname -m of the kernel
+  std::vector<ModuleFile> files;  // in load order: dependencies first
+  // Parameters applied when a loader is given none: module name -> name -> value.
+  std::map<std::string, std::map<std::string, std::string>> default_parameters;
+  Provenance provenance;
+
+  // Validates every field a loader relies on (names that are plain file names, digests,
+  // sizes); `where` names the blob in errors.
+  static ModuleConfig parse(std::string_view bytes, std::string_view where);
+  std::string serialize() const;  // deterministic
+};
+
+// The OCI platform architecture for a kernel arch (x86_64 -> amd64, aarch64 -> arm64).
+std::string oci_architecture(std::string_view kernel_arch);
+
+// "<version>-<release>" made tag-legal (oci::sanitize_tag: '+' and other characters a tag
+// cannot hold become '_').
+std::string kernel_tag(std::string_view version, std::string_view kernel_release);
+
+// A module built for one kernel, ready to publish: `config.files[i]` names a file in
+// `files_dir`; digests and sizes in `config` are filled in by publish_module.
+struct BuiltModuleSet {
+  ModuleConfig config;
+  std::filesystem::path files_dir;
+  std::string cache_key;  // empty: none recorded
+};
+
+struct PublishedModule {
+  oci::Descriptor manifest;
+  std::string tag;  // kernel_tag(version, release)
+};
+
+// Pushes every file as a layer, then the config and the manifest, and tags it
+// `<version>-<release>`. Files are hashed as they stream; nothing is tagged unless all of
+// it was stored.
+PublishedModule publish_module(oci::Target& target, BuiltModuleSet built);
+
+// Rebuilds the `<version>` index from every `<version>-<release>` tag of the target whose
+// manifest is a module artifact of that version, and tags it. Safe to call by builders
+// racing on one version: each result includes at least its own kernels, and the last
+// writer's index, rebuilt from the tags, includes everyone's.
+oci::Descriptor update_module_index(oci::Target& target, std::string_view version);
+
+// The artifact published for one kernel, with its config parsed and checked against the
+// manifest (every config file has exactly one layer of that digest and title).
+struct ResolvedModule {
+  oci::Descriptor manifest_descriptor;
+  oci::ImageManifest manifest;
+  ModuleConfig config;
+  std::optional<std::string> cache_key;
+};
+
+// The artifact of `version` for `kernel_release`: the per-kernel tag, else the index's
+// entry. Not found names the kernels that do have one.
+ResolvedModule resolve_module(oci::Target& target, std::string_view version,
+                              std::string_view kernel_release);
+
+// Kernel releases that `version` has an artifact for, from the index (empty when none).
+std::vector<std::string> published_kernels(oci::Target& target, std::string_view version);
+
+}  // namespace ckms::artifact
