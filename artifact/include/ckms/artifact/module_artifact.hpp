@@ -14,6 +14,7 @@
 
 #include "ckms/oci/descriptor.hpp"
 #include "ckms/oci/digest.hpp"
+#include "ckms/oci/manifest.hpp"
 #include "ckms/oci/target.hpp"
 
 namespace ckms::artifact {
@@ -36,7 +37,10 @@ struct ModuleFile {
   std::vector<std::string> depends;  // modinfo depends=, in-tree or of this artifact
   std::string signer;                // signing certificate subject; empty when unsigned
   std::string install_location;      // DKMS's install location, e.g. "/updates/dkms"
-  oci::Digest digest;                // of the file bytes (the layer digest)
+  // Of the file bytes (the layer digest). Until publish_module fills it in, the digest of
+  // no bytes, matching size 0: oci::Digest has no empty value, and a file that is still to
+  // be published must be constructible.
+  oci::Digest digest = oci::digest_of("");
   std::int64_t size = 0;
 };
 

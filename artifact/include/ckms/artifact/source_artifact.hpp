@@ -4,6 +4,7 @@
 // its dkms.conf at the top. The layer digest identifies the source in build cache keys,
 // whether the build started from a directory or from the artifact.
 
+#include <cstdint>
 #include <filesystem>
 #include <string_view>
 

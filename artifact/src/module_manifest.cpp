@@ -1,0 +1,100 @@
+// Naming (tags, platform architecture) and reading one module artifact back.
+
+#include <map>
+
+#include "ckms/oci/media_types.hpp"
+#include "ckms/oci/reference.hpp"
+#include "module_internal.hpp"
+
+namespace ckms::artifact {
+
+std::string oci_architecture(std::string_view kernel_arch) {
+  // uname -m names on the left, GOARCH (what OCI platforms use) on the right.
+  static const std::map<std::string_view, std::string_view> table{
+      {"x86_64", "amd64"}, {"aarch64", "arm64"}, {"i386", "386"},     {"i686", "386"},
+      {"armv7l", "arm"},   {"ppc64le", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"},
+      {"loongarch64", "loong64"}, {"mips64", "mips64"}};
+  const auto it = table.find(kernel_arch);
+  return std::string(it == table.end() ? kernel_arch : it->second);
+}
+
+std::string kernel_tag(std::string_view version, std::string_view kernel_release) {
+  return oci::sanitize_tag(fmt::format("{}-{}", version, kernel_release));
+}
+
+namespace detail {
+
+std::optional<oci::Descriptor> try_resolve(oci::Target& target, std::string_view tag) {
+  try {
+    return target.resolve(tag);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::not_found) throw;
+    return std::nullopt;
+  }
+}
+
+bool is_module_manifest(const oci::ImageManifest& manifest) {
+  return manifest.artifact_type == kModuleArtifactType &&
+         manifest.config.media_type == kModuleConfigMediaType;
+}
+
+ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor,
+                           std::string_view where) {
+  if (!oci::media_type::is_manifest(descriptor.media_type)) {
+    fail(ErrorKind::integrity, "{}: {} is a {}, not a module artifact manifest", where,
+         descriptor.digest.str(), descriptor.media_type);
+  }
+  auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(target, descriptor), where);
+  if (!is_module_manifest(manifest)) {
+    fail(ErrorKind::integrity, "{}: {} is not a module artifact (artifactType '{}', config {})", where,
+         descriptor.digest.str(), manifest.artifact_type.value_or(""), manifest.config.media_type);
+  }
+  const std::string config_where = fmt::format("{} config {}", where, manifest.config.digest.str());
+  auto config = ModuleConfig::parse(oci::fetch_bytes(target, manifest.config), config_where);
+
+  if (manifest.layers.size() != config.files.size()) {
+    fail(ErrorKind::integrity, "{}: the manifest has {} layers for the config's {} files", where,
+         manifest.layers.size(), config.files.size());
+  }
+  for (const auto& layer : manifest.layers) {
+    if (layer.media_type != kModuleLayerMediaType) {
+      fail(ErrorKind::integrity, "{}: layer {} has media type {}, not {}", where, layer.digest.str(),
+           layer.media_type, kModuleLayerMediaType);
+    }
+  }
+  for (const auto& file : config.files) {
+    int matches = 0;
+    for (const auto& layer : manifest.layers) {
+      if (layer.annotation(oci::annotation::kTitle) != file.file_name) continue;
+      ++matches;
+      if (layer.digest != file.digest || layer.size != file.size) {
+        fail(ErrorKind::integrity, "{}: layer '{}' is {} ({} bytes) but the config says {} ({} bytes)", where,
+             file.file_name, layer.digest.str(), layer.size, file.digest.str(), file.size);
+      }
+    }
+    if (matches != 1) {
+      fail(ErrorKind::integrity, "{}: file '{}' has {} layers titled so; it must have exactly one", where,
+           file.file_name, matches);
+    }
+  }
+  if (const auto release = manifest.annotations.find(std::string(kKernelReleaseAnnotation));
+      release != manifest.annotations.end() && release->second != config.kernel_release) {
+    fail(ErrorKind::integrity, "{}: the manifest says kernel {} but its config says {}", where,
+         release->second, config.kernel_release);
+  }
+
+  std::optional<std::string> cache_key;
+  if (auto key = manifest.annotations.find(std::string(kCacheKeyAnnotation)); key != manifest.annotations.end()) {
+    cache_key = key->second;
+  }
+  oci::Descriptor manifest_descriptor{.media_type = descriptor.media_type,
+                                      .digest = descriptor.digest,
+                                      .size = descriptor.size};
+  return ResolvedModule{.manifest_descriptor = std::move(manifest_descriptor),
+                        .manifest = std::move(manifest),
+                        .config = std::move(config),
+                        .cache_key = std::move(cache_key)};
+}
+
+}  // namespace detail
+}  // namespace ckms::artifact
