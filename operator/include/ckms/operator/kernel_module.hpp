@@ -1,0 +1,106 @@
+#pragma once
+// The KernelModule custom resource (ckms.io/v1alpha1), parsed once and validated: after
+// parsing, the controller never looks at the raw JSON of a spec again.
+// operator/deploy/crd.yaml is its schema; docs/operator.md explains each field.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ckms::op {
+
+struct ModuleSource {
+  // Exactly one of these: a source artifact (`ckms source push`) or an image holding the
+  // source tree (with dkms.conf) at `path`.
+  std::optional<std::string> artifact;
+  std::optional<std::string> image;
+  std::string path = "/src";
+};
+
+struct TrustedCertificate {
+  std::string config_map;
+  std::string key = "cert.pem";
+};
+
+struct RegistrySettings {
+  bool plain_http = false;
+  // A kubernetes.io/dockerconfigjson Secret handed to ckms as --authfile in builds and
+  // loaders (the operator itself uses its own --authfile).
+  std::optional<std::string> auth_secret;
+};
+
+struct KernelModuleSpec {
+  std::string repository;  // "registry.example/ckms/hello": no tag, no digest
+  std::string version;     // PACKAGE_VERSION, the index tag
+  std::string module_name; // PACKAGE_NAME, what `ckms unload` names; defaults to the repo's last component
+  ModuleSource source;
+  std::string build_image_template;  // with {release}
+  std::optional<std::string> signing_secret;  // kubernetes.io/tls: tls.key, tls.crt
+  std::optional<TrustedCertificate> trusted_certificate;
+  std::map<std::string, std::string> parameters;  // module parameters for `ckms load`
+  std::vector<std::string> remove_in_tree;        // in-tree modules to unload first
+  std::map<std::string, std::string> node_selector;
+  nlohmann::json tolerations = nlohmann::json::array();  // core/v1 Toleration objects
+  std::vector<std::string> image_pull_secrets;
+  RegistrySettings registry;
+};
+
+struct Condition {
+  std::string type;    // Ready, Building, Degraded
+  std::string status;  // "True", "False", "Unknown"
+  std::string reason;  // CamelCase
+  std::string message;
+  std::string last_transition_time;  // RFC 3339
+  std::int64_t observed_generation = 0;
+  friend bool operator==(const Condition&, const Condition&) = default;
+};
+
+// What happened on the nodes of one kernel release.
+struct KernelStatus {
+  std::string release;
+  int nodes = 0;   // selected nodes running this kernel
+  int built = 0;   // of those, nodes whose kernel has a published artifact
+  int loaded = 0;  // nodes whose loader reports the module loaded
+  int failed = 0;  // nodes whose build failed or whose loader keeps failing
+  std::string phase;  // Building, BuildFailed, Loading, Loaded, Unknown
+  friend bool operator==(const KernelStatus&, const KernelStatus&) = default;
+};
+
+struct KernelModuleStatus {
+  std::int64_t observed_generation = 0;
+  int nodes = 0;   // totals over kernels, for the printer columns
+  int loaded = 0;
+  std::vector<Condition> conditions;  // sorted by type
+  std::vector<KernelStatus> kernels;  // sorted by release
+  friend bool operator==(const KernelModuleStatus&, const KernelModuleStatus&) = default;
+
+  const Condition* condition(std::string_view type) const;
+};
+
+struct KernelModule {
+  std::string name;
+  std::string namespace_name;
+  std::string uid;
+  std::string resource_version;
+  std::int64_t generation = 0;
+  bool deleting = false;  // metadata.deletionTimestamp is set
+  KernelModuleSpec spec;
+  KernelModuleStatus status;
+};
+
+// Reads metadata, spec and status. Throws a usage error naming the object and the field
+// ("KernelModule ns/hello: spec.buildImageTemplate: has no {release}").
+KernelModule parse_kernel_module(const nlohmann::json& object);
+
+nlohmann::json to_json(const KernelModuleStatus& status);
+KernelModuleStatus status_from_json(const nlohmann::json& status);
+
+// RFC 1123 label (names of Secrets, ConfigMaps, namespaces) and subdomain (object names).
+bool is_dns_label(std::string_view text);
+bool is_dns_subdomain(std::string_view text);
+
+}  // namespace ckms::op

@@ -1,0 +1,43 @@
+#pragma once
+// The Jobs and DaemonSets the operator creates, as complete API objects. Names are derived
+// from the KernelModule and a short hash of the kernel release (releases hold characters
+// names and labels cannot); the release itself is an annotation. Each object carries a
+// hash of everything but the node list, so a changed spec is told apart from a node that
+// joined or left.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ckms/operator/kernel_module.hpp"
+
+namespace ckms::op {
+
+struct OperatorSettings {
+  std::string ckms_image = "ckms:latest";  // holds /opt/ckms and serves as the loader image
+  std::string image_pull_policy = "IfNotPresent";
+  int build_backoff_limit = 1;
+  std::int64_t build_deadline_seconds = 3600;
+};
+
+// 10 hex digits of sha256(release): stable, label- and name-safe.
+std::string kernel_key(std::string_view release);
+std::string build_job_name(const KernelModule& module, std::string_view release);
+std::string loader_name(const KernelModule& module, std::string_view release);
+
+nlohmann::json build_job(const KernelModule& module, std::string_view release, const OperatorSettings& settings);
+// `nodes` are the node names the loader is pinned to (matchFields on metadata.name, which
+// is how the DaemonSet controller itself places pods).
+nlohmann::json loader_daemon_set(const KernelModule& module, std::string_view release,
+                                 const std::vector<std::string>& nodes, const OperatorSettings& settings);
+
+// The node names a loader DaemonSet is pinned to.
+std::vector<std::string> pinned_nodes(const nlohmann::json& daemon_set);
+// The spec-hash annotation ("" when absent).
+std::string spec_hash(const nlohmann::json& object);
+// The kernel-release annotation ("" when absent).
+std::string kernel_release_of(const nlohmann::json& object);
+
+}  // namespace ckms::op

@@ -1,0 +1,255 @@
+#include "ckms/operator/kernel_module.hpp"
+
+#include <algorithm>
+
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/reference.hpp"
+
+namespace ckms::op {
+namespace {
+
+using nlohmann::json;
+
+class SpecReader {
+ public:
+  explicit SpecReader(std::string object) : object_(std::move(object)) {}
+
+  [[noreturn]] void bad(std::string_view field, std::string_view why) const {
+    fail(ErrorKind::usage, "KernelModule {}: {}: {}", object_, field, why);
+  }
+
+  std::string string(const json& parent, const char* key, std::string_view field, bool required) const {
+    if (!parent.contains(key) || parent[key].is_null()) {
+      if (required) bad(field, "is required");
+      return {};
+    }
+    if (!parent[key].is_string()) bad(field, "must be a string");
+    std::string value = parent[key];
+    if (required && value.empty()) bad(field, "must not be empty");
+    return value;
+  }
+
+  std::map<std::string, std::string> string_map(const json& parent, const char* key, std::string_view field) const {
+    std::map<std::string, std::string> out;
+    if (!parent.contains(key) || parent[key].is_null()) return out;
+    if (!parent[key].is_object()) bad(field, "must be a map of strings");
+    for (const auto& [k, v] : parent[key].items()) {
+      if (!v.is_string()) bad(fmt::format("{}.{}", field, k), "must be a string");
+      out[k] = v;
+    }
+    return out;
+  }
+
+  std::string name_ref(const json& parent, const char* key, std::string_view field) const {
+    std::string value = string(parent, key, field, false);
+    if (!value.empty() && !is_dns_subdomain(value)) bad(field, fmt::format("{} is not an object name", value));
+    return value;
+  }
+
+ private:
+  std::string object_;
+};
+
+bool is_parameter_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+bool is_module_name(std::string_view name) {
+  return !name.empty() && name.size() <= 55 &&
+         std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+}
+
+bool is_printable(std::string_view text) {
+  return std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
+  KernelModuleSpec out;
+  out.repository = r.string(spec, "repository", "spec.repository", true);
+  try {
+    const auto reference = oci::Reference::parse(out.repository);
+    if (reference.is_layout() || reference.tag() || reference.digest())
+      r.bad("spec.repository", "must be a registry repository without tag or digest");
+  } catch (const Error& e) {
+    r.bad("spec.repository", e.what());
+  }
+  out.version = r.string(spec, "version", "spec.version", true);
+  if (!oci::is_valid_tag(out.version)) r.bad("spec.version", fmt::format("{} cannot be a tag", out.version));
+
+  out.module_name = r.string(spec, "moduleName", "spec.moduleName", false);
+  if (out.module_name.empty()) out.module_name = out.repository.substr(out.repository.rfind('/') + 1);
+  if (!is_module_name(out.module_name)) r.bad("spec.moduleName", fmt::format("{} is not a module name", out.module_name));
+
+  if (!spec.contains("source") || !spec["source"].is_object()) r.bad("spec.source", "is required");
+  const json& source = spec["source"];
+  const std::string artifact = r.string(source, "artifact", "spec.source.artifact", false);
+  const std::string image = r.string(source, "image", "spec.source.image", false);
+  if (artifact.empty() == image.empty()) r.bad("spec.source", "needs exactly one of artifact and image");
+  if (!artifact.empty()) out.source.artifact = artifact;
+  if (!image.empty()) out.source.image = image;
+  const std::string path = r.string(source, "path", "spec.source.path", false);
+  if (!path.empty()) {
+    if (path.front() != '/' || !is_printable(path)) r.bad("spec.source.path", "must be an absolute path");
+    out.source.path = path;
+  }
+
+  out.build_image_template = r.string(spec, "buildImageTemplate", "spec.buildImageTemplate", true);
+  if (out.build_image_template.find("{release}") == std::string::npos)
+    r.bad("spec.buildImageTemplate", "has no {release}");
+
+  const std::string signing = r.name_ref(spec, "signingSecret", "spec.signingSecret");
+  if (!signing.empty()) out.signing_secret = signing;
+
+  if (spec.contains("trustedCertificate") && !spec["trustedCertificate"].is_null()) {
+    const json& trust = spec["trustedCertificate"];
+    if (!trust.is_object()) r.bad("spec.trustedCertificate", "must be an object");
+    TrustedCertificate t;
+    t.config_map = r.name_ref(trust, "configMap", "spec.trustedCertificate.configMap");
+    if (t.config_map.empty()) r.bad("spec.trustedCertificate.configMap", "is required");
+    const std::string key = r.string(trust, "key", "spec.trustedCertificate.key", false);
+    if (!key.empty()) t.key = key;
+    if (t.key.find('/') != std::string::npos || t.key == "." || t.key == "..")
+      r.bad("spec.trustedCertificate.key", "must be a plain key name");
+    out.trusted_certificate = t;
+  }
+
+  out.parameters = r.string_map(spec, "parameters", "spec.parameters");
+  for (const auto& [name, value] : out.parameters) {
+    if (!is_parameter_name(name)) r.bad("spec.parameters", fmt::format("{} is not a parameter name", name));
+    if (!is_printable(value)) r.bad(fmt::format("spec.parameters.{}", name), "has control characters");
+  }
+
+  if (spec.contains("removeInTree") && !spec["removeInTree"].is_null()) {
+    if (!spec["removeInTree"].is_array()) r.bad("spec.removeInTree", "must be a list of module names");
+    for (const auto& m : spec["removeInTree"]) {
+      if (!m.is_string() || !is_module_name(m.get<std::string>()))
+        r.bad("spec.removeInTree", fmt::format("{} is not a module name", m.dump()));
+      out.remove_in_tree.push_back(m);
+    }
+  }
+
+  out.node_selector = r.string_map(spec, "nodeSelector", "spec.nodeSelector");
+  if (spec.contains("tolerations") && !spec["tolerations"].is_null()) {
+    if (!spec["tolerations"].is_array()) r.bad("spec.tolerations", "must be a list");
+    for (const auto& t : spec["tolerations"])
+      if (!t.is_object()) r.bad("spec.tolerations", "entries must be Toleration objects");
+    out.tolerations = spec["tolerations"];
+  }
+  if (spec.contains("imagePullSecrets") && !spec["imagePullSecrets"].is_null()) {
+    if (!spec["imagePullSecrets"].is_array()) r.bad("spec.imagePullSecrets", "must be a list");
+    for (const auto& s : spec["imagePullSecrets"]) {
+      const std::string name = s.is_object() ? r.name_ref(s, "name", "spec.imagePullSecrets[].name") : "";
+      if (name.empty()) r.bad("spec.imagePullSecrets", "entries need a name");
+      out.image_pull_secrets.push_back(name);
+    }
+  }
+  if (spec.contains("registry") && spec["registry"].is_object()) {
+    const json& reg = spec["registry"];
+    if (reg.contains("plainHTTP")) {
+      if (!reg["plainHTTP"].is_boolean()) r.bad("spec.registry.plainHTTP", "must be a boolean");
+      out.registry.plain_http = reg["plainHTTP"];
+    }
+    const std::string auth = r.name_ref(reg, "authSecret", "spec.registry.authSecret");
+    if (!auth.empty()) out.registry.auth_secret = auth;
+  }
+  return out;
+}
+
+}  // namespace
+
+const Condition* KernelModuleStatus::condition(std::string_view type) const {
+  for (const auto& c : conditions)
+    if (c.type == type) return &c;
+  return nullptr;
+}
+
+KernelModule parse_kernel_module(const json& object) {
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object())
+    fail(ErrorKind::usage, "KernelModule: object without metadata");
+  const json& meta = object["metadata"];
+  KernelModule km;
+  km.name = meta.value("name", "");
+  km.namespace_name = meta.value("namespace", "");
+  km.uid = meta.value("uid", "");
+  km.resource_version = meta.value("resourceVersion", "");
+  km.generation = meta.value("generation", std::int64_t{0});
+  km.deleting = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
+  const SpecReader reader(km.namespace_name + "/" + km.name);
+  if (km.name.empty()) reader.bad("metadata.name", "is required");
+  if (!object.contains("spec") || !object["spec"].is_object()) reader.bad("spec", "is required");
+  km.spec = parse_spec(object["spec"], reader);
+  if (object.contains("status") && object["status"].is_object()) km.status = status_from_json(object["status"]);
+  return km;
+}
+
+nlohmann::json to_json(const KernelModuleStatus& status) {
+  json conditions = json::array();
+  for (const auto& c : status.conditions) {
+    conditions.push_back({{"type", c.type},
+                          {"status", c.status},
+                          {"reason", c.reason},
+                          {"message", c.message},
+                          {"lastTransitionTime", c.last_transition_time},
+                          {"observedGeneration", c.observed_generation}});
+  }
+  json kernels = json::array();
+  for (const auto& k : status.kernels) {
+    kernels.push_back({{"release", k.release},
+                       {"nodes", k.nodes},
+                       {"built", k.built},
+                       {"loaded", k.loaded},
+                       {"failed", k.failed},
+                       {"phase", k.phase}});
+  }
+  return {{"observedGeneration", status.observed_generation},
+          {"nodes", status.nodes},
+          {"loadedNodes", status.loaded},
+          {"conditions", conditions},
+          {"kernels", kernels}};
+}
+
+KernelModuleStatus status_from_json(const nlohmann::json& j) {
+  // Status is ours: what we cannot read is simply recomputed, never an error.
+  KernelModuleStatus s;
+  s.observed_generation = j.value("observedGeneration", std::int64_t{0});
+  s.nodes = j.value("nodes", 0);
+  s.loaded = j.value("loadedNodes", 0);
+  if (j.contains("conditions") && j["conditions"].is_array()) {
+    for (const auto& c : j["conditions"]) {
+      if (!c.is_object()) continue;
+      s.conditions.push_back(Condition{c.value("type", ""), c.value("status", ""), c.value("reason", ""),
+                                       c.value("message", ""), c.value("lastTransitionTime", ""),
+                                       c.value("observedGeneration", std::int64_t{0})});
+    }
+  }
+  if (j.contains("kernels") && j["kernels"].is_array()) {
+    for (const auto& k : j["kernels"]) {
+      if (!k.is_object()) continue;
+      s.kernels.push_back(KernelStatus{k.value("release", ""), k.value("nodes", 0), k.value("built", 0),
+                                       k.value("loaded", 0), k.value("failed", 0), k.value("phase", "")});
+    }
+  }
+  return s;
+}
+
+bool is_dns_label(std::string_view text) {
+  if (text.empty() || text.size() > 63) return false;
+  const auto ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; };
+  return std::all_of(text.begin(), text.end(), ok) && text.front() != '-' && text.back() != '-';
+}
+
+bool is_dns_subdomain(std::string_view text) {
+  if (text.empty() || text.size() > 253) return false;
+  std::size_t start = 0;
+  while (true) {
+    const auto dot = text.find('.', start);
+    if (!is_dns_label(text.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start)))
+      return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+}  // namespace ckms::op

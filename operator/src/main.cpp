@@ -1,0 +1,109 @@
+// ckms-operator: reconciles KernelModule resources (docs/operator.md).
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "ckms/operator/artifacts.hpp"
+#include "ckms/operator/controller.hpp"
+#include "ckms/operator/kube_config.hpp"
+#include "ckms/operator/log.hpp"
+
+namespace {
+
+int exit_code(ckms::ErrorKind kind) {
+  using ckms::ErrorKind;
+  switch (kind) {
+    case ErrorKind::usage: return 2;
+    case ErrorKind::not_found: return 3;
+    case ErrorKind::auth: return 6;
+    case ErrorKind::network: return 7;
+    default: return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ckms-operator: builds and loads KernelModules on the nodes of a Kubernetes cluster"};
+  std::string kubeconfig, context, namespace_name, authfile, ca_cert;
+  std::string ckms_image = std::getenv("CKMS_IMAGE") ? std::getenv("CKMS_IMAGE") : "";
+  bool once = false, json_logs = false;
+  ckms::op::OperatorSettings settings;
+  int resync_seconds = 300;
+  app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: in-cluster, $KUBECONFIG, ~/.kube/config)");
+  app.add_option("--context", context, "kubeconfig context (default: current-context)");
+  app.add_option("--namespace,-n", namespace_name, "namespace to watch (default: the config's)");
+  app.add_flag("--once", once, "reconcile every KernelModule once and exit");
+  app.add_flag("--json", json_logs, "log one JSON object per line");
+  app.add_option("--ckms-image", ckms_image, "image holding /opt/ckms, also the loader image ($CKMS_IMAGE)");
+  app.add_option("--image-pull-policy", settings.image_pull_policy, "pull policy of the pods created")
+      ->check(CLI::IsMember({"Always", "IfNotPresent", "Never"}));
+  app.add_option("--build-deadline", settings.build_deadline_seconds, "seconds a build Job may run")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--resync", resync_seconds, "seconds between registry re-checks of every module")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--authfile", authfile, "registry credentials for the operator's own tag checks");
+  app.add_option("--ca-cert", ca_cert, "CA bundle for the registry");
+  CLI11_PARSE(app, argc, argv);
+
+  ckms::op::Logger log(json_logs, std::cerr);
+  if (ckms_image.empty()) {
+    log.error("--ckms-image (or $CKMS_IMAGE) is required: it is the loader image and brings ckms into builds");
+    return 2;
+  }
+  settings.ckms_image = ckms_image;
+
+  // Blocked before any thread starts, so every thread inherits the mask and only the
+  // waiter below ever sees these signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  try {
+    const auto config = ckms::op::discover_config(
+        kubeconfig.empty() ? std::nullopt : std::optional<std::filesystem::path>(kubeconfig),
+        context.empty() ? std::nullopt : std::optional<std::string>(context));
+    ckms::op::ControllerOptions options;
+    options.namespace_name = namespace_name.empty() ? config.namespace_name : namespace_name;
+    options.settings = settings;
+    options.resync = std::chrono::seconds(resync_seconds);
+    ckms::oci::RegistryOptions registry;
+    if (!authfile.empty()) registry.auth_file = authfile;
+    if (!ca_cert.empty()) registry.ca_cert = ca_cert;
+    registry.user_agent = "ckms-operator";
+    ckms::op::RegistryArtifactChecker checker(registry);
+    ckms::op::Controller controller(config, options, checker, log);
+    log.info("starting", {{"api", config.describe}, {"namespace", options.namespace_name}, {"once", once}});
+
+    if (once) return controller.run_once() == 0 ? 0 : 1;
+
+    std::atomic<bool> stop{false};
+    std::thread waiter([&] {
+      int signal = 0;
+      sigwait(&signals, &signal);
+      log.info("stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      stop = true;
+    });
+    controller.run(stop);
+    if (!stop) {  // run only returns early on stop; unblock the waiter either way
+      stop = true;
+      pthread_kill(waiter.native_handle(), SIGTERM);
+    }
+    waiter.join();
+    const auto stats = controller.stats();
+    log.info("stopped", {{"reconciles", stats.reconciles}, {"failures", stats.failures}});
+    return 0;
+  } catch (const ckms::Error& e) {
+    log.error(e.what());
+    return exit_code(e.kind());
+  } catch (const std::exception& e) {
+    log.error(e.what());
+    return 1;
+  }
+}
