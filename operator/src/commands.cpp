@@ -19,10 +19,15 @@ std::vector<std::string> build_command(const KernelModuleSpec& spec, std::string
   std::vector<std::string> argv{std::string(pod_path::ckms), "build"};
   // A source artifact is fetched by ckms itself; an image's tree was copied into the pod.
   argv.push_back(spec.source.artifact ? *spec.source.artifact : std::string(pod_path::source));
-  argv.insert(argv.end(), {"--kernel", std::string(release), "--runtime", "none", "--output", spec.repository});
+  // In place (--runtime none): this pod's root is the kernel's build image, so no image
+  // template; the cache goes to the pod's scratch space.
+  argv.insert(argv.end(), {"--kernel", std::string(release), "--runtime", "none", "--output", spec.repository,
+                           "--cache-dir", std::string(pod_path::build_cache)});
   if (spec.signing_secret) {
     argv.insert(argv.end(), {"--sign-key", fmt::format("{}/tls.key", pod_path::signing), "--sign-cert",
                              fmt::format("{}/tls.crt", pod_path::signing)});
+  } else {
+    argv.emplace_back("--no-sign");  // ckms build wants the choice said out loud
   }
   registry_flags(spec, argv);
   if (!spec.registry.plain_http) argv.insert(argv.end(), {"--ca-cert", std::string(pod_path::ca_bundle)});
