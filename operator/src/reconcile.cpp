@@ -49,18 +49,15 @@ const json* find_by_release(const std::vector<json>& objects, const std::string&
 std::string pod_failure(const json& pod) {
   if (str(pod, "/status/phase") == "Failed") return "pod failed";
   for (const auto& cs : pod.value("/status/containerStatuses"_json_pointer, json::array())) {
-    const json::json_pointer waiting("/state/waiting/reason");
-    if (cs.contains(waiting) && cs[waiting].is_string()) {
-      const std::string reason = cs[waiting];
-      if (reason == "CrashLoopBackOff" || reason == "ErrImagePull" || reason == "ImagePullBackOff" ||
-          reason == "CreateContainerConfigError" || reason == "InvalidImageName")
-        return reason;
-    }
-    if (cs.value("restartCount", 0) > 0 && !cs.value("ready", false)) {
-      const std::string last = str(cs, "/lastState/terminated/message");
-      // No restart count in the text: events are deduplicated by their message.
-      return last.empty() ? "the loader keeps exiting" : last;
-    }
+    const std::string waiting = str(cs, "/state/waiting/reason");
+    const bool stuck = waiting == "CrashLoopBackOff" || waiting == "ErrImagePull" || waiting == "ImagePullBackOff" ||
+                       waiting == "CreateContainerConfigError" || waiting == "InvalidImageName";
+    if (!stuck && (cs.value("restartCount", 0) == 0 || cs.value("ready", false))) continue;
+    // What ckms said last is the diagnosis; no restart count in the text, since events
+    // are deduplicated by their message.
+    const std::string last = str(cs, "/lastState/terminated/message");
+    if (!last.empty()) return last;
+    return waiting.empty() ? "the loader keeps exiting" : waiting;
   }
   return {};
 }

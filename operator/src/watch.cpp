@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "ckms/oci/error.hpp"
+#include "ckms/oci/http.hpp"
 
 namespace ckms::op {
 
@@ -80,10 +81,10 @@ std::string Informer::list() {
   std::string version;
   std::string continue_token;
   const std::string base = resource_.collection(namespace_);
-  do {
+  for (;;) {
     std::string path = fmt::format("{}?limit={}", base, options_.page_size);
     if (!selector_.empty()) path += "&labelSelector=" + selector_;
-    if (!continue_token.empty()) path += "&continue=" + continue_token;
+    if (!continue_token.empty()) path += "&continue=" + oci::url_escape(continue_token);
     nlohmann::json page;
     try {
       page = client_.get(path);
@@ -108,7 +109,8 @@ std::string Informer::list() {
     const auto& meta = page.value("metadata", nlohmann::json::object());
     version = meta.value("resourceVersion", "");
     continue_token = meta.value("continue", "");
-  } while (!continue_token.empty());
+    if (continue_token.empty()) break;
+  }
 
   std::vector<std::pair<nlohmann::json, bool>> changes;
   {
