@@ -1,0 +1,56 @@
+#pragma once
+// Modules an immutable host loads at boot: one YAML file per artifact in a config directory
+// (default /etc/ckms/modules.d/*.yaml), loaded in file name order by
+// `ckms load --all` (the systemd unit) or `ckms load --config-dir DIR`:
+//
+//   artifact: registry.example.com/ckms/hello:1.0.0   # required: REPO:VERSION
+//   trust: /etc/ckms/trust.d/vendor.pem               # file, directory, or a list of them
+//   parameters:                                       # [MODULE.]NAME: VALUE
+//     greeting: hello
+//   network: fallback                                 # online | offline | fallback
+//   registry: {plain-http: false, ca-cert: FILE, authfile: FILE}
+//   enabled: true
+//
+// Every mistake is a usage error naming the file, the line and the key: a typo in a boot
+// config must not silently drop a module or a parameter.
+
+#include <filesystem>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ckms/loader/load.hpp"
+#include "ckms/oci/error.hpp"
+
+namespace ckms::loader {
+
+inline constexpr std::string_view kDefaultConfigDir = "/etc/ckms/modules.d";
+
+struct BootEntry {
+  std::filesystem::path file;
+  LoadRequest request;
+  bool enabled = true;
+};
+
+BootEntry read_boot_entry(const std::filesystem::path& file);
+
+// The *.yaml and *.yml files of `directory` in name order (hidden files skipped). A
+// missing directory is a usage error; an empty one holds no entries.
+std::vector<std::filesystem::path> boot_config_files(const std::filesystem::path& directory);
+
+struct BootResult {
+  std::filesystem::path file;
+  std::optional<LoadReport> report;  // set when the load succeeded
+  std::optional<Error> error;        // set when it failed
+  bool skipped = false;              // enabled: false
+};
+
+// Loads every enabled entry; one failure (a bad file too) does not stop the others, since
+// each load is all-or-nothing by itself. `trust` applies to entries that name none.
+std::vector<BootResult> load_boot_config(const std::filesystem::path& directory,
+                                         const std::vector<std::filesystem::path>& trust,
+                                         const LoaderPaths& paths, Kernel& kernel);
+
+}  // namespace ckms::loader

@@ -1,0 +1,84 @@
+#pragma once
+// `ckms load REPO:VERSION`: resolve the artifact for the running kernel, fetch it into the
+// cache, verify ALL of it (digests, signatures against the trusted certificates, names,
+// vermagic, parameters, dependencies), and only then insert: in-tree dependencies first,
+// then the artifact's modules in their load order. A failure part-way removes what this
+// load inserted, in reverse; the cache changes only when the load succeeded.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ckms/loader/cache.hpp"
+#include "ckms/loader/dependencies.hpp"
+#include "ckms/loader/kernel.hpp"
+#include "ckms/loader/parameters.hpp"
+#include "ckms/loader/state.hpp"
+#include "ckms/loader/trust.hpp"
+#include "ckms/oci/reference.hpp"
+#include "ckms/oci/registry.hpp"
+
+namespace ckms::loader {
+
+struct LoaderPaths {
+  std::filesystem::path cache_dir{kDefaultCacheDir};
+  std::filesystem::path state_dir{kDefaultStateDir};
+  std::filesystem::path modules_root{kDefaultModulesRoot};  // holds <release>/modules.dep.bin
+  std::filesystem::path trust_dir{kDefaultTrustDir};        // when a load names no --trust
+};
+
+enum class NetworkMode {
+  online,    // ask the registry; fail when it cannot be reached
+  offline,   // the cache only; no network at all
+  fallback,  // ask the registry, use the cache when it cannot be reached (boot)
+};
+
+struct LoadRequest {
+  oci::Reference reference;  // REPO:VERSION, or oci:DIR:VERSION
+  oci::RegistryOptions registry;
+  std::optional<std::string> kernel_release;  // default: the running kernel
+  std::vector<std::filesystem::path> trust;   // default: LoaderPaths::trust_dir
+  std::vector<ParameterSetting> parameters;
+  NetworkMode network = NetworkMode::online;
+  // Fetch and verify into the cache only (e.g. for the kernel the host reboots into next),
+  // without inserting or checking the running kernel.
+  bool fetch_only = false;
+};
+
+enum class ModuleAction { inserted, already_loaded, fetched };
+std::string_view to_string(ModuleAction action);
+
+struct LoadedModule {
+  std::string module;
+  std::string file;
+  oci::Digest digest;
+  std::string signer;
+  ParameterValues parameters;
+  ModuleAction action = ModuleAction::inserted;
+};
+
+struct LoadReport {
+  std::string package;
+  std::string version;
+  std::string kernel_release;
+  std::string arch;
+  std::string source;      // the reference asked for
+  std::string cache_name;  // as recorded in the cache
+  oci::Digest manifest;
+  bool from_cache = false;      // no registry was asked
+  std::string fallback_reason;  // why the cache was used although the load was online
+  std::vector<LoadedModule> modules;
+  std::vector<std::string> dependencies_inserted;
+  struct Milliseconds {
+    double resolve = 0, fetch = 0, verify = 0, insert = 0;
+  } milliseconds;
+
+  nlohmann::json to_json() const;
+};
+
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel);
+
+}  // namespace ckms::loader

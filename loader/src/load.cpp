@@ -1,0 +1,233 @@
+// load(): the order that makes a refused or failed load leave nothing behind. Resolve and
+// fetch everything, verify everything, then insert; the cache and the state records
+// change only once every insert has succeeded, and if recording fails the inserts are
+// rolled back too.
+
+#include "ckms/loader/load.hpp"
+#include "ckms/loader/vermagic.hpp"
+
+#include <chrono>
+
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/layout.hpp"
+#include "insertion.hpp"
+#include "prepare.hpp"
+
+namespace ckms::loader {
+namespace fs = std::filesystem;
+
+std::string_view to_string(ModuleAction action) {
+  switch (action) {
+    case ModuleAction::inserted: return "inserted";
+    case ModuleAction::already_loaded: return "already-loaded";
+    case ModuleAction::fetched: return "fetched";
+  }
+  return "unknown";
+}
+
+nlohmann::json LoadReport::to_json() const {
+  nlohmann::json modules_json = nlohmann::json::array();
+  for (const auto& m : modules) {
+    modules_json.push_back({{"module", m.module},
+                            {"file", m.file},
+                            {"digest", m.digest.str()},
+                            {"signer", m.signer},
+                            {"parameters", m.parameters},
+                            {"action", to_string(m.action)}});
+  }
+  nlohmann::json j{{"package", package},
+                   {"version", version},
+                   {"kernelRelease", kernel_release},
+                   {"arch", arch},
+                   {"source", source},
+                   {"cacheName", cache_name},
+                   {"manifest", manifest.str()},
+                   {"fromCache", from_cache},
+                   {"modules", modules_json},
+                   {"dependenciesInserted", dependencies_inserted},
+                   {"milliseconds",
+                    {{"resolve", milliseconds.resolve},
+                     {"fetch", milliseconds.fetch},
+                     {"verify", milliseconds.verify},
+                     {"insert", milliseconds.insert}}}};
+  if (!fallback_reason.empty()) j["fallbackReason"] = fallback_reason;
+  return j;
+}
+
+namespace {
+
+class Stopwatch {
+ public:
+  double lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+    return ms;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+std::unique_ptr<oci::Target> open_source(const LoadRequest& request) {
+  if (request.reference.is_layout()) {
+    return std::make_unique<oci::Layout>(request.reference.layout().directory, oci::Layout::Mode::open_existing);
+  }
+  return oci::open_registry(request.reference.registry(), request.registry);
+}
+
+// Registry trouble that a host booting before its network should ride out with its cache;
+// a registry that answers "no such artifact" or "not allowed" is not such trouble.
+bool may_fall_back(const Error& e) { return e.kind() == ErrorKind::network || e.kind() == ErrorKind::registry; }
+
+std::vector<ModuleRecord> records_for(const LoadReport& report, const std::vector<detail::PreparedModule>& prepared) {
+  std::vector<ModuleRecord> out;
+  const std::string now = utc_now();
+  const std::string boot = current_boot_id();
+  for (std::size_t i = 0; i < prepared.size(); ++i) {
+    const auto& p = prepared[i];
+    out.push_back(ModuleRecord{.module = p.image.name,
+                               .package = report.package,
+                               .version = report.version,
+                               .kernel_release = report.kernel_release,
+                               .arch = report.arch,
+                               .source = report.source,
+                               .cache_name = report.cache_name,
+                               .manifest = report.manifest,
+                               .file = p.file->file_name,
+                               .file_digest = p.file->digest,
+                               .srcversion = p.info.srcversion,
+                               .signer = p.signer,
+                               .parameters = p.parameters,
+                               .dependencies_inserted = report.dependencies_inserted,
+                               .order = static_cast<int>(i),
+                               .inserted = !p.already_loaded,
+                               .loaded_at = now,
+                               .boot_id = boot});
+  }
+  return out;
+}
+
+// Loading again what is already loaded keeps what the first load recorded: that ckms
+// inserted the module, when, and which dependencies came with it, so unload still
+// removes them.
+void adopt_earlier_record(const StateStore& state, ModuleRecord& record) {
+  if (record.inserted) return;
+  const auto earlier = state.find(record.module);
+  if (!earlier || earlier->file_digest != record.file_digest) return;
+  record.inserted = earlier->inserted;
+  record.loaded_at = earlier->loaded_at;
+  record.boot_id = earlier->boot_id;
+  record.dependencies_inserted = earlier->dependencies_inserted;
+}
+
+}  // namespace
+
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel) {
+  const auto version = request.reference.tag();
+  if (!version || request.reference.digest()) {
+    fail(ErrorKind::usage, "'{}': name the module version as the tag, e.g. REPO:1.0.0", request.reference.str());
+  }
+  const std::string running = kernel.release();
+  const std::string release = request.kernel_release.value_or(running);
+  if (!request.fetch_only && release != running) {
+    fail(ErrorKind::refused,
+         "wrong kernel: the artifact for kernel {} cannot be inserted into the running kernel {} "
+         "(--fetch-only fetches for another kernel)",
+         release, running);
+  }
+  // Trust first: a host without certificates fails before it touches the network.
+  const auto trusted = load_trust(request.trust, paths.trust_dir);
+
+  std::optional<StateLock> lock;
+  std::optional<StateStore> state;
+  if (!request.fetch_only) {
+    state.emplace(paths.state_dir);
+    lock.emplace(state->lock());
+  }
+
+  Stopwatch clock;
+  LoadReport report{.source = request.reference.str(), .manifest = oci::digest_of("")};
+  ModuleCache cache(paths.cache_dir);
+  const std::string repository = repository_key(request.reference);
+  std::unique_ptr<oci::Target> source;
+  std::optional<artifact::ResolvedModule> resolved;
+  if (request.network != NetworkMode::offline) {
+    try {
+      source = open_source(request);
+      resolved = artifact::resolve_module(*source, *version, release);
+    } catch (const Error& e) {
+      if (request.network != NetworkMode::fallback || !may_fall_back(e)) throw;
+      report.fallback_reason = e.what();
+      source.reset();
+    }
+  }
+  if (!resolved) resolved = cache.resolve(repository, *version, release);
+  report.from_cache = source == nullptr;
+  report.milliseconds.resolve = clock.lap();
+
+  const auto& config = resolved->config;
+  check_artifact_kernel(config, release, request.fetch_only ? config.arch : kernel.machine());
+  report.package = config.name;
+  report.version = config.version;
+  report.kernel_release = config.kernel_release;
+  report.arch = config.arch;
+  report.manifest = resolved->manifest_descriptor.digest;
+  report.cache_name = ModuleCache::record_name(repository, *version, release);
+
+  Staging staging(cache, source.get());
+  staging.fetch(*resolved);
+  report.milliseconds.fetch = clock.lap();
+
+  auto prepared = detail::prepare_modules(*resolved, staging, trusted, request.parameters, release,
+                                          request.fetch_only ? nullptr : &kernel);
+  std::vector<InTreeModule> dependencies;
+  if (!request.fetch_only) {
+    InTreeModules in_tree(paths.modules_root / release);
+    dependencies = in_tree.plan(detail::external_dependencies(prepared), kernel);
+  }
+  report.milliseconds.verify = clock.lap();
+
+  const auto describe = [&](const detail::PreparedModule& p, ModuleAction action) {
+    return LoadedModule{.module = p.image.name,
+                        .file = p.file->file_name,
+                        .digest = p.file->digest,
+                        .signer = p.signer,
+                        .parameters = p.parameters,
+                        .action = action};
+  };
+  if (request.fetch_only) {
+    staging.commit(*resolved, report.cache_name);
+    for (const auto& p : prepared) report.modules.push_back(describe(p, ModuleAction::fetched));
+    return report;
+  }
+
+  detail::Insertion insertion(kernel);
+  for (const auto& dependency : dependencies) {
+    insertion.insert(detail::in_tree_image(dependency.name, dependency.path), "");
+    report.dependencies_inserted.push_back(dependency.name);
+  }
+  for (const auto& p : prepared) {
+    if (!p.already_loaded) insertion.insert(p.image, kernel_parameters(p.parameters));
+    report.modules.push_back(describe(p, p.already_loaded ? ModuleAction::already_loaded : ModuleAction::inserted));
+  }
+  std::vector<std::string> recorded;
+  try {
+    staging.commit(*resolved, report.cache_name);
+    for (auto record : records_for(report, prepared)) {
+      const bool earlier = state->find(record.module).has_value();
+      adopt_earlier_record(*state, record);
+      state->write(record);
+      if (!earlier) recorded.push_back(record.module);
+    }
+  } catch (const Error& e) {
+    for (const auto& module : recorded) state->erase(module);
+    const std::string undone = insertion.rollback();
+    fail(e.kind(), "{}{}", e.what(), undone.empty() ? "" : "; " + undone);
+  }
+  insertion.keep();
+  report.milliseconds.insert = clock.lap();
+  return report;
+}
+
+}  // namespace ckms::loader

@@ -1,0 +1,150 @@
+#include "ckms/loader/state.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+
+#include <fmt/chrono.h>
+
+#include "ckms/loader/kernel.hpp"
+#include "ckms/oci/error.hpp"
+
+namespace ckms::loader {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+nlohmann::json ModuleRecord::to_json() const {
+  return json{{"module", module},
+              {"package", package},
+              {"version", version},
+              {"kernelRelease", kernel_release},
+              {"arch", arch},
+              {"source", source},
+              {"cacheName", cache_name},
+              {"manifest", manifest.str()},
+              {"file", file},
+              {"fileDigest", file_digest.str()},
+              {"srcversion", srcversion},
+              {"signer", signer},
+              {"parameters", parameters},
+              {"dependenciesInserted", dependencies_inserted},
+              {"order", order},
+              {"inserted", inserted},
+              {"loadedAt", loaded_at},
+              {"bootId", boot_id}};
+}
+
+ModuleRecord ModuleRecord::from_json(const nlohmann::json& j, std::string_view where) {
+  try {
+    const auto digest = [&](const char* key) {
+      const auto parsed = oci::Digest::try_parse(j.at(key).get<std::string>());
+      if (!parsed) fail(ErrorKind::integrity, "{}: '{}' is not a digest", where, key);
+      return *parsed;
+    };
+    ModuleRecord r{.module = j.at("module").get<std::string>(),
+                   .package = j.at("package").get<std::string>(),
+                   .version = j.at("version").get<std::string>(),
+                   .kernel_release = j.at("kernelRelease").get<std::string>(),
+                   .arch = j.at("arch").get<std::string>(),
+                   .source = j.at("source").get<std::string>(),
+                   .cache_name = j.at("cacheName").get<std::string>(),
+                   .manifest = digest("manifest"),
+                   .file = j.at("file").get<std::string>(),
+                   .file_digest = digest("fileDigest"),
+                   .srcversion = j.at("srcversion").get<std::string>(),
+                   .signer = j.at("signer").get<std::string>(),
+                   .parameters = j.at("parameters").get<ParameterValues>(),
+                   .dependencies_inserted = j.at("dependenciesInserted").get<std::vector<std::string>>(),
+                   .order = j.at("order").get<int>(),
+                   .inserted = j.at("inserted").get<bool>(),
+                   .loaded_at = j.at("loadedAt").get<std::string>(),
+                   .boot_id = j.at("bootId").get<std::string>()};
+    if (r.module != normalize_module_name(r.module) || r.module.find('/') != std::string::npos) {
+      fail(ErrorKind::integrity, "{}: '{}' is not a module name", where, r.module);
+    }
+    return r;
+  } catch (const json::exception& e) {
+    fail(ErrorKind::integrity, "{}: not a ckms module record: {}", where, e.what());
+  }
+}
+
+std::string current_boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
+std::string utc_now() {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
+}
+
+StateStore::StateStore(fs::path directory) : directory_(std::move(directory)) {}
+
+StateLock StateStore::lock() {
+  std::error_code ec;
+  fs::create_directories(directory_ / "modules", ec);
+  if (ec) fail(ErrorKind::io, "cannot create the state directory {}: {}", directory_.string(), ec.message());
+  const fs::path file = directory_ / "lock";
+  oci::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) fail_errno("cannot open " + file.string());
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) fail_errno("cannot lock " + file.string());
+  }
+  return StateLock(std::move(fd));
+}
+
+fs::path StateStore::record_path(std::string_view module) const {
+  const std::string name = normalize_module_name(module);
+  if (name.empty() || name.find('/') != std::string::npos || name.starts_with(".")) {
+    fail(ErrorKind::usage, "'{}' is not a kernel module name", module);
+  }
+  return directory_ / "modules" / (name + ".json");
+}
+
+std::vector<ModuleRecord> StateStore::records() const {
+  std::vector<ModuleRecord> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory_ / "modules", ec)) {
+    const fs::path& file = entry.path();
+    if (file.extension() != ".json" || file.filename().string().starts_with(".")) continue;
+    const json j = json::parse(oci::read_file(file, 1 << 20), nullptr, false);
+    if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
+    out.push_back(ModuleRecord::from_json(j, file.string()));
+  }
+  std::sort(out.begin(), out.end(), [](const ModuleRecord& a, const ModuleRecord& b) {
+    return std::tie(a.loaded_at, a.package, a.order) < std::tie(b.loaded_at, b.package, b.order);
+  });
+  return out;
+}
+
+std::optional<ModuleRecord> StateStore::find(std::string_view module) const {
+  const fs::path file = record_path(module);
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  const json j = json::parse(oci::read_file(file, 1 << 20), nullptr, false);
+  if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
+  return ModuleRecord::from_json(j, file.string());
+}
+
+void StateStore::write(const ModuleRecord& record) {
+  const fs::path file = record_path(record.module);
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  oci::AtomicFile out(file);
+  out.write(record.to_json().dump(2) + "\n");
+  out.commit();
+}
+
+void StateStore::erase(std::string_view module) {
+  const fs::path file = record_path(module);
+  std::error_code ec;
+  fs::remove(file, ec);
+  if (ec) fail(ErrorKind::io, "cannot remove {}: {}", file.string(), ec.message());
+  oci::fsync_directory(file.parent_path());
+}
+
+}  // namespace ckms::loader
