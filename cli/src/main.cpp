@@ -1,4 +1,5 @@
 #include "app.hpp"
+#include "commands/build.hpp"
 #include "commands/lint.hpp"
 #include "commands/image.hpp"
 
@@ -7,5 +8,6 @@ int main(int argc, char** argv) {
   ckms::cli::register_oci_commands(app);
   ckms::cli::register_image_commands(app);
   ckms::cli::register_lint_commands(app);
+  ckms::cli::register_build_commands(app);
   return app.run(argc, argv);
 }

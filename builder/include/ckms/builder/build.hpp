@@ -1,0 +1,129 @@
+#pragma once
+// `ckms build`: a DKMS module source built for several kernels at once, each in its own
+// sandbox against its kernel build image, then checked, signed, compressed and published
+// as module artifacts (shared/DESIGN.md "Builder", docs/build.md). Per kernel:
+//
+//   resolve the build image -> cache key -> up to date? -> unpack (cached by digest)
+//   -> evaluate dkms.conf in the sandbox -> plan (exclusion, make, patches)
+//   -> build in the sandbox -> collect, sign, compress on the host -> publish
+//
+// One kernel's failure never stops the others; each ends as built, up to date, excluded
+// or failed, with its log kept.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ckms/artifact/module_artifact.hpp"
+#include "ckms/builder/build_plan.hpp"
+#include "ckms/builder/sandbox.hpp"
+#include "ckms/kmod/compress.hpp"
+#include "ckms/kmod/sign.hpp"
+#include "ckms/oci/reference.hpp"
+#include "ckms/oci/target.hpp"
+
+namespace ckms::builder {
+
+// One kernel to build for. Either a release whose build image `image` names (a template
+// applied by the caller), or an image whose io.ckms.kernel.release label names the
+// release, or, in place (`--runtime none`), a release alone: the running root is its build
+// environment.
+struct KernelRequest {
+  std::optional<std::string> release;
+  std::optional<oci::Reference> image;
+};
+
+// Opens the registry repository or layout a reference names (credentials and TLS options
+// are the caller's business).
+using TargetOpener = std::function<std::unique_ptr<oci::Target>(const oci::Reference&)>;
+
+struct SigningConfig {
+  std::filesystem::path key_file;
+  std::filesystem::path cert_file;
+  kmod::SignOptions options;
+};
+
+struct BuildOptions {
+  std::filesystem::path source_dir;           // holds dkms.conf
+  std::optional<oci::Digest> source_digest;   // when fetched from a source artifact
+  std::vector<KernelRequest> kernels;
+  TargetOpener open_target;                   // for build images
+  oci::Target* output = nullptr;              // where artifacts are published
+  std::optional<SigningConfig> signing;       // absent: unsigned, as the caller asked
+  kmod::Compression compression = kmod::Compression::none;
+  unsigned jobs = 0;        // kernels built at once; 0: one per CPU
+  unsigned make_jobs = 0;   // DKMS's parallel_jobs for each make; 0: CPUs / kernels at once
+  bool in_place = false;    // run builds in this root (run_in_place) instead of runc
+  std::string runtime = "runc";  // OCI runtime name or path
+  SandboxMode mode = SandboxMode::automatic;
+  std::filesystem::path cache_dir;  // the unpack cache lives in <cache_dir>/unpack
+  std::filesystem::path log_dir;    // logs: <log_dir>/<name>-<version>/<release>.log
+  std::filesystem::path work_dir;   // scratch space, removed per kernel when it ends
+  std::chrono::seconds time_limit{3600};  // per sandbox run
+  bool force = false;       // build even when the output is up to date
+  std::string ckms_version;
+};
+
+enum class KernelStatus { built, up_to_date, excluded, failed };
+std::string_view to_string(KernelStatus status);  // "built", "up-to-date", "excluded", "failed"
+
+struct KernelResult {
+  std::string kernel;  // the release, or the image reference while the release is unknown
+  std::optional<std::string> image_reference;
+  std::optional<oci::Digest> build_image;
+  KernelStatus status = KernelStatus::failed;
+  std::string reason;  // why it failed, or the exclusion in one line
+  std::vector<std::string> exclusion_reasons;
+  std::string package_name;
+  std::string package_version;
+  std::vector<artifact::ModuleFile> modules;  // in load order, as published
+  std::optional<artifact::PublishedModule> artifact;
+  std::string cache_key;
+  std::optional<BuildPlan> plan;  // what DKMS would have run, once dkms.conf was evaluated
+  std::filesystem::path log_file;
+  std::string log_tail;  // the last lines of the log when the build failed
+  std::chrono::milliseconds duration{0};
+};
+
+struct PublishedIndex {
+  std::string version;
+  oci::Descriptor index;
+};
+
+struct BuildSummary {
+  std::vector<KernelResult> kernels;  // in request order
+  std::vector<PublishedIndex> indexes;
+  bool signed_modules = true;
+  std::string output;  // the output target, described
+
+  bool any_failed() const;
+  std::size_t count(KernelStatus status) const;
+};
+
+// Receives progress from the worker threads; calls for one kernel never overlap, calls
+// for different kernels may.
+class BuildObserver {
+ public:
+  virtual ~BuildObserver() = default;
+  // `index` is the kernel's position in BuildOptions::kernels; `kernel` its name so far
+  // (the image reference until the image's label has named the release).
+  virtual void step(std::size_t index, std::string_view kernel, std::string_view what) = 0;
+  virtual void finished(std::size_t index, const KernelResult& result) = 0;
+};
+
+// Builds every requested kernel. Throws only for what stops all of them (no dkms.conf, an
+// unreadable signing key, an output that cannot be written); a kernel's own trouble is
+// its result.
+BuildSummary build_modules(const BuildOptions& options, BuildObserver& observer);
+
+void to_json(nlohmann::json& j, const KernelResult& result);
+void to_json(nlohmann::json& j, const BuildSummary& summary);
+
+}  // namespace ckms::builder

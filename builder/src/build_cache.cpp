@@ -1,0 +1,47 @@
+#include "ckms/builder/build_cache.hpp"
+
+#include "ckms/artifact/module_artifact.hpp"
+#include "ckms/oci/error.hpp"
+
+namespace ckms::builder {
+namespace {
+
+// Bumped whenever the set or meaning of the inputs changes.
+constexpr int kKeyFormat = 1;
+
+nlohmann::json optional_digest(const std::optional<oci::Digest>& digest) {
+  return digest ? nlohmann::json(digest->str()) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+nlohmann::json CacheInputs::to_json() const {
+  return {{"format", kKeyFormat},
+          {"source", source.str()},
+          {"dkmsConf", dkms_conf.str()},
+          {"buildImage", optional_digest(build_image)},
+          {"kernelRelease", kernel_release},
+          {"arch", arch},
+          {"signingCertificate", optional_digest(signing_certificate)},
+          {"signHash", signing_certificate ? sign_hash : ""},
+          {"signKeyId", signing_certificate && sign_key_id},
+          {"compression", compression},
+          {"ckmsVersion", ckms_version}};
+}
+
+std::string cache_key(const CacheInputs& inputs) {
+  // nlohmann::json objects keep keys sorted, so dump() is canonical.
+  return oci::digest_of(inputs.to_json().dump()).str();
+}
+
+std::optional<std::string> published_cache_key(oci::Target& target, const std::string& version,
+                                               const std::string& release) {
+  try {
+    return artifact::resolve_module(target, version, release).cache_key;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::not_found || e.kind() == ErrorKind::integrity) return std::nullopt;
+    throw;
+  }
+}
+
+}  // namespace ckms::builder

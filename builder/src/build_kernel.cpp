@@ -1,0 +1,504 @@
+// One kernel of `ckms build`, from its build image to its published artifact. Every step
+// that runs code from the module or the image runs in the sandbox; the host only reads
+// what the sandbox wrote, through tree_files.hpp.
+#include "build_kernel.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <deque>
+
+#include <fmt/format.h>
+
+#include "ckms/artifact/module_artifact.hpp"
+#include "ckms/builder/build_cache.hpp"
+#include "ckms/builder/build_image_source.hpp"
+#include "ckms/builder/build_script.hpp"
+#include "ckms/builder/collect.hpp"
+#include "ckms/builder/dkms_conf_eval.hpp"
+#include "ckms/builder/dkms_conf_static.hpp"
+#include "ckms/builder/sandbox_run.hpp"
+#include "ckms/builder/tree_files.hpp"
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/io.hpp"
+#include "ckms/oci/layer_path.hpp"
+
+namespace ckms::builder::detail {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view kEvaluationDump = "dkms.conf.vars";
+constexpr std::size_t kLogTailLines = 30;
+constexpr std::size_t kMaxKernelFileBytes = 16 << 20;
+
+// One kernel's scratch space. The sandbox sees `tree` at /src and `out` (or `eval_out`
+// while dkms.conf is evaluated) at /out.
+struct KernelDirs {
+  explicit KernelDirs(fs::path base)
+      : root(std::move(base)), tree(root / "tree"), out(root / "out"), eval_out(root / "eval-out"),
+        files(root / "files"), runtime(root / "runtime"), eval_log(root / "evaluation.log") {}
+  fs::path root, tree, out, eval_out, files, runtime, eval_log;
+};
+
+std::string selector_of(const oci::Reference& reference) {
+  if (auto digest = reference.digest()) return digest->str();
+  if (auto tag = reference.tag()) return *tag;
+  return reference.is_layout() ? "" : "latest";
+}
+
+// PACKAGE_NAME and PACKAGE_VERSION become directories of the build tree.
+bool plain_component(std::string_view text) {
+  return !text.empty() && text != "." && text != ".." &&
+         text.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
+}
+
+void fresh_directory(const fs::path& dir) {
+  if (fs::exists(fs::symlink_status(dir))) {
+    const oci::UniqueFd parent(::open(dir.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!parent) fail_errno("open " + dir.parent_path().string());
+    oci::remove_tree_at(parent.get(), dir.filename().string(), dir.string());
+  }
+  fs::create_directories(dir);
+}
+
+// The log is for people: a build never fails because a line could not be added.
+void write_log(const fs::path& log, std::string_view text, bool truncate) {
+  if (log.empty()) return;
+  std::error_code ec;
+  fs::create_directories(log.parent_path(), ec);
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND);
+  const oci::UniqueFd fd(::open(log.c_str(), flags, 0644));
+  if (!fd) return;
+  try {
+    oci::write_all(fd.get(), std::as_bytes(std::span(text)), log.string());
+  } catch (const Error&) {
+  }
+}
+
+// The end of a file, at most `window` bytes: logs can be large, and only their end is shown.
+std::string file_end(const fs::path& file, std::uintmax_t window) {
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (ec) return {};
+  const oci::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  const auto start = size > window ? size - window : 0;
+  std::string text(static_cast<std::size_t>(size - start), '\0');
+  const ssize_t n = ::pread(fd.get(), text.data(), text.size(), static_cast<off_t>(start));
+  if (n <= 0) return {};
+  text.resize(static_cast<std::size_t>(n));
+  return text;
+}
+
+std::string log_tail(const fs::path& log, std::size_t lines) {
+  std::string text = file_end(log, 64 << 10);
+  if (text.ends_with('\n')) text.pop_back();
+  std::size_t pos = text.size();
+  for (std::size_t seen = 0; seen < lines && pos != std::string::npos && pos > 0; ++seen) {
+    pos = text.rfind('\n', pos - 1);
+  }
+  return pos == std::string::npos || pos == 0 ? text : text.substr(pos + 1);
+}
+
+std::string rfc3339_now() {
+  std::time_t t = std::time(nullptr);
+  if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch != nullptr && *epoch != '\0') {
+    try {
+      t = static_cast<std::time_t>(std::stoll(epoch));
+    } catch (const std::exception&) {
+      fail(ErrorKind::usage, "SOURCE_DATE_EPOCH '{}' is not a number of seconds", epoch);
+    }
+  }
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+// Thrown inside a job to end it with a status other than failed.
+struct Finished {
+  KernelStatus status;
+};
+
+class KernelJob {
+ public:
+  KernelJob(BuildContext& context, const KernelRequest& request, std::size_t index)
+      : context_(context), options_(context.options), request_(request), index_(index),
+        dirs_(options_.work_dir / fmt::format("kernel-{}", index)) {
+    result_.kernel = request.release.value_or(request.image ? request.image->str() : "?");
+    if (request.image) result_.image_reference = request.image->str();
+  }
+
+  KernelResult run() {
+    const auto start = Clock::now();
+    try {
+      fresh_directory(dirs_.root);
+      steps();
+      result_.status = KernelStatus::built;
+    } catch (const Finished& finished) {
+      result_.status = finished.status;
+    } catch (const Error& e) {
+      fail_with(e.what());
+    } catch (const std::exception& e) {
+      fail_with(fmt::format("internal error: {}", e.what()));
+    }
+    result_.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    cleanup();
+    return result_;
+  }
+
+ private:
+  void steps() {
+    resolve_image();
+    set_log_file();
+    DkmsEnvironment env = environment();
+    guess_identity(env);
+    result_.cache_key = cache_key(cache_inputs());
+    if (!name_.empty() && !version_.empty()) check_up_to_date();
+
+    prepare_root();
+    std::optional<KernelConfig> config = kernel_config();
+    place_source();
+    step("evaluating dkms.conf");
+    DkmsConf conf = evaluate(env);
+    if (conf.package_name != name_ || conf.package_version != version_) {
+      // The static reading could not tell (or told otherwise): move the tree to where
+      // DKMS would have it and evaluate again with $module and $module_version set.
+      const bool had_identity = !name_.empty() && !version_.empty();
+      move_source(conf.package_name, conf.package_version);
+      env.module = name_;
+      env.module_version = version_;
+      conf = evaluate(env);
+      if (conf.package_name != name_ || conf.package_version != version_) {
+        fail(ErrorKind::build, "dkms.conf gives PACKAGE_NAME/PACKAGE_VERSION {}/{} on one reading and {}/{} on the next",
+             name_, version_, conf.package_name, conf.package_version);
+      }
+      set_log_file();
+      if (!had_identity) check_up_to_date();
+    }
+    result_.package_name = name_;
+    result_.package_version = version_;
+
+    BuildPlan plan = plan_build(conf, env, KernelTarget{release_, arch_, std::move(config)});
+    result_.plan = plan;
+    if (plan.excluded) {
+      result_.exclusion_reasons = plan.exclusion_reasons;
+      result_.reason = join(plan.exclusion_reasons, "; ");
+      log(evaluation_notes_ + fmt::format("ckms: excluded by dkms.conf: {}\n", result_.reason));
+      throw Finished{KernelStatus::excluded};
+    }
+    if (plan.modules.empty()) fail(ErrorKind::build, "dkms.conf names no module to build");
+
+    build(plan, env);
+    collect(plan);
+    publish();
+  }
+
+  void step(std::string_view what) { context_.observer.step(index_, result_.kernel, what); }
+
+  void fail_with(std::string reason) {
+    result_.status = KernelStatus::failed;
+    result_.reason = std::move(reason);
+    log(evaluation_notes_ + fmt::format("ckms: error: {}\n", result_.reason));
+    evaluation_notes_.clear();
+    result_.log_tail = log_tail(result_.log_file, kLogTailLines);
+  }
+
+  void cleanup() {
+    try {
+      const oci::UniqueFd parent(::open(dirs_.root.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (parent) oci::remove_tree_at(parent.get(), dirs_.root.filename().string(), dirs_.root.string());
+    } catch (const Error&) {
+      // Scratch space that cannot be removed is left for the work dir's own removal.
+    }
+  }
+
+  void resolve_image() {
+    if (!request_.image) {
+      // In place without a named image: this root is the build environment.
+      release_ = *request_.release;
+      arch_ = kernel_arch(host_oci_architecture());
+      source_dir_ = "/lib/modules/" + release_ + "/build";
+      return;
+    }
+    step("resolving build image");
+    image_target_ = options_.open_target(*request_.image);
+    image_.emplace(inspect_build_image(*image_target_, selector_of(*request_.image),
+                                       request_.image->str(), request_.release));
+    release_ = image_->release;
+    arch_ = image_->arch;
+    source_dir_ = image_->source_dir;
+    result_.kernel = release_;
+    result_.build_image = image_->manifest.digest;
+  }
+
+  // <log dir>/<name>-<version>/<release>.log, named once the module is known. Nothing is
+  // written before the build (or the failure) of this run, so an up-to-date kernel keeps
+  // pointing at the log of the build that made its artifact.
+  void set_log_file() {
+    const std::string identity = !name_.empty() && !version_.empty()
+                                     ? fmt::format("{}-{}", name_, version_)
+                                     : "unknown-module";
+    result_.log_file = options_.log_dir / identity / (oci::sanitize_tag(result_.kernel) + ".log");
+  }
+
+  // The first line of this run replaces an older log of the same name.
+  void log(std::string_view text) {
+    write_log(result_.log_file, text, !log_started_);
+    log_started_ = true;
+  }
+
+  DkmsEnvironment environment() const {
+    DkmsEnvironment env = DkmsEnvironment::for_kernel(release_, arch_);
+    env.kernel_source_dir = source_dir_;
+    env.dkms_tree = options_.in_place ? dirs_.tree.string() : std::string(kSandboxSourceDir);
+    env.parallel_jobs = static_cast<int>(context_.make_jobs);
+    return env;
+  }
+
+  // PACKAGE_NAME and PACKAGE_VERSION as the static reader sees them for this kernel: enough
+  // to lay out the build tree and to find a published artifact before anything runs. The
+  // evaluation in the sandbox has the last word.
+  void guess_identity(DkmsEnvironment& env) {
+    try {
+      const auto parsed = parse_dkms_conf_static_file(options_.source_dir / "dkms.conf", env);
+      const auto exact = [&](std::string_view name) -> std::string {
+        if (std::find(parsed.undetermined.begin(), parsed.undetermined.end(), name) !=
+            parsed.undetermined.end()) {
+          return {};
+        }
+        return first_value(parsed.variables, name);
+      };
+      const std::string name = exact("PACKAGE_NAME");
+      const std::string version = exact("PACKAGE_VERSION");
+      if (plain_component(name) && plain_component(version)) {
+        name_ = name;
+        version_ = version;
+        env.module = name_;
+        env.module_version = version_;
+        set_log_file();
+      }
+    } catch (const Error&) {
+      // Unreadable statically: the sandbox evaluation decides.
+    }
+  }
+
+  CacheInputs cache_inputs() const {
+    return CacheInputs{.source = context_.source_digest,
+                       .dkms_conf = context_.dkms_conf_digest,
+                       .build_image = result_.build_image,
+                       .kernel_release = release_,
+                       .arch = arch_,
+                       .signing_certificate = context_.certificate_digest,
+                       .sign_hash = options_.signing ? options_.signing->options.hash : "",
+                       .sign_key_id = options_.signing && options_.signing->options.use_key_id,
+                       .compression = std::string(kmod::to_string(options_.compression)),
+                       .ckms_version = options_.ckms_version};
+  }
+
+  void check_up_to_date() {
+    if (options_.force) return;
+    step("checking the output");
+    std::optional<std::string> published;
+    {
+      std::lock_guard lock(context_.output_mutex);
+      published = published_cache_key(*options_.output, version_, release_);
+    }
+    if (published && *published == result_.cache_key) {
+      result_.package_name = name_;
+      result_.package_version = version_;
+      result_.reason = fmt::format("{} already holds {} with the same cache key",
+                                   options_.output->describe(), artifact::kernel_tag(version_, release_));
+      throw Finished{KernelStatus::up_to_date};
+    }
+  }
+
+  void prepare_root() {
+    if (options_.in_place) {
+      rootfs_ = "/";
+      return;
+    }
+    if (!context_.unpack_cache->find(image_->manifest.digest)) step("unpacking build image");
+    rootfs_ = unpack_build_image(*image_target_, *image_, *context_.unpack_cache);
+  }
+
+  std::optional<KernelConfig> kernel_config() const {
+    const std::string what = fmt::format("build image {}", image_ ? image_->reference : "/");
+    if (!read_file_in_root(rootfs_, source_dir_ + "/Makefile", kMaxKernelFileBytes, what)) {
+      fail(ErrorKind::build, "{} has no kernel headers at {} (no Makefile there)", what, source_dir_);
+    }
+    const auto text = read_file_in_root(rootfs_, source_dir_ + "/.config", kMaxKernelFileBytes, what);
+    if (!text) return std::nullopt;
+    return KernelConfig::parse(*text);
+  }
+
+  fs::path build_dir_on_host() const {
+    return dirs_.tree / (name_.empty() ? "module" : name_) / (version_.empty() ? "version" : version_) / "build";
+  }
+
+  void place_source() {
+    fresh_directory(dirs_.tree);
+    const fs::path build = build_dir_on_host();
+    fs::create_directories(build.parent_path());
+    fs::copy(options_.source_dir, build, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  }
+
+  void move_source(const std::string& name, const std::string& version) {
+    if (!plain_component(name) || !plain_component(version)) {
+      fail(ErrorKind::build, "dkms.conf: PACKAGE_NAME '{}' and PACKAGE_VERSION '{}' must be plain names", name,
+           version);
+    }
+    const fs::path from = build_dir_on_host();
+    name_ = name;
+    version_ = version;
+    const fs::path to = build_dir_on_host();
+    fs::create_directories(to.parent_path());
+    fs::rename(from, to);
+  }
+
+  SandboxResult run_sandboxed(std::vector<std::string> argv, const fs::path& out, const fs::path& log) {
+    SandboxSpec spec;
+    spec.rootfs = rootfs_;
+    spec.argv = std::move(argv);
+    spec.mounts = {{dirs_.tree, kSandboxSourceDir, true}, {out, kSandboxOutputDir, true}};
+    spec.time_limit = options_.time_limit;
+    spec.mode = options_.mode;
+    spec.runtime = options_.runtime;
+    spec.work_dir = dirs_.runtime;
+    spec.log_file = log;
+    return options_.in_place ? run_in_place(spec) : run_sandbox(spec);
+  }
+
+  std::string sandbox_path(const fs::path& host_dir, const char* sandbox_dir) const {
+    return options_.in_place ? host_dir.string() : std::string(sandbox_dir);
+  }
+
+  DkmsConf evaluate(const DkmsEnvironment& env) {
+    fresh_directory(dirs_.eval_out);
+    const std::string conf = env.build_dir(name_.empty() ? "module" : name_, version_.empty() ? "version" : version_) +
+                             "/dkms.conf";
+    const std::string dump = sandbox_path(dirs_.eval_out, kSandboxOutputDir) + "/" + std::string(kEvaluationDump);
+    // The dump goes to a file in the output mount: the sandbox's stdout and stderr are both
+    // the log, and what the file itself prints must not mix into the dump.
+    const SandboxResult run = run_sandboxed(
+        {"bash", "-c", "exec bash -c \"$1\" ckms-dkms-conf >\"$2\"", "ckms", evaluation_script(env, conf), dump},
+        dirs_.eval_out, dirs_.eval_log);
+    // Kept until the log is started: the build's own run must create the log (it cannot
+    // append), and what dkms.conf printed is rarely more than a line.
+    const std::string printed = file_end(dirs_.eval_log, 64 << 10);
+    evaluation_notes_.clear();
+    if (!printed.empty()) {
+      evaluation_notes_ = fmt::format("ckms: evaluating dkms.conf printed:\n{}{}", printed,
+                                      printed.ends_with('\n') ? "" : "\n");
+    }
+    if (run.timed_out) {
+      fail(ErrorKind::build, "evaluating dkms.conf took longer than {} s", options_.time_limit.count());
+    }
+    if (run.exit_code != 0) {
+      fail(ErrorKind::build, "evaluating dkms.conf in the sandbox failed (exit {})", run.exit_code);
+    }
+    const std::string what = fmt::format("kernel {}: dkms.conf evaluation", release_);
+    const auto output = read_plain_file(dirs_.eval_out, kEvaluationDump, kMaxEvaluationOutputBytes, what);
+    if (!output) fail(ErrorKind::build, "{}: the sandbox left no result", what);
+    DkmsConf resolved = resolve_dkms_conf(parse_evaluation_output(*output, what), env);
+    if (!resolved.errors.empty()) {
+      fail(ErrorKind::build, "dkms.conf: {}", join(resolved.errors, "; "));
+    }
+    return resolved;
+  }
+
+  void build(const BuildPlan& plan, const DkmsEnvironment& env) {
+    step("building");
+    fresh_directory(dirs_.out);
+    // The build writes the log itself, so that it can be followed while it grows.
+    const SandboxResult run = run_sandboxed(
+        {"bash", "-c", build_script(plan, env, sandbox_path(dirs_.out, kSandboxOutputDir))}, dirs_.out,
+        result_.log_file);
+    log_started_ = true;
+    log(evaluation_notes_);
+    evaluation_notes_.clear();
+    if (run.timed_out) {
+      fail(ErrorKind::build, "the build took longer than {} s and was killed", options_.time_limit.count());
+    }
+    if (run.exit_code != 0) {
+      fail(ErrorKind::build, "{} (see the log)", describe_script_exit(run.exit_code));
+    }
+  }
+
+  void collect(const BuildPlan& plan) {
+    step(context_.key ? "signing" : "collecting");
+    CollectOptions collect_options;
+    collect_options.key = context_.key ? &*context_.key : nullptr;
+    if (options_.signing) collect_options.sign = options_.signing->options;
+    collect_options.compression = options_.compression;
+    result_.modules = collect_modules(plan, dirs_.out, dirs_.files, collect_options);
+    std::string lines;
+    for (const auto& file : result_.modules) {
+      lines += fmt::format("ckms: collected {} (module {}, vermagic {}, srcversion {}), {}\n", file.file_name,
+                           file.module_name, file.vermagic, file.srcversion,
+                           file.signer.empty() ? "unsigned" : "signed by " + file.signer);
+    }
+    log(lines);
+  }
+
+  void publish() {
+    step("publishing");
+    artifact::ModuleConfig config;
+    config.name = name_;
+    config.version = version_;
+    config.kernel_release = release_;
+    config.arch = arch_;
+    config.files = result_.modules;
+    config.provenance.source = context_.source_digest;
+    config.provenance.build_image = result_.build_image;
+    config.provenance.ckms_version = options_.ckms_version;
+    config.provenance.created = rfc3339_now();
+    artifact::BuiltModuleSet built{.config = std::move(config), .files_dir = dirs_.files, .cache_key = result_.cache_key};
+    {
+      std::lock_guard lock(context_.output_mutex);
+      result_.artifact = artifact::publish_module(*options_.output, std::move(built));
+    }
+    log(fmt::format("ckms: published {} as {} ({})\n", options_.output->describe(),
+                                             result_.artifact->tag, result_.artifact->manifest.digest.str()));
+  }
+
+  BuildContext& context_;
+  const BuildOptions& options_;
+  const KernelRequest& request_;
+  std::size_t index_;
+  KernelDirs dirs_;
+  KernelResult result_;
+
+  std::unique_ptr<oci::Target> image_target_;
+  std::optional<BuildImage> image_;
+  std::string release_;
+  std::string arch_;
+  std::string source_dir_;
+  std::string name_;
+  std::string version_;
+  fs::path rootfs_;
+  bool log_started_ = false;
+  std::string evaluation_notes_;
+};
+
+}  // namespace
+
+KernelResult build_kernel(BuildContext& context, const KernelRequest& request, std::size_t index) {
+  return KernelJob(context, request, index).run();
+}
+
+}  // namespace ckms::builder::detail

@@ -1,0 +1,323 @@
+// `ckms build`: argument parsing, defaults, progress and the summary. The work itself is
+// builder::build_modules.
+#include "build.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "ckms/artifact/source_artifact.hpp"
+#include "ckms/builder/build.hpp"
+#include "ckms/images/resolve.hpp"
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/layer_path.hpp"
+#include "ckms/oci/reference.hpp"
+#include "targets.hpp"
+
+namespace ckms::cli {
+namespace fs = std::filesystem;
+using builder::KernelResult;
+using builder::KernelStatus;
+
+namespace {
+
+constexpr std::string_view kDefaultOutput = "oci:ckms-out";
+
+struct BuildArgs {
+  std::string source;
+  std::vector<std::string> kernels;
+  std::vector<std::string> build_images;
+  std::string image_template;
+  std::string output = std::string(kDefaultOutput);
+  std::string sign_key;
+  std::string sign_cert;
+  bool no_sign = false;
+  std::string sign_hash = "sha256";
+  std::string compress = "none";
+  unsigned jobs = 0;
+  unsigned make_jobs = 0;
+  std::string runtime = "runc";
+  std::string cache_dir;
+  std::string log_dir;
+  unsigned timeout = 3600;
+  bool force = false;
+  RegistryFlags registry;
+};
+
+std::string environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+fs::path default_cache_dir() {
+  if (::geteuid() == 0) return "/var/cache/ckms";
+  if (const auto xdg = environment("XDG_CACHE_HOME"); !xdg.empty()) return fs::path(xdg) / "ckms";
+  if (const auto home = environment("HOME"); !home.empty()) return fs::path(home) / ".cache/ckms";
+  fail(ErrorKind::usage, "no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME");
+}
+
+// Where build images are looked up when no template is given: a layout in the cache dir,
+// which `ckms image build --output oci:<cache dir>/images` fills.
+std::string default_image_template(const fs::path& cache_dir) {
+  if (const auto from_env = environment("CKMS_IMAGE_TEMPLATE"); !from_env.empty()) return from_env;
+  return fmt::format("oci:{}:{}", (cache_dir / "images").string(), images::kReleasePlaceholder);
+}
+
+kmod::Compression parse_compression(const std::string& name) {
+  if (name == "none") return kmod::Compression::none;
+  if (name == "xz") return kmod::Compression::xz;
+  if (name == "zstd") return kmod::Compression::zstd;
+  fail(ErrorKind::usage, "--compress must be none, xz or zstd, not '{}'", name);
+}
+
+// Scratch space for source copies and sandboxes, removed when the command ends (also what
+// a build left unwritable, through remove_tree_at).
+class WorkDir {
+ public:
+  WorkDir() {
+    const auto tmp = environment("TMPDIR");
+    std::string pattern = (fs::path(tmp.empty() ? "/tmp" : tmp) / "ckms-build-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) fail_errno("cannot create a work directory in " + pattern);
+    path_ = pattern;
+  }
+  ~WorkDir() {
+    try {
+      const oci::UniqueFd parent(::open(path_.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (parent) oci::remove_tree_at(parent.get(), path_.filename().string(), path_.string());
+    } catch (const Error&) {
+      // Left behind in $TMPDIR; nothing else depends on it.
+    }
+  }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// A source artifact is named like any reference; a directory wins when both could match.
+bool looks_like_reference(const std::string& text) {
+  if (text.starts_with("oci:")) return true;
+  const auto first = text.substr(0, text.find('/'));
+  return text.find('/') != std::string::npos &&
+         (first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost");
+}
+
+std::string seconds(std::chrono::milliseconds duration) {
+  return fmt::format("{:.1f}s", static_cast<double>(duration.count()) / 1000.0);
+}
+
+std::string module_list(const KernelResult& result) {
+  std::string out;
+  for (const auto& file : result.modules) out += (out.empty() ? "" : ",") + file.file_name;
+  return out.empty() ? "-" : out;
+}
+
+// Progress on stderr: on a terminal, one line per kernel redrawn in place; otherwise (CI
+// logs, pipes) one plain line per step.
+class Progress final : public builder::BuildObserver {
+ public:
+  Progress(bool quiet, std::vector<std::string> kernels)
+      : quiet_(quiet), terminal_(::isatty(2) == 1), rows_(kernels.size()) {
+    for (std::size_t i = 0; i < kernels.size(); ++i) rows_[i] = {std::move(kernels[i]), "waiting"};
+    if (!quiet_ && terminal_) draw();
+  }
+
+  void step(std::size_t index, std::string_view kernel, std::string_view what) override {
+    if (quiet_) return;
+    std::lock_guard lock(mutex_);
+    rows_[index] = {std::string(kernel), std::string(what)};
+    if (terminal_) {
+      draw();
+    } else {
+      fmt::print(stderr, "[{}] {}\n", kernel, what);
+    }
+  }
+
+  void finished(std::size_t index, const KernelResult& result) override {
+    if (quiet_) return;
+    std::lock_guard lock(mutex_);
+    std::string line = fmt::format("{} in {}", builder::to_string(result.status), seconds(result.duration));
+    if (result.status == KernelStatus::built) line += fmt::format(": {}", module_list(result));
+    if (result.status == KernelStatus::failed || result.status == KernelStatus::excluded) {
+      line += ": " + result.reason;
+    }
+    rows_[index] = {result.kernel, line};
+    if (terminal_) {
+      draw();
+    } else {
+      fmt::print(stderr, "[{}] {}\n", result.kernel, line);
+    }
+  }
+
+ private:
+  void draw() {
+    if (drawn_ > 0) fmt::print(stderr, "\033[{}A", drawn_);
+    for (const auto& [kernel, state] : rows_) fmt::print(stderr, "\r\033[K{:<28} {}\n", kernel, state);
+    drawn_ = rows_.size();
+    std::fflush(stderr);
+  }
+
+  bool quiet_;
+  bool terminal_;
+  std::vector<std::pair<std::string, std::string>> rows_;
+  std::size_t drawn_ = 0;
+  std::mutex mutex_;
+};
+
+void print_summary(const builder::BuildSummary& summary) {
+  std::size_t width = 6;
+  for (const auto& k : summary.kernels) width = std::max(width, k.kernel.size());
+  fmt::print("{:<{}}  {:<10}  {:<24}  {:>7}  {}\n", "KERNEL", width, "STATUS", "MODULES", "TIME", "LOG");
+  for (const auto& k : summary.kernels) {
+    fmt::print("{:<{}}  {:<10}  {:<24}  {:>7}  {}\n", k.kernel, width, builder::to_string(k.status), module_list(k),
+               seconds(k.duration), k.log_file.empty() || !fs::exists(k.log_file) ? "-" : k.log_file.string());
+  }
+  for (const auto& k : summary.kernels) {
+    if (k.status == KernelStatus::excluded) {
+      fmt::print(stderr, "ckms: {} excluded by dkms.conf: {}\n", k.kernel, k.reason);
+    } else if (k.status == KernelStatus::failed) {
+      fmt::print(stderr, "ckms: {} failed: {}\n", k.kernel, k.reason);
+      if (!k.log_tail.empty()) {
+        fmt::print(stderr, "---- last lines of {} ----\n{}\n----\n", k.log_file.string(), k.log_tail);
+      }
+    }
+  }
+  for (const auto& index : summary.indexes) {
+    fmt::print(stderr, "ckms: {} version {}: index {}\n", summary.output, index.version, index.index.digest.str());
+  }
+  if (!summary.signed_modules) {
+    fmt::print(stderr, "ckms: warning: the modules are UNSIGNED (--no-sign); nodes that check signatures refuse them\n");
+  }
+}
+
+// Returns whether every kernel built, was up to date or was excluded.
+bool run_build(App& app, const BuildArgs& args) {
+  if (args.kernels.empty() && args.build_images.empty()) {
+    fail(ErrorKind::usage, "name kernels with --kernel RELEASE or --build-image REF");
+  }
+  const bool has_key = !args.sign_key.empty() || !args.sign_cert.empty();
+  if (has_key == args.no_sign) {
+    fail(ErrorKind::usage, "give --sign-key and --sign-cert, or --no-sign to publish unsigned modules");
+  }
+  if (has_key && (args.sign_key.empty() || args.sign_cert.empty())) {
+    fail(ErrorKind::usage, "--sign-key and --sign-cert go together");
+  }
+
+  builder::BuildOptions options;
+  options.in_place = args.runtime == "none";
+  options.runtime = args.runtime;
+  options.compression = parse_compression(args.compress);
+  options.jobs = args.jobs;
+  options.make_jobs = args.make_jobs;
+  options.time_limit = std::chrono::seconds(args.timeout);
+  options.force = args.force;
+  options.ckms_version = CKMS_VERSION;
+  options.cache_dir = args.cache_dir.empty() ? default_cache_dir() : fs::path(args.cache_dir);
+  options.log_dir = args.log_dir.empty() ? options.cache_dir / "logs" : fs::path(args.log_dir);
+  options.log_dir = fs::absolute(options.log_dir);
+  if (has_key) options.signing = builder::SigningConfig{args.sign_key, args.sign_cert, {.hash = args.sign_hash}};
+
+  // Kernels: --kernel through the template (in place only when a template was named),
+  // --build-image as given.
+  const bool use_template = !options.in_place || !args.image_template.empty();
+  const std::string image_template =
+      args.image_template.empty() ? default_image_template(options.cache_dir) : args.image_template;
+  std::vector<std::string> labels;
+  for (const auto& release : args.kernels) {
+    builder::KernelRequest request{.release = release};
+    if (use_template) request.image = oci::Reference::parse(images::image_reference(image_template, release));
+    options.kernels.push_back(std::move(request));
+    labels.push_back(release);
+  }
+  for (const auto& image : args.build_images) {
+    options.kernels.push_back({.release = std::nullopt, .image = oci::Reference::parse(image)});
+    labels.push_back(image);
+  }
+  options.open_target = [&args](const oci::Reference& reference) {
+    return open_target(reference, args.registry, false);
+  };
+
+  const auto output_reference = oci::Reference::parse(args.output);
+  if (output_reference.tag() || output_reference.digest()) {
+    fail(ErrorKind::usage, "--output names a repository or layout ({}), without a tag: tags are <version>-<kernel>",
+         args.output);
+  }
+  const auto output = open_target(output_reference, args.registry, true);
+  options.output = output.get();
+
+  WorkDir work;
+  options.work_dir = work.path() / "work";
+  if (fs::is_directory(args.source)) {
+    options.source_dir = fs::absolute(args.source);
+  } else if (looks_like_reference(args.source)) {
+    const auto reference = oci::Reference::parse(args.source);
+    const auto source_target = open_target(reference, args.registry, false);
+    if (!app.options().quiet) fmt::print(stderr, "fetching source {}\n", reference.str());
+    options.source_dir = work.path() / "source";
+    const auto fetched = artifact::fetch_source(*source_target, reference_selector(reference), options.source_dir);
+    options.source_digest = fetched.layer_digest;
+  } else {
+    fail(ErrorKind::not_found, "{}: no such directory (a source artifact is named REGISTRY/REPO:TAG or oci:DIR:TAG)",
+         args.source);
+  }
+
+  Progress progress(app.options().quiet || app.options().json, labels);
+  const builder::BuildSummary summary = builder::build_modules(options, progress);
+  if (app.options().json) {
+    print_json(summary);
+  } else {
+    print_summary(summary);
+  }
+  return !summary.any_failed();
+}
+
+}  // namespace
+
+void register_build_commands(App& app) {
+  static BuildArgs args;
+  auto* build = app.root().add_subcommand(
+      "build", "Build a DKMS module source for kernels in sandboxes, sign and publish the modules");
+  build->add_option("source", args.source, "Directory with dkms.conf, or a source artifact REF (oci:DIR:TAG, HOST/REPO:TAG)")
+      ->required();
+  build->add_option("-k,--kernel", args.kernels, "Kernel release to build for (repeatable); its image comes from --image-template");
+  build->add_option("--build-image", args.build_images,
+                    "Kernel build image (repeatable); its io.ckms.kernel.release label names the kernel");
+  build->add_option("--image-template", args.image_template,
+                    "Build image reference with {release} (default: $CKMS_IMAGE_TEMPLATE, else oci:<cache-dir>/images:{release})");
+  build->add_option("-o,--output", args.output, "Where artifacts go: a registry repository or oci:DIR")
+      ->capture_default_str();
+  build->add_option("--sign-key", args.sign_key, "Module signing private key (PEM or DER)")->check(CLI::ExistingFile);
+  build->add_option("--sign-cert", args.sign_cert, "Its X.509 certificate (PEM or DER)")->check(CLI::ExistingFile);
+  build->add_flag("--no-sign", args.no_sign, "Publish unsigned modules (nodes that check signatures refuse them)");
+  build->add_option("--sign-hash", args.sign_hash, "Signature hash, as sign-file's first argument")->capture_default_str();
+  build->add_option("--compress", args.compress, "Module compression: none, xz or zstd")->capture_default_str();
+  build->add_option("-j,--jobs", args.jobs, "Kernels built at once (default: one per CPU)");
+  build->add_option("--make-jobs", args.make_jobs, "make -j for each build (default: CPUs / kernels at once)");
+  build->add_option("--runtime", args.runtime,
+                    "OCI runtime (name or path), or none to build in this root (inside a build image pod)")
+      ->capture_default_str();
+  build->add_option("--cache-dir", args.cache_dir,
+                    "Unpacked build images and logs (default: /var/cache/ckms as root, else $XDG_CACHE_HOME/ckms)");
+  build->add_option("--log-dir", args.log_dir, "Build logs (default: <cache-dir>/logs)");
+  build->add_option("--timeout", args.timeout, "Seconds each sandbox run may take")->capture_default_str();
+  build->add_flag("--force", args.force, "Build even when the output already holds the same build");
+  add_registry_flags(build, args.registry);
+  app.on(build, [&app] {
+    if (!run_build(app, args)) {
+      // The summary (or the --json document) already says which kernels failed and why;
+      // only the exit status is left to give, and App::run would print a second report.
+      std::fflush(nullptr);
+      std::exit(kExitFailure);
+    }
+  });
+}
+
+}  // namespace ckms::cli
