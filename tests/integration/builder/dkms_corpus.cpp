@@ -53,9 +53,17 @@ std::string sq(const std::string& text) {
   return out + "'";
 }
 
+// Hard links where the file system allows: some corpus trees (lttng, openafs) are tens of
+// MB and every file is evaluated many times; reading dkms.conf never writes into its tree.
 fs::path scratch_copy(const fs::path& tree, const fs::path& parent) {
   const fs::path copy = parent / tree.filename();
-  fs::copy(tree, copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  constexpr auto kTree = fs::copy_options::recursive | fs::copy_options::copy_symlinks;
+  std::error_code linked;
+  fs::copy(tree, copy, kTree | fs::copy_options::create_hard_links, linked);
+  if (linked) {
+    fs::remove_all(copy);
+    fs::copy(tree, copy, kTree);
+  }
   return copy;
 }
 
