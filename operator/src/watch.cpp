@@ -104,7 +104,8 @@ std::string Informer::list() {
       // whether they came from a list or a watch.
       item["kind"] = resource_.kind;
       item["apiVersion"] = resource_.api_version();
-      fresh[object_key(item)] = std::move(item);
+      std::string key = object_key(item);  // before the move: operator= takes its argument first
+      fresh[key] = std::move(item);
     }
     const auto& meta = page.value("metadata", nlohmann::json::object());
     version = meta.value("resourceVersion", "");
@@ -189,7 +190,7 @@ void Informer::sleep_backoff(std::chrono::milliseconds delay, const std::atomic<
 
 void Informer::run(const std::atomic<bool>& stop) {
   auto backoff = options_.initial_backoff;
-  bool need_list = true;
+  bool need_list = !synced_;  // a caller that listed already resumes from that list
   while (!stop) {
     try {
       if (need_list) {

@@ -76,7 +76,8 @@ class Informer {
   Informer(const KubeConfig& config, Resource resource, std::string ns, std::string label_selector,
            OnChange on_change, WatchOptions options = {});
 
-  // Lists, then watches until `stop`; never returns early for server or network faults.
+  // Lists (unless list() was called already), then watches until `stop`; never returns
+  // early for server or network faults.
   void run(const std::atomic<bool>& stop);
 
   // One complete, paged list that replaces the cache (changes are reported). Returns its

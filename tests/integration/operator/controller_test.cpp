@@ -1,0 +1,366 @@
+// The controller end to end: a served API holding real node JSON, Debian's docker-registry
+// holding per-kernel tags, and the ckms-operator binary itself.
+
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "ckms/artifact/module_artifact.hpp"
+#include "ckms/oci/manifest.hpp"
+#include "ckms/oci/media_types.hpp"
+#include "ckms/operator/controller.hpp"
+#include "fake_apiserver.hpp"
+#include "registry_fixture.hpp"
+#include "testkit.hpp"
+
+using namespace ckms::op;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+extern char** environ;
+
+namespace {
+
+const std::string k47 = "6.1.0-47-cloud-amd64";
+const std::string k56 = "6.1.0-56-cloud-amd64";
+const std::string kNs = "ckms-system";
+const std::string kNodes = "/api/v1/nodes";
+const std::string kModules = "/apis/ckms.io/v1alpha1/namespaces/ckms-system/kernelmodules";
+const std::string kJobs = "/apis/batch/v1/namespaces/ckms-system/jobs";
+const std::string kDaemonSets = "/apis/apps/v1/namespaces/ckms-system/daemonsets";
+const std::string kEvents = "/api/v1/namespaces/ckms-system/events";
+
+json load(const std::string& name) {
+  std::ifstream in(std::filesystem::path(CKMS_SOURCE_DIR) / "tests/unit/operator/data" / name);
+  return json::parse(in);
+}
+
+// The registry holds the per-kernel tag for a release: what `ckms build` leaves behind
+// (the operator only asks whether the tag resolves).
+void publish(ckms::testkit::RegistryFixture& registry, const std::string& release) {
+  ckms::oci::RegistryRepository repo(registry.reference("ckms/ckms-hello"), registry.options());
+  const std::string config = json{{"name", "ckms-hello"}, {"version", "1.0.0"}, {"kernel_release", release}}.dump();
+  const auto config_descriptor =
+      ckms::oci::Descriptor::for_content(std::string(ckms::oci::media_type::kKmodConfig), config);
+  ckms::oci::push_bytes(repo, config_descriptor, config);
+  const ckms::oci::ImageManifest manifest{std::string(ckms::oci::media_type::kOciManifest),
+                                          std::string(ckms::oci::media_type::kKmodArtifact),
+                                          config_descriptor,
+                                          {},
+                                          std::nullopt,
+                                          {}};
+  const std::string bytes = manifest.serialize();
+  const auto descriptor = ckms::oci::Descriptor::for_content(manifest.media_type, bytes);
+  ckms::oci::push_bytes(repo, descriptor, bytes);
+  repo.tag(descriptor, ckms::artifact::kernel_tag("1.0.0", release));
+}
+
+struct Cluster {
+  // Owned by pointer so that a test can take the registry away.
+  std::unique_ptr<ckms::testkit::RegistryFixture> registry =
+      std::make_unique<ckms::testkit::RegistryFixture>(ckms::testkit::RegistrySetup::open_http);
+  const ckms::oci::RegistryOptions registry_options = registry->options();
+  test::FakeApiServer server;
+  std::ostringstream log_text;
+  Logger log{true, log_text};
+
+  Cluster() {
+    const json nodes = load("nodes.json");
+    for (auto n : nodes["items"]) {
+      for (const char* field : {"uid", "resourceVersion", "creationTimestamp"}) n["metadata"].erase(field);
+      server.create(kNodes, n);
+    }
+    json km = load("kernelmodule.json");
+    km["metadata"] = {{"name", "ckms-hello"}, {"namespace", kNs}};
+    km["spec"]["repository"] = registry->host() + "/ckms/ckms-hello";
+    km["spec"]["registry"] = {{"plainHTTP", true}};
+    server.create(kModules, km);
+  }
+
+  KubeConfig config() const {
+    KubeConfig c;
+    c.server = server.url();
+    return c;
+  }
+
+  ControllerOptions options() const {
+    ControllerOptions o;
+    o.namespace_name = kNs;
+    o.settings.ckms_image = "registry.example/ckms/ckms:0.1.0";
+    o.watch.initial_backoff = 20ms;
+    o.watch.watch_timeout = 30s;
+    o.resync = 1s;
+    o.retry_backoff = 50ms;
+    return o;
+  }
+
+  // A fresh controller, as after a restart of the operator.
+  int run_once() {
+    RegistryArtifactChecker checker(registry_options);
+    Controller controller(config(), options(), checker, log);
+    return controller.run_once();
+  }
+
+  json module() const { return server.get(kModules, "ckms-hello").value(); }
+  std::map<std::string, json> by_release(const std::string& collection) const {
+    std::map<std::string, json> out;
+    for (const auto& o : server.list(collection)) out[kernel_release_of(o)] = o;
+    return out;
+  }
+  const json& kernel_status(const std::string& release) const {
+    static json found;
+    const json m = module();
+    for (const auto& k : m["status"]["kernels"])
+      if (k["release"] == release) return found = k;
+    throw std::runtime_error("no status for " + release);
+  }
+  std::string condition(const std::string& type) const {
+    const json m = module();
+    for (const auto& c : m["status"]["conditions"])
+      if (c["type"] == type) return c["status"].get<std::string>() + "/" + c["reason"].get<std::string>();
+    return "absent";
+  }
+  void set_kernel(const std::string& node, const std::string& release) {
+    server.update(kNodes, node, [&](json& n) { n["status"]["nodeInfo"]["kernelVersion"] = release; });
+  }
+  // Writes that were accepted (a 409 for an Event said before a restart changes nothing).
+  std::vector<std::string> changes() const {
+    std::vector<std::string> out;
+    for (const auto& w : server.writes())
+      if (w.rfind("POST " + kEvents, 0) != 0) out.push_back(w);
+    return out;
+  }
+};
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 15s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return condition();
+}
+
+}  // namespace
+
+TEST_CASE("controller: builds where no artifact is, loads where one is, and a restart changes nothing",
+          "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+
+  REQUIRE(cluster.run_once() == 0);
+  auto jobs = cluster.by_release(kJobs);
+  auto loaders = cluster.by_release(kDaemonSets);
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs.count(k56) == 1);
+  REQUIRE(loaders.size() == 1);
+  CHECK(pinned_nodes(loaders.at(k47)) == std::vector<std::string>{"worker-a1", "worker-a2"});
+  CHECK(loaders.at(k47)["metadata"]["ownerReferences"][0]["uid"] == cluster.module()["metadata"]["uid"]);
+  CHECK(cluster.kernel_status(k47)["built"] == 2);
+  CHECK(cluster.kernel_status(k56)["phase"] == "Building");
+  CHECK(cluster.condition("Building") == "True/BuildsRunning");
+  CHECK(cluster.condition("Ready") == "False/NotAllNodesLoaded");
+  CHECK(cluster.module()["status"]["observedGeneration"] == 1);
+  CHECK(cluster.server.list(kEvents).size() == 2);  // BuildStarted, LoaderStarted
+
+  // A restart: a new controller finds everything right and writes nothing.
+  cluster.server.clear_requests();
+  REQUIRE(cluster.run_once() == 0);
+  CHECK(cluster.changes() == std::vector<std::string>{});
+
+  SECTION("a failed build is reported once, and not retried") {
+    const std::string job = jobs.at(k56)["metadata"]["name"];
+    cluster.server.update(kJobs, job, [](json& j) { j["status"] = load("job-failed.json")["status"]; });
+    REQUIRE(cluster.run_once() == 0);
+    CHECK(cluster.kernel_status(k56)["phase"] == "BuildFailed");
+    CHECK(cluster.condition("Degraded") == "True/BuildFailed");
+    int warnings = 0;
+    for (const auto& e : cluster.server.list(kEvents)) warnings += e["reason"] == "BuildFailed";
+    CHECK(warnings == 1);
+    cluster.server.clear_requests();
+    REQUIRE(cluster.run_once() == 0);
+    CHECK(cluster.changes() == std::vector<std::string>{});
+    CHECK(cluster.server.get(kJobs, job));
+  }
+
+  SECTION("a kernel upgrade: the node follows its kernel without anyone acting") {
+    publish(*cluster.registry, k56);
+    cluster.set_kernel("worker-a2", k56);
+    cluster.server.conflict_next_updates("/status", 1);  // someone else wrote the status meanwhile
+    REQUIRE(cluster.run_once() == 0);
+    CHECK(cluster.server.list(kJobs).empty());  // published now: the build Job goes
+    loaders = cluster.by_release(kDaemonSets);
+    REQUIRE(loaders.size() == 2);
+    CHECK(pinned_nodes(loaders.at(k47)) == std::vector<std::string>{"worker-a1"});
+    CHECK(pinned_nodes(loaders.at(k56)) == std::vector<std::string>{"worker-a2", "worker-b1"});
+    CHECK(cluster.kernel_status(k56)["nodes"] == 2);
+
+    // Every node moves to a kernel nobody published: old loaders go, a build starts.
+    const std::string k57 = "6.1.0-57-cloud-amd64";
+    for (const char* node : {"worker-a1", "worker-a2", "worker-b1", "control-plane"}) cluster.set_kernel(node, k57);
+    REQUIRE(cluster.run_once() == 0);
+    CHECK(cluster.server.list(kDaemonSets).empty());
+    REQUIRE(cluster.by_release(kJobs).count(k57) == 1);
+    CHECK(cluster.module()["status"]["kernels"].size() == 1);
+  }
+
+  SECTION("a deleted resource leaves nothing behind") {
+    cluster.server.remove(kModules, "ckms-hello");
+    REQUIRE(cluster.run_once() == 0);
+    CHECK(cluster.server.list(kJobs).empty());
+    CHECK(cluster.server.list(kDaemonSets).empty());
+  }
+
+  SECTION("a changed spec replaces the workloads made from the old one") {
+    cluster.server.update(kModules, "ckms-hello", [](json& km) {
+      km["spec"]["parameters"]["repeat"] = "5";
+      km["metadata"]["generation"] = 2;
+    });
+    const std::string old_uid = loaders.at(k47)["metadata"]["uid"];
+    REQUIRE(cluster.run_once() == 0);  // deletes the stale loader
+    REQUIRE(cluster.run_once() == 0);  // creates it anew
+    const auto now = cluster.by_release(kDaemonSets);
+    REQUIRE(now.count(k47) == 1);
+    CHECK(now.at(k47)["metadata"]["uid"] != old_uid);
+    CHECK(cluster.module()["status"]["observedGeneration"] == 2);
+  }
+}
+
+TEST_CASE("controller: an invalid spec is reported in status and events", "[operator][controller]") {
+  Cluster cluster;
+  cluster.server.update(kModules, "ckms-hello", [](json& km) { km["spec"]["buildImageTemplate"] = "kb:latest"; });
+  REQUIRE(cluster.run_once() == 0);
+  CHECK(cluster.condition("Degraded") == "True/InvalidSpec");
+  CHECK(cluster.server.list(kJobs).empty());
+  bool event = false;
+  for (const auto& e : cluster.server.list(kEvents))
+    event |= e["reason"] == "InvalidSpec" && e["message"].get<std::string>().find("{release}") != std::string::npos;
+  CHECK(event);
+}
+
+TEST_CASE("controller: an unreachable registry tears nothing down", "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+  REQUIRE(cluster.run_once() == 0);
+  cluster.registry.reset();  // the registry is gone: connections are refused
+  cluster.server.clear_requests();
+  REQUIRE(cluster.run_once() == 0);
+  CHECK(cluster.condition("Degraded") == "True/RegistryUnreachable");
+  CHECK(cluster.by_release(kDaemonSets).size() == 1);  // the loader stays
+  CHECK(cluster.by_release(kJobs).size() == 1);        // the build goes on
+  CHECK(cluster.changes() == std::vector<std::string>{
+                                 "PUT /apis/ckms.io/v1alpha1/namespaces/ckms-system/kernelmodules/ckms-hello/status"});
+}
+
+TEST_CASE("controller: watching, it follows a kernel upgrade and stops on request", "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+  publish(*cluster.registry, k56);
+  RegistryArtifactChecker checker(cluster.registry_options);
+  Controller controller(cluster.config(), cluster.options(), checker, cluster.log);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { controller.run(stop); });
+  struct Joiner {  // a failed REQUIRE must not leave the thread running
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{stop, thread};
+
+  REQUIRE(eventually([&] { return cluster.by_release(kDaemonSets).size() == 2; }));
+  cluster.set_kernel("worker-a1", k56);
+  REQUIRE(eventually([&] {
+    const auto loaders = cluster.by_release(kDaemonSets);
+    return loaders.size() == 2 && pinned_nodes(loaders.at(k56)) == std::vector<std::string>{"worker-a1", "worker-b1"};
+  }));
+  // Loader pods turn ready: status follows through the pod watch.
+  for (const auto& [node, release] : std::vector<std::pair<std::string, std::string>>{
+           {"worker-a1", k56}, {"worker-b1", k56}, {"worker-a2", k47}}) {
+    json pod = load("pod-crashloop.json");
+    pod["metadata"] = {{"name", "load-" + node},
+                       {"labels", {{"app.kubernetes.io/managed-by", "ckms-operator"},
+                                   {"ckms.io/kernelmodule", "ckms-hello"},
+                                   {"ckms.io/kernel", kernel_key(release)}}}};
+    pod["spec"]["nodeName"] = node;
+    pod["status"]["conditions"][1]["status"] = "True";
+    pod["status"]["containerStatuses"][0] = {{"name", "load"}, {"ready", true}, {"restartCount", 0}};
+    cluster.server.create("/api/v1/namespaces/ckms-system/pods", pod);
+  }
+  REQUIRE(eventually([&] { return cluster.condition("Ready") == "True/AllNodesLoaded"; }));
+  CHECK(cluster.module()["status"]["loadedNodes"] == 3);
+
+  const auto start = std::chrono::steady_clock::now();
+  stop = true;
+  thread.join();
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+  CHECK(controller.stats().failures == 0);
+}
+
+TEST_CASE("ckms-operator: --once over TLS with a kubeconfig, and a clean stop on SIGTERM", "[operator][binary]") {
+  ckms::testkit::TempDir dir{"ckms-operator"};
+  const auto files = test::make_tls_files(dir.path());
+  ckms::testkit::RegistryFixture registry(ckms::testkit::RegistrySetup::open_http);
+  publish(registry, k47);
+  test::FakeApiServer server(test::FakeApiOptions{files, false, "operator-token"});
+  const json nodes = load("nodes.json");
+  for (auto n : nodes["items"]) server.create(kNodes, n);
+  json km = load("kernelmodule.json");
+  km["metadata"] = {{"name", "ckms-hello"}, {"namespace", kNs}};
+  km["spec"]["repository"] = registry.host() + "/ckms/ckms-hello";
+  km["spec"]["registry"] = {{"plainHTTP", true}};
+  server.create(kModules, km);
+  ckms::testkit::write_text(
+      dir / "kubeconfig",
+      fmt::format("apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+                  "clusters:\n- name: test\n  cluster:\n    server: {}\n    certificate-authority: {}\n"
+                  "users:\n- name: test\n  user:\n    token: operator-token\n"
+                  "contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: {}\n",
+                  server.url(), files.ca_cert.string(), kNs));
+  const std::string binary = std::string(CKMS_BINARY_DIR) + "/operator/ckms-operator";
+
+  const auto once = ckms::testkit::run({binary, "--once", "--json", "--kubeconfig", (dir / "kubeconfig").string(),
+                                         "--ckms-image", "registry.example/ckms/ckms:0.1.0"},
+                                        {.timeout_seconds = 60});
+  INFO(once.err);
+  REQUIRE(once.exit_code == 0);
+  CHECK(server.list(kDaemonSets).size() == 1);
+  CHECK(server.list(kJobs).size() == 1);
+  std::istringstream lines(once.err);
+  for (std::string line; std::getline(lines, line);) CHECK(json::parse(line).contains("msg"));
+
+  const auto usage = ckms::testkit::run({binary, "--once", "--kubeconfig", (dir / "kubeconfig").string()});
+  CHECK(usage.exit_code == 2);  // no --ckms-image
+
+  // Watching: stops cleanly on SIGTERM.
+  const std::string err_file = (dir / "operator.err").string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> args{binary, "--kubeconfig", (dir / "kubeconfig").string(), "--ckms-image", "x:1"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  const bool synced = eventually([&] { return ckms::testkit::read_text(err_file).find("caches synced") != std::string::npos; });
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  const auto start = std::chrono::steady_clock::now();
+  ::waitpid(pid, &status, 0);
+  CHECK(synced);
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_THAT(ckms::testkit::read_text(err_file), Catch::Contains("stopping"));
+}
