@@ -142,14 +142,14 @@ Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_
 }
 
 oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release,
-                                     const oci::Digest& headers_diff_id, std::string comment,
-                                     std::int64_t created) {
+                                     std::string_view source_dir, const oci::Digest& headers_diff_id,
+                                     std::string comment, std::int64_t created) {
   oci::ImageConfig config = toolchain.config;
   config.architecture = "amd64";
   config.os = "linux";
   config.created = iso8601(created);
   config.labels[std::string(kLabelKernelRelease)] = std::string(release);
-  config.labels[std::string(kLabelKernelSourceDir)] = fmt::format("/usr/src/linux-headers-{}", release);
+  config.labels[std::string(kLabelKernelSourceDir)] = std::string(source_dir);
   const bool has_path = std::any_of(config.env.begin(), config.env.end(),
                                     [](const std::string& e) { return e.starts_with("PATH="); });
   if (!has_path) config.env.insert(config.env.begin(), std::string(kDefaultPath));
@@ -164,10 +164,26 @@ oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_vie
   return config;
 }
 
+HeadersTree debian_headers_tree(std::string_view release, const std::vector<PackageFile>& packages) {
+  HeadersTree tree{fmt::format("/usr/src/linux-headers-{}", release), {}};
+  for (const auto& package : packages) {
+    tree.packages.push_back(
+        {package.file, package.control.package(), package.control.version(), package.control.build_time, &unpack_deb});
+  }
+  return tree;
+}
+
 KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view release,
                                const std::vector<PackageFile>& packages, oci::Target& destination,
                                std::string_view tag, const fs::path& work_dir, const LayerOptions& options) {
-  if (packages.empty()) fail(ErrorKind::usage, "kernel {}: no headers packages", release);
+  return build_kernel_image(toolchain, release, debian_headers_tree(release, packages), destination, tag, work_dir,
+                            options);
+}
+
+KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view release, const HeadersTree& headers,
+                               oci::Target& destination, std::string_view tag, const fs::path& work_dir,
+                               const LayerOptions& options) {
+  if (headers.packages.empty()) fail(ErrorKind::usage, "kernel {}: no headers packages", release);
   fs::create_directories(work_dir);
   const std::string name = oci::sanitize_tag(release);
   const fs::path blob = work_dir / ("headers-" + name + ".layer");
@@ -175,14 +191,14 @@ KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view rele
   std::string comment = "kernel headers:";
   const oci::CreatedLayer layer = [&] {
     Staging tree(work_dir / ("headers-" + name));
-    for (const auto& package : packages) {
-      unpack_deb(package.file, tree.path());
-      build_time = std::max(build_time, package.control.build_time);
-      comment += fmt::format(" {}={}", package.control.package(), package.control.version());
+    for (const auto& package : headers.packages) {
+      package.unpack(package.file, tree.path());
+      build_time = std::max(build_time, package.build_time);
+      comment += fmt::format(" {}={}", package.name, package.version);
     }
-    const fs::path source_dir = tree.path() / fmt::format("usr/src/linux-headers-{}", release);
+    const fs::path source_dir = tree.path() / fs::path(headers.source_dir).relative_path();
     if (!fs::is_directory(source_dir)) {
-      fail(ErrorKind::integrity, "kernel {}: the packages hold no /usr/src/linux-headers-{}", release, release);
+      fail(ErrorKind::integrity, "kernel {}: the packages hold no {}", release, headers.source_dir);
     }
     return make_layer(tree.path(), blob, options, build_time);
   }();
@@ -199,7 +215,8 @@ KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view rele
 
   const std::int64_t created = options.source_date_epoch.value_or(build_time);
   const std::string config_bytes =
-      kernel_image_config(toolchain, release, layer.diff_id, std::move(comment), created).serialize();
+      kernel_image_config(toolchain, release, headers.source_dir, layer.diff_id, std::move(comment), created)
+          .serialize();
   oci::ImageManifest manifest{
       .media_type = std::string(mt::kOciManifest),
       .artifact_type = std::nullopt,

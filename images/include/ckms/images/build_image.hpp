@@ -2,6 +2,7 @@
 // Kernel build images (shared/DESIGN.md, "Kernel build image"): layer 1 (or the layers of a
 // base image) is a toolchain root filesystem shared by every kernel of a distro release;
 // the last layer holds one kernel's headers packages unpacked with Debian's absolute layout.
+// (For RPM-based kernels the last layer holds the kernel-devel package instead: rpm_packages.hpp.)
 // Every layer ckms makes is deterministic, so the same inputs give the same digests and a
 // shared toolchain layer is stored and pushed once.
 
@@ -49,8 +50,27 @@ Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_
 
 // The image config of a kernel image over `toolchain` (exposed for tests and `inspect`).
 oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release,
-                                     const oci::Digest& headers_diff_id, std::string comment,
-                                     std::int64_t created);
+                                     std::string_view source_dir, const oci::Digest& headers_diff_id,
+                                     std::string comment, std::int64_t created);
+
+// One package whose files go into a headers layer, whatever its format.
+struct HeadersPackage {
+  std::filesystem::path file;
+  std::string name;
+  std::string version;
+  std::int64_t build_time = 0;
+  oci::UnpackResult (*unpack)(const std::filesystem::path& package, const std::filesystem::path& target) = nullptr;
+};
+
+// What makes one kernel's headers layer: its packages, and where they put the kernel build
+// tree (the io.ckms.kernel.source-dir label), which the build checks they really hold.
+struct HeadersTree {
+  std::string source_dir;
+  std::vector<HeadersPackage> packages;
+};
+
+// Debian's tree: the packages kernel_header_packages found, at /usr/src/linux-headers-<release>.
+HeadersTree debian_headers_tree(std::string_view release, const std::vector<PackageFile>& packages);
 
 struct KernelImage {
   std::string release;
@@ -61,6 +81,11 @@ struct KernelImage {
 // Unpacks `packages` into a staging tree under `work_dir`, makes the headers layer, pushes
 // what `destination` lacks (toolchain layers, headers layer, config, manifest) and tags the
 // manifest `tag`.
+KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view release, const HeadersTree& headers,
+                               oci::Target& destination, std::string_view tag,
+                               const std::filesystem::path& work_dir, const LayerOptions& options);
+
+// The same with Debian's tree (debian_headers_tree).
 KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view release,
                                const std::vector<PackageFile>& packages, oci::Target& destination,
                                std::string_view tag, const std::filesystem::path& work_dir,
