@@ -13,6 +13,7 @@
 #include "ckms/images/build_image.hpp"
 #include "ckms/images/debian_packages.hpp"
 #include "ckms/images/resolve.hpp"
+#include "ckms/images/rpm_packages.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/layer_create.hpp"
 #include "ckms/oci/reference.hpp"
@@ -28,6 +29,7 @@ struct BuildArgs {
   std::string toolchain_tar;
   std::string base;
   std::string debs;
+  std::string rpms;
   std::string apt_cache;
   std::string output;
   std::string reference_template;
@@ -95,6 +97,9 @@ void run_build(App& app, const BuildArgs& args) {
   if (args.toolchain_tar.empty() == args.base.empty()) {
     fail(ErrorKind::usage, "give exactly one of --toolchain-tar and --base");
   }
+  if (!args.rpms.empty() && (!args.debs.empty() || !args.apt_cache.empty())) {
+    fail(ErrorKind::usage, "--rpms takes kernel-devel packages from a directory; it excludes --debs and --apt-cache");
+  }
   if (args.output.empty() == args.reference_template.empty()) {
     fail(ErrorKind::usage, "give exactly one of --output and --template");
   }
@@ -115,16 +120,25 @@ void run_build(App& app, const BuildArgs& args) {
   };
 
   // Packages first: a missing kernel should fail before minutes go into the toolchain layer.
-  std::unique_ptr<images::PackageSource> packages;
-  if (!args.debs.empty()) {
-    packages = std::make_unique<images::DirectorySource>(args.debs);
+  std::vector<images::HeadersTree> kernel_trees;
+  if (!args.rpms.empty()) {
+    const images::RpmDirectorySource rpms(args.rpms);
+    for (const auto& kernel : args.kernels) {
+      say(fmt::format("kernel {}: kernel-devel package", kernel));
+      kernel_trees.push_back(images::rpm_headers_tree(kernel, rpms.kernel_devel(kernel)));
+    }
   } else {
-    packages = std::make_unique<images::AptSource>(args.apt_cache.empty() ? default_apt_cache() : fs::path(args.apt_cache));
-  }
-  std::vector<std::vector<images::PackageFile>> kernel_packages;
-  for (const auto& kernel : args.kernels) {
-    say(fmt::format("kernel {}: headers packages", kernel));
-    kernel_packages.push_back(images::kernel_header_packages(kernel, *packages));
+    std::unique_ptr<images::PackageSource> packages;
+    if (!args.debs.empty()) {
+      packages = std::make_unique<images::DirectorySource>(args.debs);
+    } else {
+      packages =
+          std::make_unique<images::AptSource>(args.apt_cache.empty() ? default_apt_cache() : fs::path(args.apt_cache));
+    }
+    for (const auto& kernel : args.kernels) {
+      say(fmt::format("kernel {}: headers packages", kernel));
+      kernel_trees.push_back(images::debian_headers_tree(kernel, images::kernel_header_packages(kernel, *packages)));
+    }
   }
 
   WorkDir work;
@@ -143,16 +157,16 @@ void run_build(App& app, const BuildArgs& args) {
   nlohmann::json results = nlohmann::json::array();
   for (std::size_t i = 0; i < args.kernels.size(); ++i) {
     const std::string& kernel = args.kernels[i];
-    const auto& files = kernel_packages[i];
+    const auto& tree = kernel_trees[i];
     const std::string reference_text = images::image_reference(reference_template, kernel);
     const auto reference = oci::Reference::parse(reference_text);
     say(fmt::format("kernel {}: building {}", kernel, reference_text));
-    const auto image = images::build_kernel_image(toolchain, kernel, files, destinations.open(reference),
+    const auto image = images::build_kernel_image(toolchain, kernel, tree, destinations.open(reference),
                                                   reference.tag().value_or(oci::sanitize_tag(kernel)),
                                                   work.path() / "kernels", layer_options);
     nlohmann::json package_list = nlohmann::json::array();
-    for (const auto& file : files) {
-      package_list.push_back({{"package", file.control.package()}, {"version", file.control.version()}});
+    for (const auto& package : tree.packages) {
+      package_list.push_back({{"package", package.name}, {"version", package.version}});
     }
     results.push_back({{"kernel", kernel},
                        {"reference", reference_text},
@@ -196,6 +210,9 @@ void register_image_commands(App& app) {
       ->check(CLI::ExistingFile);
   build->add_option("--base", build_args.base, "Existing image whose layers and config are the toolchain");
   build->add_option("--debs", build_args.debs, "Directory of .deb files to use instead of apt-get download")
+      ->check(CLI::ExistingDirectory);
+  build->add_option("--rpms", build_args.rpms,
+                    "Directory of .rpm files holding kernel-devel for each --kernel (Fedora, RHEL and kin)")
       ->check(CLI::ExistingDirectory);
   build->add_option("--apt-cache", build_args.apt_cache,
                     "Where apt-get download keeps packages (default: $XDG_CACHE_HOME/ckms/debs)");
