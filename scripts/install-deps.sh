@@ -13,6 +13,7 @@ packages=(
   docker-registry apache2-utils openssl runc skopeo umoci
   qemu-system-x86 busybox-static kmod cpio mmdebstrap uidmap
   dkms dpkg-dev xz-utils zstd curl ca-certificates python3 bc
+  rpm
   # fuzzing
   clang libclang-rt-14-dev
 )
