@@ -2,7 +2,7 @@
 // payload; it does not read tags. Asking `rpm -qp --queryformat` would make rpm a runtime
 // dependency of every build host (the point of --rpms is a host without distro tools), and
 // librpm is a large library for five strings and two lists. The structure is small and fixed
-// (rpm's doc/manual/format_header.md, lib/header.c):
+// (rpm's docs/manual/format.md and format_header.md, lib/header.c):
 //
 //   lead       96 bytes: magic ed ab ee db, format major 3, ..., signature type 5
 //   header     magic 8e ad e8 01, 4 reserved bytes, nindex (be32), hsize (be32),
@@ -21,9 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <span>
+#include <vector>
 
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
@@ -70,9 +72,9 @@ std::uint32_t be32(const unsigned char* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
 }
 
-class PackageFile {
+class RpmFile {
  public:
-  explicit PackageFile(const fs::path& path) : path_(path) {
+  explicit RpmFile(const fs::path& path) : path_(path) {
     fd_ = oci::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd_) {
       if (errno == ENOENT) fail(ErrorKind::not_found, "{}: no such RPM package", path.string());
@@ -118,7 +120,7 @@ struct IndexEntry {
 // One header structure: its index in memory, its store left in the file.
 class Header {
  public:
-  Header(const PackageFile& file, std::uint64_t offset, std::string which)
+  Header(const RpmFile& file, std::uint64_t offset, std::string which)
       : file_(file), which_(std::move(which)) {
     std::array<unsigned char, 16> intro{};
     file.read(offset, intro, which_);
@@ -218,7 +220,7 @@ class Header {
     return values;
   }
 
-  const PackageFile& file_;
+  const RpmFile& file_;
   std::string which_;
   std::vector<IndexEntry> index_;
   std::uint64_t store_offset_ = 0;
@@ -234,7 +236,7 @@ std::string relation_of(std::uint32_t flags) {
 }
 
 std::vector<RpmRelation> relations(const Header& header, std::uint32_t names_tag, std::uint32_t flags_tag,
-                                   std::uint32_t versions_tag, std::string_view what, const PackageFile& file) {
+                                   std::uint32_t versions_tag, std::string_view what, const RpmFile& file) {
   const auto names = header.strings(names_tag);
   const auto flags = header.int32s(flags_tag);
   const auto versions = header.strings(versions_tag);
@@ -250,7 +252,7 @@ std::vector<RpmRelation> relations(const Header& header, std::uint32_t names_tag
   return result;
 }
 
-std::string required_string(const Header& header, std::uint32_t tag, std::string_view what, const PackageFile& file) {
+std::string required_string(const Header& header, std::uint32_t tag, std::string_view what, const RpmFile& file) {
   auto value = header.string(tag);
   if (!value || value->empty()) fail(ErrorKind::integrity, "{}: the RPM header has no {}", file.name(), what);
   return std::move(*value);
@@ -265,7 +267,7 @@ std::string RpmHeader::evr() const {
 std::string RpmHeader::nevra() const { return fmt::format("{}-{}-{}.{}", name, version, release, arch); }
 
 RpmHeader read_rpm_header(const fs::path& rpm) {
-  const PackageFile file(rpm);
+  const RpmFile file(rpm);
   std::array<unsigned char, kLeadSize> lead{};
   if (file.size() < lead.size()) fail(ErrorKind::integrity, "{}: not an RPM package ({} bytes)", file.name(), file.size());
   file.read(0, lead, "lead");
