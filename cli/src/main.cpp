@@ -1,6 +1,7 @@
 #include "app.hpp"
 #include "commands/build.hpp"
 #include "commands/lint.hpp"
+#include "commands/load.hpp"
 #include "commands/image.hpp"
 
 int main(int argc, char** argv) {
@@ -8,6 +9,7 @@ int main(int argc, char** argv) {
   ckms::cli::register_oci_commands(app);
   ckms::cli::register_image_commands(app);
   ckms::cli::register_lint_commands(app);
+  ckms::cli::register_load_commands(app);
   ckms::cli::register_build_commands(app);
   return app.run(argc, argv);
 }

@@ -10,6 +10,7 @@
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/cache.hpp"
 #include "ckms/oci/error.hpp"
+#include "ckms/oci/media_types.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -37,7 +38,12 @@ void remove_abandoned(const fs::path& cache_dir) {
 oci::Descriptor layer_descriptor(const artifact::ModuleFile& file) {
   return oci::Descriptor{.media_type = std::string(artifact::kModuleLayerMediaType),
                          .digest = file.digest,
-                         .size = file.size};
+                         .size = file.size,
+                         .annotations = {{std::string(oci::annotation::kTitle), file.file_name}}};
+}
+
+std::string_view media_type_role(std::string_view media_type) {
+  return media_type == artifact::kModuleConfigMediaType ? "config" : "manifest";
 }
 
 }  // namespace
@@ -72,11 +78,18 @@ void Staging::fetch_blob(const oci::Descriptor& descriptor) {
     fail(ErrorKind::not_found, "blob {} is missing from the cache {} and no registry may be asked (offline)",
          descriptor.digest.str(), cache_.directory().string());
   }
+  const std::string what = descriptor.media_type == artifact::kModuleLayerMediaType
+                               ? fmt::format("layer '{}'", descriptor.annotation(oci::annotation::kTitle).value_or("?"))
+                               : std::string(media_type_role(descriptor.media_type));
   try {
     auto reader = source_->fetch(descriptor);
     staged_->push(descriptor, *reader);
   } catch (const Error& e) {
-    fail(e.kind(), "fetching {} from {}: {}", descriptor.digest.str(), source_->describe(), e.what());
+    if (e.kind() == ErrorKind::integrity) {
+      fail(e.kind(), "{} ({}) from {} does not match its digest: {}", what, descriptor.digest.str(),
+           source_->describe(), e.what());
+    }
+    fail(e.kind(), "fetching {} ({}) from {}: {}", what, descriptor.digest.str(), source_->describe(), e.what());
   }
 }
 

@@ -1,0 +1,237 @@
+// `ckms load REPO:VERSION | --all | --config-dir DIR`, `ckms unload NAME... | --all`,
+// `ckms status`: wiring to loader/, which decides everything.
+#include "load.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "ckms/loader/boot_config.hpp"
+#include "ckms/loader/load.hpp"
+#include "ckms/loader/status.hpp"
+#include "ckms/loader/unload.hpp"
+#include "targets.hpp"
+
+namespace ckms::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct PathArgs {
+  std::string cache_dir{loader::kDefaultCacheDir};
+  std::string state_dir{loader::kDefaultStateDir};
+  std::string modules_dir{loader::kDefaultModulesRoot};
+
+  loader::LoaderPaths paths() const {
+    return loader::LoaderPaths{.cache_dir = cache_dir, .state_dir = state_dir, .modules_root = modules_dir};
+  }
+};
+
+void add_cache_option(CLI::App* command, PathArgs& args) {
+  command->add_option("--cache-dir", args.cache_dir, "OCI layout that caches fetched artifacts")
+      ->envname("CKMS_CACHE_DIR")
+      ->capture_default_str();
+}
+
+void add_state_option(CLI::App* command, PathArgs& args) {
+  command->add_option("--state-dir", args.state_dir, "Where records of loaded modules are kept")
+      ->envname("CKMS_STATE_DIR")
+      ->capture_default_str();
+}
+
+struct LoadArgs {
+  std::string reference;
+  bool all = false;
+  std::string config_dir;
+  std::string kernel;
+  std::vector<std::string> trust;
+  std::vector<std::string> parameters;
+  bool offline = false;
+  bool offline_fallback = false;
+  bool fetch_only = false;
+  PathArgs paths;
+  RegistryFlags registry;
+};
+
+oci::RegistryOptions registry_options(const RegistryFlags& flags) {
+  oci::RegistryOptions options;
+  options.plain_http = flags.plain_http;
+  if (!flags.ca_cert.empty()) options.ca_cert = flags.ca_cert;
+  if (!flags.auth_file.empty()) options.auth_file = flags.auth_file;
+  if (!flags.username.empty()) {
+    if (!flags.password_stdin) fail(ErrorKind::usage, "--username needs --password-stdin");
+    std::string password;
+    std::getline(std::cin, password);
+    options.credentials = oci::Credentials{.username = flags.username, .password = password};
+  }
+  return options;
+}
+
+std::vector<fs::path> as_paths(const std::vector<std::string>& texts) { return {texts.begin(), texts.end()}; }
+
+std::string describe_parameters(const loader::ParameterValues& values) {
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : values) parts.push_back(name + "=" + value);
+  return fmt::format("{}", fmt::join(parts, " "));
+}
+
+void print_report(const loader::LoadReport& report) {
+  const bool fetched = !report.modules.empty() && report.modules.front().action == loader::ModuleAction::fetched;
+  fmt::print("{} {} {} for {} from {} ({})\n", fetched ? "fetched" : "loaded", report.package, report.version,
+             report.kernel_release, report.from_cache ? "the cache" : report.source, report.manifest.str());
+  if (!report.fallback_reason.empty()) fmt::print("  registry not reachable, used the cache: {}\n", report.fallback_reason);
+  for (const auto& dependency : report.dependencies_inserted) fmt::print("  {}: inserted (in-tree dependency)\n", dependency);
+  for (const auto& m : report.modules) {
+    fmt::print("  {}: {}, signed by {}{}\n", m.module, loader::to_string(m.action), m.signer,
+               m.parameters.empty() ? "" : ", parameters " + describe_parameters(m.parameters));
+  }
+}
+
+loader::LoadRequest request_from(const LoadArgs& args) {
+  loader::LoadRequest request{.reference = oci::Reference::parse(args.reference)};
+  request.registry = registry_options(args.registry);
+  if (!args.kernel.empty()) request.kernel_release = args.kernel;
+  request.trust = as_paths(args.trust);
+  for (const auto& text : args.parameters) request.parameters.push_back(loader::ParameterSetting::parse(text));
+  if (args.offline) request.network = loader::NetworkMode::offline;
+  if (args.offline_fallback) request.network = loader::NetworkMode::fallback;
+  request.fetch_only = args.fetch_only;
+  return request;
+}
+
+void run_boot_config(App& app, const LoadArgs& args, loader::Kernel& kernel) {
+  const fs::path dir = args.all ? fs::path(loader::kDefaultConfigDir) : fs::path(args.config_dir);
+  const auto results = loader::load_boot_config(dir, as_paths(args.trust), args.paths.paths(), kernel);
+  nlohmann::json documents = nlohmann::json::array();
+  int exit_code = kExitOk;
+  for (const auto& result : results) {
+    nlohmann::json j{{"file", result.file.string()}};
+    if (result.skipped) {
+      j["skipped"] = true;
+      if (!app.options().json) fmt::print("{}: disabled, skipped\n", result.file.string());
+    } else if (result.report) {
+      j["report"] = result.report->to_json();
+      if (!app.options().json) print_report(*result.report);
+    } else {
+      j["error"] = result.error->what();
+      j["exit_code"] = exit_code_for(result.error->kind());
+      fmt::print(stderr, "ckms: error: {}\n", result.error->what());
+      if (exit_code == kExitOk) exit_code = exit_code_for(result.error->kind());
+    }
+    documents.push_back(std::move(j));
+  }
+  if (app.options().json) print_json({{"configDir", dir.string()}, {"results", documents}});
+  if (results.empty() && !app.options().json) fmt::print("{}: no module configurations\n", dir.string());
+  // Each file's outcome is printed already; leave with the first failure's code.
+  if (exit_code != kExitOk) {
+    std::fflush(stdout);
+    std::exit(exit_code);
+  }
+}
+
+void run_load(App& app, const LoadArgs& args) {
+  loader::LinuxKernel kernel;
+  const bool batch = args.all || !args.config_dir.empty();
+  if (batch == !args.reference.empty()) {
+    fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all, or --config-dir DIR");
+  }
+  if (args.offline && args.offline_fallback) fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
+  if (batch) {
+    if (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || args.offline || args.offline_fallback) {
+      fail(ErrorKind::usage, "--all and --config-dir take --kernel, --param and the network mode from each file");
+    }
+    run_boot_config(app, args, kernel);
+    return;
+  }
+  const auto report = loader::load(request_from(args), args.paths.paths(), kernel);
+  if (app.options().json) {
+    print_json(report.to_json());
+  } else {
+    print_report(report);
+  }
+}
+
+struct UnloadArgs {
+  std::vector<std::string> names;
+  bool all = false;
+  PathArgs paths;
+};
+
+void run_unload(App& app, const UnloadArgs& args) {
+  if (args.all == !args.names.empty()) fail(ErrorKind::usage, "name the modules or packages to unload, or --all");
+  loader::LinuxKernel kernel;
+  loader::StateStore state(args.paths.state_dir);
+  const auto report = loader::unload(args.names, state, kernel);
+  if (app.options().json) {
+    print_json(report.to_json());
+    return;
+  }
+  for (const auto& m : report.removed) fmt::print("{}: removed\n", m);
+  for (const auto& m : report.already_gone) fmt::print("{}: was not loaded any more, record removed\n", m);
+  for (const auto& m : report.dependencies_removed) fmt::print("{}: removed (in-tree dependency)\n", m);
+  for (const auto& m : report.dependencies_kept) fmt::print("{}: kept, still in use (in-tree dependency)\n", m);
+}
+
+void run_status(App& app, const PathArgs& args) {
+  loader::LinuxKernel kernel;
+  loader::StateStore state(args.state_dir);
+  std::unique_ptr<loader::ModuleCache> cache;
+  if (fs::exists(fs::path(args.cache_dir) / "oci-layout")) cache = std::make_unique<loader::ModuleCache>(args.cache_dir);
+  const auto entries = loader::status(state, cache.get(), kernel);
+  if (app.options().json) {
+    nlohmann::json modules = nlohmann::json::array();
+    for (const auto& e : entries) modules.push_back(e.to_json());
+    print_json({{"kernelRelease", kernel.release()}, {"modules", modules}});
+    return;
+  }
+  for (const auto& e : entries) fmt::print("{}\n", e.line());
+}
+
+}  // namespace
+
+void register_load_commands(App& app) {
+  auto& root = app.root();
+
+  auto load_args = std::make_shared<LoadArgs>();
+  auto* load = root.add_subcommand(
+      "load", "Fetch, verify and insert a module artifact for the running kernel (or every configured one)");
+  load->add_option("REF", load_args->reference, "REPO:VERSION or oci:DIR:VERSION");
+  load->add_flag("--all", load_args->all, fmt::format("Load every artifact configured in {}", loader::kDefaultConfigDir));
+  load->add_option("--config-dir", load_args->config_dir, "Load every artifact configured in DIR (*.yaml)");
+  load->add_option("--kernel", load_args->kernel, "Kernel release to resolve for (default: uname -r)");
+  load->add_option("--trust", load_args->trust,
+                   fmt::format("Trusted signing certificate (PEM/DER file or directory); repeatable (default: {})",
+                               loader::kDefaultTrustDir));
+  load->add_option("--param", load_args->parameters, "[MODULE.]NAME=VALUE module parameter; repeatable");
+  load->add_flag("--offline", load_args->offline, "Load from the cache only, without any registry");
+  load->add_flag("--offline-fallback", load_args->offline_fallback,
+                 "Use the cache when the registry cannot be reached");
+  load->add_flag("--fetch-only", load_args->fetch_only,
+                 "Fetch and verify into the cache without inserting (e.g. with --kernel for the next kernel)");
+  add_cache_option(load, load_args->paths);
+  add_state_option(load, load_args->paths);
+  load->add_option("--modules-dir", load_args->paths.modules_dir, "Where <release>/modules.dep.bin of in-tree modules is")
+      ->envname("CKMS_MODULES_DIR")
+      ->capture_default_str();
+  add_registry_flags(load, load_args->registry);
+  app.on(load, [&app, load_args] { run_load(app, *load_args); });
+
+  auto unload_args = std::make_shared<UnloadArgs>();
+  auto* unload = root.add_subcommand("unload", "Remove modules that ckms loaded, by module or package name");
+  unload->add_option("NAME", unload_args->names, "Module or package name");
+  unload->add_flag("--all", unload_args->all, "Remove every module ckms loaded");
+  add_state_option(unload, unload_args->paths);
+  app.on(unload, [&app, unload_args] { run_unload(app, *unload_args); });
+
+  auto status_args = std::make_shared<PathArgs>();
+  auto* status = root.add_subcommand("status", "One line per module: version, kernel, arch and state");
+  add_cache_option(status, *status_args);
+  add_state_option(status, *status_args);
+  app.on(status, [&app, status_args] { run_status(app, *status_args); });
+}
+
+}  // namespace ckms::cli

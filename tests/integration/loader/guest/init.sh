@@ -1,0 +1,164 @@
+#!/bin/busybox sh
+# /init of the loader's VM test (tests/integration/loader/vm_test.cpp). One boot runs every
+# scenario against the real kernel and prints lines the test parses:
+#   CKMS-MARK <name> ok|fail [detail]   one per check; the test fails on a missing or failed one
+#   CKMS-TIME <label> <microseconds>    one per timed command (benchmark)
+#   CKMS-DONE                           the end; then qemu exits through isa-debug-exit
+# /etc/ckms-test.env (written by the test) sets RELEASE, OTHER_RELEASE, REG, VIRTIO_MODULES,
+# HELLO_DIGEST and ROUNDS.
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /var/lib /sbin /usr/bin
+/bin/busybox --install -s /bin
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+. /etc/ckms-test.env
+echo "CKMS-BOOT uptime=$(cut -d' ' -f1 /proc/uptime)"
+
+mark() { echo "CKMS-MARK $1 $2${3:+ $3}"; }
+
+# check NAME COMMAND...: NAME is ok when COMMAND succeeds.
+check() {
+  name=$1
+  shift
+  if "$@"; then mark "$name" ok; else mark "$name" fail "$*"; fi
+}
+
+# run NAME WANT COMMAND...: runs COMMAND with its output in /tmp/out (shown indented);
+# NAME is ok when it exits WANT.
+run() {
+  name=$1 want=$2
+  shift 2
+  "$@" >/tmp/out 2>&1
+  got=$?
+  sed 's/^/    | /' /tmp/out
+  if [ "$got" = "$want" ]; then mark "$name" ok "exit=$got"; else mark "$name" fail "exit=$got want=$want: $*"; fi
+}
+
+# What a refused load must leave as it was: the kernel's modules and the cache's files.
+snapshot() {
+  {
+    cut -d' ' -f1 /proc/modules | sort
+    find /var/lib/ckms -type f | sort | xargs md5sum
+  } | md5sum
+}
+
+# refused NAME WANT TEXT COMMAND...: COMMAND exits WANT, says TEXT, and changes nothing.
+refused() {
+  name=$1 want=$2 text=$3
+  shift 3
+  before=$(snapshot)
+  "$@" >/tmp/out 2>&1
+  got=$?
+  sed 's/^/    | /' /tmp/out
+  after=$(snapshot)
+  if [ "$got" != "$want" ]; then
+    mark "$name" fail "exit=$got want=$want"
+  elif ! grep -q -- "$text" /tmp/out; then
+    mark "$name" fail "the message does not say '$text'"
+  elif [ "$before" != "$after" ]; then
+    mark "$name" fail "the kernel's modules or the cache changed"
+  else
+    mark "$name" ok "exit=$got"
+  fi
+}
+
+loaded() { [ -d "/sys/module/$1" ]; }
+absent() { [ ! -d "/sys/module/$1" ]; }
+param_is() { [ "$(cat "/sys/module/$1/parameters/$2")" = "$3" ]; }
+
+# Network: the cloud kernel has no built-in NIC driver.
+for module in $VIRTIO_MODULES; do insmod "$module" || echo "insmod $module failed"; done
+ip link set lo up
+ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0
+check network ip link show eth0
+
+HELLO=$REG/ckms/hello:1.0.0
+
+# Loaded from the registry, with a parameter asked for and one defaulted by the artifact.
+run load-online 0 ckms load "$HELLO" --plain-http --param repeat=3
+check module-present loaded ckms_hello
+check param-asked param_is ckms_hello repeat 3
+check param-default param_is ckms_hello greeting from-artifact
+run status 0 ckms status
+check status-line grep -qx "ckms_hello/1.0.0, $RELEASE, x86_64: loaded" /tmp/out
+run status-json 0 ckms --json status
+check status-json-state grep -q '"state": "loaded"' /tmp/out
+run load-again 0 ckms load "$HELLO" --plain-http
+check load-again-noop grep -q already-loaded /tmp/out
+run unload 0 ckms unload ckms_hello
+check module-removed absent ckms_hello
+
+# Refused, with nothing inserted and the cache as it was.
+refused tampered 4 "does not match its digest" ckms load "$REG/ckms/tampered:1.0.0" --plain-http
+refused untrusted 5 "trusted" ckms load "$REG/ckms/untrusted:1.0.0" --plain-http
+refused other-kernel 5 "wrong kernel" ckms load "$HELLO" --plain-http --kernel "$OTHER_RELEASE"
+refused mislabeled 5 "built for kernel $OTHER_RELEASE" ckms load "$REG/ckms/mislabeled:1.0.0" --plain-http
+refused missing-dependency 5 "missing dependency" ckms load "$REG/ckms/needs-crc7:1.0.0" --plain-http
+
+# Two modules and an in-tree dependency (libkmod, /lib/modules/$RELEASE); then a rollback.
+run pair-load 0 ckms load "$REG/ckms/pair:1.0.0" --plain-http
+check pair-present loaded ckms_pair_b
+check pair-first-present loaded ckms_pair_a
+check dependency-inserted loaded crc_itu_t
+run pair-unload 0 ckms unload ckms-pair
+check pair-removed absent ckms_pair_a
+check dependency-removed absent crc_itu_t
+refused rollback 1 "rolled back: removed ckms_pair_a, crc_itu_t" \
+  ckms load "$REG/ckms/pair:1.0.0" --plain-http --param ckms_pair_b.fail_init=1
+
+# Benchmark: cold (empty cache, from the registry), warm (--offline from the cache), warm
+# but asking the registry, and plain insmod (kmod's and busybox's) of the same file.
+bench="--cache-dir /var/lib/ckms-bench --state-dir /run/ckms-bench"
+blob=/var/lib/ckms-bench/blobs/sha256/$HELLO_DIGEST
+timed() {
+  label=$1
+  shift
+  guest_helper time "$@" >/tmp/timed 2>&1
+  rc=$?
+  us=$(sed -n 's/^elapsed_us=//p' /tmp/timed)
+  if [ "$rc" = 0 ]; then echo "CKMS-TIME $label $us"; else sed 's/^/    | /' /tmp/timed; mark "time-$label" fail "rc=$rc"; fi
+}
+i=0
+while [ "$i" -lt "$ROUNDS" ]; do
+  rm -rf /var/lib/ckms-bench
+  timed cold ckms -q load "$HELLO" --plain-http $bench
+  ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
+  timed warm ckms -q load "$HELLO" --offline $bench
+  ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
+  timed warm-online ckms -q load "$HELLO" --plain-http $bench
+  ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
+  timed insmod insmod "$blob"
+  rmmod ckms_hello
+  timed busybox-insmod busybox insmod "$blob"
+  rmmod ckms_hello
+  timed ckms-version ckms --version
+  i=$((i + 1))
+done
+# Where a warm load's time goes, as ckms measures it (process start not included).
+ckms --json load "$HELLO" --offline $bench >/tmp/phases
+echo "CKMS-PHASES $(sed -En 's/^ *"(resolve|fetch|verify|insert)": ([0-9.]+).*/\1=\2/p' /tmp/phases | tr '\n' ' ')"
+ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
+check bench-clean absent ckms_hello
+
+# The registry becomes unreachable: an online load fails, --offline loads from the cache.
+ip link set eth0 down
+refused unreachable 7 "" ckms load "$HELLO" --plain-http
+run offline-load 0 ckms load "$HELLO" --offline --param greeting=offline
+check offline-present loaded ckms_hello
+check offline-param param_is ckms_hello greeting offline
+run offline-unload 0 ckms unload ckms_hello
+check offline-removed absent ckms_hello
+
+# What the systemd unit runs at boot: /etc/ckms/modules.d, falling back to the cache.
+run boot-config 0 ckms load --all
+check boot-config-fallback grep -q "used the cache" /tmp/out
+check boot-config-param param_is ckms_hello greeting from-config
+run unload-all 0 ckms unload --all
+check all-removed absent ckms_hello
+
+echo "CKMS-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
+guest_helper exit 0

@@ -1,0 +1,257 @@
+// The loader against a real kernel: a Debian cloud kernel booted in qemu (TCG, no KVM) with
+// an initramfs that holds ckms, busybox and the trusted certificate. Artifacts are built
+// here with kbuild, signed, and pushed to a docker-registry on the host's 127.0.0.1, which
+// the guest reaches as 10.0.2.100:80 through user-mode networking (guestfwd runs
+// `busybox nc` per connection). guest/init.sh runs every scenario in one boot and prints
+// markers; this test parses them and fails on any that is missing or failed. With
+// CKMS_BENCH_ROUNDS it also times ckms load against insmod (bench/load_vs_insmod.sh).
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "ckms/kmod/keygen.hpp"
+#include "ckms/kmod/sign.hpp"
+#include "ckms/oci/layout.hpp"
+#include "ckms/oci/registry.hpp"
+#include "guest_kernel.hpp"
+#include "initramfs.hpp"
+#include "module_builds.hpp"
+#include "registry_fixture.hpp"
+#include "testkit.hpp"
+
+namespace ckms::loader::test {
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kHere = fs::path(CKMS_SOURCE_DIR) / "tests" / "integration" / "loader";
+
+// Every check guest/init.sh makes; each must be reported ok.
+const std::vector<std::string> kMarkers = {
+    "network",          "load-online",      "module-present",      "param-asked",
+    "param-default",    "status",           "status-line",         "status-json",
+    "status-json-state", "load-again",      "load-again-noop",     "unload",
+    "module-removed",   "tampered",         "untrusted",           "other-kernel",
+    "mislabeled",       "missing-dependency", "pair-load",         "pair-present",
+    "pair-first-present", "dependency-inserted", "pair-unload",    "pair-removed",
+    "dependency-removed", "rollback",       "bench-clean",         "unreachable",
+    "offline-load",     "offline-present",  "offline-param",       "offline-unload",
+    "offline-removed",  "boot-config",      "boot-config-fallback", "boot-config-param",
+    "unload-all",       "all-removed"};
+
+// The layer of a published artifact (its first file).
+oci::Digest first_layer(oci::Target& target, const oci::Descriptor& manifest) {
+  return oci::ImageManifest::parse(oci::fetch_bytes(target, manifest), "test").layers.at(0).digest;
+}
+
+void corrupt_registry_blob(const testkit::RegistryFixture& registry, const oci::Digest& digest) {
+  const fs::path data = registry.storage() / "docker" / "registry" / "v2" / "blobs" / "sha256" /
+                        digest.hex().substr(0, 2) / digest.hex() / "data";
+  REQUIRE(fs::exists(data));
+  std::fstream f(data, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(200);
+  char c = 0;
+  f.get(c);
+  f.seekp(200);
+  f.put(static_cast<char>(c ^ 0x01));
+}
+
+struct Console {
+  std::map<std::string, std::string> marks;  // name -> "ok" or "fail ..."
+  std::map<std::string, std::vector<double>> times_ms;
+  bool done = false;
+  double boot_uptime = -1, done_uptime = -1;
+  std::string phases;  // a warm load's own phases, in ms
+};
+
+Console parse_console(const std::string& text) {
+  Console console;
+  static const std::regex mark(R"(CKMS-MARK (\S+) (ok|fail)(.*))");
+  static const std::regex time(R"(CKMS-TIME (\S+) (\d+))");
+  static const std::regex boot(R"(CKMS-BOOT uptime=([0-9.]+))");
+  static const std::regex done(R"(CKMS-DONE uptime=([0-9.]+))");
+  static const std::regex phases(R"(CKMS-PHASES (.*))");
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, mark)) {
+      console.marks[m[1]] = m[2] == "ok" ? "ok" : "fail" + m[3].str();
+    } else if (std::regex_search(line, m, time)) {
+      console.times_ms[m[1]].push_back(std::stod(m[2]) / 1000.0);
+    } else if (std::regex_search(line, m, boot)) {
+      console.boot_uptime = std::stod(m[1]);
+    } else if (std::regex_search(line, m, phases)) {
+      console.phases = m[1];
+    } else if (std::regex_search(line, m, done)) {
+      console.done = true;
+      console.done_uptime = std::stod(m[1]);
+    }
+  }
+  return console;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0 : values[values.size() / 2];
+}
+
+int bench_rounds() {
+  if (const char* rounds = std::getenv("CKMS_BENCH_ROUNDS")) return std::max(1, std::atoi(rounds));
+  return 3;
+}
+
+}  // namespace
+
+TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader][vm]") {
+  REQUIRE(testkit::have_program("qemu-system-x86_64"));
+  const auto releases = cloud_releases();
+  const std::string other = releases[0];
+  const std::string release = releases[1];
+  const GuestKernel& kernel = guest_kernel(release);
+  testkit::TempDir work{"ckms-loader-vm"};
+
+  // Modules: the hello example for both kernels, the pair/crc7 test modules for the guest's.
+  const fs::path hello = kbuild(fs::path(CKMS_SOURCE_DIR) / "examples" / "hello", release, work.path());
+  const fs::path hello_other = kbuild(fs::path(CKMS_SOURCE_DIR) / "examples" / "hello", other, work.path());
+  const fs::path pair = kbuild(kHere / "modules" / "pair", release, work.path());
+
+  kmod::generate_signing_key(work / "trusted.key", work / "trusted.crt",
+                             {.common_name = "ckms vm test", .rsa_bits = 2048});
+  kmod::generate_signing_key(work / "untrusted.key", work / "untrusted.crt",
+                             {.common_name = "ckms vm test untrusted", .rsa_bits = 2048});
+  const auto trusted = kmod::SigningKey::load(work / "trusted.key", work / "trusted.crt");
+  const auto untrusted = kmod::SigningKey::load(work / "untrusted.key", work / "untrusted.crt");
+
+  testkit::RegistryFixture registry(testkit::RegistrySetup::open_http);
+  const auto repository = [&](const std::string& name) {
+    return oci::open_registry(registry.reference("ckms/" + name), registry.options());
+  };
+  const std::map<std::string, ParameterValues> hello_defaults{{"ckms_hello", {{"greeting", "from-artifact"}}}};
+  oci::Digest hello_digest = oci::digest_of("");
+  {
+    auto target = repository("hello");
+    const auto published = publish_files(*target, "ckms-hello", release,
+                                         {{"ckms_hello.ko", sign(hello / "ckms_hello.ko", trusted)}}, hello_defaults,
+                                         work.path());
+    hello_digest = first_layer(*target, published.manifest);
+    publish_files(*target, "ckms-hello", other, {{"ckms_hello.ko", sign(hello_other / "ckms_hello.ko", trusted)}},
+                  hello_defaults, work.path());
+  }
+  {
+    // Signed by key id, so its bytes (and blob) differ from the good artifact's.
+    auto target = repository("tampered");
+    const auto published =
+        publish_files(*target, "ckms-hello", release,
+                      {{"ckms_hello.ko", sign(hello / "ckms_hello.ko", trusted, {.use_key_id = true})}}, {}, work.path());
+    corrupt_registry_blob(registry, first_layer(*target, published.manifest));
+  }
+  publish_files(*repository("untrusted"), "ckms-hello", release,
+                {{"ckms_hello.ko", sign(hello / "ckms_hello.ko", untrusted)}}, {}, work.path());
+  publish_files(*repository("mislabeled"), "ckms-hello", release,
+                {{"ckms_hello.ko", sign(hello_other / "ckms_hello.ko", trusted)}}, {}, work.path());
+  publish_files(*repository("pair"), "ckms-pair", release,
+                {{"ckms_pair_a.ko", sign(pair / "ckms_pair_a.ko", trusted)},
+                 {"ckms_pair_b.ko", sign(pair / "ckms_pair_b.ko", trusted)}},
+                {}, work.path());
+  publish_files(*repository("needs-crc7"), "ckms-needs-crc7", release,
+                {{"ckms_needs_crc7.ko", sign(pair / "ckms_needs_crc7.ko", trusted)}}, {}, work.path());
+
+  // The guest: busybox, ckms and kmod with their libraries, the virtio network modules and
+  // crc-itu-t (but not crc7) from the image, depmod'ed; trust, boot config, scenarios.
+  Initramfs initramfs(work / "root");
+  initramfs.add_file("/bin/busybox", "/bin/busybox", true);
+  initramfs.add_program(testkit::ckms_binary(), "/usr/bin/ckms");
+  initramfs.add_program("/usr/bin/kmod", "/usr/bin/kmod");
+  for (const char* tool : {"insmod", "rmmod", "lsmod", "modprobe"}) {
+    initramfs.add_symlink("/usr/bin/kmod", fs::path("/usr/sbin") / tool);
+  }
+  run_ok({"gcc", "-static", "-O2", "-o", (work / "guest_helper").string(), (kHere / "guest" / "guest_helper.c").string()});
+  initramfs.add_file(work / "guest_helper", "/usr/bin/guest_helper", true);
+  std::string virtio;
+  for (const char* name : {"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
+                           "failover", "net_failover", "virtio_net", "crc-itu-t"}) {
+    const fs::path module = find_module(kernel.modules(), name);
+    const fs::path guest = fs::path("/lib/modules") / release / fs::relative(module, kernel.modules());
+    initramfs.add_file(module, guest);
+    if (std::string(name) != "crc-itu-t") virtio += guest.string() + " ";
+  }
+  for (const char* index : {"modules.builtin", "modules.builtin.modinfo", "modules.order"}) {
+    initramfs.add_file(kernel.modules() / index, fs::path("/lib/modules") / release / index);
+  }
+  run_ok({"depmod", "-b", initramfs.root().string(), release});
+  initramfs.add_file(work / "trusted.crt", "/etc/ckms/trust.d/ckms-vm-test.pem");
+  initramfs.add_text("/etc/ckms/modules.d/10-hello.yaml",
+                     "artifact: 10.0.2.100/ckms/hello:1.0.0\n"
+                     "parameters:\n"
+                     "  greeting: from-config\n"
+                     "network: fallback\n"
+                     "registry:\n"
+                     "  plain-http: true\n");
+  const int rounds = bench_rounds();
+  initramfs.add_text("/etc/ckms-test.env", fmt::format("RELEASE={}\nOTHER_RELEASE={}\nREG=10.0.2.100\n"
+                                                       "VIRTIO_MODULES='{}'\nHELLO_DIGEST={}\nROUNDS={}\n",
+                                                       release, other, virtio, hello_digest.hex(), rounds));
+  initramfs.add_file(kHere / "guest" / "init.sh", "/init", true);
+  const fs::path initrd = work / "initrd.cpio";
+  const auto initrd_size = initramfs.pack(initrd);
+
+  // One boot, bounded in time; the console goes to a file the test parses.
+  const fs::path console_log = work / "console.log";
+  const auto started = std::chrono::steady_clock::now();
+  const auto qemu = testkit::run(
+      {"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-no-reboot", "-display", "none", "-monitor",
+       "none", "-serial", "file:" + console_log.string(), "-kernel", kernel.vmlinuz().string(), "-initrd",
+       initrd.string(), "-append", "console=ttyS0 panic=-1 quiet", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+       "-netdev",
+       fmt::format("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/bin/busybox nc 127.0.0.1 {}",
+                   registry.host().substr(registry.host().rfind(':') + 1)),
+       "-device", "virtio-net-pci,netdev=n0"},
+      {.timeout_seconds = 900});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const std::string console = testkit::read_text(console_log);
+  const Console parsed = parse_console(console);
+
+  INFO("qemu exited " << qemu.exit_code << " after " << seconds << " s; stderr: " << qemu.err << "\nconsole:\n"
+                      << console);
+  for (const auto& name : kMarkers) {
+    const auto it = parsed.marks.find(name);
+    INFO("marker " << name);
+    CHECK(it != parsed.marks.end());
+    if (it != parsed.marks.end()) CHECK(it->second == "ok");
+  }
+  for (const auto& [name, result] : parsed.marks) {
+    INFO("marker " << name << ": " << result);
+    CHECK(result == "ok");
+  }
+  CHECK(parsed.done);
+  CHECK(qemu.exit_code == 1);  // isa-debug-exit with 0: (0 << 1) | 1
+
+  const double warm = median(parsed.times_ms.at("warm"));
+  const double insmod = median(parsed.times_ms.at("insmod"));
+  const std::string report = fmt::format(
+      "loader VM test: kernel {}, initramfs {:.1f} MiB, qemu {:.1f} s (kernel up at {:.2f} s, scenarios done at {:.2f} s)\n"
+      "  median of {} rounds in the guest (TCG):\n"
+      "  ckms load, warm cache (--offline): {:8.1f} ms\n"
+      "  ckms load, warm cache, online:     {:8.1f} ms\n"
+      "  ckms load, cold (from registry):   {:8.1f} ms\n"
+      "  insmod (kmod) of the same file:    {:8.1f} ms\n"
+      "  insmod (busybox) of the same file: {:8.1f} ms\n"
+      "  ckms --version (process start):    {:8.1f} ms\n"
+      "  warm / insmod (kmod):              {:8.2f}x (goal: within 1.2x)\n"
+      "  one warm load's phases (ms):       {}\n",
+      release, static_cast<double>(initrd_size) / (1 << 20), seconds, parsed.boot_uptime, parsed.done_uptime, rounds,
+      warm, median(parsed.times_ms.at("warm-online")), median(parsed.times_ms.at("cold")), insmod,
+      median(parsed.times_ms.at("busybox-insmod")), median(parsed.times_ms.at("ckms-version")),
+      insmod > 0 ? warm / insmod : 0.0, parsed.phases);
+  WARN(report);
+  testkit::write_text(fs::path(CKMS_BINARY_DIR) / "loader-vm-bench.txt", report);
+}
+
+}  // namespace ckms::loader::test
