@@ -138,12 +138,17 @@ json build_job(const KernelModule& module, std::string_view release, const Opera
 json loader_daemon_set(const KernelModule& module, std::string_view release, const std::vector<std::string>& nodes,
                        const OperatorSettings& settings) {
   const KernelModuleSpec& spec = module.spec;
-  json mounts = json::array({mount("modules", "/lib/modules", true), mount("state", pod_path::state, false),
-                             mount("run", "/run", false), mount("tmp", "/tmp", false)});
-  json volumes = json::array({{{"name", "modules"}, {"hostPath", {{"path", "/lib/modules"}, {"type", "Directory"}}}},
-                              {{"name", "state"},
-                               {"hostPath", {{"path", std::string(pod_path::state)}, {"type", "DirectoryOrCreate"}}}},
-                              empty_dir("run"), empty_dir("tmp")});
+  // /run is the pod's own (the readiness marker); /run/ckms inside it is the host's.
+  json mounts = json::array({mount("modules", "/lib/modules", true), mount("cache", pod_path::cache, false),
+                             mount("run", "/run", false), mount("state", pod_path::state, false),
+                             mount("tmp", "/tmp", false)});
+  const auto host_dir = [](std::string_view name, std::string_view path, std::string_view type) {
+    return json{{"name", std::string(name)}, {"hostPath", {{"path", std::string(path)}, {"type", std::string(type)}}}};
+  };
+  json volumes = json::array({host_dir("modules", "/lib/modules", "Directory"),
+                              host_dir("cache", pod_path::cache, "DirectoryOrCreate"),
+                              host_dir("state", pod_path::state, "DirectoryOrCreate"), empty_dir("run"),
+                              empty_dir("tmp")});
   if (spec.trusted_certificate) {
     mounts.push_back(mount("trust", pod_path::trust, true));
     volumes.push_back({{"name", "trust"}, {"configMap", {{"name", spec.trusted_certificate->config_map}}}});

@@ -245,4 +245,15 @@ TEST_CASE("updates meet 409 Conflict and retry from a fresh read", "[operator][c
     CHECK(e.status() == 409);
   }
   CHECK(cluster.server.get(kNodes, "worker-a1").value()["metadata"]["labels"]["ckms.io/test"] == "two");
+
+  // A merge patch needs no resourceVersion: it cannot conflict.
+  const std::string patch = R"({"metadata":{"labels":{"ckms.io/test":null,"patched":"yes"}}})";
+  const ApiReply reply = client.send("PATCH", kNodes + "/worker-a1", &patch, "application/merge-patch+json");
+  CHECK(reply.status == 200);
+  const json patched = cluster.server.get(kNodes, "worker-a1").value();
+  CHECK(patched["metadata"]["labels"]["patched"] == "yes");
+  CHECK_FALSE(patched["metadata"]["labels"].contains("ckms.io/test"));
+  CHECK(patched["metadata"]["labels"]["other"] == "writer");
+  CHECK(client.remove(kNodes + "/worker-a1"));
+  CHECK_FALSE(client.remove(kNodes + "/worker-a1"));  // already gone: not an error
 }

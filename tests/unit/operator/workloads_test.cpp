@@ -100,6 +100,7 @@ TEST_CASE("the loader DaemonSet: pinned nodes, host modules, unload on stop", "[
   CHECK(load["env"][0] == json{{"name", "CKMS_REMOVE_IN_TREE"}, {"value", "hello_old"}});
   CHECK(mounts(load, "/lib/modules"));
   CHECK(mounts(load, "/var/lib/ckms"));
+  CHECK(mounts(load, "/run/ckms"));
   // The selector's labels are on the pod template, or the API server refuses the object.
   for (const auto& [key, value] : ds["spec"]["selector"]["matchLabels"].items())
     CHECK(ds["spec"]["template"]["metadata"]["labels"][key] == value);

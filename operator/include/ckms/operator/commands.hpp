@@ -24,7 +24,10 @@ inline constexpr std::string_view build_cache = "/tmp/ckms-cache";  // on the po
 inline constexpr std::string_view signing = "/etc/ckms/signing";  // tls.key, tls.crt
 inline constexpr std::string_view trust = "/etc/ckms/trust";
 inline constexpr std::string_view auth = "/etc/ckms/auth";        // .dockerconfigjson
-inline constexpr std::string_view state = "/var/lib/ckms";        // the loader's cache and state
+// The loader's defaults, mounted from the host: its artifact cache, and the record of what
+// it loaded (on the host's /run, so it is forgotten exactly when the kernel forgets).
+inline constexpr std::string_view cache = "/var/lib/ckms";
+inline constexpr std::string_view state = "/run/ckms";
 inline constexpr std::string_view ready_marker = "/run/ckms-loaded";
 }  // namespace pod_path
 
