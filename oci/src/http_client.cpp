@@ -42,6 +42,7 @@ bool retryable(CURLcode code) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_SEND_ERROR:
+    case CURLE_SEND_FAIL_REWIND:  // a kept-alive connection died under a body already read
     case CURLE_RECV_ERROR:
     case CURLE_PARTIAL_FILE:
     case CURLE_GOT_NOTHING:
@@ -87,10 +88,29 @@ size_t HeaderSink::on_header(char* data, size_t size, size_t count, void* user) 
 
 size_t BodySource::on_read(char* buffer, size_t size, size_t count, void* user) {
   auto* self = static_cast<BodySource*>(user);
+  if (self->reader) {
+    try {
+      const size_t n = self->reader->read(std::as_writable_bytes(std::span(buffer, size * count)));
+      self->consumed += n;
+      return n;
+    } catch (...) {
+      self->failure = std::current_exception();
+      return CURL_READFUNC_ABORT;
+    }
+  }
   const size_t n = std::min(size * count, self->body.size() - self->offset);
   std::memcpy(buffer, self->body.data() + self->offset, n);
   self->offset += n;
   return n;
+}
+
+int BodySource::on_seek(void* user, curl_off_t offset, int origin) {
+  auto* self = static_cast<BodySource*>(user);
+  if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+  if (self->reader) return self->consumed == 0 && offset == 0 ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_CANTSEEK;
+  if (static_cast<std::uint64_t>(offset) > self->body.size()) return CURL_SEEKFUNC_FAIL;
+  self->offset = static_cast<std::size_t>(offset);
+  return CURL_SEEKFUNC_OK;
 }
 
 void configure(CURL* easy, const HttpOptions& options, const HttpRequest& request,
@@ -108,24 +128,34 @@ void configure(CURL* easy, const HttpOptions& options, const HttpRequest& reques
   if (options.ca_cert) curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_cert->c_str());
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HeaderSink::on_header);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, &header_sink);
+  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, static_cast<long>(options.receive_buffer));
+  curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(options.send_buffer));
 
   header_list = nullptr;
   for (const auto& header : request.headers) header_list = curl_slist_append(header_list, header.c_str());
-  // Bodies are in memory already; waiting for 100 Continue only adds a round trip.
+  // Waiting for 100 Continue only adds a round trip: in-memory bodies are cheap to send, and
+  // a streamed upload only starts once a POST has settled auth for its session.
   header_list = curl_slist_append(header_list, "Expect:");
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, header_list);
 
-  body_source.body = request.body;
-  body_source.offset = 0;
+  if (!body_source.reader) {
+    body_source.body = request.body;
+    body_source.offset = 0;
+  }
   if (request.method == "HEAD") {
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
   } else if (request.method == "GET") {
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-  } else if (request.has_body || request.method == "PUT" || request.method == "PATCH") {
+  } else if (body_source.reader || request.has_body || request.method == "PUT" || request.method == "PATCH") {
     curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(easy, CURLOPT_READFUNCTION, &BodySource::on_read);
     curl_easy_setopt(easy, CURLOPT_READDATA, &body_source);
-    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, &BodySource::on_seek);
+    curl_easy_setopt(easy, CURLOPT_SEEKDATA, &body_source);
+    const std::optional<std::uint64_t> length =
+        body_source.reader ? body_source.reader_length : std::optional<std::uint64_t>(request.body.size());
+    // -1 leaves the size open: libcurl then sends HTTP/1.1 chunked transfer encoding.
+    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, length ? static_cast<curl_off_t>(*length) : curl_off_t{-1});
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   } else if (request.method == "POST") {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
@@ -150,11 +180,47 @@ struct HttpClient::Handle {
   }
 };
 
-HttpClient::HttpClient(HttpOptions options)
-    : options_(std::move(options)), handle_(std::make_unique<Handle>()) {
+struct HttpClient::Pool {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Handle>> idle;
+};
+
+// An easy handle borrowed for one exchange. Each handle keeps its own kept-alive connections
+// (libcurl 7.88 cannot share a connection cache between threads safely), so the pool grows
+// to the number of threads that use the client at once and no further.
+class HttpClient::Lease {
+ public:
+  explicit Lease(Pool& pool) : pool_(pool) {
+    {
+      std::lock_guard lock(pool_.mutex);
+      if (!pool_.idle.empty()) {
+        handle_ = std::move(pool_.idle.back());
+        pool_.idle.pop_back();
+      }
+    }
+    if (!handle_) {
+      handle_ = std::make_unique<Handle>();
+      handle_->easy = curl_easy_init();
+      if (!handle_->easy) fail(ErrorKind::internal, "cannot initialise libcurl");
+    }
+    // reset() keeps the connection cache, so consecutive requests reuse one connection.
+    curl_easy_reset(handle_->easy);
+  }
+  ~Lease() {
+    std::lock_guard lock(pool_.mutex);
+    pool_.idle.push_back(std::move(handle_));
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  CURL* easy() const { return handle_->easy; }
+
+ private:
+  Pool& pool_;
+  std::unique_ptr<Handle> handle_;
+};
+
+HttpClient::HttpClient(HttpOptions options) : options_(std::move(options)), pool_(std::make_unique<Pool>()) {
   curl::global_init();
-  handle_->easy = curl_easy_init();
-  if (!handle_->easy) fail(ErrorKind::internal, "cannot initialise libcurl");
 }
 
 HttpClient::~HttpClient() = default;
@@ -177,17 +243,12 @@ struct BufferSink {
   }
 };
 
-}  // namespace
-
-HttpResponse HttpClient::exchange(const HttpRequest& request, std::size_t body_limit) {
-  CURL* easy = handle_->easy;
-  // reset() keeps the connection cache, so consecutive requests reuse one connection.
-  curl_easy_reset(easy);
+HttpResponse perform(CURL* easy, const HttpOptions& options, const HttpRequest& request,
+                     curl::BodySource& body_source, std::size_t body_limit) {
   HttpResponse response;
   curl::HeaderSink header_sink;
-  curl::BodySource body_source;
   curl_slist* header_list = nullptr;
-  curl::configure(easy, options_, request, header_sink, body_source, header_list);
+  curl::configure(easy, options, request, header_sink, body_source, header_list);
   BufferSink sink{&response.body, body_limit};
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &BufferSink::on_write);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &sink);
@@ -195,6 +256,7 @@ HttpResponse HttpClient::exchange(const HttpRequest& request, std::size_t body_l
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
   const CURLcode code = curl_easy_perform(easy);
   curl_slist_free_all(header_list);
+  body_source.rethrow_failure();
   if (header_sink.overflow) {
     throw HttpTransportError(fmt::format("{} {}: reply headers exceed {} bytes", request.method,
                                          request.url, kMaxHeaderBytes), false);
@@ -210,6 +272,23 @@ HttpResponse HttpClient::exchange(const HttpRequest& request, std::size_t body_l
   response.headers = std::move(header_sink.headers);
   response.url = request.url;
   return response;
+}
+
+}  // namespace
+
+HttpResponse HttpClient::exchange(const HttpRequest& request, std::size_t body_limit) {
+  const Lease lease(*pool_);
+  curl::BodySource body_source;
+  return perform(lease.easy(), options_, request, body_source, body_limit);
+}
+
+HttpResponse HttpClient::upload(const HttpRequest& request, Reader& body, std::optional<std::uint64_t> length,
+                                std::size_t body_limit) {
+  const Lease lease(*pool_);
+  curl::BodySource body_source;
+  body_source.reader = &body;
+  body_source.reader_length = length;
+  return perform(lease.easy(), options_, request, body_source, body_limit);
 }
 
 std::string resolve_url(std::string_view base, std::string_view reference) {

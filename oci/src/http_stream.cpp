@@ -93,7 +93,10 @@ class CurlStream final : public HttpStream {
         result_ = message->data.result;
       }
     }
-    if (!done_ && !(paused_ && pending() >= limit_)) curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+    // Wait for the socket only when there is nothing to hand out: waiting while holding bytes
+    // would stall the reader (and an upload it feeds) until the next packet.
+    if (done_ || pending() > 0) return;
+    curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
   }
 
   void check_result() {

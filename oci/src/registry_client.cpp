@@ -20,6 +20,22 @@ HttpOptions http_options(const RegistryOptions& options) {
   return out;
 }
 
+// Counts what an upload took from its body, which decides whether it may be sent again.
+class CountingReader final : public Reader {
+ public:
+  explicit CountingReader(Reader& inner) : inner_(inner) {}
+  std::size_t read(std::span<std::byte> buffer) override {
+    const std::size_t n = inner_.read(buffer);
+    count_ += n;
+    return n;
+  }
+  std::uint64_t count() const { return count_; }
+
+ private:
+  Reader& inner_;
+  std::uint64_t count_ = 0;
+};
+
 void drop_authorization(HttpRequest& request) {
   std::erase_if(request.headers, [](const std::string& h) {
     return h.size() >= 14 && strncasecmp(h.c_str(), "Authorization:", 14) == 0;
@@ -79,6 +95,16 @@ std::string RegistryClient::url(std::string_view suffix) const {
   return base_url() + reference_.repository + "/" + std::string(suffix);
 }
 
+std::optional<std::string> RegistryClient::authorization(const Scopes& scopes) {
+  const std::lock_guard lock(auth_mutex_);
+  return auth_.header(scopes);
+}
+
+bool RegistryClient::answer_challenge(const HttpResponse& response, const Scopes& scopes) {
+  const std::lock_guard lock(auth_mutex_);
+  return auth_.on_unauthorized(response, scopes);
+}
+
 void RegistryClient::backoff(int attempt, const HttpHeaders* headers) const {
   std::chrono::milliseconds delay = options_.initial_backoff * (1LL << std::min(attempt - 1, 20));
   delay = std::min(delay, options_.max_backoff);
@@ -104,13 +130,13 @@ HttpResponse RegistryClient::send_once(HttpRequest& request, const std::optional
     if (url_authority(attempt.url) == registry_host && scopes &&
         !std::any_of(attempt.headers.begin(), attempt.headers.end(),
                      [](const std::string& h) { return strncasecmp(h.c_str(), "Authorization:", 14) == 0; })) {
-      if (auto header = auth_.header(*scopes)) attempt.headers.push_back(*header);
+      if (auto header = authorization(*scopes)) attempt.headers.push_back(*header);
     }
     HttpResponse response = http_.exchange(attempt, body_limit);
     if (response.status == 401 && !answered_challenge && url_authority(attempt.url) == registry_host &&
         scopes) {
       answered_challenge = true;
-      if (auth_.on_unauthorized(response, *scopes)) continue;
+      if (answer_challenge(response, *scopes)) continue;
     }
     if (is_redirect(response.status) && (request.method == "GET" || request.method == "HEAD")) {
       const auto location = response.headers.get("location");
@@ -150,6 +176,36 @@ HttpResponse RegistryClient::send(HttpRequest request, const std::optional<Scope
   }
 }
 
+HttpResponse RegistryClient::send_streamed(const HttpRequest& request, Reader& body,
+                                           std::optional<std::uint64_t> length, const Scopes& scopes,
+                                           std::string_view what) {
+  CountingReader counted(body);
+  for (int attempt = 1;; ++attempt) {
+    HttpRequest current = request;
+    if (auto header = authorization(scopes)) current.headers.push_back(*header);
+    try {
+      HttpResponse response = http_.upload(current, counted, length, kMaxErrorBodyBytes);
+      if (!is_retryable_status(response.status)) return response;
+      if (counted.count() > 0) {
+        throw InterruptedUpload(fmt::format("{}: {}: the registry answered HTTP {} after {} bytes: {}", describe(),
+                                            what, response.status, counted.count(),
+                                            summarize_error_body(response.body)));
+      }
+      if (attempt >= options_.max_attempts) return response;
+      backoff(attempt, &response.headers);
+    } catch (const HttpTransportError& e) {
+      if (counted.count() > 0 && e.retryable()) {
+        throw InterruptedUpload(fmt::format("{}: {}: {} (after {} bytes)", describe(), what, e.what(), counted.count()));
+      }
+      if (!e.retryable() || attempt >= options_.max_attempts) {
+        fail(ErrorKind::network, "{}: {}: {} (after {} attempt{})", describe(), what, e.what(), attempt,
+             attempt == 1 ? "" : "s");
+      }
+      backoff(attempt, nullptr);
+    }
+  }
+}
+
 std::unique_ptr<HttpStream> RegistryClient::open(HttpRequest request, const Scopes& scopes,
                                                  std::string_view what) {
   const std::string registry_host = url_authority(base_url());
@@ -158,7 +214,7 @@ std::unique_ptr<HttpStream> RegistryClient::open(HttpRequest request, const Scop
   for (int attempt = 1;;) {
     HttpRequest current = request;
     if (url_authority(current.url) == registry_host) {
-      if (auto header = auth_.header(scopes)) current.headers.push_back(*header);
+      if (auto header = authorization(scopes)) current.headers.push_back(*header);
     }
     std::unique_ptr<HttpStream> stream;
     long status = 0;
@@ -189,7 +245,7 @@ std::unique_ptr<HttpStream> RegistryClient::open(HttpRequest request, const Scop
     stream.reset();
     if (status == 401 && !answered_challenge && url_authority(current.url) == registry_host) {
       answered_challenge = true;
-      if (auth_.on_unauthorized(response, scopes)) continue;
+      if (answer_challenge(response, scopes)) continue;
     }
     if (is_redirect(status)) {
       const auto location = response.headers.get("location");

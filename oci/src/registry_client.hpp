@@ -1,8 +1,12 @@
 #pragma once
 // The request layer behind RegistryRepository (private to oci/): URLs for one repository,
 // and sending with auth, retries and redirects, so each operation only says what it asks.
+// Safe to use from several threads: the HTTP client pools its handles and the token cache
+// is behind a lock.
 
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "ckms/oci/auth_token.hpp"
@@ -38,6 +42,14 @@ class RegistryClient {
   HttpResponse send(HttpRequest request, const std::optional<Scopes>& scopes,
                     std::size_t body_limit = kMaxErrorBodyBytes);
 
+  // Sends `request` with its body read from `body` while it goes out (HttpClient::upload).
+  // Auth must be settled for `scopes` by an earlier request (the POST that opened the upload
+  // session), since a 401 cannot be answered by sending the body again. Retries like send()
+  // only while nothing has been read from `body`; a retryable failure after that throws
+  // InterruptedUpload naming `what`.
+  HttpResponse send_streamed(const HttpRequest& request, Reader& body, std::optional<std::uint64_t> length,
+                             const Scopes& scopes, std::string_view what);
+
   // The same for a streamed GET: returns once a final (non-redirect, non-retryable) header
   // block has arrived. A non-2xx reply is turned into an error here.
   std::unique_ptr<HttpStream> open(HttpRequest request, const Scopes& scopes, std::string_view what);
@@ -52,10 +64,15 @@ class RegistryClient {
 
  private:
   HttpResponse send_once(HttpRequest& request, const std::optional<Scopes>& scopes, std::size_t body_limit);
+  // The Authenticator under auth_mutex_. Token requests go out without scopes, so they never
+  // come back here while the lock is held.
+  std::optional<std::string> authorization(const Scopes& scopes);
+  bool answer_challenge(const HttpResponse& response, const Scopes& scopes);
 
   RegistryReference reference_;
   RegistryOptions options_;
   HttpClient http_;
+  std::mutex auth_mutex_;
   Authenticator auth_;
 };
 

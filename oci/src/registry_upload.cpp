@@ -1,8 +1,13 @@
-// Pushes (distribution-spec "Pushing blobs" and "Pushing manifests"). Blobs below the chunk
-// threshold go up as POST + one PUT; larger ones as POST + PATCH chunks with Content-Range
-// + a closing PUT, one chunk in memory at a time. Content is verified against its
-// descriptor while it streams, so a wrong digest fails before the closing PUT and the
-// registry never commits it (and the registry checks the digest itself as well).
+// Pushes (distribution-spec "Pushing blobs" and "Pushing manifests"). Blobs below
+// buffered_upload_limit go up as POST + one PUT from memory. Larger ones as POST + one PATCH
+// whose body streams from the Reader as the connection takes it (the way docker and skopeo
+// push), + a closing PUT: no chunk is filled before it is sent, so the upload runs while the
+// Reader's source (a download, in copy()) is still arriving, and memory stays at libcurl's
+// buffers. Content is verified against its descriptor while it streams, and the end of the
+// content (where the digest is checked) is read before the closing PUT, so a wrong digest
+// fails before the registry can commit anything (and the registry checks the digest too).
+
+#include <array>
 
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -38,17 +43,22 @@ void cancel_upload(RegistryClient& client, const std::string& location) noexcept
   }
 }
 
-std::size_t fill(Reader& reader, std::string& chunk, std::size_t capacity) {
-  chunk.resize(capacity);
-  std::size_t used = 0;
-  while (used < capacity) {
-    const std::size_t n = reader.read(std::as_writable_bytes(std::span(chunk.data() + used, capacity - used)));
-    if (n == 0) break;
-    used += n;
+// Reports the bytes taken so far, as the upload takes them.
+class ProgressReader final : public Reader {
+ public:
+  ProgressReader(Reader& inner, const ProgressFn& progress) : inner_(inner), progress_(progress) {}
+  std::size_t read(std::span<std::byte> buffer) override {
+    const std::size_t n = inner_.read(buffer);
+    total_ += n;
+    if (n > 0 && progress_) progress_(total_);
+    return n;
   }
-  chunk.resize(used);
-  return used;
-}
+
+ private:
+  Reader& inner_;
+  const ProgressFn& progress_;
+  std::uint64_t total_ = 0;
+};
 
 }  // namespace
 
@@ -112,27 +122,26 @@ void RegistryRepository::push_blob(const Descriptor& descriptor, Reader& content
     finish.method = "PUT";
     finish.headers.push_back("Content-Type: application/octet-stream");
     finish.has_body = true;
-    if (descriptor.size >= 0 && static_cast<std::uint64_t>(descriptor.size) < options.chunk_threshold) {
-      finish.body = read_all(verifier, options.chunk_threshold, what);
+    const bool known_size = descriptor.size >= 0;
+    if (known_size && static_cast<std::uint64_t>(descriptor.size) < options.buffered_upload_limit) {
+      finish.body = read_all(verifier, options.buffered_upload_limit, what);
     } else {
-      std::uint64_t offset = 0;
-      std::string chunk;
-      while (const std::size_t n = fill(verifier, chunk, options.chunk_size)) {
-        HttpRequest patch;
-        patch.method = "PATCH";
-        patch.url = location;
-        patch.headers.push_back("Content-Type: application/octet-stream");
-        patch.headers.push_back(fmt::format("Content-Range: {}-{}", offset, offset + n - 1));
-        patch.body = std::move(chunk);
-        patch.has_body = true;
-        const HttpResponse patched = client_->send(std::move(patch), client_->push_scope());
-        if (patched.status != 202) {
-          client_->fail_reply(patched, fmt::format("{}: sending bytes from {}", what, offset));
-        }
-        location = upload_location(patched, *client_, what);
-        offset += n;
-        if (progress) progress(offset);
-      }
+      ProgressReader reporting(verifier, progress);
+      HttpRequest patch;
+      patch.method = "PATCH";
+      patch.url = location;
+      patch.headers.push_back("Content-Type: application/octet-stream");
+      const HttpResponse patched = client_->send_streamed(
+          patch, reporting,
+          known_size ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(descriptor.size)) : std::nullopt,
+          client_->push_scope(), what);
+      if (patched.status != 202) client_->fail_reply(patched, what + ": sending the content");
+      // With a known length libcurl stops reading at the last byte, before the verifier has
+      // seen the end where it checks size and digest (and throws): read the end here, before
+      // the closing PUT.
+      std::array<std::byte, 1> end{};
+      verifier.read(end);
+      location = upload_location(patched, *client_, what);
     }
     finish.url = with_query(location, "digest=" + url_escape(descriptor.digest.str()));
     const HttpResponse finished = client_->send(finish, client_->push_scope());

@@ -2,16 +2,11 @@
 // redirects to storage on other hosts, paginated listings. Real docker-registry where it can
 // show the behaviour, scripted loopback servers for replies it never gives.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/registry.hpp"
+#include "cutting_proxy.hpp"
 #include "registry_fixture.hpp"
 #include "registry_test_util.hpp"
 
@@ -22,6 +17,7 @@ using testkit::HttpReply;
 using testkit::LoopbackHttpServer;
 using testkit::RegistryFixture;
 using testkit::RegistrySetup;
+using test::CuttingProxy;
 
 namespace {
 
@@ -49,89 +45,13 @@ HttpReply manifest_reply() {
           kManifest};
 }
 
-// Forwards loopback TCP to `upstream_port`, and cuts the first connection whose reply has
-// passed `cut_after` bytes, as a flaky network would in the middle of a blob.
-class CuttingProxy {
- public:
-  CuttingProxy(int upstream_port, std::size_t cut_after) : upstream_(upstream_port), cut_after_(cut_after) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listener_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~CuttingProxy() {
-    stop_ = true;
-    thread_.join();
-    ::close(listener_);
-  }
-  std::string authority() const { return "127.0.0.1:" + std::to_string(port_); }
-  int cuts() const { return cuts_; }
-
- private:
-  void serve() {
-    while (!stop_) {
-      pollfd pfd{listener_, POLLIN, 0};
-      if (::poll(&pfd, 1, 100) <= 0) continue;
-      const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client < 0) continue;
-      const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      addr.sin_port = htons(static_cast<uint16_t>(upstream_));
-      if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) pump(client, server);
-      ::close(server);
-      ::close(client);
-    }
-  }
-  void pump(int client, int server) {
-    std::size_t downstream = 0;
-    char buffer[65536];
-    while (!stop_) {
-      pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
-      if (::poll(fds, 2, 100) <= 0) continue;
-      for (int i = 0; i < 2; ++i) {
-        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        const ssize_t n = ::recv(fds[i].fd, buffer, sizeof buffer, 0);
-        if (n <= 0) return;
-        std::size_t length = static_cast<std::size_t>(n);
-        if (i == 1 && cuts_ == 0 && downstream + length > cut_after_) {
-          length = cut_after_ - downstream;
-          ::send(client, buffer, length, MSG_NOSIGNAL);
-          ++cuts_;
-          return;
-        }
-        if (i == 1) downstream += length;
-        ::send(i == 0 ? server : client, buffer, length, MSG_NOSIGNAL);
-      }
-    }
-  }
-
-  int upstream_;
-  std::size_t cut_after_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> cuts_{0};
-  std::thread thread_;
-};
-
 }  // namespace
 
 TEST_CASE("a blob whose bytes do not match its digest is refused and nothing is stored") {
   RegistryFixture registry(RegistrySetup::open_http);
-  const bool chunked = GENERATE(false, true);
+  const bool streamed = GENERATE(false, true);
   RegistryOptions options = registry.options();
-  if (chunked) {
-    options.chunk_threshold = 1024;
-    options.chunk_size = 512;
-  }
+  if (streamed) options.buffered_upload_limit = 1024;
   RegistryRepository repo(registry.reference("ckms/integrity"), options);
   const std::string claimed = test::random_bytes(4000, 10);
   const std::string actual = test::random_bytes(4000, 11);
@@ -238,7 +158,7 @@ TEST_CASE("a download cut off mid-blob resumes with a Range request") {
   const Descriptor descriptor = test::push_blob(direct, media_type::kKmodLayer, blob);
 
   const int port = std::stoi(registry.host().substr(registry.host().find(':') + 1));
-  CuttingProxy proxy(port, 1 << 20);
+  CuttingProxy proxy(port, CuttingProxy::Direction::replies, 1 << 20);
   RegistryReference through_proxy = registry.reference("ckms/resume");
   through_proxy.registry = proxy.authority();
   RegistryRepository repo(through_proxy, registry.options());

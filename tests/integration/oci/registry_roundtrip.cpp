@@ -31,14 +31,14 @@ TEST_CASE("content round-trips through a registry in every auth setup") {
   INFO(name_of(setup));
   RegistryFixture registry(setup);
   RegistryOptions options = registry.options();
-  // Small thresholds so that both the monolithic and the chunked upload run here.
-  options.chunk_threshold = 64 << 10;
-  options.chunk_size = 24 << 10;
+  // A small limit so that both the buffered and the streamed upload run here (the streamed
+  // one after a POST that settled auth, in each setup).
+  options.buffered_upload_limit = 64 << 10;
   RegistryRepository repo(registry.reference("ckms/hello"), options);
   repo.ping();
 
   const auto small = test::push_image(repo, 1000, 1);
-  const auto large = test::push_image(repo, 200 << 10, 2);  // chunked: 9 PATCHes
+  const auto large = test::push_image(repo, 200 << 10, 2);  // streamed in one PATCH
 
   SECTION("resolve, exists and fetch return what was pushed") {
     repo.tag(small.manifest, "v1");

@@ -1,9 +1,11 @@
 #pragma once
-// HTTP transport over libcurl for the registry client. Two shapes of exchange: a buffered
-// one for small replies (manifests, tokens, errors), bounded in size, and a pull-style
-// stream for blobs whose buffer is bounded too, so memory stays flat for any blob size.
+// HTTP transport over libcurl for the registry client. Three shapes of exchange: a
+// buffered one for small bodies and replies (manifests, tokens, errors), bounded in size; a
+// pull-style stream for blob downloads; and an upload whose body is pulled from a Reader as
+// the connection takes it. Blob buffers are bounded, so memory stays flat for any blob size.
 // Retries, auth and redirects live one layer up (registry_client): this layer only moves
-// bytes and reports what happened.
+// bytes and reports what happened. An HttpClient may be used from several threads at once:
+// each exchange borrows an easy handle (and its kept-alive connections) from a pool.
 
 #include <chrono>
 #include <cstdint>
@@ -30,6 +32,10 @@ struct HttpOptions {
   std::chrono::seconds stall_timeout{60};
   // Bytes a stream holds before it pauses the transfer and waits for its reader.
   std::size_t stream_buffer = 1 << 20;
+  // libcurl's receive and send buffers: larger ones mean fewer callbacks and system calls
+  // per blob (libcurl caps the send buffer at 2 MiB).
+  std::size_t receive_buffer = 256 << 10;
+  std::size_t send_buffer = 1 << 20;
 };
 
 // Response headers by lower-case name (a name may repeat, e.g. Link or WWW-Authenticate).
@@ -48,8 +54,8 @@ struct HttpRequest {
   std::string method = "GET";
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
-  // Bodies are held in memory (at most one upload chunk), so a request can be replayed
-  // after a 401 or a retryable failure.
+  // A body held in memory (small blobs, manifests), so the request can be replayed after a
+  // 401 or a retryable failure. Large blobs go through HttpClient::upload instead.
   std::string body;
   bool has_body = false;
 };
@@ -97,12 +103,23 @@ class HttpClient {
   HttpResponse exchange(const HttpRequest& request, std::size_t body_limit);
   std::unique_ptr<HttpStream> open(const HttpRequest& request);
 
+  // One exchange whose body (request.body is ignored) is read from `body` while it is sent,
+  // with Content-Length `length` when known and chunked transfer encoding otherwise. The
+  // body cannot be replayed, so there are no retries; libcurl may only start over on a fresh
+  // connection while nothing has been read from `body` yet. An exception thrown by
+  // body.read() (an integrity error from a VerifyingReader, a failed source download) aborts
+  // the transfer and is rethrown unchanged.
+  HttpResponse upload(const HttpRequest& request, Reader& body, std::optional<std::uint64_t> length,
+                      std::size_t body_limit);
+
   const HttpOptions& options() const { return options_; }
 
  private:
   struct Handle;
+  class Lease;
   HttpOptions options_;
-  std::unique_ptr<Handle> handle_;  // one easy handle reused, so connections stay alive
+  struct Pool;
+  std::unique_ptr<Pool> pool_;  // idle easy handles, reused so that connections stay alive
 };
 
 // `reference` resolved against `base` (Location and Link headers may be relative).

@@ -1,8 +1,10 @@
 #pragma once
 // A repository in a registry (OCI distribution-spec v1.1) as a Target: resolve, fetch,
 // push, tag, tags and referrers over HTTP(S), with Basic or Bearer-token auth, retries
-// with backoff, redirects to blob storage, resumed downloads and flat memory for any blob
-// size. docs/registry.md describes the flows.
+// with backoff, redirects to blob storage, resumed downloads, streamed uploads and flat
+// memory for any blob size. One RegistryRepository may be used from several threads at once
+// (each Reader that fetch() returns by one thread at a time). docs/registry.md describes
+// the flows.
 
 #include <chrono>
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "ckms/oci/auth_credentials.hpp"
+#include "ckms/oci/error.hpp"
 #include "ckms/oci/reference.hpp"
 #include "ckms/oci/target.hpp"
 
@@ -30,9 +33,10 @@ struct RegistryOptions {
   std::chrono::milliseconds initial_backoff{250};
   std::chrono::milliseconds max_backoff{30'000};
   std::string user_agent = "ckms";
-  // Blobs of at least this size go up in PATCH chunks of `chunk_size`; smaller ones in one PUT.
-  std::uint64_t chunk_threshold = 16 << 20;
-  std::uint64_t chunk_size = 8 << 20;
+  // Blobs smaller than this go up from memory in one PUT, which any failure can replay.
+  // Larger ones (and blobs of unknown size) stream from their Reader in one PATCH, so memory
+  // stays flat and the upload runs while the Reader's source is still arriving.
+  std::uint64_t buffered_upload_limit = 1 << 20;
   int max_redirects = 5;
   // Page size asked of tag listings (`n=`); the registry may return fewer per page.
   int tags_page_size = 1000;
@@ -40,6 +44,15 @@ struct RegistryOptions {
 };
 
 class RegistryClient;
+
+// A streamed blob upload that failed after it had taken bytes from its Reader (connection
+// reset, or a 5xx reply mid-body). Those bytes cannot be sent again from that Reader, but
+// pushing again from a fresh one can succeed: copy() does so. The registry committed nothing
+// (the upload session is cancelled).
+class InterruptedUpload : public Error {
+ public:
+  explicit InterruptedUpload(const std::string& message) : Error(ErrorKind::network, message) {}
+};
 
 class RegistryRepository final : public Target {
  public:
