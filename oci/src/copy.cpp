@@ -1,21 +1,67 @@
 #include "ckms/oci/copy.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <mutex>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "ckms/oci/error.hpp"
+#include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
+#include "ckms/oci/registry.hpp"
 
 namespace ckms::oci {
 namespace {
 
 // An index may nest indexes; a registry reply that nests deeper than this is hostile.
 constexpr int kMaxDepth = 8;
+// A blob whose upload was cut off starts over after this (times the attempt), so that a
+// registry that dropped us under load is not asked again at once.
+constexpr std::chrono::milliseconds kRestartDelay{250};
+
+// Targets whose blob operations (exists, fetch, push of distinct blobs) are safe from several
+// threads at once. Any other Target is used from one thread only.
+bool allows_concurrent_blobs(Target& target) {
+  return dynamic_cast<RegistryRepository*>(&target) != nullptr || dynamic_cast<Layout*>(&target) != nullptr;
+}
+
+// The source side of one blob transfer, fetched on the first read. A destination that holds
+// the blob already returns from push() without reading (its own HEAD decides), so nothing is
+// fetched and the copy needs no HEAD of its own. It also ends the transfer early once another
+// blob of the same copy has failed: the copy fails anyway, and the registry should not
+// receive bytes nobody will commit.
+class DeferredFetch final : public Reader {
+ public:
+  DeferredFetch(Target& source, const Descriptor& blob, const std::atomic<bool>& stop)
+      : source_(source), blob_(blob), stop_(stop) {}
+  std::size_t read(std::span<std::byte> buffer) override {
+    if (stop_) fail(ErrorKind::internal, "copy stopped: another blob failed");
+    if (!reader_) reader_ = source_.fetch(blob_);
+    return reader_->read(buffer);
+  }
+  bool fetched() const { return reader_ != nullptr; }
+
+ private:
+  Target& source_;
+  const Descriptor& blob_;
+  const std::atomic<bool>& stop_;
+  std::unique_ptr<Reader> reader_;
+};
 
 class GraphCopier {
  public:
   GraphCopier(Target& source, Target& destination, const CopyOptions& options, CopyResult& result)
-      : source_(source), destination_(destination), options_(options), result_(result) {}
+      : source_(source),
+        destination_(destination),
+        options_(options),
+        result_(result),
+        workers_(allows_concurrent_blobs(source) && allows_concurrent_blobs(destination)
+                     ? std::max(options.concurrency, 1)
+                     : 1) {}
 
   void copy_node(const Descriptor& node, int depth) {
     if (depth > kMaxDepth) {
@@ -24,7 +70,7 @@ class GraphCopier {
     }
     if (!visited_.insert(node.digest).second) return;
     if (!media_type::is_manifest_or_index(node.media_type)) {
-      copy_blob(node);
+      copy_blobs({node});
       return;
     }
     // Stores only ever hold a manifest whose children they hold (we push children first),
@@ -35,10 +81,18 @@ class GraphCopier {
     }
     const std::string bytes = fetch_bytes(source_, node);
     const std::string where = fmt::format("{} in {}", node.digest.str(), source_.describe());
-    if (media_type::is_index(node.media_type)) {
-      for (const auto& child : ImageIndex::parse(bytes, where).manifests) copy_node(child, depth + 1);
-    } else {
-      for (const auto& child : ImageManifest::parse(bytes, where).children()) copy_node(child, depth + 1);
+    const std::vector<Descriptor> children = media_type::is_index(node.media_type)
+                                                 ? ImageIndex::parse(bytes, where).manifests
+                                                 : ImageManifest::parse(bytes, where).children();
+    std::vector<Descriptor> blobs;
+    for (const auto& child : children) {
+      if (!media_type::is_manifest_or_index(child.media_type) && visited_.insert(child.digest).second) {
+        blobs.push_back(child);
+      }
+    }
+    copy_blobs(blobs);
+    for (const auto& child : children) {
+      if (media_type::is_manifest_or_index(child.media_type)) copy_node(child, depth + 1);
     }
     if (options_.include_referrers) {
       for (const auto& referrer : source_.referrers(node, std::nullopt)) copy_node(referrer, depth + 1);
@@ -53,33 +107,85 @@ class GraphCopier {
   }
 
  private:
-  void copy_blob(const Descriptor& blob) {
-    if (options_.observer) options_.observer->started(blob);
-    if (destination_.exists(blob)) {
-      note_skipped(blob);
-      return;
+  // Copies `blobs` on up to workers_ threads (this one included). The first failure stops
+  // the others and is the one reported.
+  void copy_blobs(const std::vector<Descriptor>& blobs) {
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::exception_ptr failure;
+    const auto work = [&] {
+      for (std::size_t i = next++; i < blobs.size() && !stop; i = next++) {
+        try {
+          copy_blob(blobs[i], stop);
+        } catch (...) {
+          const std::lock_guard lock(mutex_);
+          if (!failure) failure = std::current_exception();
+          stop = true;
+        }
+      }
+    };
+    {
+      std::vector<std::jthread> helpers;
+      const std::size_t threads = std::min<std::size_t>(blobs.size(), static_cast<std::size_t>(workers_));
+      for (std::size_t i = 1; i < threads; ++i) helpers.emplace_back(work);
+      work();
     }
-    auto reader = source_.fetch(blob);
-    ProgressFn progress;
-    if (options_.observer) {
-      progress = [&](std::uint64_t bytes) { options_.observer->advanced(blob, bytes); };
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  void copy_blob(const Descriptor& blob, const std::atomic<bool>& stop) {
+    notify([&](CopyObserver& observer) { observer.started(blob); });
+    for (int attempt = 1;; ++attempt) {
+      DeferredFetch content(source_, blob, stop);
+      ProgressFn progress;
+      if (options_.observer) {
+        progress = [&](std::uint64_t bytes) {
+          if (content.fetched()) notify([&](CopyObserver& observer) { observer.advanced(blob, bytes); });
+        };
+      }
+      try {
+        destination_.push(blob, content, progress);
+        if (!content.fetched()) {
+          note_skipped(blob);
+          return;
+        }
+        break;
+      } catch (const InterruptedUpload&) {
+        if (attempt >= options_.blob_attempts || stop) throw;
+      }
+      std::this_thread::sleep_for(kRestartDelay * attempt);
     }
-    destination_.push(blob, *reader, progress);
-    ++result_.blobs_copied;
-    result_.bytes_copied += static_cast<std::uint64_t>(blob.size);
-    if (options_.observer) options_.observer->finished(blob, CopyObserver::Outcome::copied);
+    {
+      const std::lock_guard lock(mutex_);
+      ++result_.blobs_copied;
+      result_.bytes_copied += static_cast<std::uint64_t>(blob.size);
+    }
+    notify([&](CopyObserver& observer) { observer.finished(blob, CopyObserver::Outcome::copied); });
   }
 
   void note_skipped(const Descriptor& node) {
-    ++result_.blobs_skipped;
-    if (options_.observer) options_.observer->finished(node, CopyObserver::Outcome::skipped);
+    {
+      const std::lock_guard lock(mutex_);
+      ++result_.blobs_skipped;
+    }
+    notify([&](CopyObserver& observer) { observer.finished(node, CopyObserver::Outcome::skipped); });
+  }
+
+  template <typename Call>
+  void notify(const Call& call) {
+    if (!options_.observer) return;
+    const std::lock_guard lock(observer_mutex_);
+    call(*options_.observer);
   }
 
   Target& source_;
   Target& destination_;
   const CopyOptions& options_;
   CopyResult& result_;
-  std::set<Digest> visited_;
+  const int workers_;
+  std::set<Digest> visited_;  // touched by the traversing thread only
+  std::mutex mutex_;          // result_ and the first failure
+  std::mutex observer_mutex_;
 };
 
 }  // namespace

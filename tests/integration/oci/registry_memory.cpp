@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/registry.hpp"
 #include "registry_fixture.hpp"
@@ -52,7 +53,7 @@ std::uint64_t vm_hwm_kib() {
 
 }  // namespace
 
-TEST_CASE("a 1 GiB blob is pushed and pulled with peak RSS under 64 MiB") {
+TEST_CASE("a 1 GiB blob is pushed, pulled and copied with peak RSS under 64 MiB") {
   testkit::RegistryFixture registry(testkit::RegistrySetup::open_http);
   GeneratedReader for_digest(kBlobSize);
   Hasher hasher;
@@ -76,4 +77,15 @@ TEST_CASE("a 1 GiB blob is pushed and pulled with peak RSS under 64 MiB") {
   const std::uint64_t after_pull = vm_hwm_kib();
   WARN("VmHWM after pull: " << after_pull << " KiB");
   CHECK(after_pull < kLimitKiB);
+
+  // Registry to registry: the download streams straight into the upload.
+  testkit::RegistryFixture other(testkit::RegistrySetup::open_http);
+  RegistryRepository destination(other.reference("ckms/huge"), other.options());
+  CopyResult result{.root = blob};
+  copy_graph(repo, destination, blob, CopyOptions{}, result);
+  CHECK(result.bytes_copied == kBlobSize);
+  CHECK(destination.exists(blob));
+  const std::uint64_t after_copy = vm_hwm_kib();
+  WARN("VmHWM after copy: " << after_copy << " KiB");
+  CHECK(after_copy < kLimitKiB);
 }

@@ -2,7 +2,9 @@
 // Copies a manifest or index with everything it references from one Target to another,
 // children before parents so the destination never holds a manifest whose blobs are
 // missing. Original bytes move unchanged, so every digest is preserved; blobs the
-// destination already has are skipped without reading them.
+// destination already has are skipped without reading them. The blobs of a manifest move
+// concurrently, each streamed straight from the source's download into the destination's
+// upload, when both targets allow it (registry repositories and OCI layouts do).
 
 #include <cstdint>
 #include <optional>
@@ -13,7 +15,9 @@
 
 namespace ckms::oci {
 
-// Told about every blob a copy visits, for progress bars and machine-readable logs.
+// Told about every blob a copy visits, for progress bars and machine-readable logs. Calls
+// never overlap, but they may come from the copy's worker threads, and the blobs being copied
+// at the same time interleave.
 class CopyObserver {
  public:
   enum class Outcome { copied, skipped, mounted };
@@ -27,6 +31,13 @@ struct CopyOptions {
   CopyObserver* observer = nullptr;
   // Also copy the manifests whose subject is the copied root (signatures, SBOMs).
   bool include_referrers = false;
+  // Blobs transferred at once, each on its own thread with its own connections. A few
+  // streams keep both registries busy (one upload rarely does on its own); 1 copies one by
+  // one. Memory grows by one stream's buffers per blob in flight.
+  int concurrency = 4;
+  // Tries per blob when an upload is cut off after it has sent content (InterruptedUpload):
+  // each starts over from a fresh fetch, since streamed bytes cannot be sent again.
+  int blob_attempts = 3;
 };
 
 struct CopyResult {
