@@ -98,7 +98,8 @@ std::vector<ModuleRecord> records_for(const LoadReport& report, const std::vecto
                                .file_digest = p.file->digest,
                                .srcversion = p.info.srcversion,
                                .signer = p.signer,
-                               .parameters = p.parameters,
+                               // Parameters only take effect at insertion.
+                               .parameters = p.already_loaded ? ParameterValues{} : p.parameters,
                                .dependencies_inserted = report.dependencies_inserted,
                                .order = static_cast<int>(i),
                                .inserted = !p.already_loaded,
@@ -118,6 +119,7 @@ void adopt_earlier_record(const StateStore& state, ModuleRecord& record) {
   record.inserted = earlier->inserted;
   record.loaded_at = earlier->loaded_at;
   record.boot_id = earlier->boot_id;
+  record.parameters = earlier->parameters;
   record.dependencies_inserted = earlier->dependencies_inserted;
 }
 
@@ -193,7 +195,7 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
                         .file = p.file->file_name,
                         .digest = p.file->digest,
                         .signer = p.signer,
-                        .parameters = p.parameters,
+                        .parameters = action == ModuleAction::already_loaded ? ParameterValues{} : p.parameters,
                         .action = action};
   };
   if (request.fetch_only) {

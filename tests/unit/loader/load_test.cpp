@@ -210,12 +210,18 @@ TEST_CASE("dependencies: inside the artifact, loaded, built in, or missing", "[l
 
 TEST_CASE("loading what is loaded is a no-op; another build of that name is refused", "[loader]") {
   LoaderFixture f;
-  f.publish("ckms-tiny", {{.name = "ckms_tiny"}});
+  f.publish("ckms-tiny", {{.name = "ckms_tiny", .parameters = {"greeting"}}});
   load(f.request("ckms-tiny"), f.paths, f.kernel);
   const auto again = load(f.request("ckms-tiny"), f.paths, f.kernel);
   CHECK(again.modules.at(0).action == ModuleAction::already_loaded);
   CHECK(f.kernel.insertions.size() == 1);
-  CHECK(StateStore(f.paths.state_dir).find("ckms_tiny")->inserted);  // the first load's record holds
+  // The first load's record holds; parameters asked for now were not applied.
+  CHECK(StateStore(f.paths.state_dir).find("ckms_tiny")->inserted);
+  auto with_parameter = f.request("ckms-tiny");
+  with_parameter.parameters = {ParameterSetting::parse("greeting=late")};
+  const auto third = load(with_parameter, f.paths, f.kernel);
+  CHECK(third.modules.at(0).parameters.empty());
+  CHECK(StateStore(f.paths.state_dir).find("ckms_tiny")->parameters.empty());
 
   f.kernel.loaded["ckms_tiny"].srcversion = "FFFFFFFFFFFFFFFFFFFFFFF";
   require_error([&] { load(f.request("ckms-tiny"), f.paths, f.kernel); }, ErrorKind::refused,
