@@ -1,6 +1,5 @@
 #include "ckms/builder/build_cache.hpp"
 
-#include "ckms/artifact/module_artifact.hpp"
 #include "ckms/oci/error.hpp"
 
 namespace ckms::builder {
@@ -34,10 +33,10 @@ std::string cache_key(const CacheInputs& inputs) {
   return oci::digest_of(inputs.to_json().dump()).str();
 }
 
-std::optional<std::string> published_cache_key(oci::Target& target, const std::string& version,
-                                               const std::string& release) {
+std::optional<artifact::ResolvedModule> published_module(oci::Target& target, const std::string& version,
+                                                         const std::string& release) {
   try {
-    return artifact::resolve_module(target, version, release).cache_key;
+    return artifact::resolve_module(target, version, release);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::not_found || e.kind() == ErrorKind::integrity) return std::nullopt;
     throw;

@@ -229,10 +229,13 @@ class KernelJob {
 
   void resolve_image() {
     if (!request_.image) {
-      // In place without a named image: this root is the build environment.
+      // In place without a named image: this root is the build environment, with the
+      // headers where DKMS looks, or where Debian's headers packages put them.
       release_ = *request_.release;
       arch_ = kernel_arch(host_oci_architecture());
       source_dir_ = "/lib/modules/" + release_ + "/build";
+      const std::string debian = "/usr/src/linux-headers-" + release_;
+      if (!fs::exists(source_dir_ + "/Makefile") && fs::exists(debian + "/Makefile")) source_dir_ = debian;
       return;
     }
     step("resolving build image");
@@ -313,14 +316,18 @@ class KernelJob {
   void check_up_to_date() {
     if (options_.force) return;
     step("checking the output");
-    std::optional<std::string> published;
+    std::optional<artifact::ResolvedModule> published;
     {
       std::lock_guard lock(context_.output_mutex);
-      published = published_cache_key(*options_.output, version_, release_);
+      published = published_module(*options_.output, version_, release_);
     }
-    if (published && *published == result_.cache_key) {
+    if (published && published->cache_key == result_.cache_key) {
       result_.package_name = name_;
       result_.package_version = version_;
+      result_.modules = published->config.files;
+      result_.artifact = artifact::PublishedModule{.manifest = published->manifest_descriptor,
+                                                   .tag = artifact::kernel_tag(version_, release_)};
+      if (!fs::exists(result_.log_file)) result_.log_file.clear();
       result_.reason = fmt::format("{} already holds {} with the same cache key",
                                    options_.output->describe(), artifact::kernel_tag(version_, release_));
       throw Finished{KernelStatus::up_to_date};

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ckms/artifact/module_artifact.hpp"
 #include "ckms/oci/digest.hpp"
 #include "ckms/oci/target.hpp"
 
@@ -39,10 +40,10 @@ struct CacheInputs {
 // that a change in what the key covers never matches keys made before it.
 std::string cache_key(const CacheInputs& inputs);
 
-// The cache key recorded on what `target` publishes for `version` and `release`, if it has
+// What `target` publishes for `version` and `release` (its cache key among it), if it has
 // a valid module artifact there; nullopt when there is none (or it is unreadable, which
 // means it has to be rebuilt anyway).
-std::optional<std::string> published_cache_key(oci::Target& target, const std::string& version,
-                                               const std::string& release);
+std::optional<artifact::ResolvedModule> published_module(oci::Target& target, const std::string& version,
+                                                         const std::string& release);
 
 }  // namespace ckms::builder

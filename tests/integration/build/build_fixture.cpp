@@ -1,0 +1,192 @@
+// Built into temp names and renamed into place, so an interrupted run leaves nothing that a
+// later run would take for complete. The mirror comes from the host's apt sources, never
+// from a host name written here.
+
+#include "build_fixture.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "ckms/oci/digest.hpp"
+
+namespace ckms::builder::test {
+namespace fs = std::filesystem;
+
+namespace {
+
+// What a module build needs (shared/MACHINE.md "Headers and toolchain") plus what DKMS
+// itself brings: patch for PATCH[], kmod, and libssl3, which kbuild's sign-file links.
+const std::vector<std::string> kToolchainPackages = {"gcc-12", "make", "libc6-dev", "libelf-dev", "libssl3",
+                                                     "patch",  "kmod", "mawk"};
+
+fs::path debian_sources() {
+  for (const auto& entry : fs::directory_iterator("/etc/apt/sources.list.d")) {
+    if (entry.path().extension() != ".sources") continue;
+    if (testkit::read_text(entry.path()).find("debian-archive-keyring") != std::string::npos) return entry.path();
+  }
+  FAIL("no Debian .sources file in /etc/apt/sources.list.d");
+  return {};
+}
+
+std::string joined(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+// The toolchain layer's root filesystem, cached by package list. It is split-/usr: a
+// headers layer made from .deb files carries a real /lib (lib/modules/<release>/build),
+// which replaces merged-/usr's lib -> usr/lib link when layers are applied, as in every
+// OCI runtime, and leaves the image without its dynamic loader.
+fs::path toolchain_tar() {
+  const std::string packages = joined(kToolchainPackages, ",");
+  const std::string id = ckms::oci::digest_of(packages + " no-merged-usr").hex().substr(0, 12);
+  const fs::path target = testkit::download_cache() / ("toolchain-bookworm-" + id + ".tar");
+  if (fs::exists(target)) return target;
+  const fs::path temp = target.string() + ".tmp.tar";
+  testkit::RunOptions options;
+  options.timeout_seconds = 1800;
+  const auto result = testkit::run(
+      {"mmdebstrap", "--mode=unshare", "--variant=minbase", "--hook-dir=/usr/share/mmdebstrap/hooks/no-merged-usr",
+       "--include=" + packages, "--dpkgopt=path-exclude=/usr/share/man/*",
+       "--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
+       "--dpkgopt=path-exclude=/usr/share/info/*", "bookworm", temp.string(), debian_sources().string()},
+      options);
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  fs::rename(temp, target);
+  return target;
+}
+
+std::vector<std::string> kernel_releases() {
+  const auto result = testkit::run({std::string(CKMS_SOURCE_DIR) + "/scripts/kernel-releases.sh", "2"});
+  REQUIRE(result.exit_code == 0);
+  std::vector<std::string> releases;
+  std::istringstream lines(result.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) releases.push_back(line);
+  }
+  INFO("scripts/kernel-releases.sh printed: " << result.out);
+  REQUIRE(releases.size() == 2);
+  for (const auto& release : releases) {
+    INFO("headers of " << release << " are not installed; run scripts/install-deps.sh");
+    REQUIRE(fs::exists("/usr/src/linux-headers-" + release + "/Makefile"));
+  }
+  return releases;
+}
+
+struct Shared {
+  testkit::TempDir dir{"ckms-build-fixture"};
+  BuildFixture fixture;
+};
+
+void fill(Shared& shared) {
+  BuildFixture& f = shared.fixture;
+  f.root = fs::absolute(shared.dir.path());
+  fs::permissions(f.root, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  f.releases = kernel_releases();
+  f.images = f.root / "images";
+  f.cache_dir = f.root / "cache";
+
+  std::vector<std::string> args = {"image", "build", "--toolchain-tar", toolchain_tar().string(), "--output",
+                                   "oci:" + f.images.string(), "--apt-cache",
+                                   (testkit::download_cache() / "debs").string(), "--compression", "zstd"};
+  for (const auto& release : f.releases) args.insert(args.end(), {"--kernel", release});
+  testkit::RunOptions options;
+  options.timeout_seconds = 1800;
+  const auto built = run_ckms(args, options);
+  INFO(built.out << built.err);
+  REQUIRE(built.exit_code == 0);
+
+  f.key = f.root / "signing.key";
+  f.cert = f.root / "signing.crt";
+  const fs::path config = f.root / "x509.genkey";
+  testkit::write_text(config,
+                      "[ req ]\ndistinguished_name = dn\nprompt = no\nstring_mask = utf8only\n"
+                      "x509_extensions = myexts\n[ dn ]\nCN = ckms build test key\n[ myexts ]\n"
+                      "basicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\n"
+                      "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n");
+  const auto req = testkit::run({"openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "365", "-batch",
+                                 "-x509", "-config", config.string(), "-newkey", "rsa:2048", "-keyout",
+                                 f.key.string(), "-out", f.cert.string()});
+  INFO(req.err);
+  REQUIRE(req.exit_code == 0);
+  f.signer = "CN = ckms build test key";
+}
+
+}  // namespace
+
+const BuildFixture& build_fixture() {
+  static std::unique_ptr<Shared> shared;
+  if (!shared) {
+    auto made = std::make_unique<Shared>();
+    fill(*made);
+    shared = std::move(made);
+  }
+  return shared->fixture;
+}
+
+testkit::RunResult run_ckms(const std::vector<std::string>& args, const testkit::RunOptions& options) {
+  std::vector<std::string> argv = {testkit::ckms_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testkit::run(argv, options);
+}
+
+const nlohmann::json& BuildRun::kernel(const std::string& release) const {
+  for (const auto& k : summary.at("kernels")) {
+    if (k.at("kernel") == release) return k;
+  }
+  FAIL("no kernel " << release << " in " << summary.dump(2));
+  throw std::logic_error("unreachable");
+}
+
+BuildRun ckms_build_json(const std::vector<std::string>& args, const testkit::RunOptions& options) {
+  std::vector<std::string> argv = {"--json", "build"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  BuildRun run{run_ckms(argv, options), nullptr};
+  run.summary = nlohmann::json::parse(run.result.out, nullptr, false);
+  if (run.summary.is_discarded()) run.summary = nullptr;
+  INFO("ckms build " << joined(args, " ") << "\nexit " << run.result.exit_code << "\nstdout:\n"
+                     << run.result.out << "\nstderr:\n" << run.result.err);
+  REQUIRE(run.summary.is_object());
+  return run;
+}
+
+void copy_hello(const fs::path& dir) {
+  fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples/hello", dir, fs::copy_options::recursive);
+}
+
+fs::path sign_file_program() {
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::directory_iterator("/usr/lib")) {
+    const fs::path candidate = entry.path() / "scripts/sign-file";
+    if (entry.path().filename().string().starts_with("linux-kbuild-") && fs::exists(candidate)) {
+      found.push_back(candidate);
+    }
+  }
+  REQUIRE(!found.empty());
+  std::sort(found.begin(), found.end());
+  return found.back();
+}
+
+std::string read_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  REQUIRE(in.good());
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const fs::path& file, const std::string& bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+}  // namespace ckms::builder::test

@@ -1,0 +1,104 @@
+// A hostile module source: its dkms.conf and PRE_BUILD try to reach a port the test
+// listens on, to write a host path the test watches, to read a host file, and to write
+// into the build image. The build fails with a clear reason, and the host is untouched.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "build_fixture.hpp"
+#include "ckms/artifact/module_artifact.hpp"
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/layout.hpp"
+
+namespace fs = std::filesystem;
+using namespace ckms::builder::test;
+
+namespace {
+
+struct Listener {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int port = 0;
+  Listener() {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 4) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  ~Listener() { ::close(fd); }
+  bool was_connected() const {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file", "[build][sandbox]") {
+  const auto& f = build_fixture();
+  ckms::testkit::TempDir dir("ckms-build-hostile");
+  fs::permissions(dir.path(), fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                                  fs::perms::others_exec, fs::perm_options::add);
+  Listener listener;
+  const fs::path secret = dir / "secret.h";
+  const std::string secret_text = "#define CKMS_HOST_SECRET \"" + std::to_string(::getpid()) + "\"\n";
+  ckms::testkit::write_text(secret, secret_text);
+  fs::permissions(secret, fs::perms::others_read, fs::perm_options::add);
+  const fs::path watched = dir / "watched";
+
+  const fs::path src = dir / "hostile";
+  copy_hello(src);
+  // The module only compiles with the host's secret header in its tree.
+  ckms::testkit::write_text(src / "hello.c", "#include \"secret.h\"\n" + ckms::testkit::read_text(src / "hello.c"));
+  // dkms.conf itself runs in the sandbox: a readable secret would show in the version.
+  ckms::testkit::write_text(src / "dkms.conf", ckms::testkit::read_text(src / "dkms.conf") +
+                                                   "PACKAGE_VERSION=1.0.0$(test -r " + secret.string() +
+                                                   " && echo -leaked)\nPRE_BUILD=\"hostile.sh\"\n");
+  ckms::testkit::write_text(
+      src / "hostile.sh",
+      "#!/bin/bash\n"
+      "if exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port) +
+          "; then echo 'hostile: network reached'; else echo 'hostile: network unreachable'; fi\n"
+          "if echo pwned > " + watched.string() +
+          "; then echo 'hostile: host write done'; else echo 'hostile: host write failed'; fi\n"
+          "if cp " + secret.string() +
+          " ./secret.h; then echo 'hostile: host read done'; else echo 'hostile: host read failed'; fi\n"
+          "if echo pwned > /usr/pwned; then echo 'hostile: image write done'; else echo 'hostile: image write failed'; fi\n"
+          "exit 0\n");
+  fs::permissions(src / "hostile.sh", fs::perms::owner_all, fs::perm_options::add);
+
+  const fs::path out = dir / "out";
+  const BuildRun run = ckms_build_json({src.string(), "--kernel", f.releases[1], "--image-template",
+                                        f.image_template(), "--no-sign", "--cache-dir", f.cache_dir.string(),
+                                        "--log-dir", (dir / "logs").string(), "--output", "oci:" + out.string()});
+  CHECK(run.result.exit_code == 1);
+  const auto& k = run.kernel(f.releases[1]);
+  CHECK(k.at("status") == "failed");
+  CHECK(k.at("version") == "1.0.0");
+  CHECK(k.at("reason").get<std::string>().find("make failed") != std::string::npos);
+  const std::string log = ckms::testkit::read_text(k.at("log").get<std::string>());
+  INFO(log);
+  CHECK(log.find("hostile: network unreachable") != std::string::npos);
+  CHECK(log.find("hostile: host write failed") != std::string::npos);
+  CHECK(log.find("hostile: host read failed") != std::string::npos);
+  CHECK(log.find("hostile: image write failed") != std::string::npos);
+  CHECK(log.find("secret.h: No such file") != std::string::npos);
+  CHECK(log.find(secret_text.substr(0, 30)) == std::string::npos);
+
+  CHECK_FALSE(listener.was_connected());
+  CHECK_FALSE(fs::exists(watched));
+  CHECK(ckms::testkit::read_text(secret) == secret_text);
+  for (const auto& entry : fs::directory_iterator(f.cache_dir / "unpack/sha256")) {
+    CHECK_FALSE(fs::exists(entry.path() / "rootfs/usr/pwned"));
+  }
+  ckms::oci::Layout layout(out, ckms::oci::Layout::Mode::open_existing);
+  CHECK(layout.tags().empty());
+}
