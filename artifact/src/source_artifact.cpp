@@ -95,10 +95,8 @@ PackedSource pack_source(const fs::path& source_dir, const fs::path& work_dir) {
                       .size = static_cast<std::int64_t>(created.size)};
 }
 
-oci::Descriptor push_source(oci::Target& target, const fs::path& source_dir, std::string_view tag,
-                            const fs::path& work_dir) {
+oci::Descriptor push_packed_source(oci::Target& target, const PackedSource& packed, std::string_view tag) {
   if (!oci::is_valid_tag(tag)) fail(ErrorKind::usage, "'{}' is not a valid tag", tag);
-  const auto packed = pack_source(source_dir, work_dir);
   oci::Descriptor layer{.media_type = std::string(oci::layer_media_type(oci::LayerCompression::gzip)),
                         .digest = packed.digest,
                         .size = packed.size,
@@ -116,6 +114,12 @@ oci::Descriptor push_source(oci::Target& target, const fs::path& source_dir, std
   oci::push_bytes(target, descriptor, bytes);
   target.tag(descriptor, tag);
   return descriptor;
+}
+
+oci::Descriptor push_source(oci::Target& target, const fs::path& source_dir, std::string_view tag,
+                            const fs::path& work_dir) {
+  if (!oci::is_valid_tag(tag)) fail(ErrorKind::usage, "'{}' is not a valid tag", tag);
+  return push_packed_source(target, pack_source(source_dir, work_dir), tag);
 }
 
 FetchedSource fetch_source(oci::Target& target, std::string_view tag_or_digest, const fs::path& dest) {

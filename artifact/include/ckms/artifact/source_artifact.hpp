@@ -27,6 +27,11 @@ struct PackedSource {
 PackedSource pack_source(const std::filesystem::path& source_dir,
                          const std::filesystem::path& work_dir);
 
+// Pushes a packed source as a source artifact and tags its manifest with `tag`. Returns the
+// manifest descriptor; the same tree gives the same manifest digest.
+oci::Descriptor push_packed_source(oci::Target& target, const PackedSource& packed,
+                                   std::string_view tag);
+
 // Packs and pushes; tags the manifest with `tag`. Returns the manifest descriptor.
 oci::Descriptor push_source(oci::Target& target, const std::filesystem::path& source_dir,
                             std::string_view tag, const std::filesystem::path& work_dir);
