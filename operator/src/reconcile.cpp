@@ -144,8 +144,10 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
       ks.built = ks.nodes;
       const std::set<std::string> on_kernel(nodes.begin(), nodes.end());
       for (const auto& pod : observed.pods) {
-        if (pod.value("/metadata/labels"_json_pointer, json::object()).value(std::string(label::kernel), "") !=
-            kernel_key(release))
+        // Build pods carry the same owner and kernel labels; only loaders say "loaded".
+        const json labels = pod.value("/metadata/labels"_json_pointer, json::object());
+        if (labels.value(std::string(label::kernel), "") != kernel_key(release) ||
+            labels.value(std::string(label::component), "") != "load")
           continue;
         const std::string node = str(pod, "/spec/nodeName");
         if (!on_kernel.contains(node) || !pod.value("/metadata/deletionTimestamp"_json_pointer, json()).is_null())

@@ -290,6 +290,7 @@ TEST_CASE("controller: watching, it follows a kernel upgrade and stops on reques
     pod["metadata"] = {{"name", "load-" + node},
                        {"labels", {{"app.kubernetes.io/managed-by", "ckms-operator"},
                                    {"ckms.io/kernelmodule", "ckms-hello"},
+                                   {"app.kubernetes.io/component", "load"},
                                    {"ckms.io/kernel", kernel_key(release)}}}};
     pod["spec"]["nodeName"] = node;
     pod["status"]["conditions"][1]["status"] = "True";

@@ -205,6 +205,9 @@ TEST_CASE("a crash-looping loader counts as failed with the loader's message", "
   Observed o = observe();
   o.artifacts = {{k47, Availability::published}, {k56, Availability::published}};
   o.pods = {pod(o, k47, "worker-a1", true), pod(o, k47, "worker-a2", false), pod(o, k56, "worker-b1", true)};
+  json build_pod = pod(o, k47, "worker-a2", true);  // a running build is ready too, but loads nothing
+  build_pod["metadata"]["labels"][std::string(label::component)] = "build";
+  o.pods.push_back(build_pod);
   const Desired d = reconcile(o, settings());
   CHECK(kernel(d, k47).loaded == 1);
   CHECK(kernel(d, k47).failed == 1);
