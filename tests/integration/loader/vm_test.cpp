@@ -107,15 +107,28 @@ int bench_rounds() {
   return 3;
 }
 
-}  // namespace
+// Built once per test process and shared by the boots: modules, keys, the registry with
+// every artifact, and the initramfs.
+struct Guest {
+  testkit::TempDir work{"ckms-loader-vm"};
+  std::unique_ptr<testkit::RegistryFixture> registry;
+  std::string release;
+  fs::path vmlinuz;
+  fs::path initrd;
+  std::uintmax_t initrd_size = 0;
+  int rounds = 0;
+};
 
-TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader][vm]") {
+std::unique_ptr<Guest> make_guest() {
+  auto made = std::make_unique<Guest>();
   REQUIRE(testkit::have_program("qemu-system-x86_64"));
   const auto releases = cloud_releases();
   const std::string other = releases[0];
   const std::string release = releases[1];
   const GuestKernel& kernel = guest_kernel(release);
-  testkit::TempDir work{"ckms-loader-vm"};
+  const testkit::TempDir& work = made->work;
+  made->release = release;
+  made->vmlinuz = kernel.vmlinuz();
 
   // Modules: the hello example for both kernels, the pair/crc7 test modules for the guest's.
   const fs::path hello = kbuild(fs::path(CKMS_SOURCE_DIR) / "examples" / "hello", release, work.path());
@@ -129,7 +142,8 @@ TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader
   const auto trusted = kmod::SigningKey::load(work / "trusted.key", work / "trusted.crt");
   const auto untrusted = kmod::SigningKey::load(work / "untrusted.key", work / "untrusted.crt");
 
-  testkit::RegistryFixture registry(testkit::RegistrySetup::open_http);
+  made->registry = std::make_unique<testkit::RegistryFixture>(testkit::RegistrySetup::open_http);
+  const testkit::RegistryFixture& registry = *made->registry;
   const auto repository = [&](const std::string& name) {
     return oci::open_registry(registry.reference("ckms/" + name), registry.options());
   };
@@ -194,44 +208,75 @@ TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader
                      "network: fallback\n"
                      "registry:\n"
                      "  plain-http: true\n");
-  const int rounds = bench_rounds();
+  made->rounds = bench_rounds();
+  const int rounds = made->rounds;
   initramfs.add_text("/etc/ckms-test.env", fmt::format("RELEASE={}\nOTHER_RELEASE={}\nREG=10.0.2.100\n"
                                                        "VIRTIO_MODULES='{}'\nHELLO_DIGEST={}\nROUNDS={}\n",
                                                        release, other, virtio, hello_digest.hex(), rounds));
   initramfs.add_file(kHere / "guest" / "init.sh", "/init", true);
-  const fs::path initrd = work / "initrd.cpio";
-  const auto initrd_size = initramfs.pack(initrd);
+  made->initrd = work / "initrd.cpio";
+  made->initrd_size = initramfs.pack(made->initrd);
+  return made;
+}
 
-  // One boot, bounded in time; the console goes to a file the test parses.
-  const fs::path console_log = work / "console.log";
+const Guest& guest() {
+  static std::unique_ptr<Guest> shared;
+  if (!shared) shared = make_guest();
+  return *shared;
+}
+
+struct Boot {
+  testkit::RunResult qemu;
+  std::string console;
+  Console parsed;
+  double seconds = 0;
+};
+
+// One boot, bounded in time; the console goes to a file the test parses. `append` adds to
+// the kernel command line (guest/init.sh reads ckms_test=... from it).
+Boot boot(const Guest& g, const std::string& append) {
+  const fs::path console_log = g.work / ("console-" + std::to_string(std::hash<std::string>{}(append)) + ".log");
   const auto started = std::chrono::steady_clock::now();
-  const auto qemu = testkit::run(
+  Boot b;
+  b.qemu = testkit::run(
       {"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-no-reboot", "-display", "none", "-monitor",
-       "none", "-serial", "file:" + console_log.string(), "-kernel", kernel.vmlinuz().string(), "-initrd",
-       initrd.string(), "-append", "console=ttyS0 panic=-1 quiet", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+       "none", "-serial", "file:" + console_log.string(), "-kernel", g.vmlinuz.string(), "-initrd", g.initrd.string(),
+       "-append", "console=ttyS0 panic=-1 quiet " + append, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
        "-netdev",
        fmt::format("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/bin/busybox nc 127.0.0.1 {}",
-                   registry.host().substr(registry.host().rfind(':') + 1)),
+                   g.registry->host().substr(g.registry->host().rfind(':') + 1)),
        "-device", "virtio-net-pci,netdev=n0"},
       {.timeout_seconds = 900});
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const std::string console = testkit::read_text(console_log);
-  const Console parsed = parse_console(console);
+  b.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  b.console = testkit::read_text(console_log);
+  b.parsed = parse_console(b.console);
+  return b;
+}
 
-  INFO("qemu exited " << qemu.exit_code << " after " << seconds << " s; stderr: " << qemu.err << "\nconsole:\n"
-                      << console);
-  for (const auto& name : kMarkers) {
-    const auto it = parsed.marks.find(name);
+void check_markers(const Boot& b, const std::vector<std::string>& expected) {
+  INFO("qemu exited " << b.qemu.exit_code << " after " << b.seconds << " s; stderr: " << b.qemu.err
+                      << "\nconsole:\n" << b.console);
+  for (const auto& name : expected) {
+    const auto it = b.parsed.marks.find(name);
     INFO("marker " << name);
-    CHECK(it != parsed.marks.end());
-    if (it != parsed.marks.end()) CHECK(it->second == "ok");
+    CHECK(it != b.parsed.marks.end());
+    if (it != b.parsed.marks.end()) CHECK(it->second == "ok");
   }
-  for (const auto& [name, result] : parsed.marks) {
+  for (const auto& [name, result] : b.parsed.marks) {
     INFO("marker " << name << ": " << result);
     CHECK(result == "ok");
   }
-  CHECK(parsed.done);
-  CHECK(qemu.exit_code == 1);  // isa-debug-exit with 0: (0 << 1) | 1
+  CHECK(b.parsed.done);
+  CHECK(b.qemu.exit_code == 1);  // isa-debug-exit with 0: (0 << 1) | 1
+}
+
+}  // namespace
+
+TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader][vm]") {
+  const Guest& g = guest();
+  const Boot b = boot(g, "");
+  check_markers(b, kMarkers);
+  const Console& parsed = b.parsed;
 
   const double warm = median(parsed.times_ms.at("warm"));
   const double insmod = median(parsed.times_ms.at("insmod"));
@@ -246,12 +291,21 @@ TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader
       "  ckms --version (process start):    {:8.1f} ms\n"
       "  warm / insmod (kmod):              {:8.2f}x (goal: within 1.2x)\n"
       "  one warm load's phases (ms):       {}\n",
-      release, static_cast<double>(initrd_size) / (1 << 20), seconds, parsed.boot_uptime, parsed.done_uptime, rounds,
+      g.release, static_cast<double>(g.initrd_size) / (1 << 20), b.seconds, parsed.boot_uptime, parsed.done_uptime,
+      g.rounds,
       warm, median(parsed.times_ms.at("warm-online")), median(parsed.times_ms.at("cold")), insmod,
       median(parsed.times_ms.at("busybox-insmod")), median(parsed.times_ms.at("ckms-version")),
       insmod > 0 ? warm / insmod : 0.0, parsed.phases);
   WARN(report);
   testkit::write_text(fs::path(CKMS_BINARY_DIR) / "loader-vm-bench.txt", report);
+}
+
+TEST_CASE("with module.sig_enforce=1 the kernel refuses what ckms trusts, and ckms rolls back", "[loader][vm]") {
+  // The kernel's keyring never holds a key made here: ckms's check passes, the kernel's
+  // fails with EKEYREJECTED, and a load that already inserted an in-tree dependency
+  // (signed by Debian, so the kernel takes it) removes it again.
+  const Boot b = boot(guest(), "module.sig_enforce=1 ckms_test=enforce");
+  check_markers(b, {"network", "enforce-fetch", "enforce-fetch-pair", "enforce-refused", "enforce-absent", "enforce-rollback", "enforce-dependency-removed"});
 }
 
 }  // namespace ckms::loader::test

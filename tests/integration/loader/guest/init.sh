@@ -78,6 +78,20 @@ check network ip link show eth0
 
 HELLO=$REG/ckms/hello:1.0.0
 
+# Booted with module.sig_enforce=1: the kernel refuses every key made by the test, so what
+# ckms's own check accepts, the kernel rejects (EKEYREJECTED); ckms must say so and roll
+# back the in-tree dependency (signed by Debian, so the kernel took it) it inserted first.
+if grep -q ckms_test=enforce /proc/cmdline; then
+  run enforce-fetch 0 ckms load "$HELLO" --plain-http --fetch-only
+  run enforce-fetch-pair 0 ckms load "$REG/ckms/pair:1.0.0" --plain-http --fetch-only
+  refused enforce-refused 5 "rejected its signature" ckms load "$HELLO" --plain-http
+  check enforce-absent absent ckms_hello
+  refused enforce-rollback 5 "rolled back: removed crc_itu_t" ckms load "$REG/ckms/pair:1.0.0" --plain-http
+  check enforce-dependency-removed absent crc_itu_t
+  echo "CKMS-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
+  guest_helper exit 0
+fi
+
 # Loaded from the registry, with a parameter asked for and one defaulted by the artifact.
 run load-online 0 ckms load "$HELLO" --plain-http --param repeat=3
 check module-present loaded ckms_hello
