@@ -1,15 +1,13 @@
 #include "ckms/builder/build_image_source.hpp"
 
-#include <sys/stat.h>
 #include <sys/utsname.h>
-
-#include <cerrno>
 
 #include <fmt/format.h>
 
 #include "ckms/builder/sandbox.hpp"
 #include "ckms/images/build_image.hpp"
 #include "ckms/oci/error.hpp"
+#include "ckms/oci/layer_path.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/media_types.hpp"
 
@@ -138,11 +136,12 @@ fs::path unpack_build_image(oci::Target& target, const BuildImage& image, oci::U
       options.layer_name = fmt::format("build image {} layer {}", image.reference, layer.digest.str());
       oci::apply_layer(*content, staging, options);
     }
-    for (const char* mount_point : {kSandboxSourceDir, kSandboxOutputDir}) {
-      const fs::path dir = staging / fs::path(mount_point).relative_path();
-      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-        fail_errno(fmt::format("build image {}: create mount point {}", image.reference, mount_point));
-      }
+    // Beneath the tree: an image whose /var is a link to / must not make the host create
+    // /lib/dkms. A mount point that is not a directory still fails at the sandbox's check.
+    oci::BeneathRoot root(staging);
+    for (const char* mount_point : {kSandboxSourceDir, kSandboxOutputDir, kDkmsTreeMountPoint}) {
+      root.open_directory(fs::path(mount_point).relative_path().string(), true,
+                          fmt::format("build image {}: mount point {}", image.reference, mount_point));
     }
   });
 }

@@ -35,8 +35,8 @@ constexpr std::string_view kEvaluationDump = "dkms.conf.vars";
 constexpr std::size_t kLogTailLines = 30;
 constexpr std::size_t kMaxKernelFileBytes = 16 << 20;
 
-// One kernel's scratch space. The sandbox sees `tree` at /src and `out` (or `eval_out`
-// while dkms.conf is evaluated) at /out.
+// One kernel's scratch space. The sandbox sees `tree` as DKMS's /var/lib/dkms and `out`
+// (or `eval_out` while dkms.conf is evaluated) at /out.
 struct KernelDirs {
   explicit KernelDirs(fs::path base)
       : root(std::move(base)), tree(root / "tree"), out(root / "out"), eval_out(root / "eval-out"),
@@ -268,7 +268,7 @@ class KernelJob {
   DkmsEnvironment environment() const {
     DkmsEnvironment env = DkmsEnvironment::for_kernel(release_, arch_);
     env.kernel_source_dir = source_dir_;
-    env.dkms_tree = options_.in_place ? dirs_.tree.string() : std::string(kSandboxSourceDir);
+    env.dkms_tree = options_.in_place ? dirs_.tree.string() : std::string(kDkmsTreeMountPoint);
     env.parallel_jobs = static_cast<int>(context_.make_jobs);
     return env;
   }
@@ -381,7 +381,7 @@ class KernelJob {
     SandboxSpec spec;
     spec.rootfs = rootfs_;
     spec.argv = std::move(argv);
-    spec.mounts = {{dirs_.tree, kSandboxSourceDir, true}, {out, kSandboxOutputDir, true}};
+    spec.mounts = {{dirs_.tree, kDkmsTreeMountPoint, true}, {out, kSandboxOutputDir, true}};
     spec.time_limit = options_.time_limit;
     spec.mode = options_.mode;
     spec.runtime = options_.runtime;

@@ -3,6 +3,7 @@
 // and that a changed source builds again.
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -31,6 +32,37 @@ std::string modinfo_field(const fs::path& module, const std::string& field) {
   return r.out.substr(0, r.out.find('\n'));
 }
 
+// The version of `package` installed in the build image a kernel was built with.
+std::string package_version(const fs::path& cache_dir, const nlohmann::json& kernel, const std::string& package) {
+  const auto digest = ckms::oci::Digest::parse(kernel.at("buildImageDigest").get<std::string>());
+  const fs::path status = cache_dir / "unpack" / "sha256" / digest.hex() / "rootfs/var/lib/dpkg/status";
+  const std::string text = ckms::testkit::read_text(status);
+  const auto at = text.find("\nPackage: " + package + "\n");
+  REQUIRE(at != std::string::npos);
+  const auto version = text.find("\nVersion: ", at + 1);
+  REQUIRE(version != std::string::npos);
+  const auto start = version + 10;
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+// `dkms build` of examples/hello with the fixture's key, in a mount namespace whose
+// /var/lib/dkms is a fresh tmpfs: DKMS's own paths, and the host's tree untouched.
+std::string dkms_build(const fs::path& dir, const std::string& release, const BuildFixture& f) {
+  fs::create_directories(dir / "src");
+  fs::create_directories(dir / "install");
+  copy_hello(dir / "src/ckms-hello-1.0.0");
+  const std::string trees = " --sourcetree " + (dir / "src").string() + " --installtree " + (dir / "install").string();
+  const std::string keys = "mok_signing_key=" + f.key.string() + " mok_certificate=" + f.cert.string();
+  const auto r = run({"unshare", "--mount", "sh", "-c",
+                      "set -e; mount -t tmpfs ckms-test /var/lib/dkms; " + keys + " dkms add -m ckms-hello -v 1.0.0" +
+                          trees + "; " + keys + " dkms build -m ckms-hello -v 1.0.0 -k " + release + trees +
+                          "; cp /var/lib/dkms/ckms-hello/1.0.0/" + release + "/x86_64/module/ckms_hello.ko " +
+                          (dir / "dkms.ko").string()});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  return read_bytes(dir / "dkms.ko");
+}
+
 std::int64_t mtime_ns(const fs::path& file) {
   struct stat st{};
   REQUIRE(::stat(file.c_str(), &st) == 0);
@@ -39,7 +71,7 @@ std::int64_t mtime_ns(const fs::path& file) {
 
 }  // namespace
 
-TEST_CASE("hello for two kernels: signed like sign-file, resolvable, a no-op re-run, a rebuild on change",
+TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a no-op re-run, a rebuild on change",
           "[build][hello]") {
   const auto& f = build_fixture();
   ckms::testkit::TempDir dir("ckms-build-hello");
@@ -106,6 +138,19 @@ TEST_CASE("hello for two kernels: signed like sign-file, resolvable, a no-op re-
   }
   const auto kernels = ckms::artifact::published_kernels(layout, "1.0.0");
   CHECK(kernels.size() == 2);
+
+  {  // DKMS itself, on the host with the same headers and key, builds the same bytes.
+    const std::string release = f.releases[1];
+    const std::string image_gcc = package_version(f.cache_dir, first.kernel(release), "gcc-12");
+    const auto host_gcc = run({"dpkg-query", "-W", "-f", "${Version}", "gcc-12"});
+    if (::geteuid() != 0 || host_gcc.exit_code != 0 || host_gcc.out != image_gcc) {
+      WARN("skipped the comparison with dkms: needs root and the image's gcc-12 " << image_gcc << " on the host");
+    } else {
+      const auto dkms = dkms_build(dir / "dkms", release, f);
+      const auto resolved = ckms::artifact::resolve_module(layout, "1.0.0", release);
+      CHECK(dkms == layer_bytes(layout, resolved.manifest.layers[0]));
+    }
+  }
 
   {  // An unchanged re-run builds nothing.
     const auto start = std::chrono::steady_clock::now();

@@ -31,6 +31,7 @@ TEST_CASE("build images: labels, one unpack per image, and hello built in each t
     CHECK(cache.find(image.manifest.digest) == rootfs);
     CHECK(fs::is_directory(rootfs / "src"));
     CHECK(fs::is_directory(rootfs / "out"));
+    CHECK(fs::is_directory(rootfs / "var/lib/dkms"));
     CHECK(unpack_build_image(layout, image, cache) == rootfs);
 
     ckms::testkit::TempDir scratch("ckms-image-make");

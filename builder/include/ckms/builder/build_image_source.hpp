@@ -16,6 +16,12 @@
 
 namespace ckms::builder {
 
+// DKMS's default dkms_tree. ckms mounts the build tree there, so that a build runs in the
+// directory `dkms build` uses (/var/lib/dkms/<module>/<version>/build): the paths a
+// compiler records (the module's build-id hashes them) are then those of a DKMS build, and
+// so are the bytes of the module.
+inline constexpr const char* kDkmsTreeMountPoint = "/var/lib/dkms";
+
 struct BuildImage {
   std::string reference;     // as the user or the template named it, for messages
   oci::Descriptor manifest;  // the image manifest for this machine's architecture
@@ -40,9 +46,10 @@ BuildImage inspect_build_image(oci::Target& target, std::string_view selector,
                                const std::optional<std::string>& expected_release);
 
 // The image's root filesystem, unpacked into `cache` when it is not there yet: layers in
-// order, each blob verified as it streams, then the empty /src and /out mount points the
-// sandbox needs (sandbox.hpp) when the image lacks them. Safe to call from several threads
-// and processes at once.
+// order, each blob verified as it streams, then the mount points a build needs when the
+// image lacks them: /src and /out (sandbox.hpp) and kDkmsTreeMountPoint, created beneath
+// the tree so that no link in the image can place them elsewhere. Safe to call from
+// several threads and processes at once.
 std::filesystem::path unpack_build_image(oci::Target& target, const BuildImage& image,
                                          oci::UnpackCache& cache);
 
