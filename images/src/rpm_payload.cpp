@@ -32,12 +32,12 @@ class PayloadAsTar final : public oci::Reader {
  public:
   PayloadAsTar(const fs::path& rpm, std::uint64_t payload_offset, std::string what)
       : what_(std::move(what)),
+        chunk_(kChunk),
         fd_(::open(rpm.c_str(), O_RDONLY | O_CLOEXEC)),
         cpio_handle_(archive_read_new(), &archive_read_free),
         tar_handle_(archive_write_new(), &archive_write_free),
         cpio_(cpio_handle_.get()),
-        tar_(tar_handle_.get()),
-        chunk_(kChunk) {
+        tar_(tar_handle_.get()) {
     if (!fd_) fail_errno(rpm.string());
     if (cpio_ == nullptr || tar_ == nullptr) fail(ErrorKind::internal, "{}: cannot allocate archive handles", what_);
     if (::lseek(fd_.get(), static_cast<off_t>(payload_offset), SEEK_SET) < 0) fail_errno(rpm.string());
@@ -168,14 +168,15 @@ class PayloadAsTar final : public oci::Reader {
   }
 
   std::string what_;
+  std::vector<char> chunk_;
+  // Outlive the writer: freeing an unfinished one flushes through collect() into pending_.
+  std::vector<char> pending_;
+  std::size_t offset_ = 0;
   oci::UniqueFd fd_;  // outlives the reader that reads it
   std::unique_ptr<struct archive, decltype(&archive_read_free)> cpio_handle_;
   std::unique_ptr<struct archive, decltype(&archive_write_free)> tar_handle_;
   struct archive* cpio_;
   struct archive* tar_;
-  std::vector<char> chunk_;
-  std::vector<char> pending_;
-  std::size_t offset_ = 0;
   State state_ = State::header;
   std::uint64_t entries_ = 0;
   std::string current_;
