@@ -44,6 +44,13 @@ Controller::Controller(const KubeConfig& config, ControllerOptions options, Arti
   jobs_ = std::make_unique<Informer>(config, resource::jobs, ns, owned, by_owner, options_.watch);
   daemon_sets_ = std::make_unique<Informer>(config, resource::daemon_sets, ns, owned, by_owner, options_.watch);
   pods_ = std::make_unique<Informer>(config, resource::pods, ns, owned, by_owner, options_.watch);
+  for (Informer* informer : {modules_.get(), nodes_.get(), jobs_.get(), daemon_sets_.get(), pods_.get()}) {
+    const std::string kind(informer->resource().kind);
+    informer->on_error([this, kind](const std::string& message, bool expired) {
+      if (expired) log_.info("watch expired, listing again", {{"kind", kind}});
+      else log_.warn("list/watch failed, retrying", {{"kind", kind}, {"error", message}});
+    });
+  }
 }
 
 Controller::~Controller() = default;

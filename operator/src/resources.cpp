@@ -26,15 +26,15 @@ std::string owned_selector() {
 }
 
 std::vector<Permission> required_permissions() {
-  // Watches list first, then watch. Workloads are created, replaced and deleted; nothing is
-  // patched. Nodes are only read.
+  // Informers list, then watch. Workloads are created, replaced and deleted, and read one
+  // by one only after a 409; status is read again after a 409 too. Nothing is patched.
   return {
-      {"ckms.io", "kernelmodules", {"get", "list", "watch"}},
+      {"ckms.io", "kernelmodules", {"list", "watch"}},
       {"ckms.io", "kernelmodules/status", {"get", "update"}},
-      {"", "nodes", {"get", "list", "watch"}, true},
+      {"", "nodes", {"list", "watch"}, true},
       {"batch", "jobs", {"create", "delete", "get", "list", "watch"}},
       {"apps", "daemonsets", {"create", "delete", "get", "list", "update", "watch"}},
-      {"", "pods", {"get", "list", "watch"}},
+      {"", "pods", {"list", "watch"}},
       {"", "events", {"create"}},
   };
 }

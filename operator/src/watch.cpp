@@ -201,6 +201,7 @@ void Informer::run(const std::atomic<bool>& stop) {
       backoff = options_.initial_backoff;  // a watch that ended cleanly: the server is fine
     } catch (const std::exception& e) {
       if (stop) break;
+      if (on_error_) on_error_(e.what(), is_expired(e));
       if (is_expired(e)) {
         std::lock_guard lock(mutex_);
         ++stats_.expired;

@@ -182,12 +182,15 @@ TEST_CASE("informer: dropped watches reconnect from the last version", "[operato
   TlsCluster cluster;
   cluster.server.create(kNodes, node("worker-a1", "6.1.0-47-cloud-amd64"));
   Informer informer(cluster.config(), resource::nodes, "", "", [](const json&, bool) {}, fast());
+  std::atomic<int> errors{0};
+  informer.on_error([&](const std::string&, bool expired) { errors += !expired; });
   informer.list();
   cluster.server.drop_watches(2, 1);  // two watches drop after one event, mid-way into the next
   Running running{informer};
   for (int i = 0; i < 6; ++i) cluster.server.create(kNodes, node(fmt::format("worker-b{}", i), "6.1.0-56-cloud-amd64"));
   REQUIRE(eventually([&] { return informer.snapshot().size() == 7; }));
   CHECK(informer.stats().reconnects >= 2);
+  CHECK(errors == informer.stats().reconnects);  // every drop was reported before the retry
   CHECK(informer.stats().lists == 1);  // resumed, not relisted
   CHECK(informer.stats().events == 6);  // every event applied once: the torn ones were resent
 }

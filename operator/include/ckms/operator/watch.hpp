@@ -76,6 +76,11 @@ class Informer {
   Informer(const KubeConfig& config, Resource resource, std::string ns, std::string label_selector,
            OnChange on_change, WatchOptions options = {});
 
+  // Told why a list or watch failed before run() backs off or relists (for logs).
+  void on_error(std::function<void(const std::string& message, bool expired)> handler) {
+    on_error_ = std::move(handler);
+  }
+
   // Lists (unless list() was called already), then watches until `stop`; never returns
   // early for server or network faults.
   void run(const std::atomic<bool>& stop);
@@ -103,6 +108,7 @@ class Informer {
   std::string namespace_;
   std::string selector_;
   OnChange on_change_;
+  std::function<void(const std::string&, bool)> on_error_;
   WatchOptions options_;
   mutable std::mutex mutex_;
   std::map<std::string, nlohmann::json> objects_;
