@@ -24,11 +24,11 @@ std::optional<oci::Descriptor> entry_for(oci::Target& target, const oci::Descrip
                                          const std::string& tag, std::string_view version) {
   if (!oci::media_type::is_manifest(resolved.media_type)) return std::nullopt;
   const std::string where = fmt::format("{}:{}", target.describe(), tag);
-  const auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(target, resolved), where);
+  auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(target, resolved), where);
   // The tag prefix alone is ambiguous (1.0-rc1-<release> also starts with "1.0-"), so the
   // config decides which version and kernel a tag holds.
   if (!detail::is_module_manifest(manifest)) return std::nullopt;
-  const auto module = detail::load_module(target, resolved, where);
+  const auto module = detail::load_module(target, resolved, std::move(manifest), where);
   const auto& config = module.config;
   if (config.version != version || kernel_tag(version, config.kernel_release) != tag) return std::nullopt;
   return oci::Descriptor{

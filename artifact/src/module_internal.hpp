@@ -25,5 +25,8 @@ bool is_module_manifest(const oci::ImageManifest& manifest);
 // file exactly one layer of its digest, size and title, and no other layer.
 ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor,
                            std::string_view where);
+// The same for a manifest already fetched and parsed from `descriptor`.
+ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor,
+                           oci::ImageManifest manifest, std::string_view where);
 
 }  // namespace ckms::artifact::detail

@@ -44,7 +44,12 @@ ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descripto
     fail(ErrorKind::integrity, "{}: {} is a {}, not a module artifact manifest", where,
          descriptor.digest.str(), descriptor.media_type);
   }
-  auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(target, descriptor), where);
+  return load_module(target, descriptor, oci::ImageManifest::parse(oci::fetch_bytes(target, descriptor), where),
+                     where);
+}
+
+ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor, oci::ImageManifest manifest,
+                           std::string_view where) {
   if (!is_module_manifest(manifest)) {
     fail(ErrorKind::integrity, "{}: {} is not a module artifact (artifactType '{}', config {})", where,
          descriptor.digest.str(), manifest.artifact_type.value_or(""), manifest.config.media_type);

@@ -25,8 +25,7 @@ PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
   }
   const std::string tag = kernel_tag(config.version, config.kernel_release);
 
-  oci::ImageManifest manifest{.artifact_type = std::string(kModuleArtifactType),
-                              .config = oci::Descriptor::for_content(std::string(kModuleConfigMediaType), "")};
+  std::vector<oci::Descriptor> layers;
   for (auto& file : config.files) {
     const fs::path path = built.files_dir / file.file_name;
     // Hashed before the push because a push names its digest up front; the target verifies
@@ -41,11 +40,15 @@ PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
       oci::FileReader reader(path);
       target.push(layer, reader);
     }
-    manifest.layers.push_back(std::move(layer));
+    layers.push_back(std::move(layer));
   }
 
+  // The config now holds every file's digest and size.
   const std::string config_bytes = config.serialize();
-  manifest.config = oci::Descriptor::for_content(std::string(kModuleConfigMediaType), config_bytes);
+  oci::ImageManifest manifest{
+      .artifact_type = std::string(kModuleArtifactType),
+      .config = oci::Descriptor::for_content(std::string(kModuleConfigMediaType), config_bytes),
+      .layers = std::move(layers)};
   oci::push_bytes(target, manifest.config, config_bytes);
 
   manifest.annotations[std::string(kKernelReleaseAnnotation)] = config.kernel_release;
