@@ -46,7 +46,8 @@ nlohmann::json LoadReport::to_json() const {
                    {"modules", modules_json},
                    {"dependenciesInserted", dependencies_inserted},
                    {"milliseconds",
-                    {{"resolve", milliseconds.resolve},
+                    {{"trust", milliseconds.trust},
+                     {"resolve", milliseconds.resolve},
                      {"fetch", milliseconds.fetch},
                      {"verify", milliseconds.verify},
                      {"insert", milliseconds.insert}}}};
@@ -139,7 +140,9 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
          release, running);
   }
   // Trust first: a host without certificates fails before it touches the network.
+  Stopwatch clock;
   const auto trusted = load_trust(request.trust, paths.trust_dir);
+  const double trust_ms = clock.lap();
 
   std::optional<StateLock> lock;
   std::optional<StateStore> state;
@@ -148,8 +151,8 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
     lock.emplace(state->lock());
   }
 
-  Stopwatch clock;
   LoadReport report{.source = request.reference.str(), .manifest = oci::digest_of("")};
+  report.milliseconds.trust = trust_ms;
   ModuleCache cache(paths.cache_dir);
   const std::string repository = repository_key(request.reference);
   std::unique_ptr<oci::Target> source;

@@ -73,7 +73,7 @@ struct LoadReport {
   std::vector<LoadedModule> modules;
   std::vector<std::string> dependencies_inserted;
   struct Milliseconds {
-    double resolve = 0, fetch = 0, verify = 0, insert = 0;
+    double trust = 0, resolve = 0, fetch = 0, verify = 0, insert = 0;
   } milliseconds;
 
   nlohmann::json to_json() const;

@@ -154,7 +154,7 @@ while [ "$i" -lt "$ROUNDS" ]; do
 done
 # Where a warm load's time goes, as ckms measures it (process start not included).
 ckms --json load "$HELLO" --offline $bench >/tmp/phases
-echo "CKMS-PHASES $(sed -En 's/^ *"(resolve|fetch|verify|insert)": ([0-9.]+).*/\1=\2/p' /tmp/phases | tr '\n' ' ')"
+echo "CKMS-PHASES $(sed -En 's/^ *"(trust|resolve|fetch|verify|insert)": ([0-9.]+).*/\1=\2/p' /tmp/phases | tr '\n' ' ')"
 ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
 check bench-clean absent ckms_hello
 
