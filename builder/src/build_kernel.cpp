@@ -178,7 +178,6 @@ class KernelJob {
     if (conf.package_name != name_ || conf.package_version != version_) {
       // The static reading could not tell (or told otherwise): move the tree to where
       // DKMS would have it and evaluate again with $module and $module_version set.
-      const bool had_identity = !name_.empty() && !version_.empty();
       move_source(conf.package_name, conf.package_version);
       env.module = name_;
       env.module_version = version_;
@@ -188,7 +187,7 @@ class KernelJob {
              name_, version_, conf.package_name, conf.package_version);
       }
       set_log_file();
-      if (!had_identity) check_up_to_date();
+      check_up_to_date();
     }
     result_.package_name = name_;
     result_.package_version = version_;
