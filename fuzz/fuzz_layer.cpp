@@ -1,0 +1,122 @@
+// Layers come from registries; applying one must never write outside the target directory,
+// whatever the tar holds (.. paths, absolute paths, symlinks or hard links pointing out,
+// entries written through an earlier symlink). Each input is applied to a fresh target at
+// <root>/jail/target; afterwards <root> and <root>/jail must hold nothing but the target,
+// and nothing below the target may be a hard link to a file outside it.
+//
+// As root the process first moves into a user namespace of its own where it is still root
+// (over its own files), but where the kernel refuses device nodes, so an input cannot create
+// a device node on the host (layer_rootless.hpp skips them).
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/io.hpp"
+#include "ckms/oci/layer_unpack.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path g_root;
+
+[[noreturn]] void escaped(const std::string& what) {
+  std::fprintf(stderr, "layer escaped its target: %s\n", what.c_str());
+  std::abort();
+}
+
+// The only entry of `dir` must be `only`.
+void expect_only(const fs::path& dir, const fs::path& only) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path() != only) escaped(entry.path().string());
+  }
+}
+
+void write_file(const char* file, const char* text) {
+  std::FILE* f = std::fopen(file, "w");
+  if (f == nullptr || std::fputs(text, f) < 0 || std::fclose(f) != 0) {
+    std::perror(file);
+    std::exit(1);
+  }
+}
+
+void remove_root() {
+  std::error_code ec;
+  fs::remove_all(g_root, ec);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  if (::geteuid() == 0) {
+    if (::unshare(CLONE_NEWUSER) != 0) {
+      std::perror("fuzz_layer: unshare(CLONE_NEWUSER); not applying layers as root without it");
+      std::exit(1);
+    }
+    // Only root itself can be mapped from inside; chown to other ids becomes a noted skip.
+    write_file("/proc/self/uid_map", "0 0 1\n");
+    write_file("/proc/self/setgroups", "deny\n");
+    write_file("/proc/self/gid_map", "0 0 1\n");
+  }
+  std::string tmpl = (fs::temp_directory_path() / "ckms-fuzz-layer-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    std::perror("fuzz_layer: mkdtemp");
+    std::exit(1);
+  }
+  g_root = tmpl;
+  std::atexit(remove_root);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const fs::path jail = g_root / "jail";
+  const fs::path target = jail / "target";
+  fs::remove_all(jail);
+  fs::create_directories(target);
+
+  ckms::oci::StringReader layer(std::string(reinterpret_cast<const char*>(data), size));
+  ckms::oci::UnpackOptions options;
+  options.layer_name = "fuzz";
+  // Small limits keep each run fast; they are enforced before anything is written.
+  options.limits.max_total_bytes = 4 << 20;
+  options.limits.max_file_bytes = 1 << 20;
+  options.limits.max_entries = 4096;
+  // Both ways of resolving paths beneath the target, chosen by something the input decides.
+  options.resolve = size % 2 == 0 ? ckms::oci::ResolveStrategy::automatic
+                                  : ckms::oci::ResolveStrategy::component_walk;
+  try {
+    (void)ckms::oci::apply_layer(layer, target, options);
+  } catch (const ckms::Error&) {
+  }
+
+  expect_only(g_root, jail);
+  expect_only(jail, target);
+  for (auto it = fs::recursive_directory_iterator(target); it != fs::recursive_directory_iterator();
+       ++it) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    // Files created by the layer have a link count of 1 unless the layer linked them to each
+    // other; a link to a file outside would make the count exceed the links found inside.
+    if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+      std::size_t inside = 0;
+      for (const auto& other : fs::recursive_directory_iterator(target)) {
+        struct stat so {};
+        if (::lstat(other.path().c_str(), &so) == 0 && so.st_ino == st.st_ino &&
+            so.st_dev == st.st_dev) {
+          ++inside;
+        }
+      }
+      if (inside != st.st_nlink) escaped("hard link out of the target: " + it->path().string());
+    }
+  }
+  return 0;
+}
