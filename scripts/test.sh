@@ -28,4 +28,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 echo "== all tests (unit and integration, real components)"
 ctest --test-dir build --output-on-failure -j"$jobs" || status=1
+
+echo "== fuzz targets, 20 s each (docs/fuzzing.md)"
+scripts/fuzz.sh 20 || status=1
 exit $status
