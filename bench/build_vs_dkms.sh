@@ -5,9 +5,11 @@
 #   - `dkms build` (add + build in a private mount namespace whose /var/lib/dkms is a
 #     tmpfs, and private source and install trees: the host's DKMS state is untouched);
 #   - bare `make -C /usr/src/linux-headers-R M=DIR modules` on the host.
-# Then the no-op re-run of `ckms build` for every cloud kernel the archive has headers for.
+# Then the no-op re-run of `ckms build` for KERNELS (default 10) distinct kernel releases:
+# every cloud ABI the archive has headers and an image for, then the generic flavour of the
+# newest ABIs until the count is reached (bookworm holds six ABIs, each in both flavours).
 #
-# usage: bench/build_vs_dkms.sh CKMS [RUNS] [TOOLCHAIN_TAR]
+# usage: bench/build_vs_dkms.sh CKMS [RUNS] [TOOLCHAIN_TAR] [KERNELS]
 # As root (dkms, unshare, rootful runc). Without TOOLCHAIN_TAR, one is made with mmdebstrap
 # and kept in $CKMS_BENCH_CACHE (default ~/.cache/ckms-bench), like the tests' fixture.
 set -euo pipefail
@@ -15,6 +17,7 @@ set -euo pipefail
 ckms=$(realpath "${1:?usage: bench/build_vs_dkms.sh CKMS [RUNS] [TOOLCHAIN_TAR]}")
 runs=${2:-3}
 toolchain=${3:-}
+want=${4:-10}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CKMS_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ckms-bench}
 [ "$(id -u)" -eq 0 ] || { echo "build_vs_dkms: run as root (dkms, unshare, rootful runc)" >&2; exit 1; }
@@ -24,7 +27,27 @@ done
 
 work=$(mktemp -d /tmp/ckms-bench-build.XXXXXX)
 chmod 0755 "$work"
-trap 'rm -rf "$work"' EXIT
+# runc puts each build container in a cpu cgroup of its own (cgroup v1: /<container id>,
+# weight 1024 beside everything else on the machine). The baselines get the same by running
+# the bench in a cgroup of its own, so a busy machine slows every tool alike.
+cgroup=""
+if [ -w /sys/fs/cgroup/cpu/cgroup.procs ]; then
+  cgroup=/sys/fs/cgroup/cpu/ckms-bench-$$
+  mkdir "$cgroup"
+  echo $$ >"$cgroup/cgroup.procs"
+fi
+# A failing step shows its output: every command logs to commands.log. CKMS_BENCH_KEEP=1
+# keeps the work dir (images, output) for a closer look.
+cleanup() {
+  local rc=$?
+  [ $rc -eq 0 ] || tail -n 40 "$work/commands.log" >&2
+  if [ -n "$cgroup" ]; then
+    echo $$ >/sys/fs/cgroup/cpu/cgroup.procs
+    rmdir "$cgroup" 2>/dev/null || true
+  fi
+  if [ -n "${CKMS_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
 mkdir -p "$cache"
 
 TIMEFORMAT=%R
@@ -47,10 +70,15 @@ if [ -z "$toolchain" ]; then
   fi
 fi
 
-mapfile -t kernels < <("$root/scripts/kernel-releases.sh" 100)
+mapfile -t cloud < <("$root/scripts/kernel-releases.sh" 100)
 release=""
-for k in "${kernels[@]}"; do
+for k in "${cloud[@]}"; do
   [ -f "/usr/src/linux-headers-$k/Makefile" ] && release=$k
+done
+kernels=("${cloud[@]}")
+for ((i = ${#cloud[@]} - 1; i >= 0 && ${#kernels[@]} < want; i--)); do
+  generic=${cloud[i]%-cloud-amd64}-amd64
+  apt-cache show "linux-headers-$generic" >/dev/null 2>&1 && kernels+=("$generic")
 done
 [ -n "$release" ] || { echo "build_vs_dkms: no installed cloud headers (scripts/install-deps.sh)" >&2; exit 1; }
 
@@ -58,7 +86,7 @@ openssl req -new -nodes -utf8 -sha256 -days 365 -batch -x509 -subj "/CN=ckms ben
   -newkey rsa:2048 -keyout "$work/signing.key" -out "$work/signing.crt" >>"$work/commands.log" 2>&1
 image_args=()
 for k in "${kernels[@]}"; do image_args+=(--kernel "$k"); done
-echo "images: ${#kernels[@]} cloud kernels (${kernels[0]} .. ${kernels[-1]})" >&2
+echo "images: ${#kernels[@]} kernels: ${kernels[*]}" >&2
 t_images=$(seconds "$ckms" image build --toolchain-tar "$toolchain" "${image_args[@]}" \
   --output "oci:$work/images" --apt-cache "$cache/debs" --compression zstd)
 
@@ -85,7 +113,7 @@ done >"$work/dkms.times"
 
 for i in $(seq "$runs"); do
   cp -r "$root/examples/hello" "$work/make-$i"
-  seconds make -C "/usr/src/linux-headers-$release" "M=$work/make-$i" modules
+  seconds make -j"$(nproc)" -C "/usr/src/linux-headers-$release" "M=$work/make-$i" modules
 done >"$work/make.times"
 
 "$ckms" pull "oci:$work/out:1.0.0-$release" -o "$work/pulled" >>"$work/commands.log" 2>&1
