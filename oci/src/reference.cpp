@@ -20,6 +20,11 @@ const std::regex& domain_re() {
   return re;
 }
 
+// A DNS name has at most 253 characters, ":65535" adds 6. Checked before the host regex,
+// whose backtracking executor recurses once per character and overflows the stack on hosts
+// of some ten thousand characters.
+constexpr std::size_t kMaxHostLength = 253 + 6;
+
 [[noreturn]] void bad(std::string_view text, std::string_view why) {
   fail(ErrorKind::usage, "invalid reference '{}': {}", text, why);
 }
@@ -120,6 +125,7 @@ Reference Reference::parse(std::string_view text) {
                           (first.find_first_of(".:") != std::string::npos || first == "localhost" ||
                            first.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos);
   if (has_domain) {
+    if (first.size() > kMaxHostLength) bad(text, "the registry host is longer than a DNS name and port");
     if (!std::regex_match(first, domain_re())) bad(text, "the registry host is not a valid host[:port]");
     ref.registry = first;
     ref.repository = rest.substr(first_slash + 1);

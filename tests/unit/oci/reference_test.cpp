@@ -43,6 +43,10 @@ TEST_CASE("invalid references are refused with the reason") {
     CHECK_THROWS_AS(Reference::parse(bad), ckms::Error);
   }
   CHECK_THROWS_WITH(Reference::parse("r@sha256:12"), Catch::Contains("digest"));
+  // Refused by length before the host regex, which would overflow the stack on it.
+  CHECK_THROWS_WITH(Reference::parse(std::string(20000, 'a') + ".example/repo"),
+                    Catch::Contains("longer than a DNS name"));
+  CHECK(Reference::parse(std::string(253, 'a') + ":65535/repo").registry().registry.size() == 259);
 }
 
 TEST_CASE("kernel releases become valid tags") {
