@@ -41,6 +41,8 @@ std::string joined(const std::vector<std::string>& items, const std::string& sep
   return out;
 }
 
+}  // namespace
+
 // The toolchain layer's root filesystem, cached by package list. It is split-/usr: a
 // headers layer made from .deb files carries a real /lib (lib/modules/<release>/build),
 // which replaces merged-/usr's lib -> usr/lib link when layers are applied, as in every
@@ -64,6 +66,8 @@ fs::path toolchain_tar() {
   fs::rename(temp, target);
   return target;
 }
+
+namespace {
 
 std::vector<std::string> kernel_releases() {
   const auto result = testkit::run({std::string(CKMS_SOURCE_DIR) + "/scripts/kernel-releases.sh", "2"});

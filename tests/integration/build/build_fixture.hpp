@@ -28,6 +28,9 @@ struct BuildFixture {
 
 const BuildFixture& build_fixture();
 
+// The toolchain tar the fixture's images are made from (mmdebstrap, cached by package list).
+std::filesystem::path toolchain_tar();
+
 // Runs the ckms binary under test.
 testkit::RunResult run_ckms(const std::vector<std::string>& args, const testkit::RunOptions& options = {});
 
