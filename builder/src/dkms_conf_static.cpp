@@ -351,6 +351,16 @@ class Lexer {
   void append_lookup(Word& w, std::size_t line, const std::string& name,
                      std::optional<std::size_t> index, bool all) {
     Word found = lookup(name, index, all);
+    // `X=$X$X` doubles a value per line: bash would grow it until memory runs out. No word
+    // may exceed what a whole dkms.conf may hold.
+    if (w.value.size() + found.value.size() > kMaxDkmsConfBytes) {
+      if (w.determined) {
+        undetermined(w, line, "oversized value",
+                     fmt::format("${} would make a word of more than {} bytes", name,
+                                 kMaxDkmsConfBytes));
+      }
+      return;
+    }
     w.value += found.value;
     if (!found.determined && w.determined) {
       w.determined = false;

@@ -197,6 +197,13 @@ TEST_CASE("static: hostile input is refused or flagged without running anything"
     std::string subst = "MAKE=" + std::string(50000, '$') + std::string(50000, '(') + "\n";
     CHECK_FALSE(parse(subst).exact());
   }
+  SECTION("a value doubled on every line stops growing at the file size limit") {
+    std::string doubling = "MAKE=ab\n";
+    for (int i = 0; i < 40; ++i) doubling += "MAKE=$MAKE$MAKE\n";  // 2^41 bytes if honoured
+    const auto r = parse(doubling);
+    CHECK(flagged_at(r, 21, "oversized value"));
+    CHECK(undetermined(r, "MAKE"));
+  }
   SECTION("files larger than 1 MiB and NUL bytes are refused") {
     const std::string huge(kMaxDkmsConfBytes + 1, '#');
     CHECK_THROWS_AS(parse(huge), ckms::Error);
