@@ -24,6 +24,12 @@ namespace ckms::oci {
 
 namespace {
 
+// libarchive fails some malformed headers without a message; fmt refuses a null string.
+const char* archive_message(archive* a) {
+  const char* message = archive_error_string(a);
+  return message != nullptr ? message : "malformed archive";
+}
+
 struct DirectoryMetadata {
   mode_t mode = 0755;
   uid_t uid = 0;
@@ -101,7 +107,7 @@ UnpackResult Unpacker::run(Reader& layer) {
     if (status < ARCHIVE_WARN) {
       source.rethrow_reader_error();
       fail(ErrorKind::integrity, "{}: not a readable tar stream after entry {}: {}",
-           options_.layer_name, entries_, archive_error_string(a));
+           options_.layer_name, entries_, archive_message(a));
     }
     apply_entry(a, entry);
   }
@@ -269,7 +275,7 @@ void Unpacker::write_regular(archive* a, archive_entry* entry, int dirfd, const 
     if (status == ARCHIVE_EOF) break;
     if (status < ARCHIVE_WARN) {
       source_->rethrow_reader_error();
-      fail(ErrorKind::integrity, "{}: cannot read its content: {}", what, archive_error_string(a));
+      fail(ErrorKind::integrity, "{}: cannot read its content: {}", what, archive_message(a));
     }
     if (offset + static_cast<std::int64_t>(length) > size) {
       fail(ErrorKind::refused, "{}: content runs past its declared size {}", what, size);

@@ -151,3 +151,18 @@ TEST_CASE("a failing reader's own error reaches the caller") {
     CHECK_THAT(e.what(), Catch::Contains("blob B"));
   }
 }
+
+TEST_CASE("a header libarchive rejects without a message is an integrity error") {
+  // Found by fuzz_layer: a mutated ustar header that libarchive fails with no error string.
+  const std::string bytes = ckms::testkit::read_text(
+      fs::path(CKMS_SOURCE_DIR) / "fuzz/regressions/layer/header-error-without-message");
+  ckms::testkit::TempDir dir;
+  ckms::oci::StringReader reader(bytes);
+  try {
+    ckms::oci::apply_layer(reader, dir.path());
+    FAIL("the layer was applied");
+  } catch (const ckms::Error& e) {
+    CHECK(e.kind() == ckms::ErrorKind::integrity);
+    CHECK_THAT(e.what(), Catch::Contains("malformed archive"));
+  }
+}
