@@ -257,7 +257,11 @@ std::vector<std::string> Layout::verify() {
           algorithm_dir.path().filename().string() + ":" + blob.path().filename().string();
       const auto digest = Digest::try_parse(name);
       if (!digest) {
-        problems.push_back(fmt::format("{}: not a blob name (left by an interrupted write)", blob.path().string()));
+        // AtomicFile's hidden temp files: a write in progress, or one a crash cut short.
+        // Neither is content anyone can read, so a crash does not fail verification for
+        // good; gc() removes them.
+        if (blob.path().filename().string().starts_with(".")) continue;
+        problems.push_back(fmt::format("{}: not a blob name", blob.path().string()));
         continue;
       }
       if (digest_of_file(blob.path(), digest->algorithm()) != *digest) {

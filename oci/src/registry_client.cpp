@@ -17,6 +17,7 @@ HttpOptions http_options(const RegistryOptions& options) {
   out.ca_cert = options.ca_cert;
   out.user_agent = options.user_agent;
   out.stream_buffer = options.stream_buffer;
+  out.stall_timeout = options.stall_timeout;
   return out;
 }
 

@@ -38,6 +38,8 @@ struct RegistryOptions {
   // stays flat and the upload runs while the Reader's source is still arriving.
   std::uint64_t buffered_upload_limit = 1 << 20;
   int max_redirects = 5;
+  // A transfer slower than 1 byte/s for this long is dropped and retried (HttpOptions).
+  std::chrono::seconds stall_timeout{60};
   // Page size asked of tag listings (`n=`); the registry may return fewer per page.
   int tags_page_size = 1000;
   std::size_t stream_buffer = 1 << 20;
