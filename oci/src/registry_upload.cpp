@@ -144,7 +144,16 @@ void RegistryRepository::push_blob(const Descriptor& descriptor, Reader& content
       location = upload_location(patched, *client_, what);
     }
     finish.url = with_query(location, "digest=" + url_escape(descriptor.digest.str()));
-    const HttpResponse finished = client_->send(finish, client_->push_scope());
+    HttpResponse finished = client_->send(finish, client_->push_scope());
+    if (finished.status == 404 && !finish.body.empty()) {
+      // A PUT cut off mid-body ends the session in docker-registry, so its retry finds none
+      // (BLOB_UPLOAD_INVALID). The body is in memory: send it once more in a new session.
+      const HttpResponse restarted = client_->send(start, client_->push_scope());
+      if (restarted.status != 202) client_->fail_reply(restarted, what + ": starting the upload again");
+      location = upload_location(restarted, *client_, what);
+      finish.url = with_query(location, "digest=" + url_escape(descriptor.digest.str()));
+      finished = client_->send(finish, client_->push_scope());
+    }
     if (finished.status != 201) client_->fail_reply(finished, what + ": completing the upload");
     if (progress) progress(static_cast<std::uint64_t>(descriptor.size));
   } catch (...) {
