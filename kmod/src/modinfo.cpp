@@ -11,6 +11,13 @@
 #include "ckms/oci/io.hpp"
 
 namespace ckms::kmod {
+
+std::string normalize_module_name(std::string_view name) {
+  std::string out(name);
+  std::replace(out.begin(), out.end(), '-', '_');
+  return out;
+}
+
 namespace {
 
 struct ElfEnd {

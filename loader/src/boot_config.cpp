@@ -127,7 +127,7 @@ BootEntry read_boot_entry(const fs::path& file) {
         const std::string name = config.scalar(parameter.first, key);
         const std::string text = name + "=" + config.scalar(parameter.second, "parameters." + name);
         entry.request.parameters.push_back(
-            config.checked(parameter.first, "parameters." + name, [&] { return ParameterSetting::parse(text); }));
+            config.checked(parameter.first, "parameters." + name, [&] { return artifact::ParameterSetting::parse(text); }));
       }
     } else if (key == "network") {
       entry.request.network = network_mode(config, value);

@@ -58,7 +58,7 @@ std::vector<InTreeModule> InTreeModules::plan(const std::vector<Dependency>& nee
   std::set<std::string> visited;
 
   const auto visit = [&](const auto& self, const std::string& name, const std::string& needed_by) -> void {
-    const std::string key = normalize_module_name(name);
+    const std::string key = kmod::normalize_module_name(name);
     if (!visited.insert(key).second) return;
     const ModuleState state = kernel.state(key);
     if (state == ModuleState::going) {

@@ -33,17 +33,11 @@ std::string_view to_string(ModuleState state) {
   return "unknown";
 }
 
-std::string normalize_module_name(std::string_view name) {
-  std::string out(name);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
 namespace {
 
 // A module name becomes a path below /sys/module; anything that could leave it is refused.
 std::string checked_name(std::string_view module) {
-  const std::string name = normalize_module_name(module);
+  const std::string name = kmod::normalize_module_name(module);
   if (name.empty() || name.size() > 55 || name.find('/') != std::string::npos || name[0] == '.') {
     fail(ErrorKind::usage, "'{}' is not a kernel module name", module);
   }

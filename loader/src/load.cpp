@@ -100,7 +100,7 @@ std::vector<ModuleRecord> records_for(const LoadReport& report, const std::vecto
                                .srcversion = p.info.srcversion,
                                .signer = p.signer,
                                // Parameters only take effect at insertion.
-                               .parameters = p.already_loaded ? ParameterValues{} : p.parameters,
+                               .parameters = p.already_loaded ? artifact::ParameterValues{} : p.parameters,
                                .dependencies_inserted = report.dependencies_inserted,
                                .order = static_cast<int>(i),
                                .inserted = !p.already_loaded,
@@ -198,7 +198,7 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
                         .file = p.file->file_name,
                         .digest = p.file->digest,
                         .signer = p.signer,
-                        .parameters = action == ModuleAction::already_loaded ? ParameterValues{} : p.parameters,
+                        .parameters = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameters,
                         .action = action};
   };
   if (request.fetch_only) {
@@ -213,7 +213,7 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
     report.dependencies_inserted.push_back(dependency.name);
   }
   for (const auto& p : prepared) {
-    if (!p.already_loaded) insertion.insert(p.image, kernel_parameters(p.parameters));
+    if (!p.already_loaded) insertion.insert(p.image, artifact::kernel_parameters(p.parameters));
     report.modules.push_back(describe(p, p.already_loaded ? ModuleAction::already_loaded : ModuleAction::inserted));
   }
   std::vector<std::string> recorded;

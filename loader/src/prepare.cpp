@@ -37,7 +37,7 @@ bool check_loaded(Kernel& kernel, const PreparedModule& module) {
 
 std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& module, Staging& staging,
                                             const kmod::TrustedCertificates& trusted,
-                                            const std::vector<ParameterSetting>& settings,
+                                            const std::vector<artifact::ParameterSetting>& settings,
                                             std::string_view kernel_release, Kernel* kernel) {
   std::vector<PreparedModule> out;
   std::map<std::string, std::vector<std::string>> declared;
@@ -59,7 +59,7 @@ std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& modu
     }
     prepared.info = kmod::read_modinfo(prepared.image.bytes, what);
     check_module(prepared.info, file, kernel_release);
-    prepared.image.name = normalize_module_name(prepared.info.name);
+    prepared.image.name = kmod::normalize_module_name(prepared.info.name);
     prepared.image.what = what;
 
     auto& names = declared[prepared.image.name];
@@ -68,7 +68,7 @@ std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& modu
     out.push_back(std::move(prepared));
   }
 
-  auto parameters = resolve_parameters(settings, declared, module.config.default_parameters);
+  auto parameters = artifact::resolve_parameters(settings, declared, module.config.default_parameters);
   for (auto& prepared : out) {
     if (auto it = parameters.find(prepared.image.name); it != parameters.end()) prepared.parameters = it->second;
   }
@@ -82,7 +82,7 @@ std::vector<Dependency> external_dependencies(const std::vector<PreparedModule>&
   std::vector<Dependency> out;
   for (const auto& module : modules) {
     for (const auto& dependency : module.info.depends) {
-      const std::string key = normalize_module_name(dependency);
+      const std::string key = kmod::normalize_module_name(dependency);
       if (!ours.contains(key)) {
         out.push_back(Dependency{.name = dependency, .needed_by = module.image.name});
       } else if (!before.contains(key)) {

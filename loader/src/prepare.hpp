@@ -9,7 +9,7 @@
 #include "ckms/loader/cache.hpp"
 #include "ckms/loader/dependencies.hpp"
 #include "ckms/loader/kernel.hpp"
-#include "ckms/loader/parameters.hpp"
+#include "ckms/artifact/module_parameters.hpp"
 
 namespace ckms::loader::detail {
 
@@ -17,7 +17,7 @@ struct PreparedModule {
   const artifact::ModuleFile* file = nullptr;
   kmod::ModInfo info;
   std::string signer;  // the trusted certificate that verified it
-  ParameterValues parameters;
+  artifact::ParameterValues parameters;
   ModuleImage image;
   bool already_loaded = false;  // the same module (srcversion) is live: nothing to insert
 };
@@ -28,7 +28,7 @@ struct PreparedModule {
 // same module already live is kept, a different one of that name is refused.
 std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& module, Staging& staging,
                                             const kmod::TrustedCertificates& trusted,
-                                            const std::vector<ParameterSetting>& settings,
+                                            const std::vector<artifact::ParameterSetting>& settings,
                                             std::string_view kernel_release, Kernel* kernel);
 
 // What the artifact's modules need from outside the artifact. A dependency on a module of

@@ -56,13 +56,13 @@ ModuleRecord ModuleRecord::from_json(const nlohmann::json& j, std::string_view w
                    .file_digest = digest("fileDigest"),
                    .srcversion = j.at("srcversion").get<std::string>(),
                    .signer = j.at("signer").get<std::string>(),
-                   .parameters = j.at("parameters").get<ParameterValues>(),
+                   .parameters = j.at("parameters").get<artifact::ParameterValues>(),
                    .dependencies_inserted = j.at("dependenciesInserted").get<std::vector<std::string>>(),
                    .order = j.at("order").get<int>(),
                    .inserted = j.at("inserted").get<bool>(),
                    .loaded_at = j.at("loadedAt").get<std::string>(),
                    .boot_id = j.at("bootId").get<std::string>()};
-    if (r.module != normalize_module_name(r.module) || r.module.find('/') != std::string::npos) {
+    if (r.module != kmod::normalize_module_name(r.module) || r.module.find('/') != std::string::npos) {
       fail(ErrorKind::integrity, "{}: '{}' is not a module name", where, r.module);
     }
     return r;
@@ -98,7 +98,7 @@ StateLock StateStore::lock() {
 }
 
 fs::path StateStore::record_path(std::string_view module) const {
-  const std::string name = normalize_module_name(module);
+  const std::string name = kmod::normalize_module_name(module);
   if (name.empty() || name.find('/') != std::string::npos || name.starts_with(".")) {
     fail(ErrorKind::usage, "'{}' is not a kernel module name", module);
   }

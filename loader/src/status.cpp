@@ -68,7 +68,7 @@ std::vector<StatusEntry> status(const StateStore& state, ModuleCache* cache, Ker
   if (cache != nullptr) {
     for (const auto& artifact : cache->artifacts()) {
       for (const auto& file : artifact.config.files) {
-        const std::string module = normalize_module_name(file.module_name);
+        const std::string module = kmod::normalize_module_name(file.module_name);
         if (!seen.emplace(module, artifact.config.version, artifact.config.kernel_release).second) continue;
         out.push_back(StatusEntry{.module = module,
                                   .package = artifact.config.name,

@@ -22,7 +22,7 @@ UnloadReport unload(const std::vector<std::string>& names, StateStore& state, Ke
     chosen = all;
   } else {
     for (const auto& name : names) {
-      const std::string module = normalize_module_name(name);
+      const std::string module = kmod::normalize_module_name(name);
       const auto before = chosen.size();
       for (const auto& record : all) {
         if (record.module == module || record.package == name) chosen.push_back(record);

@@ -18,7 +18,7 @@ void check_artifact_kernel(const artifact::ModuleConfig& config, std::string_vie
 }
 
 void check_module(const kmod::ModInfo& info, const artifact::ModuleFile& file, std::string_view kernel_release) {
-  if (normalize_module_name(info.name) != normalize_module_name(file.module_name)) {
+  if (kmod::normalize_module_name(info.name) != kmod::normalize_module_name(file.module_name)) {
     fail(ErrorKind::integrity, "{}: the artifact says module {}, but the file is module '{}'", file.file_name,
          file.module_name, info.name);
   }

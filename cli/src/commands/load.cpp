@@ -73,7 +73,7 @@ oci::RegistryOptions registry_options(const RegistryFlags& flags) {
 
 std::vector<fs::path> as_paths(const std::vector<std::string>& texts) { return {texts.begin(), texts.end()}; }
 
-std::string describe_parameters(const loader::ParameterValues& values) {
+std::string describe_parameters(const artifact::ParameterValues& values) {
   std::vector<std::string> parts;
   for (const auto& [name, value] : values) parts.push_back(name + "=" + value);
   return fmt::format("{}", fmt::join(parts, " "));
@@ -96,7 +96,7 @@ loader::LoadRequest request_from(const LoadArgs& args) {
   request.registry = registry_options(args.registry);
   if (!args.kernel.empty()) request.kernel_release = args.kernel;
   request.trust = as_paths(args.trust);
-  for (const auto& text : args.parameters) request.parameters.push_back(loader::ParameterSetting::parse(text));
+  for (const auto& text : args.parameters) request.parameters.push_back(artifact::ParameterSetting::parse(text));
   if (args.offline) request.network = loader::NetworkMode::offline;
   if (args.offline_fallback) request.network = loader::NetworkMode::fallback;
   request.fetch_only = args.fetch_only;

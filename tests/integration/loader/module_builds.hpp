@@ -10,7 +10,7 @@
 
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/kmod/sign.hpp"
-#include "ckms/loader/parameters.hpp"
+#include "ckms/artifact/module_parameters.hpp"
 #include "ckms/oci/target.hpp"
 
 namespace ckms::loader::test {
@@ -31,7 +31,7 @@ std::string sign(const std::filesystem::path& ko, const kmod::SigningKey& key, c
 // 1.0.0-<config_release>, and updates the 1.0.0 index.
 artifact::PublishedModule publish_files(oci::Target& target, const std::string& package,
                                         const std::string& config_release, const std::vector<ArtifactFile>& files,
-                                        const std::map<std::string, ParameterValues>& defaults,
+                                        const std::map<std::string, artifact::ParameterValues>& defaults,
                                         const std::filesystem::path& work);
 
 }  // namespace ckms::loader::test

@@ -1,6 +1,9 @@
 // The loader against a real kernel: a Debian cloud kernel booted in qemu (TCG, no KVM) with
-// an initramfs that holds ckms, busybox and the trusted certificate. Artifacts are built
-// here with kbuild, signed, and pushed to a docker-registry on the host's 127.0.0.1, which
+// an initramfs that holds ckms, busybox and the trusted certificate. The example module's
+// artifacts are what users publish: `ckms build`, signed, with a default parameter. The
+// hostile ones (tampered, untrusted signer, wrong kernel) and the test modules are built
+// here with kbuild and published through the artifact library. All are pushed to a
+// docker-registry on the host's 127.0.0.1, which
 // the guest reaches as 10.0.2.100:80 through user-mode networking (guestfwd runs
 // `busybox nc` per connection). guest/init.sh runs every scenario in one boot and prints
 // markers; this test parses them and fails on any that is missing or failed. With
@@ -130,7 +133,8 @@ std::unique_ptr<Guest> make_guest() {
   made->release = release;
   made->vmlinuz = kernel.vmlinuz();
 
-  // Modules: the hello example for both kernels, the pair/crc7 test modules for the guest's.
+  // Modules for the hostile artifacts: the hello example for both kernels, and the
+  // pair/crc7 test modules for the guest's.
   const fs::path hello = kbuild(fs::path(CKMS_SOURCE_DIR) / "examples" / "hello", release, work.path());
   const fs::path hello_other = kbuild(fs::path(CKMS_SOURCE_DIR) / "examples" / "hello", other, work.path());
   const fs::path pair = kbuild(kHere / "modules" / "pair", release, work.path());
@@ -147,16 +151,21 @@ std::unique_ptr<Guest> make_guest() {
   const auto repository = [&](const std::string& name) {
     return oci::open_registry(registry.reference("ckms/" + name), registry.options());
   };
-  const std::map<std::string, ParameterValues> hello_defaults{{"ckms_hello", {{"greeting", "from-artifact"}}}};
+  // In this root (--runtime none) against the installed headers: the sandboxed builds and
+  // their bytes are the build tests' concern; here what matters is that what `ckms build`
+  // publishes is what `ckms load` accepts.
+  run_ok({testkit::ckms_binary().string(), "build", (fs::path(CKMS_SOURCE_DIR) / "examples" / "hello").string(),
+          "--runtime", "none", "--kernel", release, "--kernel", other, "--output", registry.host() + "/ckms/hello",
+          "--plain-http", "--sign-key", (work / "trusted.key").string(), "--sign-cert", (work / "trusted.crt").string(),
+          "--param", "greeting=from-artifact", "--cache-dir", (work / "build-cache").string()},
+         1200);
   oci::Digest hello_digest = oci::digest_of("");
   {
     auto target = repository("hello");
-    const auto published = publish_files(*target, "ckms-hello", release,
-                                         {{"ckms_hello.ko", sign(hello / "ckms_hello.ko", trusted)}}, hello_defaults,
-                                         work.path());
-    hello_digest = first_layer(*target, published.manifest);
-    publish_files(*target, "ckms-hello", other, {{"ckms_hello.ko", sign(hello_other / "ckms_hello.ko", trusted)}},
-                  hello_defaults, work.path());
+    const auto built = artifact::resolve_module(*target, "1.0.0", release);
+    REQUIRE(built.config.default_parameters.at("ckms_hello").at("greeting") == "from-artifact");
+    REQUIRE(built.config.files.at(0).signer.find("ckms vm test") != std::string::npos);
+    hello_digest = built.manifest.layers.at(0).digest;
   }
   {
     // Signed by key id, so its bytes (and blob) differ from the good artifact's.

@@ -51,7 +51,7 @@ TEST_CASE("load verifies, inserts with parameters and records what it did", "[lo
   f.publish("ckms-tiny", {{.name = "ckms_tiny", .parameters = {"greeting", "repeat"}}},
             {{"ckms_tiny", {{"greeting", "from-artifact"}, {"repeat", "1"}}}});
   auto request = f.request("ckms-tiny");
-  request.parameters = {ParameterSetting::parse("repeat=3")};
+  request.parameters = {artifact::ParameterSetting::parse("repeat=3")};
 
   const auto report = load(request, f.paths, f.kernel);
 
@@ -218,7 +218,7 @@ TEST_CASE("loading what is loaded is a no-op; another build of that name is refu
   // The first load's record holds; parameters asked for now were not applied.
   CHECK(StateStore(f.paths.state_dir).find("ckms_tiny")->inserted);
   auto with_parameter = f.request("ckms-tiny");
-  with_parameter.parameters = {ParameterSetting::parse("greeting=late")};
+  with_parameter.parameters = {artifact::ParameterSetting::parse("greeting=late")};
   const auto third = load(with_parameter, f.paths, f.kernel);
   CHECK(third.modules.at(0).parameters.empty());
   CHECK(StateStore(f.paths.state_dir).find("ckms_tiny")->parameters.empty());

@@ -70,7 +70,7 @@ LoaderFixture::LoaderFixture()
 fs::path LoaderFixture::source(const std::string& package) const { return dir / "source" / package; }
 
 artifact::PublishedModule LoaderFixture::publish(const std::string& package, const std::vector<TinyModule>& modules,
-                                                 const std::map<std::string, ParameterValues>& defaults,
+                                                 const std::map<std::string, artifact::ParameterValues>& defaults,
                                                  const std::string& config_release, const std::string& version) {
   const fs::path files = dir / "files" / package / config_release;
   fs::create_directories(files);

@@ -52,7 +52,7 @@ class LoaderFixture {
   // Publishes package `package` with `modules` (in load order) into its own layout under
   // source/, tagged <version>-<release>. `config_release` is what the config claims.
   artifact::PublishedModule publish(const std::string& package, const std::vector<TinyModule>& modules,
-                                    const std::map<std::string, ParameterValues>& defaults = {},
+                                    const std::map<std::string, artifact::ParameterValues>& defaults = {},
                                     const std::string& config_release = std::string(kRelease),
                                     const std::string& version = "1.0.0");
   std::filesystem::path source(const std::string& package) const;

@@ -40,13 +40,13 @@ class ModelKernel final : public Kernel {
   std::string machine() override { return machine_; }
 
   ModuleState state(std::string_view module) override {
-    const std::string name = normalize_module_name(module);
+    const std::string name = kmod::normalize_module_name(module);
     if (builtin.contains(name)) return ModuleState::builtin;
     return loaded.contains(name) ? ModuleState::live : ModuleState::absent;
   }
 
   std::optional<std::string> srcversion(std::string_view module) override {
-    const auto it = loaded.find(normalize_module_name(module));
+    const auto it = loaded.find(kmod::normalize_module_name(module));
     if (it == loaded.end() || it->second.srcversion.empty()) return std::nullopt;
     return it->second.srcversion;
   }
@@ -65,7 +65,7 @@ class ModelKernel final : public Kernel {
       }
     }
     const auto info = kmod::read_modinfo(bytes, image.what);
-    const std::string name = normalize_module_name(info.name);
+    const std::string name = kmod::normalize_module_name(info.name);
     if (name != image.name) fail(ErrorKind::internal, "model kernel: image {} holds module {}", image.name, name);
     if (loaded.contains(name)) fail(ErrorKind::refused, "inserting {} failed: already loaded", name);
     for (const auto& dependency : info.depends) {
@@ -75,13 +75,13 @@ class ModelKernel final : public Kernel {
     }
     if (fail_init.contains(name)) fail(ErrorKind::io, "inserting {} failed: No such device", name);
     std::vector<std::string> depends;
-    for (const auto& d : info.depends) depends.push_back(normalize_module_name(d));
+    for (const auto& d : info.depends) depends.push_back(kmod::normalize_module_name(d));
     loaded[name] = Loaded{info.srcversion, parameters, depends, bytes};
     insertions.push_back(name);
   }
 
   void remove(std::string_view module) override {
-    const std::string name = normalize_module_name(module);
+    const std::string name = kmod::normalize_module_name(module);
     if (!loaded.contains(name)) fail(ErrorKind::not_found, "module {} is not loaded", name);
     for (const auto& [other, entry] : loaded) {
       if (std::find(entry.depends.begin(), entry.depends.end(), name) != entry.depends.end()) {

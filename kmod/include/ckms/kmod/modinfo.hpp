@@ -14,6 +14,10 @@
 
 namespace ckms::kmod {
 
+// The kernel spells module names with '_' where file names and modinfo `depends=` may
+// have '-'; lookups and comparisons use this form.
+std::string normalize_module_name(std::string_view name);
+
 struct ModuleParameter {
   std::string name;
   std::string type;         // from parmtype=, e.g. "charp", "int"; empty when absent

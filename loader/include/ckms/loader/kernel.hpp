@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ckms/kmod/modinfo.hpp"
 #include "ckms/oci/io.hpp"
 
 namespace ckms::loader {
@@ -19,10 +20,6 @@ namespace ckms::loader {
 enum class ModuleState { absent, live, coming, going, builtin };
 
 std::string_view to_string(ModuleState state);
-
-// The kernel spells module names with '_' where file names and modinfo `depends=` may
-// have '-'; lookups and comparisons use this form.
-std::string normalize_module_name(std::string_view name);
 
 // Module bytes ready for the kernel, already verified by the caller.
 struct ModuleImage {

@@ -15,7 +15,7 @@
 #include "ckms/loader/cache.hpp"
 #include "ckms/loader/dependencies.hpp"
 #include "ckms/loader/kernel.hpp"
-#include "ckms/loader/parameters.hpp"
+#include "ckms/artifact/module_parameters.hpp"
 #include "ckms/loader/state.hpp"
 #include "ckms/loader/trust.hpp"
 #include "ckms/oci/reference.hpp"
@@ -41,7 +41,7 @@ struct LoadRequest {
   oci::RegistryOptions registry;
   std::optional<std::string> kernel_release;  // default: the running kernel
   std::vector<std::filesystem::path> trust;   // default: LoaderPaths::trust_dir
-  std::vector<ParameterSetting> parameters;
+  std::vector<artifact::ParameterSetting> parameters;
   NetworkMode network = NetworkMode::online;
   // Fetch and verify into the cache only (e.g. for the kernel the host reboots into next),
   // without inserting or checking the running kernel.
@@ -56,7 +56,7 @@ struct LoadedModule {
   std::string file;
   oci::Digest digest;
   std::string signer;
-  ParameterValues parameters;
+  artifact::ParameterValues parameters;
   ModuleAction action = ModuleAction::inserted;
 };
 

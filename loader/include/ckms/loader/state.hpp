@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckms/loader/parameters.hpp"
+#include "ckms/artifact/module_parameters.hpp"
 #include "ckms/oci/digest.hpp"
 #include "ckms/oci/io.hpp"
 
@@ -34,7 +34,7 @@ struct ModuleRecord {
   oci::Digest file_digest;
   std::string srcversion;
   std::string signer;  // subject of the trusted certificate that verified it
-  ParameterValues parameters;
+  artifact::ParameterValues parameters;
   // In-tree modules this load inserted for the package, in insertion order.
   std::vector<std::string> dependencies_inserted;
   int order = 0;          // position in the artifact's load order

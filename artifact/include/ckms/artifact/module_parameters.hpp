@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ckms::loader {
+namespace ckms::artifact {
 
 struct ParameterSetting {
   std::string module;  // normalised; empty: the one module of the artifact that declares `name`
@@ -35,4 +35,4 @@ std::map<std::string, ParameterValues> resolve_parameters(
 // The string init_module takes: "greeting=hi repeat=3", a value with spaces in quotes.
 std::string kernel_parameters(const ParameterValues& values);
 
-}  // namespace ckms::loader
+}  // namespace ckms::artifact

@@ -1,9 +1,9 @@
 #include <catch2/catch.hpp>
 
-#include "ckms/loader/parameters.hpp"
+#include "ckms/artifact/module_parameters.hpp"
 #include "ckms/oci/error.hpp"
 
-namespace ckms::loader {
+namespace ckms::artifact {
 namespace {
 
 ErrorKind kind_of(const std::function<void()>& f) {
@@ -76,4 +76,4 @@ TEST_CASE("kernel parameter strings quote values with spaces", "[loader]") {
   CHECK(kernel_parameters({{"greeting", "hello world"}, {"repeat", "3"}}) == "greeting=\"hello world\" repeat=3");
 }
 
-}  // namespace ckms::loader
+}  // namespace ckms::artifact

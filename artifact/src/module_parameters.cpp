@@ -1,14 +1,14 @@
-#include "ckms/loader/parameters.hpp"
+#include "ckms/artifact/module_parameters.hpp"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "ckms/loader/kernel.hpp"
+#include "ckms/kmod/modinfo.hpp"
 #include "ckms/oci/error.hpp"
 
-namespace ckms::loader {
+namespace ckms::artifact {
 namespace {
 
 bool is_name(std::string_view text) {
@@ -25,7 +25,7 @@ bool is_value(std::string_view text) {
 }
 
 // The kernel compares parameter names with '-' and '_' equal (parameq).
-std::string normalize_parameter(std::string_view name) { return normalize_module_name(name); }
+std::string normalize_parameter(std::string_view name) { return kmod::normalize_module_name(name); }
 
 std::vector<std::string> all_declared(const std::map<std::string, std::vector<std::string>>& declared) {
   std::vector<std::string> out;
@@ -47,7 +47,7 @@ ParameterSetting ParameterSetting::parse(std::string_view text) {
   setting.value = std::string(text.substr(equals + 1));
   const auto dot = key.find('.');
   if (dot != std::string_view::npos) {
-    setting.module = normalize_module_name(key.substr(0, dot));
+    setting.module = kmod::normalize_module_name(key.substr(0, dot));
     setting.name = std::string(key.substr(dot + 1));
     if (!is_name(setting.module)) fail(ErrorKind::usage, "parameter '{}': '{}' is not a module name", text, key.substr(0, dot));
   } else {
@@ -77,7 +77,7 @@ std::map<std::string, ParameterValues> resolve_parameters(
 
   std::map<std::string, ParameterValues> out;
   for (const auto& [module, values] : defaults) {
-    const std::string m = normalize_module_name(module);
+    const std::string m = kmod::normalize_module_name(module);
     for (const auto& [name, value] : values) {
       if (!declares(m, normalize_parameter(name))) {
         fail(ErrorKind::integrity, "the artifact's default parameter {}.{} is not a parameter of module {}",
@@ -123,4 +123,4 @@ std::string kernel_parameters(const ParameterValues& values) {
   return out;
 }
 
-}  // namespace ckms::loader
+}  // namespace ckms::artifact
