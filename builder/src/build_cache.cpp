@@ -6,7 +6,7 @@ namespace ckms::builder {
 namespace {
 
 // Bumped whenever the set or meaning of the inputs changes.
-constexpr int kKeyFormat = 1;
+constexpr int kKeyFormat = 2;
 
 nlohmann::json optional_digest(const std::optional<oci::Digest>& digest) {
   return digest ? nlohmann::json(digest->str()) : nlohmann::json(nullptr);
@@ -25,6 +25,7 @@ nlohmann::json CacheInputs::to_json() const {
           {"signHash", signing_certificate ? sign_hash : ""},
           {"signKeyId", signing_certificate && sign_key_id},
           {"compression", compression},
+          {"defaultParameters", default_parameters},
           {"ckmsVersion", ckms_version}};
 }
 

@@ -21,6 +21,7 @@
 #include "ckms/builder/dkms_conf_static.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/builder/tree_files.hpp"
+#include "ckms/kmod/modinfo.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
 #include "ckms/oci/layer_path.hpp"
@@ -309,6 +310,7 @@ class KernelJob {
                        .sign_hash = options_.signing ? options_.signing->options.hash : "",
                        .sign_key_id = options_.signing && options_.signing->options.use_key_id,
                        .compression = std::string(kmod::to_string(options_.compression)),
+                       .default_parameters = default_parameter_texts(),
                        .ckms_version = options_.ckms_version};
   }
 
@@ -461,6 +463,27 @@ class KernelJob {
     log(lines);
   }
 
+  std::vector<std::string> default_parameter_texts() const {
+    std::vector<std::string> texts;
+    for (const auto& setting : options_.default_parameters) texts.push_back(setting.str());
+    return texts;
+  }
+
+  // The defaults checked against what the collected modules declare, as `ckms load` will
+  // check them: a typo fails this kernel's build instead of every node's load.
+  std::map<std::string, artifact::ParameterValues> default_parameters() const {
+    if (options_.default_parameters.empty()) return {};
+    const std::size_t limit = CollectOptions{}.max_module_bytes;
+    std::map<std::string, std::vector<std::string>> declared;
+    for (const auto& file : result_.modules) {
+      const fs::path path = dirs_.files / file.file_name;
+      const auto info = kmod::read_modinfo(oci::read_file(path, limit), path.string(), limit);
+      auto& names = declared[kmod::normalize_module_name(info.name)];
+      for (const auto& parameter : info.parameters) names.push_back(parameter.name);
+    }
+    return artifact::resolve_parameters(options_.default_parameters, declared, {});
+  }
+
   void publish() {
     step("publishing");
     artifact::ModuleConfig config;
@@ -469,6 +492,7 @@ class KernelJob {
     config.kernel_release = release_;
     config.arch = arch_;
     config.files = result_.modules;
+    config.default_parameters = default_parameters();
     config.provenance.source = context_.source_digest;
     config.provenance.build_image = result_.build_image;
     config.provenance.ckms_version = options_.ckms_version;

@@ -40,6 +40,7 @@ struct BuildArgs {
   bool no_sign = false;
   std::string sign_hash = "sha256";
   std::string compress = "none";
+  std::vector<std::string> parameters;
   unsigned jobs = 0;
   unsigned make_jobs = 0;
   std::string runtime = "runc";
@@ -215,6 +216,7 @@ bool run_build(App& app, const BuildArgs& args) {
   options.in_place = args.runtime == "none";
   options.runtime = args.runtime;
   options.compression = parse_compression(args.compress);
+  for (const auto& text : args.parameters) options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
   options.jobs = args.jobs;
   options.make_jobs = args.make_jobs;
   options.time_limit = std::chrono::seconds(args.timeout);
@@ -299,6 +301,8 @@ void register_build_commands(App& app) {
   build->add_flag("--no-sign", args.no_sign, "Publish unsigned modules (nodes that check signatures refuse them)");
   build->add_option("--sign-hash", args.sign_hash, "Signature hash, as sign-file's first argument")->capture_default_str();
   build->add_option("--compress", args.compress, "Module compression: none, xz or zstd")->capture_default_str();
+  build->add_option("--param", args.parameters,
+                    "[MODULE.]NAME=VALUE default parameter the artifact carries for ckms load; repeatable");
   build->add_option("-j,--jobs", args.jobs, "Kernels built at once (default: one per CPU)");
   build->add_option("--make-jobs", args.make_jobs, "make -j for each build (default: CPUs / kernels at once)");
   build->add_option("--runtime", args.runtime,

@@ -23,6 +23,7 @@ CacheInputs inputs() {
                      .sign_hash = "sha256",
                      .sign_key_id = false,
                      .compression = "none",
+                     .default_parameters = {"greeting=hi"},
                      .ckms_version = "0.1.0"};
 }
 
@@ -48,6 +49,8 @@ TEST_CASE("cache key: every input that decides the output changes it") {
       {"hash", [](CacheInputs& i) { i.sign_hash = "sha512"; }},
       {"key id", [](CacheInputs& i) { i.sign_key_id = true; }},
       {"compression", [](CacheInputs& i) { i.compression = "xz"; }},
+      {"default parameter", [](CacheInputs& i) { i.default_parameters = {"greeting=hello"}; }},
+      {"no default parameters", [](CacheInputs& i) { i.default_parameters.clear(); }},
       {"ckms version", [](CacheInputs& i) { i.ckms_version = "0.2.0"; }},
   };
   std::set<std::string> keys = {cache_key(inputs())};

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
+#include "ckms/artifact/module_parameters.hpp"
 #include "ckms/builder/build_plan.hpp"
 #include "ckms/builder/sandbox.hpp"
 #include "ckms/kmod/compress.hpp"
@@ -58,6 +59,9 @@ struct BuildOptions {
   oci::Target* output = nullptr;              // where artifacts are published
   std::optional<SigningConfig> signing;       // absent: unsigned, as the caller asked
   kmod::Compression compression = kmod::Compression::none;
+  // Defaults the artifact carries for `ckms load` (which overrides them with its own
+  // --param); each must name a parameter the built module declares.
+  std::vector<artifact::ParameterSetting> default_parameters;
   unsigned jobs = 0;        // kernels built at once; 0: one per CPU
   unsigned make_jobs = 0;   // DKMS's parallel_jobs for each make; 0: CPUs / kernels at once
   bool in_place = false;    // run builds in this root (run_in_place) instead of runc

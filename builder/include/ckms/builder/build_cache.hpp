@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,7 @@ struct CacheInputs {
   std::string sign_hash;    // sign-file's hash algorithm
   bool sign_key_id = false;  // sign-file -k
   std::string compression;  // none, xz, zstd
+  std::vector<std::string> default_parameters;  // "[MODULE.]NAME=VALUE", as given
   std::string ckms_version;
 
   nlohmann::json to_json() const;
