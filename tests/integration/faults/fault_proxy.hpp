@@ -8,8 +8,6 @@
 // by a seeded generator, at most `budget` times per run: reproducible up to the order in
 // which concurrent requests arrive.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,13 +17,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <list>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include "loopback_server.hpp"
 
 namespace ckms::faults {
 
@@ -58,26 +57,11 @@ struct FaultPlan {
 
 class FaultProxy {
  public:
-  FaultProxy(int upstream_port, FaultPlan plan) : upstream_(upstream_port), plan_(plan), random_(plan.seed) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr = loopback(0);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listener_, 64);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { serve(); });
-  }
-  ~FaultProxy() {
-    stop_ = true;
-    acceptor_.join();
-    for (auto& connection : connections_) connection.join();
-    ::close(listener_);
-  }
+  FaultProxy(int upstream_port, FaultPlan plan) : upstream_(upstream_port), plan_(plan), random_(plan.seed) {}
   FaultProxy(const FaultProxy&) = delete;
   FaultProxy& operator=(const FaultProxy&) = delete;
 
-  std::string authority() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string authority() const { return server_.authority(); }
   int injected() const { return injected_; }
   int requests() const { return requests_; }
 
@@ -86,14 +70,6 @@ class FaultProxy {
     std::string text;  // up to and including the blank line
     std::string rest;  // bytes that followed it
   };
-
-  static sockaddr_in loopback(int port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    return addr;
-  }
 
   static std::string lower(std::string_view text) {
     std::string out(text);
@@ -115,7 +91,7 @@ class FaultProxy {
 
   bool read_head(int fd, Head& head) {
     char buffer[16384];
-    while (!stop_) {
+    while (!server_.stopping()) {
       const auto end = head.text.find("\r\n\r\n");
       if (end != std::string::npos) {
         head.rest = head.text.substr(end + 4);
@@ -164,7 +140,7 @@ class FaultProxy {
 
   bool send_all(int fd, const char* data, std::size_t length, bool slow) {
     std::size_t sent = 0;
-    while (sent < length && !stop_) {
+    while (sent < length && !server_.stopping()) {
       std::size_t piece = length - sent;
       if (slow) piece = std::min<std::size_t>(piece, 16384);
       const ssize_t n = ::send(fd, data + sent, piece, MSG_NOSIGNAL);
@@ -176,19 +152,6 @@ class FaultProxy {
       }
     }
     return sent == length;
-  }
-
-  void serve() {
-    while (!stop_) {
-      pollfd pfd{listener_, POLLIN, 0};
-      if (::poll(&pfd, 1, 100) <= 0) continue;
-      const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client < 0) continue;
-      connections_.emplace_back([this, client] {
-        handle(client);
-        ::close(client);
-      });
-    }
   }
 
   void handle(int client) {
@@ -213,12 +176,8 @@ class FaultProxy {
       return;
     }
 
-    const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr = loopback(upstream_);
-    if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(server);
-      return;
-    }
+    const int server = testkit::LoopbackServer::connect_to(upstream_);
+    if (server < 0) return;
     const std::string head = close_after(request.text);
     const bool slow = fault == Fault::slow;
     if (slow) count_injection();  // every request crosses the slow link
@@ -238,7 +197,7 @@ class FaultProxy {
     std::size_t body_seen = 0, body_length = 0;
     bool body_fault = false;  // decided once the reply head is known
     char buffer[65536];
-    while (!stop_) {
+    while (!server_.stopping()) {
       pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
       if (::poll(fds, 2, 100) <= 0) continue;
       if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -307,7 +266,7 @@ class FaultProxy {
           if (!send_all(client, piece.data(), before, slow)) return false;
           count_injection();
           const auto until = std::chrono::steady_clock::now() + plan_.stall;
-          while (!stop_ && std::chrono::steady_clock::now() < until) {
+          while (!server_.stopping() && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
           }
           seen += before;
@@ -326,13 +285,9 @@ class FaultProxy {
   FaultPlan plan_;
   std::mutex mutex_;
   std::mt19937 random_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
   std::atomic<int> injected_{0};
   std::atomic<int> requests_{0};
-  std::thread acceptor_;
-  std::list<std::thread> connections_;  // touched by the acceptor thread until it is joined
+  testkit::LoopbackServer server_{[this](int client) { handle(client); }};
 };
 
 }  // namespace ckms::faults

@@ -3,8 +3,6 @@
 // nest without end, and token realms elsewhere. Each is refused within bounded time and
 // memory, with a message that says what was refused.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,7 +12,6 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
-#include <list>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -29,6 +26,7 @@
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/registry.hpp"
 #include "faults_support.hpp"
+#include "loopback_server.hpp"
 
 using namespace ckms;
 using namespace ckms::faults;
@@ -48,32 +46,17 @@ struct Request {
 class RawServer {
  public:
   using Handler = std::function<void(int fd, const Request&)>;
-  explicit RawServer(Handler handler) : handler_(std::move(handler)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listener_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { serve(); });
-  }
-  ~RawServer() {
-    stop_ = true;
-    acceptor_.join();
-    for (auto& t : connections_) t.join();
-    ::close(listener_);
-  }
-  std::string authority() const { return "127.0.0.1:" + std::to_string(port_); }
+  explicit RawServer(Handler handler) : handler_(std::move(handler)) {}
+  RawServer(const RawServer&) = delete;
+  RawServer& operator=(const RawServer&) = delete;
+  std::string authority() const { return server_.authority(); }
   int requests() const { return requests_; }
   std::uint64_t bytes_sent() const { return sent_; }
 
   // Writes all of `data`; false once the client is gone or the server stops.
   bool send(int fd, std::string_view data) {
     std::size_t done = 0;
-    while (done < data.size() && !stop_) {
+    while (done < data.size() && !server_.stopping()) {
       pollfd pfd{fd, POLLOUT, 0};
       if (::poll(&pfd, 1, 100) <= 0) continue;
       const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
@@ -85,44 +68,30 @@ class RawServer {
   }
 
  private:
-  void serve() {
-    while (!stop_) {
-      pollfd pfd{listener_, POLLIN, 0};
-      if (::poll(&pfd, 1, 100) <= 0) continue;
-      const int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      connections_.emplace_back([this, fd] {
-        std::string head;
-        char buffer[8192];
-        while (!stop_ && head.find("\r\n\r\n") == std::string::npos) {
-          pollfd p{fd, POLLIN, 0};
-          if (::poll(&p, 1, 100) <= 0) continue;
-          const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-          if (n <= 0) break;
-          head.append(buffer, static_cast<std::size_t>(n));
-        }
-        if (head.find("\r\n\r\n") != std::string::npos) {
-          ++requests_;
-          Request request;
-          const auto space = head.find(' ');
-          request.method = head.substr(0, space);
-          request.target = head.substr(space + 1, head.find(' ', space + 1) - space - 1);
-          request.head = head;
-          handler_(fd, request);
-        }
-        ::close(fd);
-      });
+  void serve(int fd) {
+    std::string head;
+    char buffer[8192];
+    while (!server_.stopping() && head.find("\r\n\r\n") == std::string::npos) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      head.append(buffer, static_cast<std::size_t>(n));
     }
+    if (head.find("\r\n\r\n") == std::string::npos) return;
+    ++requests_;
+    Request request;
+    const auto space = head.find(' ');
+    request.method = head.substr(0, space);
+    request.target = head.substr(space + 1, head.find(' ', space + 1) - space - 1);
+    request.head = head;
+    handler_(fd, request);
   }
 
   Handler handler_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
   std::atomic<std::uint64_t> sent_{0};
-  std::thread acceptor_;
-  std::list<std::thread> connections_;
+  testkit::LoopbackServer server_{[this](int fd) { serve(fd); }};
 };
 
 oci::RegistryOptions hostile_options() {

@@ -4,18 +4,15 @@
 // exactly `cut_after` of them through and is then closed on both sides. Every connection
 // has its own thread, so a client may hold several at once (kept-alive ones included).
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
-#include <list>
-#include <mutex>
 #include <string>
-#include <thread>
+
+#include "loopback_server.hpp"
 
 namespace ckms::oci::test {
 
@@ -24,58 +21,26 @@ class CuttingProxy {
   enum class Direction { requests, replies };
 
   CuttingProxy(int upstream_port, Direction direction, std::size_t cut_after)
-      : upstream_(upstream_port), direction_(direction), cut_after_(cut_after) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr = loopback(0);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listener_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { serve(); });
-  }
-  ~CuttingProxy() {
-    stop_ = true;
-    acceptor_.join();
-    for (auto& connection : connections_) connection.join();
-    ::close(listener_);
-  }
+      : upstream_(upstream_port), direction_(direction), cut_after_(cut_after) {}
   CuttingProxy(const CuttingProxy&) = delete;
   CuttingProxy& operator=(const CuttingProxy&) = delete;
 
-  std::string authority() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string authority() const { return server_.authority(); }
   int cuts() const { return cut_ ? 1 : 0; }
 
  private:
-  static sockaddr_in loopback(int port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    return addr;
-  }
-
-  void serve() {
-    while (!stop_) {
-      pollfd pfd{listener_, POLLIN, 0};
-      if (::poll(&pfd, 1, 100) <= 0) continue;
-      const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client < 0) continue;
-      connections_.emplace_back([this, client] {
-        const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr = loopback(upstream_);
-        if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) pump(client, server);
-        ::close(server);
-        ::close(client);
-      });
-    }
+  void relay(int client) {
+    const int server = testkit::LoopbackServer::connect_to(upstream_);
+    if (server < 0) return;
+    pump(client, server);
+    ::close(server);
   }
 
   void pump(int client, int server) {
     std::size_t counted = 0;
     const int cut_side = direction_ == Direction::requests ? 0 : 1;  // 0: from the client
     char buffer[65536];
-    while (!stop_) {
+    while (!server_.stopping()) {
       pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
       if (::poll(fds, 2, 100) <= 0) continue;
       for (int i = 0; i < 2; ++i) {
@@ -99,12 +64,8 @@ class CuttingProxy {
   int upstream_;
   Direction direction_;
   std::size_t cut_after_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
   std::atomic<bool> cut_{false};
-  std::thread acceptor_;
-  std::list<std::thread> connections_;  // touched by the acceptor thread until it is joined
+  testkit::LoopbackServer server_{[this](int client) { relay(client); }};
 };
 
 }  // namespace ckms::oci::test
