@@ -36,10 +36,7 @@ PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
                           .digest = file.digest,
                           .size = file.size,
                           .annotations = {{std::string(oci::annotation::kTitle), file.file_name}}};
-    if (!target.exists(layer)) {
-      oci::FileReader reader(path);
-      target.push(layer, reader);
-    }
+    if (!target.exists(layer)) oci::push_file(target, layer, path);
     layers.push_back(std::move(layer));
   }
 

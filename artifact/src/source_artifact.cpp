@@ -101,10 +101,7 @@ oci::Descriptor push_packed_source(oci::Target& target, const PackedSource& pack
                         .digest = packed.digest,
                         .size = packed.size,
                         .annotations = {{std::string(oci::annotation::kTitle), std::string(kLayerTitle)}}};
-  if (!target.exists(layer)) {
-    oci::FileReader reader(packed.layer_file);
-    target.push(layer, reader);
-  }
+  if (!target.exists(layer)) oci::push_file(target, layer, packed.layer_file);
   oci::ImageManifest manifest{.artifact_type = std::string(kSourceArtifactType),
                               .config = oci::Descriptor::for_content(std::string(mt::kOciEmpty), mt::kEmptyJson),
                               .layers = {layer}};

@@ -72,8 +72,7 @@ oci::CreatedLayer make_layer(const fs::path& tree, const fs::path& blob, const L
 
 void push_file_if_missing(oci::Target& destination, const oci::Descriptor& descriptor, const fs::path& file) {
   if (destination.exists(descriptor)) return;
-  oci::FileReader reader(file);
-  destination.push(descriptor, reader);
+  oci::push_file(destination, descriptor, file);
 }
 
 void push_bytes_if_missing(oci::Target& destination, const oci::Descriptor& descriptor, std::string_view bytes) {

@@ -1,6 +1,10 @@
 #include "ckms/oci/target.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include "ckms/oci/manifest.hpp"
+#include "ckms/oci/registry.hpp"
 
 namespace ckms::oci {
 namespace {
@@ -32,6 +36,20 @@ std::string fetch_bytes(Target& target, const Descriptor& descriptor) {
 void push_bytes(Target& target, const Descriptor& descriptor, std::string_view bytes) {
   StringReader reader{std::string(bytes)};
   target.push(descriptor, reader);
+}
+
+void push_file(Target& target, const Descriptor& descriptor, const std::filesystem::path& file,
+               const ProgressFn& progress, int attempts) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      FileReader reader(file);
+      target.push(descriptor, reader, progress);
+      return;
+    } catch (const InterruptedUpload&) {
+      if (attempt >= attempts) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250) * attempt);
+  }
 }
 
 }  // namespace ckms::oci

@@ -155,9 +155,8 @@ void run_push(App& app, const PushArgs& args) {
                           .digest = oci::digest_of_file(file),
                           .size = static_cast<std::int64_t>(fs::file_size(file)),
                           .annotations = {{std::string(oci::annotation::kTitle), title}}};
-    oci::FileReader reader(file);
     progress.started(layer);
-    target->push(layer, reader, [&](std::uint64_t n) { progress.advanced(layer, n); });
+    oci::push_file(*target, layer, file, [&](std::uint64_t n) { progress.advanced(layer, n); });
     progress.finished(layer, oci::CopyObserver::Outcome::copied);
     manifest.layers.push_back(layer);
   }

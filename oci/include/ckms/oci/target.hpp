@@ -3,6 +3,7 @@
 // or a registry repository (like oras-go's content.Storage + TagResolver). Copy, push, pull
 // and the builder/loader are written once against this interface.
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,12 @@ std::string fetch_bytes(Target& target, const Descriptor& descriptor);
 
 // Stores small content (manifests, configs) given as bytes.
 void push_bytes(Target& target, const Descriptor& descriptor, std::string_view bytes);
+
+// Stores a file's content. A registry upload cut off after it sent content cannot be
+// resumed (InterruptedUpload); the file can be read again, so the upload starts over in a
+// new session, `attempts` times in all.
+void push_file(Target& target, const Descriptor& descriptor, const std::filesystem::path& file,
+               const ProgressFn& progress = {}, int attempts = 3);
 
 // Wraps `inner` so that it verifies `descriptor` as it streams (see VerifyingReader).
 std::unique_ptr<Reader> verified(std::unique_ptr<Reader> inner, const Descriptor& descriptor,
