@@ -45,12 +45,14 @@ step "lint the example module's dkms.conf"
 step "toolchain root filesystem (mmdebstrap, cached in $cache)"
 # Split-/usr, as docs/build.md explains: a headers layer carries a real /lib.
 toolchain=$cache/toolchain.tar
-if [ ! -s "$toolchain" ]; then
+# mmdebstrap picks its output format from the name: the temp name ends in .tar too.
+if [ ! -f "$toolchain" ]; then
+  rm -rf "$toolchain"
   mmdebstrap --mode=unshare --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/no-merged-usr \
     --include=gcc-12,make,libc6-dev,libelf-dev,libssl3,patch,kmod,mawk \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' bookworm "$toolchain.tmp"
-  mv "$toolchain.tmp" "$toolchain"
+    --dpkgopt='path-exclude=/usr/share/locale/*' bookworm "$cache/toolchain.tmp.tar"
+  mv "$cache/toolchain.tmp.tar" "$toolchain"
 fi
 
 step "kernel build image for $release into oci:$out/images"
