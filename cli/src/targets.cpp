@@ -19,8 +19,6 @@ void add_registry_flags(CLI::App* command, RegistryFlags& flags) {
                       "Credentials file (default: $REGISTRY_AUTH_FILE, containers auth.json, docker config.json)");
 }
 
-namespace {
-
 oci::RegistryOptions registry_options(const RegistryFlags& flags) {
   oci::RegistryOptions options;
   options.plain_http = flags.plain_http;
@@ -34,8 +32,6 @@ oci::RegistryOptions registry_options(const RegistryFlags& flags) {
   }
   return options;
 }
-
-}  // namespace
 
 std::unique_ptr<oci::Target> open_target(const oci::Reference& reference, const RegistryFlags& flags,
                                          bool create_layout) {

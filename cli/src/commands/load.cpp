@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <memory>
 
 #include <fmt/format.h>
@@ -56,20 +55,6 @@ struct LoadArgs {
   PathArgs paths;
   RegistryFlags registry;
 };
-
-oci::RegistryOptions registry_options(const RegistryFlags& flags) {
-  oci::RegistryOptions options;
-  options.plain_http = flags.plain_http;
-  if (!flags.ca_cert.empty()) options.ca_cert = flags.ca_cert;
-  if (!flags.auth_file.empty()) options.auth_file = flags.auth_file;
-  if (!flags.username.empty()) {
-    if (!flags.password_stdin) fail(ErrorKind::usage, "--username needs --password-stdin");
-    std::string password;
-    std::getline(std::cin, password);
-    options.credentials = oci::Credentials{.username = flags.username, .password = password};
-  }
-  return options;
-}
 
 std::vector<fs::path> as_paths(const std::vector<std::string>& texts) { return {texts.begin(), texts.end()}; }
 
