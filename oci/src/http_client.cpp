@@ -262,8 +262,8 @@ HttpResponse perform(CURL* easy, const HttpOptions& options, const HttpRequest& 
                                          request.url, kMaxHeaderBytes), false);
   }
   if (sink.overflow) {
-    throw HttpTransportError(fmt::format("{} {}: reply body exceeds the {} bytes allowed",
-                                         request.method, request.url, body_limit), false);
+    throw HttpReplyTooLarge(fmt::format("{} {}: reply body exceeds the {} bytes allowed, refused unread",
+                                        request.method, request.url, body_limit));
   }
   if (code != CURLE_OK) {
     throw HttpTransportError(curl::describe_failure(code, error_buffer, request), curl::retryable(code));

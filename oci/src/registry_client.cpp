@@ -167,6 +167,8 @@ HttpResponse RegistryClient::send(HttpRequest request, const std::optional<Scope
         continue;
       }
       return response;
+    } catch (const HttpReplyTooLarge& e) {
+      fail(ErrorKind::refused, "{}: {}", describe(), e.what());
     } catch (const HttpTransportError& e) {
       if (!e.retryable() || attempt >= options_.max_attempts) {
         fail(ErrorKind::network, "{}: {} (after {} attempt{})", describe(), e.what(), attempt,

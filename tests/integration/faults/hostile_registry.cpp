@@ -176,14 +176,25 @@ TEST_CASE("a 1 GiB manifest is refused after at most the manifest limit, with or
     oci::fetch_bytes(repo, descriptor);
   });
   INFO(error.what());
-  // Streamed, the HEAD gives no digest and the GET's bounded buffer overflows (a network
-  // error that is not retried); with a length, the verified stream stops at the limit.
-  CHECK((error.kind() == ErrorKind::refused || error.kind() == ErrorKind::network));
+  // Streamed, the HEAD gives no digest and the GET's bounded buffer overflows; with a
+  // length, the verified stream stops at the limit. Both are the registry's doing, not the
+  // network's, so neither is retried and both are refusals.
+  CHECK(error.kind() == ErrorKind::refused);
   CHECK_THAT(error.what(), Catch::Contains("hostile/huge") && Catch::Contains(std::to_string(oci::kMaxManifestBytes)));
   CHECK(took < std::chrono::seconds(10));
   // Bounded: the client stopped reading near the limit, and kept no more than that.
   CHECK(server.bytes_sent() < 64u << 20);
   CHECK(rss_kib() - rss_before < 64 << 10);
+
+  // A node or a CI job sees the refusal as its exit code.
+  const testkit::TempDir out;
+  const auto pulled = testkit::run({testkit::ckms_binary().string(), "pull", "--plain-http",
+                                    server.authority() + "/hostile/huge:v1", "-o", (out / "layout").string()},
+                                   {.env = {{"REGISTRY_AUTH_FILE", "/nonexistent/ckms-test-auth.json"}},
+                                    .timeout_seconds = 60});
+  INFO(pulled.err);
+  CHECK(pulled.exit_code == 5);
+  CHECK_THAT(pulled.err, Catch::Contains("hostile/huge") && Catch::Contains(std::to_string(oci::kMaxManifestBytes)));
 }
 
 TEST_CASE("endless redirects stop at the redirect limit with a clear error", "[hostile]") {

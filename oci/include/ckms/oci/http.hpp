@@ -79,6 +79,13 @@ class HttpTransportError : public Error {
   bool retryable_;
 };
 
+// A reply body larger than the caller allowed. Not a transport failure: the server sent
+// what it meant to, and asking again would only bring the same bytes, so it is refused.
+class HttpReplyTooLarge : public Error {
+ public:
+  explicit HttpReplyTooLarge(const std::string& message) : Error(ErrorKind::refused, message) {}
+};
+
 // Limits on what a server may send before we stop listening.
 inline constexpr std::size_t kMaxHeaderBytes = 64 << 10;
 inline constexpr std::size_t kMaxErrorBodyBytes = 64 << 10;
