@@ -387,6 +387,7 @@ class KernelJob {
     spec.mode = options_.mode;
     spec.runtime = options_.runtime;
     spec.work_dir = dirs_.runtime;
+    spec.state_root = options_.cache_dir / "sandbox";
     spec.log_file = log;
     return options_.in_place ? run_in_place(spec) : run_sandbox(spec);
   }

@@ -1,5 +1,6 @@
 // Running a sandbox to completion. The container state is deleted on every path (exit,
-// time limit, exception), so no stopped container or runc state outlives a build.
+// time limit, exception), so no stopped container or runc state outlives a build; when
+// ckms itself is killed, the next run with the same state root does it (sandbox_owner).
 
 #include <fcntl.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -16,6 +18,7 @@
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
+#include "sandbox_owner.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -79,18 +82,34 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   const std::string id = container_id();
   const auto work = std::filesystem::absolute(spec.work_dir);
   const auto bundle = work / (id + ".bundle");
-  const auto state = work / (id + ".state");
   std::filesystem::create_directories(work);
   // Container root (an unmapped host uid in rootful mode) must traverse to the bind
   // mount sources and the bundle; it gets search permission only, not listing.
   std::filesystem::permissions(work, std::filesystem::perms::others_exec |
                                          std::filesystem::perms::group_exec,
                                std::filesystem::perm_options::add);
-  if (::mkdir(state.c_str(), 0700) != 0) fail_errno("create runc state dir " + state.string());
-
   oci::UniqueFd log = open_log(spec.log_file);
-  const std::vector<std::string> runc = {runtime.string(), "--root", state.string()};
-  ContainerGuard guard(runc, id, bundle, state);
+
+  // runc's --root: shared, so a later run can stop what a dead one left; else private.
+  std::optional<SandboxStateRoot> shared;
+  std::filesystem::path runc_root = work / (id + ".state");
+  if (!spec.state_root.empty()) {
+    shared.emplace(std::filesystem::absolute(spec.state_root));
+    std::filesystem::create_directories(shared->runc);
+    std::filesystem::permissions(shared->runc, std::filesystem::perms::owner_all);
+    runc_root = shared->runc;
+  } else if (::mkdir(runc_root.c_str(), 0700) != 0) {
+    fail_errno("create runc state dir " + runc_root.string());
+  }
+  const std::vector<std::string> runc = {runtime.string(), "--root", runc_root.string()};
+  if (shared) {
+    for (const auto& stale : reap_stale_sandboxes(runc, *shared, log.get())) {
+      log_line(log.get(), fmt::format("stopped container {}, left running by a ckms that is gone", stale));
+    }
+  }
+  std::optional<SandboxOwner> owner;
+  if (shared) owner.emplace(*shared, id);
+  ContainerGuard guard(runc, id, bundle, shared ? runc_root / id : runc_root);
   write_bundle(spec, bundle);
 
   auto argv = runc;

@@ -67,7 +67,7 @@ struct BuildOptions {
   bool in_place = false;    // run builds in this root (run_in_place) instead of runc
   std::string runtime = "runc";  // OCI runtime name or path
   SandboxMode mode = SandboxMode::automatic;
-  std::filesystem::path cache_dir;  // the unpack cache lives in <cache_dir>/unpack
+  std::filesystem::path cache_dir;  // <cache_dir>/unpack: the unpack cache; <cache_dir>/sandbox: runc state
   std::filesystem::path log_dir;    // logs: <log_dir>/<name>-<version>/<release>.log
   std::filesystem::path work_dir;   // scratch space, removed per kernel when it ends
   std::chrono::seconds time_limit{3600};  // per sandbox run

@@ -72,7 +72,11 @@ struct SandboxSpec {
   std::optional<std::int64_t> pids_limit;
 
   std::string runtime = "runc";        // program name or path; see detect_runtime()
-  std::filesystem::path work_dir;      // bundle and runtime state live here; removed after
+  std::filesystem::path work_dir;      // bundle (and runtime state without a state root); removed after
+  // Runtime state shared by the sandboxes of every ckms run on this machine (one per cache
+  // dir), so that a run finds and stops the containers of a ckms that died. Empty: a
+  // private state dir under work_dir, which nothing reaps.
+  std::filesystem::path state_root;
   std::filesystem::path log_file;      // stdout and stderr of the build; kept
 };
 

@@ -17,8 +17,9 @@ std::optional<std::filesystem::path> find_program(const std::string& name);
 // Throws not_found naming what was searched.
 std::filesystem::path detect_runtime(const std::optional<std::string>& override_runtime = {});
 
-// Writes a bundle under spec.work_dir, runs `runc run` with its own state dir, kills the
-// container at the time limit and always deletes the container state and the bundle.
+// Writes a bundle under spec.work_dir, runs `runc run`, kills the container at the time
+// limit and always deletes the container state and the bundle. With a spec.state_root it
+// first stops the containers there that a dead ckms left running (named in the log).
 // The log file (stdout and stderr) is kept. A build that fails is a result, not an error;
 // errors are for a sandbox that could not be set up.
 SandboxResult run_sandbox(const SandboxSpec& spec);

@@ -1,0 +1,82 @@
+#include "sandbox_owner.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "ckms/builder/sandbox_process.hpp"
+#include "ckms/oci/error.hpp"
+
+namespace ckms::builder {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kPendingSuffix = ".new";
+
+// The owner file's lock when its owner is gone; nothing while it lives (or the file is gone).
+oci::UniqueFd lock_if_abandoned(const fs::path& file) {
+  oci::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return {};
+  // Unlinked between our open and our lock: its owner finished and cleaned up.
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || st.st_nlink == 0) return {};
+  return fd;
+}
+
+enum class Deletion { deleted, absent, failed };
+
+Deletion delete_container(const std::vector<std::string>& runc, const SandboxStateRoot& root, const std::string& id,
+                          int log_fd) {
+  auto argv = runc;
+  argv.insert(argv.end(), {"delete", "--force", id});
+  const int code = run_child(argv, log_fd, std::chrono::seconds(30));
+  std::error_code ec;
+  if (fs::exists(root.runc / id, ec) || ec) return Deletion::failed;
+  return code == 0 ? Deletion::deleted : Deletion::absent;
+}
+
+}  // namespace
+
+SandboxOwner::SandboxOwner(const SandboxStateRoot& root, const std::string& id) : file_(root.owners / id) {
+  fs::create_directories(root.owners);
+  const fs::path pending = root.owners / fmt::format(".{}{}", id, kPendingSuffix);
+  fd_ = oci::UniqueFd(::open(pending.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd_) fail_errno("create sandbox owner file " + pending.string());
+  if (::flock(fd_.get(), LOCK_EX) != 0) fail_errno("lock sandbox owner file " + pending.string());
+  // For people looking at a stuck machine; the lock, not this number, is what counts.
+  const std::string pid = fmt::format("{}\n", ::getpid());
+  oci::write_all(fd_.get(), std::as_bytes(std::span(pid)), pending.string());
+  if (::rename(pending.c_str(), file_.c_str()) != 0) fail_errno("rename sandbox owner file to " + file_.string());
+}
+
+SandboxOwner::~SandboxOwner() {
+  // Unlinked while still locked: a reaper that opened it meanwhile sees st_nlink 0.
+  ::unlink(file_.c_str());
+}
+
+std::vector<std::string> reap_stale_sandboxes(const std::vector<std::string>& runc, const SandboxStateRoot& root,
+                                              int log_fd) {
+  std::vector<std::string> stopped;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root.owners, ec)) {
+    const std::string name = entry.path().filename().string();
+    const oci::UniqueFd lock = lock_if_abandoned(entry.path());
+    if (!lock) continue;
+    if (name.starts_with('.')) {
+      // Its owner died before the container existed.
+      if (name.ends_with(kPendingSuffix)) ::unlink(entry.path().c_str());
+      continue;
+    }
+    const Deletion deletion = delete_container(runc, root, name, log_fd);
+    if (deletion == Deletion::failed) continue;  // the owner file stays, so the next run tries again
+    if (deletion == Deletion::deleted) stopped.push_back(name);
+    ::unlink(entry.path().c_str());
+  }
+  return stopped;
+}
+
+}  // namespace ckms::builder
