@@ -1,28 +1,72 @@
 #include "ckms/oci/reference.hpp"
 
-#include <regex>
-
 #include "ckms/oci/error.hpp"
 
 namespace ckms::oci {
 namespace {
 
-// From github.com/distribution/reference regexp.go.
-const std::regex& path_component() {
-  static const std::regex re("[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*");
-  return re;
-}
-const std::regex& domain_re() {
-  static const std::regex re(
-      "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-      "(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
-      "(?::[0-9]+)?|\\[[a-fA-F0-9:]+\\](?::[0-9]+)?");
-  return re;
+// The grammar of github.com/distribution/reference (regexp.go), matched by hand: std::regex
+// compiles each pattern at run time, and that was most of the cost of `ckms load`.
+
+bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool is_alnum(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+bool all_of(std::string_view text, bool (*accepts)(char)) {
+  for (char c : text) {
+    if (!accepts(c)) return false;
+  }
+  return true;
 }
 
-// A DNS name has at most 253 characters, ":65535" adds 6. Checked before the host regex,
-// whose backtracking executor recurses once per character and overflows the stack on hosts
-// of some ten thousand characters.
+// [a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*
+bool is_path_component(std::string_view part) {
+  std::size_t i = 0;
+  while (true) {
+    const std::size_t run = i;
+    while (i < part.size() && is_lower_alnum(part[i])) ++i;
+    if (i == run) return false;
+    if (i == part.size()) return true;
+    const std::size_t separator_start = i;
+    while (i < part.size() && !is_lower_alnum(part[i])) ++i;
+    const auto separator = part.substr(separator_start, i - separator_start);
+    const bool dashes = separator.find_first_not_of('-') == std::string_view::npos;
+    if (separator != "." && separator != "_" && separator != "__" && !dashes) return false;
+  }
+}
+
+// (?::[0-9]+)?
+bool is_optional_port(std::string_view rest) {
+  return rest.empty() || (rest.size() > 1 && rest[0] == ':' && all_of(rest.substr(1), is_digit));
+}
+
+// [a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
+bool is_host_label(std::string_view label) {
+  if (label.empty() || !is_alnum(label.front()) || !is_alnum(label.back())) return false;
+  return all_of(label, [](char c) { return is_alnum(c) || c == '-'; });
+}
+
+// label(\.label)*(:port)? or [ipv6](:port)?
+bool is_domain(std::string_view host) {
+  if (host.starts_with('[')) {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    return all_of(host.substr(1, close - 1), [](char c) { return is_hex(c) || c == ':'; }) &&
+           is_optional_port(host.substr(close + 1));
+  }
+  const auto colon = host.find(':');
+  if (colon != std::string_view::npos && !is_optional_port(host.substr(colon))) return false;
+  auto name = host.substr(0, colon);
+  while (true) {
+    const auto dot = name.find('.');
+    if (!is_host_label(name.substr(0, dot))) return false;
+    if (dot == std::string_view::npos) return true;
+    name.remove_prefix(dot + 1);
+  }
+}
+
+// A DNS name has at most 253 characters, ":65535" adds 6.
 constexpr std::size_t kMaxHostLength = 253 + 6;
 
 [[noreturn]] void bad(std::string_view text, std::string_view why) {
@@ -40,9 +84,10 @@ std::optional<Digest> take_digest(std::string& rest, std::string_view text) {
 
 }  // namespace
 
+// [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
 bool is_valid_tag(std::string_view tag) {
-  static const std::regex re("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
-  return std::regex_match(tag.begin(), tag.end(), re);
+  if (tag.empty() || tag.size() > 128 || !(is_alnum(tag[0]) || tag[0] == '_')) return false;
+  return all_of(tag, [](char c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
 bool is_valid_repository(std::string_view repository) {
@@ -51,7 +96,7 @@ bool is_valid_repository(std::string_view repository) {
   while (true) {
     const auto slash = repository.find('/', start);
     const auto part = repository.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (!std::regex_match(part.begin(), part.end(), path_component())) return false;
+    if (!is_path_component(part)) return false;
     if (slash == std::string_view::npos) return true;
     start = slash + 1;
   }
@@ -126,7 +171,7 @@ Reference Reference::parse(std::string_view text) {
                            first.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos);
   if (has_domain) {
     if (first.size() > kMaxHostLength) bad(text, "the registry host is longer than a DNS name and port");
-    if (!std::regex_match(first, domain_re())) bad(text, "the registry host is not a valid host[:port]");
+    if (!is_domain(first)) bad(text, "the registry host is not a valid host[:port]");
     ref.registry = first;
     ref.repository = rest.substr(first_slash + 1);
   } else {
