@@ -38,6 +38,7 @@ App::App() : root_("ckms: build, publish and load kernel modules as OCI artifact
 void App::on(CLI::App* command, Action action) { actions_.emplace_back(command, std::move(action)); }
 
 int App::run(int argc, char** argv) {
+  argv_ = argv;
   try {
     root_.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

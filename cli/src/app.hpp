@@ -44,11 +44,14 @@ class App {
   // Registers the action for a subcommand; only the parsed subcommand's action runs.
   void on(CLI::App* command, Action action);
   int run(int argc, char** argv);
+  // The command line run() was given, argv[0] first.
+  char** argv() const { return argv_; }
 
  private:
   CLI::App root_;
   GlobalOptions options_;
   std::vector<std::pair<CLI::App*, Action>> actions_;
+  char** argv_ = nullptr;
 };
 
 // Output: human lines on stdout, or one JSON document when --json is set.

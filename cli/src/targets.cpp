@@ -1,37 +1,10 @@
 #include "targets.hpp"
 
-#include <iostream>
-
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/registry.hpp"
 
 namespace ckms::cli {
-
-void add_registry_flags(CLI::App* command, RegistryFlags& flags) {
-  command->add_flag("--plain-http", flags.plain_http,
-                    "Talk HTTP instead of HTTPS (for registries on loopback)");
-  command->add_option("--ca-cert", flags.ca_cert, "PEM file of CAs to trust besides the system's")
-      ->check(CLI::ExistingFile);
-  command->add_option("-u,--username", flags.username, "Registry user name");
-  command->add_flag("--password-stdin", flags.password_stdin, "Read the password from standard input");
-  command->add_option("--authfile", flags.auth_file,
-                      "Credentials file (default: $REGISTRY_AUTH_FILE, containers auth.json, docker config.json)");
-}
-
-oci::RegistryOptions registry_options(const RegistryFlags& flags) {
-  oci::RegistryOptions options;
-  options.plain_http = flags.plain_http;
-  if (!flags.ca_cert.empty()) options.ca_cert = flags.ca_cert;
-  if (!flags.auth_file.empty()) options.auth_file = flags.auth_file;
-  if (!flags.username.empty()) {
-    if (!flags.password_stdin) fail(ErrorKind::usage, "--username needs --password-stdin");
-    std::string password;
-    std::getline(std::cin, password);
-    options.credentials = oci::Credentials{.username = flags.username, .password = password};
-  }
-  return options;
-}
 
 std::unique_ptr<oci::Target> open_target(const oci::Reference& reference, const RegistryFlags& flags,
                                          bool create_layout) {

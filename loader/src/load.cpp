@@ -9,7 +9,6 @@
 #include <chrono>
 
 #include "ckms/oci/error.hpp"
-#include "ckms/oci/layout.hpp"
 #include "insertion.hpp"
 #include "prepare.hpp"
 
@@ -70,13 +69,6 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-std::unique_ptr<oci::Target> open_source(const LoadRequest& request) {
-  if (request.reference.is_layout()) {
-    return std::make_unique<oci::Layout>(request.reference.layout().directory, oci::Layout::Mode::open_existing);
-  }
-  return oci::open_registry(request.reference.registry(), request.registry);
-}
-
 // Registry trouble that a host booting before its network should ride out with its cache;
 // a registry that answers "no such artifact" or "not allowed" is not such trouble.
 bool may_fall_back(const Error& e) { return e.kind() == ErrorKind::network || e.kind() == ErrorKind::registry; }
@@ -126,7 +118,7 @@ void adopt_earlier_record(const StateStore& state, ModuleRecord& record) {
 
 }  // namespace
 
-LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel) {
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source) {
   const auto version = request.reference.tag();
   if (!version || request.reference.digest()) {
     fail(ErrorKind::usage, "'{}': name the module version as the tag, e.g. REPO:1.0.0", request.reference.str());
@@ -155,16 +147,14 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   report.milliseconds.trust = trust_ms;
   ModuleCache cache(paths.cache_dir);
   const std::string repository = repository_key(request.reference);
-  std::unique_ptr<oci::Target> source;
   std::optional<artifact::ResolvedModule> resolved;
-  if (request.network != NetworkMode::offline) {
+  if (source != nullptr) {
     try {
-      source = open_source(request);
       resolved = artifact::resolve_module(*source, *version, release);
     } catch (const Error& e) {
       if (request.network != NetworkMode::fallback || !may_fall_back(e)) throw;
       report.fallback_reason = e.what();
-      source.reset();
+      source = nullptr;
     }
   }
   if (!resolved) resolved = cache.resolve(repository, *version, release);
@@ -180,7 +170,7 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   report.manifest = resolved->manifest_descriptor.digest;
   report.cache_name = ModuleCache::record_name(repository, *version, release);
 
-  Staging staging(cache, source.get());
+  Staging staging(cache, source);
   staging.fetch(*resolved);
   report.milliseconds.fetch = clock.lap();
 

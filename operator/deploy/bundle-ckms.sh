@@ -3,11 +3,11 @@
 # dynamic loader, plus a wrapper that starts it through that loader. An init container
 # copies DIR into build pods, so ckms runs in any kernel build image whatever its libc
 # and libraries (build images hold a toolchain and headers, not libcurl).
-# Usage: bundle-ckms.sh BINARY DIR   (DIR/bin/<name of BINARY> is the wrapper)
+# Usage: bundle-ckms.sh BINARY DIR [NAME]   (DIR/bin/NAME is the wrapper; default: BINARY's name)
 set -eu
 binary=$1
 dir=$2
-name=$(basename "$binary")
+name=${3:-$(basename "$binary")}
 mkdir -p "$dir/bin" "$dir/libexec" "$dir/lib" "$dir/etc"
 cp "$binary" "$dir/libexec/$name"
 loader=

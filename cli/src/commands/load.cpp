@@ -2,8 +2,6 @@
 // `ckms status`: wiring to loader/, which decides everything.
 #include "load.hpp"
 
-#include <cstdio>
-#include <cstdlib>
 #include <memory>
 
 #include <fmt/format.h>
@@ -13,22 +11,11 @@
 #include "ckms/loader/load.hpp"
 #include "ckms/loader/status.hpp"
 #include "ckms/loader/unload.hpp"
-#include "targets.hpp"
 
 namespace ckms::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-struct PathArgs {
-  std::string cache_dir{loader::kDefaultCacheDir};
-  std::string state_dir{loader::kDefaultStateDir};
-  std::string modules_dir{loader::kDefaultModulesRoot};
-
-  loader::LoaderPaths paths() const {
-    return loader::LoaderPaths{.cache_dir = cache_dir, .state_dir = state_dir, .modules_root = modules_dir};
-  }
-};
 
 void add_cache_option(CLI::App* command, PathArgs& args) {
   command->add_option("--cache-dir", args.cache_dir, "OCI layout that caches fetched artifacts")
@@ -42,20 +29,6 @@ void add_state_option(CLI::App* command, PathArgs& args) {
       ->capture_default_str();
 }
 
-struct LoadArgs {
-  std::string reference;
-  bool all = false;
-  std::string config_dir;
-  std::string kernel;
-  std::vector<std::string> trust;
-  std::vector<std::string> parameters;
-  bool offline = false;
-  bool offline_fallback = false;
-  bool fetch_only = false;
-  PathArgs paths;
-  RegistryFlags registry;
-};
-
 std::vector<fs::path> as_paths(const std::vector<std::string>& texts) { return {texts.begin(), texts.end()}; }
 
 std::string describe_parameters(const artifact::ParameterValues& values) {
@@ -64,7 +37,13 @@ std::string describe_parameters(const artifact::ParameterValues& values) {
   return fmt::format("{}", fmt::join(parts, " "));
 }
 
-void print_report(const loader::LoadReport& report) {
+}  // namespace
+
+void print_load_report(App& app, const loader::LoadReport& report) {
+  if (app.options().json) {
+    print_json(report.to_json());
+    return;
+  }
   const bool fetched = !report.modules.empty() && report.modules.front().action == loader::ModuleAction::fetched;
   fmt::print("{} {} {} for {} from {} ({})\n", fetched ? "fetched" : "loaded", report.package, report.version,
              report.kernel_release, report.from_cache ? "the cache" : report.source, report.manifest.str());
@@ -88,35 +67,7 @@ loader::LoadRequest request_from(const LoadArgs& args) {
   return request;
 }
 
-void run_boot_config(App& app, const LoadArgs& args, loader::Kernel& kernel) {
-  const fs::path dir = args.all ? fs::path(loader::kDefaultConfigDir) : fs::path(args.config_dir);
-  const auto results = loader::load_boot_config(dir, as_paths(args.trust), args.paths.paths(), kernel);
-  nlohmann::json documents = nlohmann::json::array();
-  int exit_code = kExitOk;
-  for (const auto& result : results) {
-    nlohmann::json j{{"file", result.file.string()}};
-    if (result.skipped) {
-      j["skipped"] = true;
-      if (!app.options().json) fmt::print("{}: disabled, skipped\n", result.file.string());
-    } else if (result.report) {
-      j["report"] = result.report->to_json();
-      if (!app.options().json) print_report(*result.report);
-    } else {
-      j["error"] = result.error->what();
-      j["exit_code"] = exit_code_for(result.error->kind());
-      fmt::print(stderr, "ckms: error: {}\n", result.error->what());
-      if (exit_code == kExitOk) exit_code = exit_code_for(result.error->kind());
-    }
-    documents.push_back(std::move(j));
-  }
-  if (app.options().json) print_json({{"configDir", dir.string()}, {"results", documents}});
-  if (results.empty() && !app.options().json) fmt::print("{}: no module configurations\n", dir.string());
-  // Each file's outcome is printed already; leave with the first failure's code.
-  if (exit_code != kExitOk) {
-    std::fflush(stdout);
-    std::exit(exit_code);
-  }
-}
+namespace {
 
 void run_load(App& app, const LoadArgs& args) {
   loader::LinuxKernel kernel;
@@ -125,19 +76,15 @@ void run_load(App& app, const LoadArgs& args) {
     fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all, or --config-dir DIR");
   }
   if (args.offline && args.offline_fallback) fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
-  if (batch) {
-    if (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || args.offline || args.offline_fallback) {
-      fail(ErrorKind::usage, "--all and --config-dir take --kernel, --param and the network mode from each file");
-    }
-    run_boot_config(app, args, kernel);
+  if (batch && (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || args.offline ||
+                args.offline_fallback)) {
+    fail(ErrorKind::usage, "--all and --config-dir take --kernel, --param and the network mode from each file");
+  }
+  if (batch || !args.offline) {
+    load_beyond_cache(app, args, kernel);
     return;
   }
-  const auto report = loader::load(request_from(args), args.paths.paths(), kernel);
-  if (app.options().json) {
-    print_json(report.to_json());
-  } else {
-    print_report(report);
-  }
+  print_load_report(app, loader::load(request_from(args), args.paths.paths(), kernel, nullptr));
 }
 
 struct UnloadArgs {

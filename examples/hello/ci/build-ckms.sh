@@ -13,4 +13,5 @@ apt-get install -y -qq --no-install-recommends \
 cmake -S "$root" -B "$root/build-ci" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCKMS_TESTS=OFF >/dev/null
 ninja -C "$root/build-ci" ckms >/dev/null
 install -m 0755 "$root/build-ci/cli/ckms" /usr/local/bin/ckms
+install -D -m 0755 "$root/build-ci/cli/ckms-full" /usr/local/libexec/ckms/ckms-full
 ckms --version

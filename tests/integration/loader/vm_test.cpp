@@ -186,11 +186,13 @@ std::unique_ptr<Guest> make_guest() {
   publish_files(*repository("needs-crc7"), "ckms-needs-crc7", release,
                 {{"ckms_needs_crc7.ko", sign(pair / "ckms_needs_crc7.ko", trusted)}}, {}, work.path());
 
-  // The guest: busybox, ckms and kmod with their libraries, the virtio network modules and
+  // The guest: busybox, ckms, ckms-full and kmod with their libraries, the virtio network modules and
   // crc-itu-t (but not crc7) from the image, depmod'ed; trust, boot config, scenarios.
   Initramfs initramfs(work / "root");
   initramfs.add_file("/bin/busybox", "/bin/busybox", true);
   initramfs.add_program(testkit::ckms_binary(), "/usr/bin/ckms");
+  // Loads that ask the registry are ckms-full's, which `ckms` finds beside itself.
+  initramfs.add_program(testkit::ckms_binary().parent_path() / "ckms-full", "/usr/bin/ckms-full");
   initramfs.add_program("/usr/bin/kmod", "/usr/bin/kmod");
   for (const char* tool : {"insmod", "rmmod", "lsmod", "modprobe"}) {
     initramfs.add_symlink("/usr/bin/kmod", fs::path("/usr/sbin") / tool);

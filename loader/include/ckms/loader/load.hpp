@@ -6,6 +6,7 @@
 // load inserted, in reverse; the cache changes only when the load succeeded.
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "ckms/loader/trust.hpp"
 #include "ckms/oci/reference.hpp"
 #include "ckms/oci/registry.hpp"
+#include "ckms/oci/target.hpp"
 
 namespace ckms::loader {
 
@@ -79,6 +81,16 @@ struct LoadReport {
   nlohmann::json to_json() const;
 };
 
+// Loads from `source` (the registry or layout the caller opened for request.reference), or
+// from the cache alone when `source` is null; request.network says whether a source that
+// cannot be reached may fall back to the cache.
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source);
+
+// The source a request names, opened with its registry options; null when it is offline.
+// Apart from load(), so that a binary that loads from its cache alone links no registry client.
+std::unique_ptr<oci::Target> open_source(const LoadRequest& request);
+
+// load() from the source the request names.
 LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel);
 
 }  // namespace ckms::loader

@@ -1,0 +1,51 @@
+#include "handover.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "app.hpp"
+#include "commands/load.hpp"
+
+namespace ckms::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Installed, ckms-full lives in <prefix>/libexec/ckms/ beside <prefix>/bin/ckms; in a build
+// tree the two binaries sit side by side.
+fs::path full_tool() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    fmt::print(stderr, "ckms: error: cannot find ckms-full: /proc/self/exe: {}\n", ec.message());
+    std::exit(kExitFailure);
+  }
+  const fs::path installed = self.parent_path() / ".." / "libexec" / "ckms" / "ckms-full";
+  const fs::path beside = self.parent_path() / "ckms-full";
+  if (::access(installed.c_str(), X_OK) == 0) return installed;
+  if (::access(beside.c_str(), X_OK) == 0) return beside;
+  fmt::print(stderr, "ckms: error: this command needs ckms-full, which is neither {} nor {}\n",
+             installed.lexically_normal().string(), beside.string());
+  std::exit(kExitFailure);
+}
+
+}  // namespace
+
+void hand_over(char** argv) {
+  const fs::path tool = full_tool();
+  ::execv(tool.c_str(), argv);
+  fmt::print(stderr, "ckms: error: cannot run {}: {}\n", tool.string(), std::strerror(errno));
+  std::exit(kExitFailure);
+}
+
+// The node binary loads from its cache alone; anything more is ckms-full's.
+void load_beyond_cache(App& app, const LoadArgs&, loader::Kernel&) { hand_over(app.argv()); }
+
+}  // namespace ckms::cli

@@ -1,0 +1,22 @@
+// Opening what a load names: a registry repository or a layout. Kept out of load.cpp so that
+// `ckms`'s node binary, which loads from its cache alone, links no registry client.
+
+#include "ckms/loader/load.hpp"
+#include "ckms/oci/layout.hpp"
+
+namespace ckms::loader {
+
+std::unique_ptr<oci::Target> open_source(const LoadRequest& request) {
+  if (request.network == NetworkMode::offline) return nullptr;
+  if (request.reference.is_layout()) {
+    return std::make_unique<oci::Layout>(request.reference.layout().directory, oci::Layout::Mode::open_existing);
+  }
+  return oci::open_registry(request.reference.registry(), request.registry);
+}
+
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel) {
+  const auto source = open_source(request);
+  return load(request, paths, kernel, source.get());
+}
+
+}  // namespace ckms::loader
