@@ -199,6 +199,9 @@ std::unique_ptr<Guest> make_guest() {
   }
   run_ok({"gcc", "-static", "-O2", "-o", (work / "guest_helper").string(), (kHere / "guest" / "guest_helper.c").string()});
   initramfs.add_file(work / "guest_helper", "/usr/bin/guest_helper", true);
+  run_ok({"gcc", "-static", "-O2", "-o", (work / "verify_floor").string(), (kHere / "guest" / "verify_floor.c").string(),
+          "-lcrypto", "-lpthread"});
+  initramfs.add_file(work / "verify_floor", "/usr/bin/verify_floor", true);
   std::string virtio;
   for (const char* name : {"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
                            "failover", "net_failover", "virtio_net", "crc-itu-t"}) {
@@ -300,12 +303,15 @@ TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader
       "  insmod (kmod) of the same file:    {:8.1f} ms\n"
       "  insmod (busybox) of the same file: {:8.1f} ms\n"
       "  ckms --version (process start):    {:8.1f} ms\n"
+      "  signature check alone, OpenSSL API:{:8.1f} ms (static C: X.509 + CMS_verify)\n"
+      "  signature check alone, minimal:    {:8.1f} ms (static C: RSA + SHA-256 primitives)\n"
       "  warm / insmod (kmod):              {:8.2f}x (goal: within 1.2x)\n"
       "  one warm load's phases (ms):       {}\n",
       g.release, static_cast<double>(g.initrd_size) / (1 << 20), b.seconds, parsed.boot_uptime, parsed.done_uptime,
       g.rounds,
       warm, median(parsed.times_ms.at("warm-online")), median(parsed.times_ms.at("cold")), insmod,
       median(parsed.times_ms.at("busybox-insmod")), median(parsed.times_ms.at("ckms-version")),
+      median(parsed.times_ms.at("verify-openssl")), median(parsed.times_ms.at("verify-minimal")),
       insmod > 0 ? warm / insmod : 0.0, parsed.phases);
   WARN(report);
   testkit::write_text(fs::path(CKMS_BINARY_DIR) / "loader-vm-bench.txt", report);

@@ -150,6 +150,8 @@ while [ "$i" -lt "$ROUNDS" ]; do
   timed busybox-insmod busybox insmod "$blob"
   rmmod ckms_hello
   timed ckms-version ckms --version
+  timed verify-openssl verify_floor openssl /etc/ckms/trust.d/ckms-vm-test.pem "$blob"
+  timed verify-minimal verify_floor minimal /etc/ckms/trust.d/ckms-vm-test.pem "$blob"
   i=$((i + 1))
 done
 # Where a warm load's time goes, as ckms measures it (process start not included).

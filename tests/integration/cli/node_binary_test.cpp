@@ -1,0 +1,82 @@
+// The two binaries (docs/architecture.md): `ckms` runs the node's cache-only commands itself,
+// links none of the registry, archive or build libraries, and hands everything else to
+// ckms-full, found beside it in a build tree or in ../libexec/ckms once installed.
+#include <catch2/catch.hpp>
+
+#include "testkit.hpp"
+
+namespace fs = std::filesystem;
+using ckms::testkit::run;
+using ckms::testkit::RunResult;
+using ckms::testkit::TempDir;
+
+namespace {
+
+const fs::path kNode = ckms::testkit::ckms_binary();
+const fs::path kFull = kNode.parent_path() / "ckms-full";
+
+fs::path install(const fs::path& binary, const fs::path& where) {
+  fs::create_directories(where.parent_path());
+  fs::copy_file(binary, where);
+  fs::permissions(where, fs::perms(0755));
+  return where;
+}
+
+}  // namespace
+
+TEST_CASE("the node binary maps only the libraries a module load needs") {
+  const RunResult ldd = run({"ldd", kNode.string()});
+  REQUIRE(ldd.exit_code == 0);
+  INFO(ldd.out);
+  for (const char* library : {"libcurl", "libarchive", "libyaml-cpp", "libstdc++", "libfmt", "libgnutls"}) {
+    CHECK(ldd.out.find(library) == std::string::npos);
+  }
+  CHECK(ldd.out.find("libkmod") != std::string::npos);
+  CHECK(ldd.out.find("libcrypto") != std::string::npos);
+}
+
+TEST_CASE("commands beyond the node's are handed to ckms-full with the same arguments and exit code") {
+  const RunResult help = run({kNode.string(), "copy", "--help"});
+  REQUIRE(help.exit_code == 0);
+  CHECK(help.out.find("Usage: ckms copy") != std::string::npos);
+
+  const RunResult bad = run({kNode.string(), "copy", "not a reference", "oci:/nonexistent"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("invalid reference 'not a reference'") != std::string::npos);
+
+  // An online load is ckms-full's: only it has a registry client, so a closed port giving
+  // the network exit code (7) shows the hand-over happened.
+  TempDir dir;
+  const RunResult key = run({kNode.string(), "key", "generate", "--key", (dir / "key.pem").string(), "--cert",
+                             (dir / "cert.pem").string(), "--bits", "2048"});
+  REQUIRE(key.exit_code == 0);
+  const RunResult online = run({kNode.string(), "load", "127.0.0.1:1/ckms/none:1.0", "--plain-http", "--trust",
+                                (dir / "cert.pem").string(), "--cache-dir", (dir / "cache").string(), "--state-dir",
+                                (dir / "state").string()});
+  INFO(online.err);
+  CHECK(online.exit_code == 7);
+}
+
+TEST_CASE("installed, ckms finds ckms-full in ../libexec/ckms; without it, it says what is missing") {
+  TempDir prefix;
+  const fs::path node = install(kNode, prefix / "bin" / "ckms");
+  install(kFull, prefix / "libexec" / "ckms" / "ckms-full");
+  const RunResult copy_help = run({node.string(), "copy", "--help"});
+  CHECK(copy_help.exit_code == 0);
+
+  fs::remove(prefix / "libexec" / "ckms" / "ckms-full");
+  const RunResult missing = run({node.string(), "copy", "--help"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("needs ckms-full") != std::string::npos);
+  CHECK(missing.err.find((prefix / "libexec" / "ckms" / "ckms-full").string()) != std::string::npos);
+
+  // The node's own commands need nothing else.
+  const RunResult version = run({node.string(), "--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.out.starts_with("ckms "));
+  const RunResult status = run({node.string(), "--json", "status", "--state-dir", (prefix / "state").string(),
+                                "--cache-dir", (prefix / "cache").string()});
+  INFO(status.err);
+  CHECK(status.exit_code == 0);
+  CHECK(status.out.find("\"modules\"") != std::string::npos);
+}
