@@ -178,7 +178,7 @@ std::string same_bytes(const fs::path& layout_dir, const std::string& version, c
   for (const auto& layer : resolved.manifest.layers) {
     const auto title = layer.annotation("org.opencontainers.image.title");
     if (!title || !fs::exists(dkms_modules / *title)) return "no";
-    if (layer_bytes(layout, layer) != read_bytes(dkms_modules / *title)) return "no";
+    if (layer_bytes(layout, layer) != ckms::testkit::read_text(dkms_modules / *title)) return "no";
   }
   return "yes";
 }

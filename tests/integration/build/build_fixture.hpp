@@ -49,7 +49,4 @@ void copy_hello(const std::filesystem::path& dir);
 // /usr/lib/linux-kbuild-*/scripts/sign-file, the newest.
 std::filesystem::path sign_file_program();
 
-std::string read_bytes(const std::filesystem::path& file);
-void write_bytes(const std::filesystem::path& file, const std::string& bytes);
-
 }  // namespace ckms::builder::test

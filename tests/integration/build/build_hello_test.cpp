@@ -60,7 +60,7 @@ std::string dkms_build(const fs::path& dir, const std::string& release, const Bu
                           (dir / "dkms.ko").string()});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
-  return read_bytes(dir / "dkms.ko");
+  return ckms::testkit::read_text(dir / "dkms.ko");
 }
 
 std::int64_t mtime_ns(const fs::path& file) {
@@ -121,7 +121,7 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
     // The published bytes, read by the kernel's own tools.
     const std::string signed_module = layer_bytes(layout, resolved.manifest.layers[0]);
     const fs::path module = dir / (release + ".ko");
-    write_bytes(module, signed_module);
+    ckms::testkit::write_text(module, signed_module);
     CHECK(modinfo_field(module, "vermagic").starts_with(release + " "));
     CHECK(modinfo_field(module, "vermagic") == file.vermagic);
     CHECK(modinfo_field(module, "name") == "ckms_hello");
@@ -130,11 +130,11 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
 
     // sign-file on the same unsigned module with the same key gives the same bytes.
     const fs::path resigned = dir / (release + ".resigned.ko");
-    write_bytes(resigned, std::string(ckms::kmod::strip_signature(signed_module, "published module")));
+    ckms::testkit::write_text(resigned, std::string(ckms::kmod::strip_signature(signed_module, "published module")));
     const auto sign = run({sign_file_program().string(), "sha256", f.key.string(), f.cert.string(),
                            resigned.string()});
     REQUIRE(sign.exit_code == 0);
-    CHECK(read_bytes(resigned) == signed_module);
+    CHECK(ckms::testkit::read_text(resigned) == signed_module);
   }
   const auto kernels = ckms::artifact::published_kernels(layout, "1.0.0");
   CHECK(kernels.size() == 2);

@@ -2,11 +2,9 @@
 // listens on, to write a host path the test watches, to read a host file, and to write
 // into the build image. The build fails with a clear reason, and the host is untouched.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <catch2/catch.hpp>
 
@@ -14,40 +12,18 @@
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/layout.hpp"
+#include "loopback_server.hpp"
 
 namespace fs = std::filesystem;
 using namespace ckms::builder::test;
-
-namespace {
-
-struct Listener {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  int port = 0;
-  Listener() {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd, 4) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
-  ~Listener() { ::close(fd); }
-  bool was_connected() const {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-  }
-};
-
-}  // namespace
 
 TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file", "[build][sandbox]") {
   const auto& f = build_fixture();
   ckms::testkit::TempDir dir("ckms-build-hostile");
   fs::permissions(dir.path(), fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
                                   fs::perms::others_exec, fs::perm_options::add);
-  Listener listener;
+  std::atomic<int> connections{0};
+  const ckms::testkit::LoopbackServer listener([&connections](int) { ++connections; });
   const fs::path secret = dir / "secret.h";
   const std::string secret_text = "#define CKMS_HOST_SECRET \"" + std::to_string(::getpid()) + "\"\n";
   ckms::testkit::write_text(secret, secret_text);
@@ -65,7 +41,7 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
   ckms::testkit::write_text(
       src / "hostile.sh",
       "#!/bin/bash\n"
-      "if exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port) +
+      "if exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port()) +
           "; then echo 'hostile: network reached'; else echo 'hostile: network unreachable'; fi\n"
           "if echo pwned > " + watched.string() +
           "; then echo 'hostile: host write done'; else echo 'hostile: host write failed'; fi\n"
@@ -93,7 +69,7 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
   CHECK(log.find("secret.h: No such file") != std::string::npos);
   CHECK(log.find(secret_text.substr(0, 30)) == std::string::npos);
 
-  CHECK_FALSE(listener.was_connected());
+  CHECK(connections == 0);
   CHECK_FALSE(fs::exists(watched));
   CHECK(ckms::testkit::read_text(secret) == secret_text);
   for (const auto& entry : fs::directory_iterator(f.cache_dir / "unpack/sha256")) {

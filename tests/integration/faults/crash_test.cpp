@@ -3,11 +3,6 @@
 // transfer. The next run must complete, the layout must pass `ckms verify`, and nothing
 // unfinished may sit under a final name. CKMS_CRASH_ROUNDS sets the kills per command.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <chrono>
 #include <iostream>
 #include <random>
@@ -16,11 +11,10 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include "background_process.hpp"
 #include "ckms/oci/layout.hpp"
 #include "fault_proxy.hpp"
 #include "faults_support.hpp"
-
-extern char** environ;
 
 using namespace ckms;
 using namespace ckms::faults;
@@ -32,21 +26,9 @@ namespace {
 bool kill_during(const std::vector<std::string>& args, std::chrono::milliseconds delay) {
   std::vector<std::string> argv = {testkit::ckms_binary().string()};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> raw;
-  for (auto& a : argv) raw.push_back(a.data());
-  raw.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  REQUIRE(posix_spawn(&pid, raw[0], &actions, nullptr, raw.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&actions);
+  testkit::BackgroundProcess process(argv);
   std::this_thread::sleep_for(delay);
-  const bool running = ::kill(pid, SIGKILL) == 0;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return running && WIFSIGNALED(status);
+  return process.kill();
 }
 
 struct CrashTally {

@@ -1,8 +1,6 @@
 #include "hello_module.hpp"
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -100,16 +98,8 @@ KeyPair openssl_req_key(const fs::path& dir, const std::string& name, int bits) 
   return pair;
 }
 
-std::string read_bytes(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  REQUIRE(in.good());
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string read_bytes(const fs::path& file) { return testkit::read_text(file); }
 
-void write_bytes(const fs::path& file, const std::string& bytes) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-}
+void write_bytes(const fs::path& file, const std::string& bytes) { testkit::write_text(file, bytes); }
 
 }  // namespace ckms::kmod::test

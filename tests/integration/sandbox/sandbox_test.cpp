@@ -2,9 +2,6 @@
 // namespace range, and as an unprivileged user), and the walls hold: no network, no
 // writes outside the mounts, no host files, a time limit that kills.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +13,7 @@
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
+#include "loopback_server.hpp"
 #include "sandbox_rootfs.hpp"
 #include "testkit.hpp"
 
@@ -72,23 +70,6 @@ void check_hello(const Scratch& scratch, const SandboxResult& r) {
   CHECK(fs::is_empty(scratch / "work"));
 }
 
-// A listener on the host's loopback, which the sandbox must not reach.
-struct Listener {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int port = 0;
-  Listener() {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd, 4) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
-  ~Listener() { ::close(fd); }
-};
-
 }  // namespace
 
 TEST_CASE("hello builds in the rootful sandbox, like on the host", "[sandbox]") {
@@ -116,13 +97,14 @@ TEST_CASE("hello builds in the rootful sandbox, like on the host", "[sandbox]") 
 
 TEST_CASE("the sandbox has no network, no writable root and no host files", "[sandbox]") {
   Scratch scratch;
-  Listener listener;
+  // A server on the host's loopback, which the sandbox must not reach.
+  const ckms::testkit::LoopbackServer listener([](int) {});
   ckms::testkit::write_text(scratch / "sentinel", "host secret\n");
   fs::create_directory(scratch / "out");
   const std::string sentinel = (scratch / "sentinel").string();
 
   const std::vector<std::pair<std::string, std::string>> attempts = {
-      {"tcp to the host", "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port)},
+      {"tcp to the host", "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port())},
       {"name lookup", "getent hosts deb.debian.org"},
       {"write to /", "echo x > /escape"},
       {"write to the image", "echo x > /usr/escape"},
