@@ -262,7 +262,7 @@ HttpResponse perform(CURL* easy, const HttpOptions& options, const HttpRequest& 
                                          request.url, kMaxHeaderBytes), false);
   }
   if (sink.overflow) {
-    throw HttpReplyTooLarge(fmt::format("{} {}: reply body exceeds the {} bytes allowed, refused unread",
+    throw HttpReplyTooLarge(fmt::format("{} {}: reply body larger than the {} bytes allowed, not read further",
                                         request.method, request.url, body_limit));
   }
   if (code != CURLE_OK) {
