@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 
 #include "ckms/artifact/module_artifact.hpp"
+#include "ckms/kmod/modinfo.hpp"
+#include "ckms/kmod/sign.hpp"
 #include "ckms/loader/cache.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/layout.hpp"
@@ -23,6 +25,7 @@
 #include "ckms/oci/registry.hpp"
 #include "fault_proxy.hpp"
 #include "faults_support.hpp"
+#include "hello_module.hpp"
 
 using namespace ckms;
 using namespace ckms::faults;
@@ -192,43 +195,60 @@ Outcome publish_module(const Context& c) {
   return outcome;
 }
 
-// The loader's fetch step (`ckms load` minus the insertion the host kernel cannot do):
-// resolve for a kernel, fetch into a staging layout beside the cache, commit.
-Outcome loader_fetch(const Context& c) {
-  static const std::string release = [] {
-    const std::string r = "6.1.0-99-loader-amd64";
-    static testkit::TempDir dir("ckms-faults-module");
+// The hello module, built against the host's headers and signed with a key made here,
+// published once directly (not through the proxy) as `ckms build` would: the loader checks
+// a module's signature and vermagic before it commits anything, so it needs a real one.
+struct LoaderArtifact {
+  std::string release;
+  fs::path cert;
+};
+
+const LoaderArtifact& loader_artifact() {
+  static testkit::TempDir dir("ckms-faults-module");
+  static const LoaderArtifact made = [] {
+    const auto& hello = kmod::test::hello_module();
+    const auto pair = kmod::test::openssl_req_key(dir.path(), "faults", 2048);
+    const auto key = kmod::SigningKey::load(pair.key, pair.cert);
+    const fs::path files = dir / "files";
+    fs::create_directories(files);
+    const std::string module = kmod::sign_module(testkit::read_text(hello.ko), key, {}, "ckms_hello.ko");
+    testkit::write_text(files / "ckms_hello.ko", module);
+    const auto info = kmod::read_modinfo(module, "ckms_hello.ko");
+    artifact::ModuleConfig config{.name = "ckms-hello", .version = "2.0", .kernel_release = hello.release};
+    config.files = {artifact::ModuleFile{.file_name = "ckms_hello.ko",
+                                         .module_name = info.name,
+                                         .vermagic = info.vermagic,
+                                         .srcversion = info.srcversion,
+                                         .signer = key.subject()}};
+    config.provenance.ckms_version = "test";
+    config.provenance.created = "2026-01-01T00:00:00Z";
     oci::RegistryRepository direct(registry().reference("faults/loader"), fast_options());
-    artifact::publish_module(direct, module_set(dir.path(), "2.0", r));
+    artifact::publish_module(direct, {.config = config, .files_dir = files, .cache_key = "cache-loader"});
     artifact::update_module_index(direct, "2.0");
-    return r;
+    return LoaderArtifact{hello.release, pair.cert};
   }();
+  return made;
+}
+
+// What a node does before insertion, which the host kernel cannot do: `ckms load
+// --fetch-only` resolves the artifact for its kernel, fetches it into the cache, verifies
+// digests, signature and vermagic, and commits.
+Outcome loader_fetch(const Context& c) {
+  const auto& artifact = loader_artifact();
   const std::string repository = "faults/loader";
   const fs::path cache_dir = c.scratch / "cache";
   const auto reference = oci::Reference::parse(c.proxy + "/" + repository);
-  Outcome outcome;
-  try {
-    oci::RegistryRepository proxied(via(c.proxy, repository), fast_options());
-    loader::ModuleCache cache(cache_dir);
-    const auto module = artifact::resolve_module(proxied, "2.0", release);
-    loader::Staging staging(cache, &proxied);
-    staging.fetch(module);
-    staging.commit(module, loader::ModuleCache::record_name(loader::repository_key(reference), "2.0", release));
-    outcome.ok = true;
-  } catch (const Error& e) {
-    outcome.message = e.what();
-    // The loader names the registry it fetched from, or the blob it could not fetch.
-    if (outcome.message.find(repository) == std::string::npos &&
-        outcome.message.find(c.proxy) == std::string::npos) {
-      outcome.unclean.push_back("error names neither the repository nor the registry: " + outcome.message);
-    }
-  }
+  Outcome outcome = from_cli(
+      run_ckms({"load", "--fetch-only", "--plain-http", "--kernel", artifact.release, "--trust",
+                artifact.cert.string(), "--cache-dir", cache_dir.string(), "--state-dir",
+                (c.scratch / "state").string(), c.proxy + "/" + repository + ":2.0"}),
+      repository);
   for (auto& p : layout_problems(cache_dir)) outcome.problems.push_back(p);
   if (outcome.ok) {
     try {
       loader::ModuleCache cache(cache_dir);
-      const auto cached = cache.resolve(loader::repository_key(reference), "2.0", release);
-      if (cached.config.kernel_release != release) outcome.problems.push_back("cache holds another kernel");
+      const auto cached = cache.resolve(loader::repository_key(reference), "2.0", artifact.release);
+      if (cached.config.kernel_release != artifact.release) outcome.problems.push_back("cache holds another kernel");
     } catch (const Error& e) {
       outcome.problems.push_back(std::string("fetched artifact not in the cache: ") + e.what());
     }
