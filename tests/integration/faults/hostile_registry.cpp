@@ -134,6 +134,20 @@ std::pair<Error, Clock::duration> refused(const std::function<void()>& action) {
   return {Error(ErrorKind::internal, ""), {}};
 }
 
+// Copies REPO:v1 into a fresh layout: the copy must be refused with `kind`, naming `needle`,
+// within seconds, and leave the layout without tags or damage.
+void require_copy_refused(oci::RegistryRepository& repo, ErrorKind kind, const std::string& needle) {
+  testkit::TempDir dir("ckms-hostile");
+  oci::Layout layout(dir / "layout", oci::Layout::Mode::create_if_missing);
+  const auto [error, took] = refused([&] { oci::copy(repo, "v1", layout, "v1"); });
+  INFO(error.what());
+  CHECK(error.kind() == kind);
+  CHECK_THAT(error.what(), Catch::Contains(needle));
+  CHECK(took < std::chrono::seconds(10));
+  CHECK(layout.tags().empty());
+  CHECK(layout_problems(dir / "layout").empty());
+}
+
 long rss_kib() {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -234,16 +248,8 @@ TEST_CASE("an index that claims to contain itself is refused as the lie it is", 
                        self));
   self = &server;
   oci::RegistryRepository repo(via(server.authority(), "hostile/self"), hostile_options());
-  testkit::TempDir dir("ckms-hostile");
-  oci::Layout layout(dir / "layout", oci::Layout::Mode::create_if_missing);
-  const auto [error, took] = refused([&] { oci::copy(repo, "v1", layout, "v1"); });
-  INFO(error.what());
-  CHECK(error.kind() == ErrorKind::integrity);
-  CHECK_THAT(error.what(), Catch::Contains(child_digest));
-  CHECK(took < std::chrono::seconds(10));
+  require_copy_refused(repo, ErrorKind::integrity, child_digest);
   CHECK(server.requests() < 20);
-  CHECK(layout.tags().empty());
-  CHECK(layout_problems(dir / "layout").empty());
 }
 
 TEST_CASE("indexes nested without end are refused at the depth limit", "[hostile]") {
@@ -278,15 +284,7 @@ TEST_CASE("indexes nested without end are refused at the depth limit", "[hostile
                        self));
   self = &server;
   oci::RegistryRepository repo(via(server.authority(), "hostile/deep"), hostile_options());
-  testkit::TempDir dir("ckms-hostile");
-  oci::Layout layout(dir / "layout", oci::Layout::Mode::create_if_missing);
-  const auto [error, took] = refused([&] { oci::copy(repo, "v1", layout, "v1"); });
-  INFO(error.what());
-  CHECK(error.kind() == ErrorKind::refused);
-  CHECK_THAT(error.what(), Catch::Contains("deeper"));
-  CHECK(took < std::chrono::seconds(10));
-  CHECK(layout.tags().empty());
-  CHECK(layout_problems(dir / "layout").empty());
+  require_copy_refused(repo, ErrorKind::refused, "deeper");
 }
 
 TEST_CASE("a token realm on a host that is not loopback is refused over plain http before any request",

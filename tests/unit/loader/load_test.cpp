@@ -10,25 +10,13 @@
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "loader_fixture.hpp"
+#include "require_error.hpp"
 
 namespace ckms::loader::test {
 namespace fs = std::filesystem;
+using testkit::require_error;
 
 namespace {
-
-// Runs `f`, which must throw a ckms::Error of `kind` whose message holds `needle`.
-template <typename F>
-void require_error(F&& f, ErrorKind kind, const std::string& needle) {
-  try {
-    f();
-  } catch (const Error& e) {
-    INFO(e.what());
-    CHECK(e.kind() == kind);
-    CHECK_THAT(e.what(), Catch::Contains(needle));
-    return;
-  }
-  FAIL("no error; expected one containing '" << needle << "'");
-}
 
 void flip_a_byte(const fs::path& file) {
   fs::permissions(file, fs::perms::owner_write, fs::perm_options::add);
