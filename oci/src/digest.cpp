@@ -1,11 +1,19 @@
+// OpenSSL's low-level SHA functions, deprecated in 3.0 in favour of EVP, on purpose: EVP's
+// first digest initialises the provider machinery, which costs more than hashing a module
+// and its manifests does when a node loads from its cache (docs/loader.md, "Performance").
+// Both run the same assembly; only the FIPS provider is out of reach, which ckms never
+// selects.
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "ckms/oci/digest.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
+#include <variant>
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
@@ -56,15 +64,15 @@ Digest Digest::parse(std::string_view text) {
 std::string Digest::str() const { return std::string(to_string(algorithm_)) + ":" + hex_; }
 
 struct Hasher::Context {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  ~Context() { EVP_MD_CTX_free(ctx); }
+  std::variant<SHA256_CTX, SHA512_CTX> state;
 };
 
 Hasher::Hasher(DigestAlgorithm algorithm)
     : context_(std::make_unique<Context>()), algorithm_(algorithm) {
-  const EVP_MD* md = algorithm == DigestAlgorithm::sha256 ? EVP_sha256() : EVP_sha512();
-  if (context_->ctx == nullptr || EVP_DigestInit_ex(context_->ctx, md, nullptr) != 1) {
-    fail(ErrorKind::internal, "OpenSSL could not start a {} digest", to_string(algorithm));
+  if (algorithm == DigestAlgorithm::sha256) {
+    SHA256_Init(&context_->state.emplace<SHA256_CTX>());
+  } else {
+    SHA512_Init(&context_->state.emplace<SHA512_CTX>());
   }
 }
 
@@ -74,16 +82,26 @@ Hasher& Hasher::operator=(Hasher&&) noexcept = default;
 
 void Hasher::update(std::span<const std::byte> bytes) {
   if (bytes.empty()) return;
-  EVP_DigestUpdate(context_->ctx, bytes.data(), bytes.size());
+  if (auto* state = std::get_if<SHA256_CTX>(&context_->state)) {
+    SHA256_Update(state, bytes.data(), bytes.size());
+  } else {
+    SHA512_Update(&std::get<SHA512_CTX>(context_->state), bytes.data(), bytes.size());
+  }
   bytes_seen_ += bytes.size();
 }
 
 void Hasher::update(std::string_view bytes) { update(std::as_bytes(std::span(bytes))); }
 
 Digest Hasher::finish() {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  std::array<unsigned char, SHA512_DIGEST_LENGTH> out{};
   unsigned int length = 0;
-  EVP_DigestFinal_ex(context_->ctx, out.data(), &length);
+  if (auto* state = std::get_if<SHA256_CTX>(&context_->state)) {
+    SHA256_Final(out.data(), state);
+    length = SHA256_DIGEST_LENGTH;
+  } else {
+    SHA512_Final(out.data(), &std::get<SHA512_CTX>(context_->state));
+    length = SHA512_DIGEST_LENGTH;
+  }
   static constexpr char digits[] = "0123456789abcdef";
   std::string hex;
   hex.reserve(length * 2);
