@@ -11,7 +11,7 @@ seconds=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(reference manifest www_authenticate dkms_conf modinfo signature layer)
+  targets=(reference manifest www_authenticate dkms_conf modinfo signature certificate layer)
 fi
 build=build-fuzz
 

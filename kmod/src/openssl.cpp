@@ -72,22 +72,44 @@ bool looks_like_pem(std::string_view bytes) {
 
 }  // namespace
 
+std::vector<std::string> read_certificate_ders(const std::filesystem::path& file) {
+  std::string bytes = oci::read_file(file, kMaxCredentialFile);
+  if (!looks_like_pem(bytes)) return {std::move(bytes)};
+  std::vector<std::string> ders;
+  Bio bio = memory_bio(bytes);
+  char* name = nullptr;
+  char* header = nullptr;
+  unsigned char* data = nullptr;
+  long size = 0;
+  // The block names PEM_read_bio_X509 accepts; keys and other blocks beside them are skipped.
+  while (PEM_read_bio(bio.get(), &name, &header, &data, &size) == 1) {
+    const std::string_view kind(name);
+    if (kind == PEM_STRING_X509 || kind == PEM_STRING_X509_OLD) {
+      ders.emplace_back(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+  }
+  ERR_clear_error();  // the loop ends on "no start line" at the end of the file
+  if (ders.empty()) fail(ErrorKind::usage, "{}: no X.509 certificate (PEM or DER) in it", file.string());
+  return ders;
+}
+
+X509Ptr parse_certificate(std::string_view der, const std::filesystem::path& file) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert) fail(ErrorKind::usage, "{}: no X.509 certificate (PEM or DER) in it{}", file.string(), errors());
+  return cert;
+}
+
 X509Stack read_certificates(const std::filesystem::path& file) {
-  const std::string bytes = oci::read_file(file, kMaxCredentialFile);
   X509Stack certs(sk_X509_new_null());
   if (!certs) fail(ErrorKind::internal, "cannot allocate a certificate list{}", errors());
-  Bio bio = memory_bio(bytes);
-  if (looks_like_pem(bytes)) {
-    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-      sk_X509_push(certs.get(), cert);
+  for (const std::string& der : read_certificate_ders(file)) {
+    if (sk_X509_push(certs.get(), parse_certificate(der, file).release()) == 0) {
+      fail(ErrorKind::internal, "cannot allocate a certificate list{}", errors());
     }
-    ERR_clear_error();  // the loop ends on "no start line" at the end of the file
-  } else if (X509* cert = d2i_X509_bio(bio.get(), nullptr)) {
-    sk_X509_push(certs.get(), cert);
-  }
-  if (sk_X509_num(certs.get()) == 0) {
-    fail(ErrorKind::usage, "{}: no X.509 certificate (PEM or DER) in it{}", file.string(),
-         errors());
   }
   return certs;
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ckms::kmod::ossl {
 
@@ -46,8 +47,14 @@ std::string hex(const unsigned char* data, std::size_t size);
 // upper-case hex.
 std::string serial_hex(const ASN1_INTEGER* serial);
 
-// Every certificate in a file: one DER certificate, or any number of PEM ones.
-// Usage error naming the file when it holds none.
+// Every certificate in a file, undecoded: the file itself when it is not PEM, else each
+// CERTIFICATE block's DER. Usage error naming the file when a PEM file holds none.
+std::vector<std::string> read_certificate_ders(const std::filesystem::path& file);
+
+// One certificate's DER decoded; usage error naming the file it came from otherwise.
+X509Ptr parse_certificate(std::string_view der, const std::filesystem::path& file);
+
+// read_certificate_ders(), decoded.
 X509Stack read_certificates(const std::filesystem::path& file);
 
 // An unencrypted private key, PEM or DER. Usage error naming the file otherwise.

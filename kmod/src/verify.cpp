@@ -1,15 +1,50 @@
 #include "ckms/kmod/verify.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
+#include "direct_signature.hpp"
 #include "openssl.hpp"
 
 namespace ckms::kmod {
 
+// A trusted certificate is kept as its DER and the fields the direct check needs; OpenSSL's
+// X509 object, whose decoding starts the provider machinery, is made only when CMS_verify
+// has to decide (direct_signature.hpp).
+class TrustedCertificate {
+ public:
+  TrustedCertificate(std::string der, std::filesystem::path file)
+      : der_(std::move(der)), file_(std::move(file)), fields_(direct::read_fields(der_)) {
+    if (!fields_) x509();  // fails naming the file when OpenSSL cannot read it either
+  }
+
+  const std::optional<direct::CertificateFields>& fields() const { return fields_; }
+
+  X509* x509() const {
+    if (!x509_) x509_ = ossl::parse_certificate(der_, file_);
+    return x509_.get();
+  }
+
+  std::string subject() const {
+    if (!fields_) return ossl::name_text(X509_get_subject_name(x509()));
+    const auto* p = reinterpret_cast<const unsigned char*>(fields_->subject.data());
+    std::unique_ptr<X509_NAME, ossl::Deleter<X509_NAME_free>> name(
+        d2i_X509_NAME(nullptr, &p, static_cast<long>(fields_->subject.size())));
+    if (!name) fail(ErrorKind::usage, "{}: the certificate's subject is not a readable name{}", file_.string(), ossl::errors());
+    return ossl::name_text(name.get());
+  }
+
+ private:
+  std::string der_;
+  std::filesystem::path file_;
+  std::optional<direct::CertificateFields> fields_;
+  mutable ossl::X509Ptr x509_;
+};
+
 struct TrustedCertificates::Impl {
-  ossl::X509Stack certs;
+  std::vector<TrustedCertificate> certificates;
 };
 
 TrustedCertificates::TrustedCertificates(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -19,20 +54,17 @@ TrustedCertificates::~TrustedCertificates() = default;
 
 namespace {
 
-void add_file(STACK_OF(X509)* into, const std::filesystem::path& file) {
-  ossl::X509Stack certs = ossl::read_certificates(file);
-  while (X509* cert = sk_X509_shift(certs.get())) sk_X509_push(into, cert);
+void add_file(std::vector<TrustedCertificate>& into, const std::filesystem::path& file) {
+  for (std::string& der : ossl::read_certificate_ders(file)) into.emplace_back(std::move(der), file);
 }
 
 }  // namespace
 
 TrustedCertificates TrustedCertificates::load(const std::vector<std::filesystem::path>& paths) {
   auto impl = std::make_unique<Impl>();
-  impl->certs.reset(sk_X509_new_null());
-  if (!impl->certs) fail(ErrorKind::internal, "cannot allocate a certificate list");
   for (const std::filesystem::path& path : paths) {
     if (!std::filesystem::is_directory(path)) {
-      add_file(impl->certs.get(), path);
+      add_file(impl->certificates, path);
       continue;
     }
     // Sorted, so that the order (and any error) does not depend on the directory's order.
@@ -43,23 +75,21 @@ TrustedCertificates TrustedCertificates::load(const std::vector<std::filesystem:
       }
     }
     std::sort(files.begin(), files.end());
-    for (const auto& file : files) add_file(impl->certs.get(), file);
+    for (const auto& file : files) add_file(impl->certificates, file);
   }
-  if (sk_X509_num(impl->certs.get()) == 0) {
+  if (impl->certificates.empty()) {
     fail(ErrorKind::usage, "no trusted certificate given (looked in {} paths)", paths.size());
   }
   return TrustedCertificates(std::move(impl));
 }
 
 std::size_t TrustedCertificates::size() const {
-  return static_cast<std::size_t>(sk_X509_num(impl_->certs.get()));
+  return impl_->certificates.size();
 }
 
 std::vector<std::string> TrustedCertificates::subjects() const {
   std::vector<std::string> out;
-  for (int i = 0; i < sk_X509_num(impl_->certs.get()); ++i) {
-    out.push_back(ossl::name_text(X509_get_subject_name(sk_X509_value(impl_->certs.get(), i))));
-  }
+  for (const auto& certificate : impl_->certificates) out.push_back(certificate.subject());
   return out;
 }
 
@@ -77,12 +107,23 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
   }
   CMS_SignerInfo* si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms.get()), 0);
 
+  const auto& certificates = trusted.impl_->certificates;
+  for (const auto& certificate : certificates) {
+    if (certificate.fields() && direct::verifies(si, signature->content, *certificate.fields())) {
+      result.certificate_subject = certificate.subject();
+      return result;
+    }
+  }
+
   // Match the signer to a trusted certificate the way the kernel's PKCS#7 code does: by
   // issuer and serial number, or by subject key identifier.
   X509* match = nullptr;
-  STACK_OF(X509)* certs = trusted.impl_->certs.get();
-  for (int i = 0; i < sk_X509_num(certs) && match == nullptr; ++i) {
-    if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(certs, i)) == 0) match = sk_X509_value(certs, i);
+  for (const auto& certificate : certificates) {
+    if (CMS_SignerInfo_cert_cmp(si, certificate.x509()) == 0) {
+      match = certificate.x509();
+      result.certificate_subject = certificate.subject();
+      break;
+    }
   }
   if (match == nullptr) {
     fail(ErrorKind::refused,
@@ -91,7 +132,6 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
          what, result.signer.issuer, result.signer.serial.empty() ? "-" : result.signer.serial,
          result.signer.key_id.empty() ? "" : ", key id " + result.signer.key_id, trusted.size());
   }
-  result.certificate_subject = ossl::name_text(X509_get_subject_name(match));
 
   ossl::X509Stack signer_certs(sk_X509_new_null());
   if (!signer_certs || sk_X509_push(signer_certs.get(), X509_dup(match)) != 1) {

@@ -1,0 +1,157 @@
+// The direct signature check (kmod/src/direct_signature.hpp) against OpenSSL's own reading
+// of the same certificates and signatures: it must read the same fields, and whatever it
+// accepts CMS_verify must accept too, since a node trusts its answer alone.
+
+#include <catch2/catch.hpp>
+
+#include <openssl/bn.h>
+#include <openssl/cms.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "ckms/kmod/keygen.hpp"
+#include "ckms/kmod/sign.hpp"
+#include "ckms/kmod/signature.hpp"
+#include "ckms/oci/error.hpp"
+#include "direct_signature.hpp"
+#include "testkit.hpp"
+#include "tiny_elf.hpp"
+
+namespace fs = std::filesystem;
+using namespace ckms::kmod;
+
+namespace {
+
+template <auto Free>
+struct Deleter {
+  template <typename T>
+  void operator()(T* p) const { Free(p); }
+};
+using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
+using CmsPtr = std::unique_ptr<CMS_ContentInfo, Deleter<CMS_ContentInfo_free>>;
+// sk_X509_free is a macro; the stack does not own the certificates pushed here.
+void free_stack(STACK_OF(X509)* stack) { sk_X509_free(stack); }
+
+X509Ptr load_cert(const fs::path& file) {
+  std::unique_ptr<FILE, decltype(&std::fclose)> f(std::fopen(file.c_str(), "r"), &std::fclose);
+  REQUIRE(f);
+  X509Ptr cert(PEM_read_X509(f.get(), nullptr, nullptr, nullptr));
+  REQUIRE(cert);
+  return cert;
+}
+
+template <typename T, typename Encode>
+std::string der_of(const T* object, Encode encode) {
+  unsigned char* out = nullptr;
+  const int size = encode(object, &out);
+  REQUIRE(size > 0);
+  std::string der(reinterpret_cast<const char*>(out), static_cast<std::size_t>(size));
+  OPENSSL_free(out);
+  return der;
+}
+
+struct Signed {
+  std::string content;
+  CmsPtr cms;
+  CMS_SignerInfo* signer = nullptr;
+};
+
+// A signed module's parts; no signer when its trailer or CMS does not parse.
+Signed parse_signed(const std::string& module) {
+  Signed out;
+  std::optional<AppendedSignature> parts;
+  try {
+    parts = split_signature(module, "test.ko");
+  } catch (const ckms::Error&) {
+    return out;
+  }
+  REQUIRE(parts);
+  out.content = std::string(parts->content);
+  const auto* p = reinterpret_cast<const unsigned char*>(parts->cms_der.data());
+  out.cms.reset(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(parts->cms_der.size())));
+  if (out.cms) out.signer = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(out.cms.get()), 0);
+  return out;
+}
+
+bool cms_verifies(Signed& s, X509* cert) {
+  std::unique_ptr<STACK_OF(X509), Deleter<free_stack>> certs(sk_X509_new_null());
+  sk_X509_push(certs.get(), cert);
+  std::unique_ptr<BIO, Deleter<BIO_free>> content(BIO_new_mem_buf(s.content.data(), static_cast<int>(s.content.size())));
+  return CMS_verify(s.cms.get(), certs.get(), nullptr, content.get(), nullptr,
+                    CMS_BINARY | CMS_NOINTERN | CMS_NO_SIGNER_CERT_VERIFY) == 1;
+}
+
+}  // namespace
+
+TEST_CASE("the direct check reads a certificate's fields as OpenSSL does", "[kmod][verify]") {
+  ckms::testkit::TempDir dir("ckms-kmod-direct");
+  generate_signing_key(dir / "k.pem", dir / "c.pem", {.common_name = "direct", .organization = "ckms", .days = 3, .rsa_bits = 2048});
+  const X509Ptr cert = load_cert(dir / "c.pem");
+  const std::string der = der_of(cert.get(), i2d_X509);
+
+  const auto fields = direct::read_fields(der);
+  REQUIRE(fields);
+  CHECK(fields->issuer == der_of(X509_get_issuer_name(cert.get()), i2d_X509_NAME));
+  CHECK(fields->subject == der_of(X509_get_subject_name(cert.get()), i2d_X509_NAME));
+  std::unique_ptr<BIGNUM, Deleter<BN_free>> serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
+  std::string serial_bytes(static_cast<std::size_t>(BN_num_bytes(serial.get())), '\0');
+  BN_bn2bin(serial.get(), reinterpret_cast<unsigned char*>(serial_bytes.data()));
+  CHECK(fields->serial == serial_bytes);
+  const ASN1_OCTET_STRING* key_id = X509_get0_subject_key_id(cert.get());
+  REQUIRE(key_id != nullptr);
+  CHECK(fields->subject_key_id ==
+        std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(key_id)), static_cast<std::size_t>(ASN1_STRING_length(key_id))));
+  CHECK(fields->rsa_public_key == der_of(EVP_PKEY_get0_RSA(X509_get0_pubkey(cert.get())), i2d_RSAPublicKey));
+
+  // Every truncation is refused; no flipped byte reads past the certificate (ASan build).
+  for (std::size_t size = 0; size < der.size(); ++size) {
+    INFO(size);
+    CHECK_FALSE(direct::read_fields(std::string_view(der).substr(0, size)));
+  }
+  for (std::size_t at = 0; at < der.size(); ++at) {
+    std::string flipped = der;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x81);
+    (void)direct::read_fields(flipped);
+  }
+}
+
+TEST_CASE("the direct check accepts only what CMS_verify accepts", "[kmod][verify]") {
+  ckms::testkit::TempDir dir("ckms-kmod-direct");
+  generate_signing_key(dir / "a.key", dir / "a.crt", {.common_name = "a", .organization = "", .days = 3, .rsa_bits = 2048});
+  generate_signing_key(dir / "b.key", dir / "b.crt", {.common_name = "b", .organization = "", .days = 3, .rsa_bits = 2048});
+  const X509Ptr a = load_cert(dir / "a.crt");
+  const auto a_fields = direct::read_fields(der_of(a.get(), i2d_X509));
+  const auto b_fields = direct::read_fields(der_of(load_cert(dir / "b.crt").get(), i2d_X509));
+  REQUIRE(a_fields);
+  REQUIRE(b_fields);
+  const auto key = SigningKey::load(dir / "a.key", dir / "a.crt");
+  const std::string module = test::tiny_elf(test::kTinyModinfo).bytes;
+
+  for (const SignOptions& options : {SignOptions{}, SignOptions{.use_key_id = true}, SignOptions{.hash = "sha384"},
+                                     SignOptions{.hash = "sha512", .use_key_id = true}}) {
+    INFO(options.hash << (options.use_key_id ? " by key id" : " by issuer and serial"));
+    const std::string signed_module = sign_module(module, key, options, "test.ko");
+    Signed good = parse_signed(signed_module);
+    REQUIRE(good.signer != nullptr);
+    CHECK(direct::verifies(good.signer, good.content, *a_fields));
+    CHECK(cms_verifies(good, a.get()));
+    CHECK_FALSE(direct::verifies(good.signer, good.content, *b_fields));
+
+    // Any flipped byte, in the content or the signature: whatever the direct check still
+    // accepts, CMS_verify must accept too.
+    for (std::size_t at = 0; at < signed_module.size() - kSignatureMagic.size(); at += at < module.size() ? 97 : 1) {
+      std::string tampered = signed_module;
+      tampered[at] = static_cast<char>(tampered[at] ^ 0x04);
+      Signed s = parse_signed(tampered);
+      if (s.signer == nullptr) continue;
+      if (at < module.size()) CHECK_FALSE(direct::verifies(s.signer, s.content, *a_fields));
+      if (direct::verifies(s.signer, s.content, *a_fields)) {
+        INFO("accepted with byte " << at << " flipped");
+        CHECK(cms_verifies(s, a.get()));
+      }
+    }
+  }
+}
