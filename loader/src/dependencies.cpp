@@ -96,4 +96,9 @@ std::vector<InTreeModule> InTreeModules::plan(const std::vector<Dependency>& nee
   return order;
 }
 
+std::vector<InTreeModule> plan_in_tree(const fs::path& directory, const std::vector<Dependency>& absent,
+                                       Kernel& kernel) {
+  return InTreeModules(directory).plan(absent, kernel);
+}
+
 }  // namespace ckms::loader

@@ -116,9 +116,19 @@ void adopt_earlier_record(const StateStore& state, ModuleRecord& record) {
   record.dependencies_inserted = earlier->dependencies_inserted;
 }
 
+// Those the kernel has, loaded or built in, need no planning: the usual case on a node.
+std::vector<Dependency> absent_dependencies(const std::vector<Dependency>& needed, Kernel& kernel) {
+  std::vector<Dependency> absent;
+  for (const auto& dependency : needed) {
+    if (kernel.state(kmod::normalize_module_name(dependency.name)) == ModuleState::absent) absent.push_back(dependency);
+  }
+  return absent;
+}
+
 }  // namespace
 
-LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source) {
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
+                const InTreePlanner& plan_in_tree) {
   const auto version = request.reference.tag();
   if (!version || request.reference.digest()) {
     fail(ErrorKind::usage, "'{}': name the module version as the tag, e.g. REPO:1.0.0", request.reference.str());
@@ -178,8 +188,8 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
                                           request.fetch_only ? nullptr : &kernel);
   std::vector<InTreeModule> dependencies;
   if (!request.fetch_only) {
-    InTreeModules in_tree(paths.modules_root / release);
-    dependencies = in_tree.plan(detail::external_dependencies(prepared), kernel);
+    const auto absent = absent_dependencies(detail::external_dependencies(prepared), kernel);
+    if (!absent.empty()) dependencies = plan_in_tree(paths.modules_root / release, absent, kernel);
   }
   report.milliseconds.verify = clock.lap();
 

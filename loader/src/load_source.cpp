@@ -16,7 +16,7 @@ std::unique_ptr<oci::Target> open_source(const LoadRequest& request) {
 
 LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel) {
   const auto source = open_source(request);
-  return load(request, paths, kernel, source.get());
+  return load(request, paths, kernel, source.get(), plan_in_tree);
 }
 
 }  // namespace ckms::loader

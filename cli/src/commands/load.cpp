@@ -84,7 +84,7 @@ void run_load(App& app, const LoadArgs& args) {
     load_beyond_cache(app, args, kernel);
     return;
   }
-  print_load_report(app, loader::load(request_from(args), args.paths.paths(), kernel, nullptr));
+  print_load_report(app, loader::load(request_from(args), args.paths.paths(), kernel, nullptr, in_tree_planner(app)));
 }
 
 struct UnloadArgs {

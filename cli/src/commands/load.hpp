@@ -1,6 +1,7 @@
 #pragma once
 // `ckms load`, `ckms unload`, `ckms status`: the node side (loader/). Both binaries register
-// these commands (docs/architecture.md); they differ in load_beyond_cache() alone.
+// these commands (docs/architecture.md); they differ in load_beyond_cache() and
+// in_tree_planner() alone.
 
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ void register_load_commands(App& app);
 // configuration, whose files choose their own network mode. ckms-full runs it; the node
 // binary hands the command over to ckms-full (cli/src/node/).
 void load_beyond_cache(App& app, const LoadArgs& args, loader::Kernel& kernel);
+
+// Who plans in-tree dependencies that the kernel lacks: libkmod in ckms-full; the node
+// binary, which links no libkmod, hands the command over to ckms-full instead.
+loader::InTreePlanner in_tree_planner(App& app);
 
 loader::LoadRequest request_from(const LoadArgs& args);
 void print_load_report(App& app, const loader::LoadReport& report);

@@ -54,4 +54,6 @@ void load_beyond_cache(App& app, const LoadArgs& args, loader::Kernel& kernel) {
   print_load_report(app, loader::load(request_from(args), args.paths.paths(), kernel));
 }
 
+loader::InTreePlanner in_tree_planner(App&) { return loader::plan_in_tree; }
+
 }  // namespace ckms::cli

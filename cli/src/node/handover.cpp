@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -40,6 +41,7 @@ fs::path full_tool() {
 
 void hand_over(char** argv) {
   const fs::path tool = full_tool();
+  std::fflush(stdout);
   ::execv(tool.c_str(), argv);
   fmt::print(stderr, "ckms: error: cannot run {}: {}\n", tool.string(), std::strerror(errno));
   std::exit(kExitFailure);
@@ -47,5 +49,13 @@ void hand_over(char** argv) {
 
 // The node binary loads from its cache alone; anything more is ckms-full's.
 void load_beyond_cache(App& app, const LoadArgs&, loader::Kernel&) { hand_over(app.argv()); }
+
+// Nothing is inserted or written before dependencies are planned, and the state lock is
+// close-on-exec, so ckms-full starts the load afresh.
+loader::InTreePlanner in_tree_planner(App& app) {
+  return [&app](const fs::path&, const std::vector<loader::Dependency>&, loader::Kernel&) -> std::vector<loader::InTreeModule> {
+    hand_over(app.argv());
+  };
+}
 
 }  // namespace ckms::cli

@@ -194,6 +194,31 @@ TEST_CASE("dependencies: inside the artifact, loaded, built in, or missing", "[l
     CHECK(report.dependencies_inserted.empty());
     CHECK(f.kernel.insertions == std::vector<std::string>{"ckms_crc"});
   }
+  SECTION("only what the kernel lacks is planned; nothing lacking asks no planner") {
+    // The node binary's planner hands the load to ckms-full: it must not be asked when
+    // every dependency is loaded.
+    f.publish("ckms-crc", {{.name = "ckms_crc", .depends = {"crc7", "crc-itu-t"}}});
+    f.kernel.loaded["crc7"] = {};
+    const auto request = f.request("ckms-crc");
+    const auto source = open_source(request);
+    std::vector<std::string> asked;
+    const InTreePlanner recording = [&](const fs::path& directory, const std::vector<Dependency>& absent, Kernel&) {
+      CHECK(directory == f.paths.modules_root / kRelease);
+      for (const auto& dependency : absent) asked.push_back(dependency.name + " for " + dependency.needed_by);
+      f.kernel.loaded["crc_itu_t"] = {};  // as if the planner had found it built in
+      return std::vector<InTreeModule>{};
+    };
+    load(request, f.paths, f.kernel, source.get(), recording);
+    CHECK(asked == std::vector<std::string>{"crc-itu-t for ckms_crc"});
+    f.kernel.loaded.erase("ckms_crc");
+
+    const InTreePlanner never = [](const fs::path&, const std::vector<Dependency>& absent, Kernel&) {
+      FAIL("planner asked for " << absent.size() << " dependencies that are loaded");
+      return std::vector<InTreeModule>{};
+    };
+    load(request, f.paths, f.kernel, source.get(), never);
+    CHECK(f.kernel.insertions == std::vector<std::string>{"ckms_crc", "ckms_crc"});
+  }
 }
 
 TEST_CASE("loading what is loaded is a no-op; another build of that name is refused", "[loader]") {

@@ -5,6 +5,7 @@
 // remembers which ones it inserted, to roll back and to unload them.
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,5 +48,16 @@ class InTreeModules {
   std::filesystem::path directory_;
   std::unique_ptr<Context> context_;
 };
+
+// What load() asks for the dependencies the kernel lacks. A parameter, not a call, because
+// libkmod is linked into ckms-full only: the node binary's planner hands such a load over to
+// ckms-full, while dependencies that are already loaded need no planner at all.
+using InTreePlanner = std::function<std::vector<InTreeModule>(const std::filesystem::path& directory,
+                                                              const std::vector<Dependency>& absent,
+                                                              Kernel& kernel)>;
+
+// InTreeModules(directory).plan(absent, kernel).
+std::vector<InTreeModule> plan_in_tree(const std::filesystem::path& directory, const std::vector<Dependency>& absent,
+                                       Kernel& kernel);
 
 }  // namespace ckms::loader

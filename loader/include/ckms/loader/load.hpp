@@ -84,13 +84,15 @@ struct LoadReport {
 // Loads from `source` (the registry or layout the caller opened for request.reference), or
 // from the cache alone when `source` is null; request.network says whether a source that
 // cannot be reached may fall back to the cache.
-LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source);
+// Dependencies the kernel lacks go to `plan_in_tree`.
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
+                const InTreePlanner& plan_in_tree);
 
 // The source a request names, opened with its registry options; null when it is offline.
 // Apart from load(), so that a binary that loads from its cache alone links no registry client.
 std::unique_ptr<oci::Target> open_source(const LoadRequest& request);
 
-// load() from the source the request names.
+// load() from the source the request names, with libkmod planning in-tree dependencies.
 LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel);
 
 }  // namespace ckms::loader
