@@ -28,6 +28,9 @@ void Initramfs::add_file(const fs::path& host, const fs::path& guest, bool execu
 void Initramfs::add_program(const fs::path& host, const fs::path& guest) {
   run_ok({"objcopy", "--strip-debug", host.string(), inside(guest).string()});
   fs::permissions(inside(guest), fs::perms(0755));
+  // ldd fails on a static program (the node binary is one), which needs no libraries.
+  const auto ldd = testkit::run({"ldd", host.string()});
+  if (ldd.exit_code != 0 && (ldd.out + ldd.err).find("not a dynamic executable") != std::string::npos) return;
   std::istringstream lines(run_ok({"ldd", host.string()}));
   for (std::string line; std::getline(lines, line);) {
     // "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"

@@ -168,6 +168,13 @@ check offline-present loaded ckms_hello
 check offline-param param_is ckms_hello greeting offline
 run offline-unload 0 ckms unload ckms_hello
 check offline-removed absent ckms_hello
+# A dependency the kernel lacks needs libkmod, which only ckms-full links: `ckms` hands this
+# offline load over to it before inserting anything.
+run offline-pair 0 ckms load "$REG/ckms/pair:1.0.0" --offline
+check offline-pair-dependency loaded crc_itu_t
+check offline-pair-present loaded ckms_pair_b
+run offline-pair-unload 0 ckms unload ckms-pair
+check offline-pair-removed absent crc_itu_t
 
 # What the systemd unit runs at boot: /etc/ckms/modules.d, falling back to the cache.
 run boot-config 0 ckms load --all
