@@ -17,6 +17,7 @@
 #include "ckms/kmod/signature.hpp"
 #include "ckms/oci/error.hpp"
 #include "direct_signature.hpp"
+#include "openssl.hpp"
 #include "testkit.hpp"
 #include "tiny_elf.hpp"
 
@@ -25,14 +26,10 @@ using namespace ckms::kmod;
 
 namespace {
 
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const { Free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using CmsPtr = std::unique_ptr<CMS_ContentInfo, Deleter<CMS_ContentInfo_free>>;
-// sk_X509_free is a macro; the stack does not own the certificates pushed here.
+using ossl::Deleter;
+using ossl::X509Ptr;
+using CmsPtr = ossl::Cms;
+// sk_X509_free is a macro; this stack does not own the certificates pushed on it.
 void free_stack(STACK_OF(X509)* stack) { sk_X509_free(stack); }
 
 X509Ptr load_cert(const fs::path& file) {
