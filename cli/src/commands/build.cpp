@@ -2,7 +2,6 @@
 // builder::build_modules.
 #include "build.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,9 +13,9 @@
 
 #include "ckms/artifact/source_artifact.hpp"
 #include "ckms/builder/build.hpp"
+#include "ckms/builder/scratch_dir.hpp"
 #include "ckms/images/resolve.hpp"
 #include "ckms/oci/error.hpp"
-#include "ckms/oci/layer_path.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
 
@@ -77,31 +76,11 @@ kmod::Compression parse_compression(const std::string& name) {
   fail(ErrorKind::usage, "--compress must be none, xz or zstd, not '{}'", name);
 }
 
-// Scratch space for source copies and sandboxes, removed when the command ends (also what
-// a build left unwritable, through remove_tree_at).
-class WorkDir {
- public:
-  WorkDir() {
-    const auto tmp = environment("TMPDIR");
-    std::string pattern = (fs::path(tmp.empty() ? "/tmp" : tmp) / "ckms-build-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) fail_errno("cannot create a work directory in " + pattern);
-    path_ = pattern;
-  }
-  ~WorkDir() {
-    try {
-      const oci::UniqueFd parent(::open(path_.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      if (parent) oci::remove_tree_at(parent.get(), path_.filename().string(), path_.string());
-    } catch (const Error&) {
-      // Left behind in $TMPDIR; nothing else depends on it.
-    }
-  }
-  WorkDir(const WorkDir&) = delete;
-  WorkDir& operator=(const WorkDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+// Scratch space goes where temporary files go.
+fs::path scratch_parent() {
+  const auto tmp = environment("TMPDIR");
+  return tmp.empty() ? fs::path("/tmp") : fs::path(tmp);
+}
 
 // A source artifact is named like any reference; a directory wins when both could match.
 bool looks_like_reference(const std::string& text) {
@@ -255,7 +234,7 @@ bool run_build(App& app, const BuildArgs& args) {
   const auto output = open_target(output_reference, args.registry, true);
   options.output = output.get();
 
-  WorkDir work;
+  builder::ScratchDir work(scratch_parent());
   options.work_dir = work.path() / "work";
   if (fs::is_directory(args.source)) {
     options.source_dir = fs::absolute(args.source);
@@ -273,6 +252,11 @@ bool run_build(App& app, const BuildArgs& args) {
 
   Progress progress(app.options().quiet || app.options().json, labels);
   const builder::BuildSummary summary = builder::build_modules(options, progress);
+  // After the builds, whose first sandbox stopped the containers of dead builds: one still
+  // running would keep writing into its scratch dir while it is removed.
+  for (const auto& removed : builder::remove_abandoned_scratch(scratch_parent())) {
+    if (!app.options().quiet) fmt::print(stderr, "removed {}, left by a build that died\n", removed.string());
+  }
   if (app.options().json) {
     print_json(summary);
   } else {

@@ -1,7 +1,8 @@
 // kill -9 during `ckms build`, while it unpacks the kernel build image and while the
 // sandboxed compile runs. The next run must complete with output that `ckms verify`
 // passes; the unpack cache never holds a partial image under its final name; a container
-// the killed run left running is stopped by the next run, not left to its own devices.
+// the killed run left running is stopped by the next run, not left to its own devices; the
+// killed run's scratch dir is removed by the next run.
 
 #include <unistd.h>
 
@@ -35,8 +36,8 @@ void report(const std::string& what, const CrashTally& t) {
                            what, t.kills, t.completed_after, t.leftovers);
 }
 
-// `ckms build` in the background with TMPDIR inside the test's directory, so the work dir
-// a killed run leaves is the test's to remove.
+// `ckms build` in the background with TMPDIR inside the test's directory, where the test
+// can see the scratch dir a killed run leaves.
 ckms::testkit::BackgroundProcess start_build(const std::vector<std::string>& args, const fs::path& tmpdir) {
   std::vector<std::string> argv = {ckms::testkit::ckms_binary().string(), "--quiet", "build"};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -124,6 +125,10 @@ TEST_CASE("kill -9 during ckms build: the next run completes, the unpack cache a
     INFO(verified.out << verified.err);
     CHECK(verified.exit_code == 0);
     if (again.result.exit_code == 0 && verified.exit_code == 0) ++tally.completed_after;
+    // The killed run's scratch dir went with the next run, which removed its own too.
+    const auto scratch = entries_matching(tmpdir, [](const std::string& name) { return name.starts_with("ckms-build-"); });
+    CHECK(scratch.empty());
+    tally.leftovers += static_cast<int>(scratch.size());
     return ckms::testkit::read_text(again.kernel(release).at("log").get<std::string>());
   };
   // Shared by the compile rounds: the first unpack round fills it.

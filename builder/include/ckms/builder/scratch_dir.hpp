@@ -1,0 +1,35 @@
+#pragma once
+// Scratch space of one `ckms build` (source copies, sandbox bundles, build trees):
+// <parent>/ckms-build-XXXXXX, removed when the build ends. A build killed with kill -9 (the
+// OOM killer, an evicted pod) cannot remove it, so each build holds its directory flock'd
+// while it lives, and the next build of the same user removes those whose lock it can take:
+// the kernel drops a lock however its holder dies. The directory is made and locked under a
+// hidden name and renamed, so that no build ever sees another's directory unlocked.
+
+#include <filesystem>
+#include <vector>
+
+#include "ckms/oci/io.hpp"
+
+namespace ckms::builder {
+
+class ScratchDir {
+ public:
+  // `parent` is usually $TMPDIR (else /tmp).
+  explicit ScratchDir(const std::filesystem::path& parent);
+  ~ScratchDir();  // removes the tree, also what a build left unwritable
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  oci::UniqueFd lock_;
+};
+
+// Removes the scratch directories under `parent` that belong to this user and whose build
+// is gone; returns their paths. Others' directories, and those of live builds, are left.
+std::vector<std::filesystem::path> remove_abandoned_scratch(const std::filesystem::path& parent);
+
+}  // namespace ckms::builder

@@ -1,0 +1,81 @@
+#include "ckms/builder/scratch_dir.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <string_view>
+
+#include "ckms/oci/error.hpp"
+#include "ckms/oci/layer_path.hpp"
+
+namespace ckms::builder {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kPrefix = "ckms-build-";
+constexpr std::string_view kPendingPrefix = ".ckms-build-new-";
+
+oci::UniqueFd open_directory(const fs::path& path) {
+  return oci::UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+void remove_tree(const fs::path& path) {
+  const oci::UniqueFd parent = open_directory(path.parent_path());
+  if (!parent) fail_errno("open " + path.parent_path().string());
+  oci::remove_tree_at(parent.get(), path.filename().string(), path.string());
+}
+
+}  // namespace
+
+ScratchDir::ScratchDir(const fs::path& parent) {
+  std::string pending = (parent / (std::string(kPendingPrefix) + "XXXXXX")).string();
+  if (::mkdtemp(pending.data()) == nullptr) fail_errno("cannot create a work directory in " + parent.string());
+  lock_ = open_directory(pending);
+  if (!lock_ || ::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::rmdir(pending.c_str());
+    errno = error;
+    fail_errno("lock work directory " + pending);
+  }
+  path_ = parent / (std::string(kPrefix) + pending.substr(pending.size() - 6));
+  if (::rename(pending.c_str(), path_.c_str()) != 0) {
+    const int error = errno;
+    ::rmdir(pending.c_str());
+    errno = error;
+    fail_errno("rename work directory to " + path_.string());
+  }
+}
+
+ScratchDir::~ScratchDir() {
+  try {
+    remove_tree(path_);
+  } catch (const Error&) {
+    // Still locked until this process ends; the next build removes it then.
+  }
+}
+
+std::vector<fs::path> remove_abandoned_scratch(const fs::path& parent) {
+  std::vector<fs::path> removed;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    const fs::path path = entry.path();
+    if (!path.filename().string().starts_with(kPrefix)) continue;
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
+    const oci::UniqueFd lock = open_directory(path);
+    if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    try {
+      remove_tree(path);
+      removed.push_back(path);
+    } catch (const Error&) {
+      // Left for a later build; this one does not depend on it.
+    }
+  }
+  return removed;
+}
+
+}  // namespace ckms::builder
