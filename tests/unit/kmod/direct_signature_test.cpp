@@ -101,7 +101,11 @@ TEST_CASE("the direct check reads a certificate's fields as OpenSSL does", "[kmo
   REQUIRE(key_id != nullptr);
   CHECK(fields->subject_key_id ==
         std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(key_id)), static_cast<std::size_t>(ASN1_STRING_length(key_id))));
-  CHECK(fields->rsa_public_key == der_of(EVP_PKEY_get0_RSA(X509_get0_pubkey(cert.get())), i2d_RSAPublicKey));
+  // For rsaEncryption the key's BIT STRING holds the RSAPublicKey DER.
+  const ASN1_BIT_STRING* key = X509_get0_pubkey_bitstr(cert.get());
+  REQUIRE(key != nullptr);
+  CHECK(fields->rsa_public_key ==
+        std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(key)), static_cast<std::size_t>(ASN1_STRING_length(key))));
 
   // Every truncation is refused; no flipped byte reads past the certificate (ASan build).
   for (std::size_t size = 0; size < der.size(); ++size) {
