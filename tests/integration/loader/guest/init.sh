@@ -3,6 +3,7 @@
 # scenario against the real kernel and prints lines the test parses:
 #   CKMS-MARK <name> ok|fail [detail]   one per check; the test fails on a missing or failed one
 #   CKMS-TIME <label> <microseconds>    one per timed command (benchmark)
+#   CKMS-PHASES warm|cold <phase>=<ms>... where one load spends its time, as ckms reports it
 #   CKMS-DONE                           the end; then qemu exits through isa-debug-exit
 # /etc/ckms-test.env (written by the test) sets RELEASE, OTHER_RELEASE, REG, VIRTIO_MODULES,
 # HELLO_DIGEST and ROUNDS.
@@ -150,14 +151,21 @@ while [ "$i" -lt "$ROUNDS" ]; do
   timed busybox-insmod busybox insmod "$blob"
   rmmod ckms_hello
   timed ckms-version ckms --version
+  timed ckms-full-version ckms-full --version
   timed verify-openssl verify_floor openssl /etc/ckms/trust.d/ckms-vm-test.pem "$blob"
   timed verify-minimal verify_floor minimal /etc/ckms/trust.d/ckms-vm-test.pem "$blob"
   i=$((i + 1))
 done
-# Where a warm load's time goes, as ckms measures it (process start not included).
+# Where a load's time goes, as ckms measures it (process start not included).
+phases() {
+  echo "CKMS-PHASES $1 $(sed -En 's/^ *"(trust|resolve|fetch|verify|insert)": ([0-9.]+).*/\1=\2/p' /tmp/phases | tr '\n' ' ')"
+  ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
+}
 ckms --json load "$HELLO" --offline $bench >/tmp/phases
-echo "CKMS-PHASES $(sed -En 's/^ *"(trust|resolve|fetch|verify|insert)": ([0-9.]+).*/\1=\2/p' /tmp/phases | tr '\n' ' ')"
-ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
+phases warm
+rm -rf /var/lib/ckms-bench
+ckms --json load "$HELLO" --plain-http $bench >/tmp/phases
+phases cold
 check bench-clean absent ckms_hello
 
 # The registry becomes unreachable: an online load fails, --offline loads from the cache.
