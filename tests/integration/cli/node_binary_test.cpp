@@ -1,8 +1,11 @@
 // The two binaries (docs/architecture.md): `ckms` runs the node's cache-only commands itself,
 // is static and holds none of the registry, archive or build code, and hands everything else to
 // ckms-full, found beside it in a build tree or in ../libexec/ckms once installed.
+#include <sys/utsname.h>
+
 #include <catch2/catch.hpp>
 
+#include "loader_fixture.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;
@@ -85,4 +88,40 @@ TEST_CASE("installed, ckms finds ckms-full in ../libexec/ckms; without it, it sa
   INFO(status.err);
   CHECK(status.exit_code == 0);
   CHECK(status.out.find("\"modules\"") != std::string::npos);
+}
+
+TEST_CASE("an offline load whose in-tree dependency is not loaded goes to ckms-full, which has libkmod") {
+  // Published for this host's kernel, so that the node binary gets as far as planning it.
+  struct utsname host {};
+  REQUIRE(::uname(&host) == 0);
+  const std::string release = host.release;
+  ckms::loader::test::LoaderFixture f;
+  f.publish("ckms-needs", {{.name = "ckms_needs", .built_for = release, .depends = {"ckms_not_in_any_kernel"}}}, {},
+            release);
+  const std::string reference = "oci:" + f.source("ckms-needs").string() + ":1.0.0";
+  const std::string trust = ckms::loader::test::keys().trusted_cert.string();
+  const RunResult fetched = run({kFull.string(), "load", reference, "--fetch-only", "--kernel", release, "--trust",
+                                 trust, "--cache-dir", f.paths.cache_dir.string()});
+  INFO(fetched.err);
+  REQUIRE(fetched.exit_code == 0);
+
+  TempDir prefix;
+  const fs::path node = install(kNode, prefix / "bin" / "ckms");
+  const std::vector<std::string> offline = {"load",        reference,         "--offline",
+                                            "--trust",     trust,             "--cache-dir",
+                                            f.paths.cache_dir.string(), "--state-dir", (prefix / "state").string(),
+                                            "--modules-dir", (prefix / "modules").string()};
+  std::vector<std::string> alone = {node.string()};
+  alone.insert(alone.end(), offline.begin(), offline.end());
+  const RunResult without_full = run(alone);
+  CHECK(without_full.exit_code == 1);
+  CHECK(without_full.err.find("inserting ckms_not_in_any_kernel (for ckms_needs)") != std::string::npos);
+  CHECK(without_full.err.find("needs ckms-full") != std::string::npos);
+
+  // Beside ckms-full the same command is planned with libkmod, which finds no such module.
+  install(kFull, prefix / "libexec" / "ckms" / "ckms-full");
+  const RunResult with_full = run(alone);
+  INFO(with_full.err);
+  CHECK(with_full.exit_code == 5);
+  CHECK(with_full.err.find("missing dependency: module ckms_needs needs ckms_not_in_any_kernel") != std::string::npos);
 }
