@@ -107,6 +107,13 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
   }
   CMS_SignerInfo* si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms.get()), 0);
 
+  // CMS_verify would check the module against the content the signature carries, while
+  // the kernel refuses any such signature outright (pkcs7_supply_detached_data).
+  ASN1_OCTET_STRING** carried = CMS_get0_content(cms.get());
+  if (carried != nullptr && *carried != nullptr) {
+    fail(ErrorKind::integrity, "{}: malformed module signature: it carries content of its own, which the kernel refuses",
+         what);
+  }
   const auto& certificates = trusted.impl_->certificates;
   for (const auto& certificate : certificates) {
     if (certificate.fields() && direct::verifies(si, signature->content, *certificate.fields())) {

@@ -15,9 +15,11 @@
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/signature.hpp"
+#include "ckms/kmod/verify.hpp"
 #include "ckms/oci/error.hpp"
 #include "direct_signature.hpp"
 #include "openssl.hpp"
+#include "require_error.hpp"
 #include "testkit.hpp"
 #include "tiny_elf.hpp"
 
@@ -155,4 +157,31 @@ TEST_CASE("the direct check accepts only what CMS_verify accepts", "[kmod][verif
       }
     }
   }
+}
+
+TEST_CASE("a signature that carries its own content is refused", "[kmod][verify]") {
+  // sign-file makes detached signatures, and the kernel refuses any other; one made with
+  // the trusted key over the very same bytes, but attached, is refused here too, which
+  // CMS_verify alone would not do (it checks the detached bytes and ignores the others).
+  ckms::testkit::TempDir dir("ckms-kmod-direct");
+  generate_signing_key(dir / "a.key", dir / "a.crt", {.common_name = "a", .organization = "", .days = 3, .rsa_bits = 2048});
+  const X509Ptr cert = load_cert(dir / "a.crt");
+  std::unique_ptr<FILE, decltype(&std::fclose)> key_file(std::fopen((dir / "a.key").c_str(), "r"), &std::fclose);
+  REQUIRE(key_file);
+  const ossl::PKey key(PEM_read_PrivateKey(key_file.get(), nullptr, nullptr, nullptr));
+  REQUIRE(key);
+  const std::string module = test::tiny_elf(test::kTinyModinfo).bytes;
+  ossl::Bio content = ossl::memory_bio(module);
+  const CmsPtr cms(CMS_sign(cert.get(), key.get(), nullptr, content.get(), CMS_BINARY | CMS_NOATTR | CMS_NOSMIMECAP | CMS_NOCERTS));
+  REQUIRE(cms);
+  const std::string cms_der = der_of(cms.get(), i2d_CMS_ContentInfo);
+  std::string info(kSignatureInfoSize, '\0');
+  info[2] = static_cast<char>(kPkeyIdPkcs7);
+  info[10] = static_cast<char>(cms_der.size() >> 8);
+  info[11] = static_cast<char>(cms_der.size() & 0xff);
+  const std::string attached = module + cms_der + info + std::string(kSignatureMagic);
+
+  const auto trusted = TrustedCertificates::load({dir / "a.crt"});
+  ckms::testkit::require_error([&] { (void)verify_module(attached, trusted, "attached.ko"); }, ckms::ErrorKind::integrity,
+                               "attached.ko: malformed module signature: it carries content of its own");
 }
