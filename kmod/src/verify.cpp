@@ -114,6 +114,12 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
     fail(ErrorKind::integrity, "{}: malformed module signature: it carries content of its own, which the kernel refuses",
          what);
   }
+  // The kernel rejects a module signature over any other type (pkcs7_verify, "not
+  // pkcs7-data"), even when it does not enforce signatures.
+  if (OBJ_obj2nid(CMS_get0_eContentType(cms.get())) != NID_pkcs7_data) {
+    fail(ErrorKind::integrity, "{}: malformed module signature: it signs content of a type other than data, which the kernel refuses",
+         what);
+  }
   const auto& certificates = trusted.impl_->certificates;
   for (const auto& certificate : certificates) {
     if (certificate.fields() && direct::verifies(si, signature->content, *certificate.fields())) {

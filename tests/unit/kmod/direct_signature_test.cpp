@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "ckms/kmod/keygen.hpp"
@@ -159,29 +160,61 @@ TEST_CASE("the direct check accepts only what CMS_verify accepts", "[kmod][verif
   }
 }
 
-TEST_CASE("a signature that carries its own content is refused", "[kmod][verify]") {
-  // sign-file makes detached signatures, and the kernel refuses any other; one made with
-  // the trusted key over the very same bytes, but attached, is refused here too, which
-  // CMS_verify alone would not do (it checks the detached bytes and ignores the others).
-  ckms::testkit::TempDir dir("ckms-kmod-direct");
-  generate_signing_key(dir / "a.key", dir / "a.crt", {.common_name = "a", .organization = "", .days = 3, .rsa_bits = 2048});
+namespace {
+
+// A module signed by `dir`/a.key the way sign-file does, but through `make_cms`, so a test
+// can change what sign-file would not.
+std::string signed_with(const fs::path& dir, const std::string& module,
+                        const std::function<CMS_ContentInfo*(X509*, EVP_PKEY*, BIO*)>& make_cms) {
   const X509Ptr cert = load_cert(dir / "a.crt");
   std::unique_ptr<FILE, decltype(&std::fclose)> key_file(std::fopen((dir / "a.key").c_str(), "r"), &std::fclose);
   REQUIRE(key_file);
   const ossl::PKey key(PEM_read_PrivateKey(key_file.get(), nullptr, nullptr, nullptr));
   REQUIRE(key);
-  const std::string module = test::tiny_elf(test::kTinyModinfo).bytes;
   ossl::Bio content = ossl::memory_bio(module);
-  const CmsPtr cms(CMS_sign(cert.get(), key.get(), nullptr, content.get(), CMS_BINARY | CMS_NOATTR | CMS_NOSMIMECAP | CMS_NOCERTS));
+  const CmsPtr cms(make_cms(cert.get(), key.get(), content.get()));
   REQUIRE(cms);
   const std::string cms_der = der_of(cms.get(), i2d_CMS_ContentInfo);
   std::string info(kSignatureInfoSize, '\0');
   info[2] = static_cast<char>(kPkeyIdPkcs7);
   info[10] = static_cast<char>(cms_der.size() >> 8);
   info[11] = static_cast<char>(cms_der.size() & 0xff);
-  const std::string attached = module + cms_der + info + std::string(kSignatureMagic);
+  return module + cms_der + info + std::string(kSignatureMagic);
+}
 
+}  // namespace
+
+TEST_CASE("signatures the kernel refuses are refused, though made with a trusted key", "[kmod][verify]") {
+  ckms::testkit::TempDir dir("ckms-kmod-direct");
+  generate_signing_key(dir / "a.key", dir / "a.crt", {.common_name = "a", .organization = "", .days = 3, .rsa_bits = 2048});
   const auto trusted = TrustedCertificates::load({dir / "a.crt"});
+  const std::string module = test::tiny_elf(test::kTinyModinfo).bytes;
+  constexpr unsigned kFlags = CMS_BINARY | CMS_NOATTR | CMS_NOSMIMECAP | CMS_NOCERTS;
+
+  // As sign-file signs: accepted, so the two cases below differ from it in one thing only.
+  const std::string detached = signed_with(dir.path(), module, [&](X509* cert, EVP_PKEY* key, BIO* content) {
+    return CMS_sign(cert, key, nullptr, content, kFlags | CMS_DETACHED);
+  });
+  CHECK(verify_module(detached, trusted, "detached.ko").certificate_subject == "CN = a");
+
+  // Carrying the module's bytes inside as well: the kernel refuses it
+  // (pkcs7_supply_detached_data); CMS_verify given the detached bytes would ignore them.
+  const std::string attached = signed_with(dir.path(), module, [&](X509* cert, EVP_PKEY* key, BIO* content) {
+    return CMS_sign(cert, key, nullptr, content, kFlags);
+  });
   ckms::testkit::require_error([&] { (void)verify_module(attached, trusted, "attached.ko"); }, ckms::ErrorKind::integrity,
                                "attached.ko: malformed module signature: it carries content of its own");
+
+  // Over content of another type than data: the kernel refuses it ("not pkcs7-data").
+  const std::string typed = signed_with(dir.path(), module, [&](X509* cert, EVP_PKEY* key, BIO* content) {
+    CMS_ContentInfo* cms = CMS_sign(cert, key, nullptr, nullptr, kFlags | CMS_DETACHED | CMS_PARTIAL);
+    if (cms == nullptr || CMS_set1_eContentType(cms, OBJ_nid2obj(NID_pkcs7_enveloped)) != 1 ||
+        CMS_final(cms, content, nullptr, kFlags | CMS_DETACHED) != 1) {
+      CMS_ContentInfo_free(cms);
+      return static_cast<CMS_ContentInfo*>(nullptr);
+    }
+    return cms;
+  });
+  ckms::testkit::require_error([&] { (void)verify_module(typed, trusted, "typed.ko"); }, ckms::ErrorKind::integrity,
+                               "typed.ko: malformed module signature: it signs content of a type other than data");
 }
