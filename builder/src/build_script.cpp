@@ -4,20 +4,10 @@
 
 #include <fmt/format.h>
 
+#include "shell_quote.hpp"
+
 namespace ckms::builder {
 namespace {
-
-std::string shell_quoted(std::string_view text) {
-  std::string out = "'";
-  for (const char c : text) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
 
 std::string array(const std::vector<std::string>& items) {
   std::string out = "(";

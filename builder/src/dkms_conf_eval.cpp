@@ -8,21 +8,10 @@
 #include <fmt/format.h>
 
 #include "ckms/oci/error.hpp"
+#include "shell_quote.hpp"
 
 namespace ckms::builder {
 namespace {
-
-std::string single_quoted(std::string_view text) {
-  std::string out = "'";
-  for (const char c : text) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
 
 std::string variable_list() {
   std::string names;
@@ -41,11 +30,11 @@ std::string evaluation_script(const DkmsEnvironment& env, const std::string& con
       "sandbox.\n"
       "shopt -s extglob\n"  // dkms runs with extglob, which changes how the file parses
       "exec 3>&1 1>&2\n";   // only the dump reaches stdout
-  script += fmt::format("readonly __ckms_names={}\n", single_quoted(variable_list()));
-  script += fmt::format("__ckms_conf={}\n", single_quoted(conf_path));
+  script += fmt::format("readonly __ckms_names={}\n", shell_quoted(variable_list()));
+  script += fmt::format("__ckms_conf={}\n", shell_quoted(conf_path));
   script += "for __ckms_v in $__ckms_names; do unset \"$__ckms_v\"; done\n";
   for (const auto& [name, value] : env.variables()) {
-    script += fmt::format("{}={}\n", name, single_quoted(value));
+    script += fmt::format("{}={}\n", name, shell_quoted(value));
   }
   script +=
       "__ckms_tmp=$(mktemp) || exit 70\n"
