@@ -9,6 +9,7 @@
 #include "ckms/images/rpm.hpp"
 #include "ckms/oci/error.hpp"
 #include "rpm_corpus.hpp"
+#include "require_error.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;
@@ -129,11 +130,8 @@ TEST_CASE("files that are not RPM packages are refused, naming the file") {
   CHECK_THROWS_WITH(images::read_rpm_header(empty), Catch::Contains(empty.string()) && Catch::Contains("not an RPM package"));
   CHECK_THROWS_WITH(images::unpack_rpm(text, dir.path()), Catch::Contains(text.string()));
   CHECK_THROWS_WITH(images::read_rpm_header(dir / "missing.rpm"), Catch::Contains("missing.rpm"));
-  try {
-    images::read_rpm_header(dir / "missing.rpm");
-  } catch (const ckms::Error& error) {
-    CHECK(error.kind() == ckms::ErrorKind::not_found);
-  }
+  ckms::testkit::require_error([&] { images::read_rpm_header(dir / "missing.rpm"); }, ckms::ErrorKind::not_found,
+                               "missing.rpm");
 }
 
 TEST_CASE("a package cut before its payload is refused, naming the file") {

@@ -2,6 +2,7 @@
 
 #include "ckms/oci/auth_credentials.hpp"
 #include "ckms/oci/error.hpp"
+#include "require_error.hpp"
 
 using namespace ckms::oci;
 
@@ -69,12 +70,8 @@ TEST_CASE("a containers auth.json has the same shape") {
 }
 
 TEST_CASE("malformed credential files are refused with the file named") {
-  try {
-    credentials_from_config("{not json", "x", "/home/u/.docker/config.json");
-    FAIL("accepted malformed JSON");
-  } catch (const ckms::Error& e) {
-    CHECK_THAT(e.what(), Catch::Contains("/home/u/.docker/config.json"));
-  }
+  ckms::testkit::require_error([] { credentials_from_config("{not json", "x", "/home/u/.docker/config.json"); },
+                               ckms::ErrorKind::usage, "/home/u/.docker/config.json");
   const std::string bad_auth = R"({"auths": {"x": {"auth": "bm9jb2xvbg=="}}})";  // "nocolon"
   CHECK_THROWS_AS(credentials_from_config(bad_auth, "x", "auth.json"), ckms::Error);
 }
