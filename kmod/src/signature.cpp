@@ -6,6 +6,7 @@
 
 #include "ckms/oci/error.hpp"
 #include "openssl.hpp"
+#include "signature_cms.hpp"
 
 namespace ckms::kmod {
 namespace {
@@ -64,7 +65,7 @@ std::string_view strip_signature(std::string_view module, std::string_view what)
   return signature ? signature->content : module;
 }
 
-SignerId read_signer(std::string_view cms_der, std::string_view what) {
+ossl::Cms parse_signature_cms(std::string_view cms_der, std::string_view what) {
   ossl::Bio bio = ossl::memory_bio(cms_der);
   ossl::Cms cms(d2i_CMS_bio(bio.get(), nullptr));
   if (!cms) {
@@ -79,7 +80,16 @@ SignerId read_signer(std::string_view cms_der, std::string_view what) {
     fail(ErrorKind::integrity, "{}: malformed module signature: {} signers, expected one", what,
          sk_CMS_SignerInfo_num(signers));
   }
-  CMS_SignerInfo* si = sk_CMS_SignerInfo_value(signers, 0);
+  return cms;
+}
+
+SignerId read_signer(std::string_view cms_der, std::string_view what) {
+  const ossl::Cms cms = parse_signature_cms(cms_der, what);
+  return signer_of(cms.get(), what);
+}
+
+SignerId signer_of(CMS_ContentInfo* cms, std::string_view what) {
+  CMS_SignerInfo* si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
   ASN1_OCTET_STRING* key_id = nullptr;
   X509_NAME* issuer = nullptr;
   ASN1_INTEGER* serial = nullptr;

@@ -7,6 +7,7 @@
 #include "ckms/oci/io.hpp"
 #include "direct_signature.hpp"
 #include "openssl.hpp"
+#include "signature_cms.hpp"
 
 namespace ckms::kmod {
 
@@ -99,12 +100,8 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
   const auto signature = split_signature(bytes, what);
   if (!signature) fail(ErrorKind::refused, "{}: refused: the module is not signed", what);
 
-  Verified result{read_signer(signature->cms_der, what), {}};
-  ossl::Bio der = ossl::memory_bio(signature->cms_der);
-  ossl::Cms cms(d2i_CMS_bio(der.get(), nullptr));
-  if (!cms) {
-    fail(ErrorKind::integrity, "{}: malformed module signature{}", what, ossl::errors());
-  }
+  const ossl::Cms cms = parse_signature_cms(signature->cms_der, what);
+  Verified result{signer_of(cms.get(), what), {}};
   CMS_SignerInfo* si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms.get()), 0);
 
   // CMS_verify would check the module against the content the signature carries, while
