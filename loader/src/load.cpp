@@ -116,11 +116,13 @@ void adopt_earlier_record(const StateStore& state, ModuleRecord& record) {
   record.dependencies_inserted = earlier->dependencies_inserted;
 }
 
-// Those the kernel has, loaded or built in, need no planning: the usual case on a node.
+// Those the kernel has, loaded or built in, need no planning: the usual case on a node. One
+// being removed goes to the planner too, which refuses it with a reason.
 std::vector<Dependency> absent_dependencies(const std::vector<Dependency>& needed, Kernel& kernel) {
   std::vector<Dependency> absent;
   for (const auto& dependency : needed) {
-    if (kernel.state(kmod::normalize_module_name(dependency.name)) == ModuleState::absent) absent.push_back(dependency);
+    const ModuleState state = kernel.state(kmod::normalize_module_name(dependency.name));
+    if (state == ModuleState::absent || state == ModuleState::going) absent.push_back(dependency);
   }
   return absent;
 }

@@ -194,6 +194,13 @@ TEST_CASE("dependencies: inside the artifact, loaded, built in, or missing", "[l
     CHECK(report.dependencies_inserted.empty());
     CHECK(f.kernel.insertions == std::vector<std::string>{"ckms_crc"});
   }
+  SECTION("one being removed is refused with the reason, not left to fail at insertion") {
+    f.publish("ckms-crc", {{.name = "ckms_crc", .depends = {"crc7"}}});
+    f.kernel.going = {"crc7"};
+    require_error([&] { load(f.request("ckms-crc"), f.paths, f.kernel); }, ErrorKind::refused,
+                  "module ckms_crc needs crc7, which is being removed right now");
+    CHECK(f.kernel.insertions.empty());
+  }
   SECTION("only what the kernel lacks is planned; nothing lacking asks no planner") {
     // The node binary's planner hands the load to ckms-full: it must not be asked when
     // every dependency is loaded.

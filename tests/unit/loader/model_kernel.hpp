@@ -31,6 +31,7 @@ class ModelKernel final : public Kernel {
   std::string machine_ = "x86_64";
   std::map<std::string, Loaded> loaded;
   std::set<std::string> builtin;
+  std::set<std::string> going;           // being removed
   std::set<std::string> fail_init;       // init returns -ENODEV
   std::vector<std::string> insertions;   // every successful insert, in order
   std::vector<std::string> removals;
@@ -42,6 +43,7 @@ class ModelKernel final : public Kernel {
   ModuleState state(std::string_view module) override {
     const std::string name = kmod::normalize_module_name(module);
     if (builtin.contains(name)) return ModuleState::builtin;
+    if (going.contains(name)) return ModuleState::going;
     return loaded.contains(name) ? ModuleState::live : ModuleState::absent;
   }
 
