@@ -1,7 +1,6 @@
-// libfmt's compiled part, built into the node binary: Debian ships libfmt only as a shared
-// library, and loading it would load the shared libstdc++ with it, whose symbol binding is
-// the largest part of starting a C++ program. These are the instantiations of fmt's own
-// src/format.cc (fmt 9) for the char type ckms formats.
+// libfmt's compiled part, built into the node binary, which is static: Debian ships libfmt
+// only as a shared library. These are the instantiations of fmt's own src/format.cc (fmt 9)
+// for the char type ckms formats.
 #include <fmt/format-inl.h>
 
 FMT_BEGIN_NAMESPACE
