@@ -16,8 +16,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::string_view kPrefix = "ckms-build-";
-constexpr std::string_view kPendingPrefix = ".ckms-build-new-";
+constexpr std::string_view kPrefix = "ckms-scratch-";
+constexpr std::string_view kPendingPrefix = ".ckms-scratch-new-";
+constexpr std::size_t kRandomPart = 6;  // mkdtemp's XXXXXX
+// Written inside before the rename: only a directory holding it is ever removed by another
+// build, whatever else in $TMPDIR is named alike.
+constexpr std::string_view kMarker = ".ckms-scratch";
+
+bool is_scratch_name(const std::string& name) {
+  return name.size() == kPrefix.size() + kRandomPart && name.starts_with(kPrefix);
+}
+
+bool has_marker(int dirfd) {
+  struct stat st{};
+  return ::fstatat(dirfd, std::string(kMarker).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
 
 oci::UniqueFd open_directory(const fs::path& path) {
   return oci::UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -41,7 +54,15 @@ ScratchDir::ScratchDir(const fs::path& parent) {
     errno = error;
     fail_errno("lock work directory " + pending);
   }
-  path_ = parent / (std::string(kPrefix) + pending.substr(pending.size() - 6));
+  const oci::UniqueFd marker(::openat(lock_.get(), std::string(kMarker).c_str(),
+                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!marker) {
+    const int error = errno;
+    ::rmdir(pending.c_str());
+    errno = error;
+    fail_errno("mark work directory " + pending);
+  }
+  path_ = parent / (std::string(kPrefix) + pending.substr(pending.size() - kRandomPart));
   if (::rename(pending.c_str(), path_.c_str()) != 0) {
     const int error = errno;
     ::rmdir(pending.c_str());
@@ -63,11 +84,11 @@ std::vector<fs::path> remove_abandoned_scratch(const fs::path& parent) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(parent, ec)) {
     const fs::path path = entry.path();
-    if (!path.filename().string().starts_with(kPrefix)) continue;
+    if (!is_scratch_name(path.filename().string())) continue;
     struct stat st{};
     if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
     const oci::UniqueFd lock = open_directory(path);
-    if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    if (!lock || !has_marker(lock.get()) || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
     try {
       remove_tree(path);
       removed.push_back(path);

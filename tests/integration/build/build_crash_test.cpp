@@ -126,7 +126,7 @@ TEST_CASE("kill -9 during ckms build: the next run completes, the unpack cache a
     CHECK(verified.exit_code == 0);
     if (again.result.exit_code == 0 && verified.exit_code == 0) ++tally.completed_after;
     // The killed run's scratch dir went with the next run, which removed its own too.
-    const auto scratch = entries_matching(tmpdir, [](const std::string& name) { return name.starts_with("ckms-build-"); });
+    const auto scratch = entries_matching(tmpdir, [](const std::string& name) { return name.starts_with("ckms-scratch-"); });
     CHECK(scratch.empty());
     tally.leftovers += static_cast<int>(scratch.size());
     return ckms::testkit::read_text(again.kernel(release).at("log").get<std::string>());

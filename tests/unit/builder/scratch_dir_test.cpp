@@ -1,6 +1,6 @@
 // Scratch directories of `ckms build`: a build that dies however it dies leaves its
 // directory unlocked, and the next build removes it; a live build's directory, another
-// user's and anything not named like one are left alone.
+// user's and anything not named and marked like one are left alone.
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -53,20 +53,25 @@ TEST_CASE("a killed build's scratch dir is removed by the next; a live one's is 
   testkit::TempDir parent("ckms-scratch");
   const fs::path dead = scratch_of_killed_child(parent.path());
   REQUIRE(fs::exists(dead / "work" / "tree" / "file"));
-  REQUIRE(dead.filename().string().starts_with("ckms-build-"));
+  REQUIRE(dead.filename().string().starts_with("ckms-scratch-"));
 
   std::optional<ScratchDir> live(parent.path());
-  fs::create_directory(parent / "ckms-build-notes");  // unlocked, named like one: a leftover too
+  // Named alike but not made by ScratchDir (no marker), or not named exactly like one:
+  // someone else's, however unlocked.
+  fs::create_directory(parent / "ckms-scratch-abcdef");
+  fs::create_directory(parent / "ckms-scratch-fixture.abcdef");
+  testkit::write_text(parent / "ckms-scratch-fixture.abcdef" / ".ckms-scratch", "");
   fs::create_directory(parent / "other");
-  testkit::write_text(parent / "ckms-build-file", "not a directory");
+  testkit::write_text(parent / "ckms-scratch-xyzxyz", "not a directory");
 
   const auto removed = remove_abandoned_scratch(parent.path());
-  CHECK(removed.size() == 2);
+  CHECK(removed == std::vector<fs::path>{dead});
   CHECK_FALSE(fs::exists(dead));
-  CHECK_FALSE(fs::exists(parent / "ckms-build-notes"));
   CHECK(fs::is_directory(live->path()));
+  CHECK(fs::is_directory(parent / "ckms-scratch-abcdef"));
+  CHECK(fs::is_directory(parent / "ckms-scratch-fixture.abcdef"));
   CHECK(fs::exists(parent / "other"));
-  CHECK(fs::exists(parent / "ckms-build-file"));
+  CHECK(fs::exists(parent / "ckms-scratch-xyzxyz"));
   // Nothing hidden is left of the lock-then-rename either.
   for (const auto& entry : fs::directory_iterator(parent.path())) CHECK_FALSE(entry.path().filename().string().starts_with("."));
 

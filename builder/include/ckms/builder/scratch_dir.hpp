@@ -1,10 +1,11 @@
 #pragma once
 // Scratch space of one `ckms build` (source copies, sandbox bundles, build trees):
-// <parent>/ckms-build-XXXXXX, removed when the build ends. A build killed with kill -9 (the
+// <parent>/ckms-scratch-XXXXXX, removed when the build ends. A build killed with kill -9 (the
 // OOM killer, an evicted pod) cannot remove it, so each build holds its directory flock'd
 // while it lives, and the next build of the same user removes those whose lock it can take:
-// the kernel drops a lock however its holder dies. The directory is made and locked under a
-// hidden name and renamed, so that no build ever sees another's directory unlocked.
+// the kernel drops a lock however its holder dies. The directory is made, locked and marked
+// (a .ckms-scratch file inside) under a hidden name and then renamed, so that no build ever
+// sees another's directory unlocked, and nothing unmarked is ever removed.
 
 #include <filesystem>
 #include <vector>
@@ -29,7 +30,8 @@ class ScratchDir {
 };
 
 // Removes the scratch directories under `parent` that belong to this user and whose build
-// is gone; returns their paths. Others' directories, and those of live builds, are left.
+// is gone; returns their paths. Others' directories, those of live builds, and anything
+// not named and marked as a scratch directory are left.
 std::vector<std::filesystem::path> remove_abandoned_scratch(const std::filesystem::path& parent);
 
 }  // namespace ckms::builder
