@@ -47,28 +47,21 @@ void remove_tree(const fs::path& path) {
 ScratchDir::ScratchDir(const fs::path& parent) {
   std::string pending = (parent / (std::string(kPendingPrefix) + "XXXXXX")).string();
   if (::mkdtemp(pending.data()) == nullptr) fail_errno("cannot create a work directory in " + parent.string());
-  lock_ = open_directory(pending);
-  if (!lock_ || ::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+  // Removes what was made so far, marker included, and fails with the step's errno.
+  const auto give_up = [&](const std::string& what) {
     const int error = errno;
+    ::unlink((fs::path(pending) / kMarker).c_str());
     ::rmdir(pending.c_str());
     errno = error;
-    fail_errno("lock work directory " + pending);
-  }
+    fail_errno(what);
+  };
+  lock_ = open_directory(pending);
+  if (!lock_ || ::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) give_up("lock work directory " + pending);
   const oci::UniqueFd marker(::openat(lock_.get(), std::string(kMarker).c_str(),
                                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!marker) {
-    const int error = errno;
-    ::rmdir(pending.c_str());
-    errno = error;
-    fail_errno("mark work directory " + pending);
-  }
+  if (!marker) give_up("mark work directory " + pending);
   path_ = parent / (std::string(kPrefix) + pending.substr(pending.size() - kRandomPart));
-  if (::rename(pending.c_str(), path_.c_str()) != 0) {
-    const int error = errno;
-    ::rmdir(pending.c_str());
-    errno = error;
-    fail_errno("rename work directory to " + path_.string());
-  }
+  if (::rename(pending.c_str(), path_.c_str()) != 0) give_up("rename work directory to " + path_.string());
 }
 
 ScratchDir::~ScratchDir() {
