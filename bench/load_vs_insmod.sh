@@ -17,3 +17,8 @@ if ! CKMS_BENCH_ROUNDS=$rounds "$build/tests/integration/loader/loader_integrati
   exit 1
 fi
 cat "$build/loader-vm-bench.txt"
+ratio=$(sed -n 's|^ *warm / insmod (kmod): *\([0-9.]*\)x.*|\1|p' "$build/loader-vm-bench.txt")
+if ! awk -v r="$ratio" 'BEGIN { exit !(r != "" && r <= 1.2) }'; then
+  echo "load_vs_insmod: warm / insmod is ${ratio:-unknown}x, over the goal of 1.2x" >&2
+  exit 1
+fi

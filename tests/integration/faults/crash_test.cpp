@@ -4,6 +4,8 @@
 // unfinished may sit under a final name. CKMS_CRASH_ROUNDS sets the kills per command.
 
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
 #include <iostream>
 #include <random>
 #include <thread>
@@ -40,13 +42,23 @@ void report(const std::string& what, const CrashTally& t) {
                            what, t.kills, t.completed_after, t.leftovers);
 }
 
+constexpr int kLongestDelayMs = 600;
+
 std::vector<std::chrono::milliseconds> delays(unsigned seed, int rounds) {
   std::mt19937 random(seed);
   std::vector<std::chrono::milliseconds> out;
   for (int i = 0; i < rounds; ++i) {
-    out.emplace_back(std::uniform_int_distribution<int>(20, 600)(random));
+    out.emplace_back(std::uniform_int_distribution<int>(20, kLongestDelayMs)(random));
   }
   return out;
+}
+
+// How long the slow proxy needs at least to pass the material's files: the kills land
+// mid-run because this exceeds the longest delay, however fast the host is.
+std::chrono::milliseconds least_transfer_time(std::size_t bytes_per_second) {
+  std::uintmax_t bytes = 0;
+  for (const auto& name : material().names) bytes += fs::file_size(material().files_dir / name);
+  return std::chrono::milliseconds(bytes * 1000 / bytes_per_second);
 }
 
 // Files under a final name (not hidden) that differ from the material's.
@@ -71,6 +83,7 @@ TEST_CASE("kill -9 during pull, copy and source unpack: the next run completes a
   plan.fault = Fault::slow;
   plan.slow_bytes_per_second = 2 << 20;
   FaultProxy slow(registry_port(), plan);
+  REQUIRE(least_transfer_time(plan.slow_bytes_per_second) > std::chrono::milliseconds(kLongestDelayMs));
   testkit::TempDir dir("ckms-crash");
 
   SECTION("ckms pull") {
