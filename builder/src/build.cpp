@@ -11,6 +11,7 @@
 
 #include "build_kernel.hpp"
 #include "ckms/artifact/source_artifact.hpp"
+#include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/oci/error.hpp"
 
 namespace ckms::builder {
@@ -19,6 +20,15 @@ namespace fs = std::filesystem;
 namespace {
 
 unsigned cpus() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+// Who may pass through the unpack cache's root besides its owner: a rootful sandbox's root
+// is an unprivileged host id that must reach the image; a rootless one is the user itself.
+std::optional<gid_t> unpack_cache_group(const BuildOptions& options) {
+  SandboxSpec spec;
+  spec.mode = options.mode;
+  if (effective_mode(spec) != SandboxMode::rootful) return std::nullopt;
+  return static_cast<gid_t>(user_mappings(spec).gids.front().host_id);
+}
 
 }  // namespace
 
@@ -62,7 +72,9 @@ BuildSummary build_modules(const BuildOptions& options, BuildObserver& observer)
     context.key.emplace(kmod::SigningKey::load(options.signing->key_file, options.signing->cert_file));
     context.certificate_digest = oci::digest_of_file(options.signing->cert_file);
   }
-  if (!options.in_place) context.unpack_cache = std::make_unique<oci::UnpackCache>(options.cache_dir / "unpack");
+  if (!options.in_place) {
+    context.unpack_cache = std::make_unique<oci::UnpackCache>(options.cache_dir / "unpack", unpack_cache_group(options));
+  }
 
   const unsigned workers = std::min<unsigned>(options.jobs == 0 ? cpus() : options.jobs,
                                               static_cast<unsigned>(options.kernels.size()));

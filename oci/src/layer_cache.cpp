@@ -39,7 +39,7 @@ void remove_path(const fs::path& path, std::string_view what) {
 class FileLock {
  public:
   FileLock(const fs::path& file, std::string_view what)
-      : fd_(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+      : fd_(::open(file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) {
     if (!fd_) fail_errno(fmt::format("{}: cannot open lock {}", what, file.string()));
     while (::flock(fd_.get(), LOCK_EX) != 0) {
       if (errno != EINTR) fail_errno(fmt::format("{}: cannot lock {}", what, file.string()));
@@ -50,12 +50,33 @@ class FileLock {
   UniqueFd fd_;  // closing it releases the lock
 };
 
+// The trees below keep their images' modes so that the sandbox can read them; the root is
+// the one gate that keeps other local users out (an image may ship setuid binaries whose bits
+// an older ckms kept, or files that are readable and should not be from the host).
+void close_root(const fs::path& root, std::optional<gid_t> traverse_group) {
+  const std::string what = "unpack cache " + root.string();
+  std::error_code ec;
+  fs::create_directories(root.parent_path(), ec);
+  if (ec) fail(ErrorKind::io, "{}: cannot create {}: {}", what, root.parent_path().string(), ec.message());
+  if (::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) fail_errno(what + ": cannot create it");
+  const UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) fail_errno(what + ": cannot open it as a directory");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) fail_errno(what + ": cannot stat it");
+  if (st.st_uid != ::geteuid()) {
+    fail(ErrorKind::refused, "{}: owned by uid {}, not by this user (uid {}); remove it or use another --cache-dir",
+         what, st.st_uid, ::geteuid());
+  }
+  if (traverse_group && ::fchown(fd.get(), static_cast<uid_t>(-1), *traverse_group) != 0) {
+    fail_errno(fmt::format("{}: cannot give it group {}", what, *traverse_group));
+  }
+  if (::fchmod(fd.get(), traverse_group ? 0710 : 0700) != 0) fail_errno(what + ": cannot chmod");
+}
+
 }  // namespace
 
-UnpackCache::UnpackCache(fs::path root) : root_(std::move(root)) {
-  std::error_code ec;
-  fs::create_directories(root_, ec);
-  if (ec) fail(ErrorKind::io, "cannot create unpack cache {}: {}", root_.string(), ec.message());
+UnpackCache::UnpackCache(fs::path root, std::optional<gid_t> traverse_group) : root_(std::move(root)) {
+  close_root(root_, traverse_group);
 }
 
 fs::path UnpackCache::entry_dir(const Digest& manifest) const {
@@ -92,7 +113,7 @@ fs::path UnpackCache::ensure(const Digest& manifest, const Fill& fill) {
   std::string pattern = (bucket / (staging_prefix + "XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) fail_errno(what + ": cannot create a staging directory");
   const fs::path staging = pattern;
-  ::chmod(staging.c_str(), 0755);  // mkdtemp's 0700 would hide the tree from other users
+  ::chmod(staging.c_str(), 0755);  // mkdtemp's 0700 would hide the tree from the sandbox; the root is the gate
   const fs::path tree = staging / kTree;
   if (::mkdir(tree.c_str(), 0755) != 0) fail_errno(what + ": cannot create " + tree.string());
 

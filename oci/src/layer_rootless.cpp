@@ -29,9 +29,9 @@ Privileges Privileges::of_current_process() {
   return privileges;
 }
 
-mode_t permitted_mode(mode_t recorded, bool owner_applied) {
+mode_t permitted_mode(mode_t recorded, bool owner_applied, bool privileged_bits) {
   const mode_t bits = recorded & 07777;
-  return owner_applied ? bits : bits & ~static_cast<mode_t>(S_ISUID | S_ISGID);
+  return owner_applied && privileged_bits ? bits : bits & ~static_cast<mode_t>(S_ISUID | S_ISGID);
 }
 
 std::vector<std::string> UnpackNotes::finish() const {
@@ -39,6 +39,10 @@ std::vector<std::string> UnpackNotes::finish() const {
   if (ownership_skipped > 0) {
     out.push_back(fmt::format("ownership of {} entries not applied (not privileged to chown)",
                               ownership_skipped));
+  }
+  if (privileges_dropped > 0) {
+    out.push_back(fmt::format("setuid/setgid bits or file capabilities of {} entries dropped (a sandbox never uses them)",
+                              privileges_dropped));
   }
   return out;
 }

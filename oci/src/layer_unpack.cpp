@@ -234,6 +234,10 @@ void Unpacker::apply_xattrs(int fd, archive_entry* entry, std::string_view what)
   const void* value = nullptr;
   size_t size = 0;
   while (archive_entry_xattr_next(entry, &key, &value, &size) == ARCHIVE_OK) {
+    if (!options_.privileged_bits && std::string_view(key) == kCapabilityXattr) {
+      ++notes_.privileges_dropped;
+      continue;
+    }
     if (::fsetxattr(fd, key, value, size, 0) == 0) continue;
     if (errno == EPERM || errno == ENOTSUP || errno == EACCES) {
       notes_.add(fmt::format("{}: extended attribute {} not applied: {}", what, key,
@@ -300,8 +304,14 @@ void Unpacker::write_regular(archive* a, archive_entry* entry, int dirfd, const 
 
   const bool owned = apply_owner(fd.get(), dirfd, nullptr, entry, what);
   const mode_t recorded = archive_entry_perm(entry);
-  const mode_t mode = permitted_mode(recorded, owned);
-  if (mode != (recorded & 07777)) notes_.add(fmt::format("{}: setuid/setgid bits dropped", what));
+  const mode_t mode = permitted_mode(recorded, owned, options_.privileged_bits);
+  if (mode != (recorded & 07777)) {
+    if (owned) {
+      ++notes_.privileges_dropped;
+    } else {
+      notes_.add(fmt::format("{}: setuid/setgid bits dropped", what));
+    }
+  }
   if (::fchmod(fd.get(), mode) != 0) fail_errno(fmt::format("{}: cannot chmod", what));
   apply_xattrs(fd.get(), entry, what);
   const timespec mtime = entry_mtime(entry);
@@ -418,7 +428,8 @@ void Unpacker::make_node(archive_entry* entry, int dirfd, const std::string& nam
     fail_errno(fmt::format("{}: cannot create node", what));
   }
   const bool owned = apply_owner(-1, dirfd, name.c_str(), entry, what);
-  if (::fchmodat(dirfd, name.c_str(), permitted_mode(archive_entry_perm(entry), owned), 0) != 0) {
+  if (::fchmodat(dirfd, name.c_str(), permitted_mode(archive_entry_perm(entry), owned, options_.privileged_bits),
+                 0) != 0) {
     fail_errno(fmt::format("{}: cannot chmod", what));
   }
   const timespec mtime = entry_mtime(entry);
@@ -446,6 +457,7 @@ void Unpacker::finish_directories() {
       if (!owned && errno != EPERM && errno != EINVAL) fail_errno(what + ": cannot set owner");
     }
     if (!owned) ++notes_.ownership_skipped;
+    // A setgid directory only makes new files inherit its group, which is not a privilege.
     if (::fchmod(fd.get(), permitted_mode(metadata.mode, owned)) != 0) {
       fail_errno(what + ": cannot chmod");
     }

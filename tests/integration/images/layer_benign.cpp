@@ -27,7 +27,10 @@ void compare_with_gnu_tar(const fs::path& tarball, const fs::path& work) {
   const auto extracted = ckms::testkit::run({"tar", "-C", by_tar.string(), "-xf", tarball.string()});
   REQUIRE(extracted.exit_code == 0);
   ckms::oci::FileReader reader(tarball);
-  ckms::oci::apply_layer(reader, by_ckms);
+  // GNU tar as root keeps setuid bits; so does ckms when asked, which is what is compared.
+  ckms::oci::UnpackOptions options;
+  options.privileged_bits = true;
+  ckms::oci::apply_layer(reader, by_ckms, options);
   const auto expected = ckms::testing::describe_tree(by_tar, ckms::testing::TreeOptions{true, true});
   const auto actual = ckms::testing::describe_tree(by_ckms, ckms::testing::TreeOptions{true, true});
   INFO(ckms::testing::tree_difference(expected, actual));

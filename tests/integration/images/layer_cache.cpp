@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,4 +132,31 @@ TEST_CASE("a filler that throws leaves no entry and the error reaches the caller
   const fs::path second = cache.ensure(kManifest, fill);
   CHECK(first == second);
   CHECK(calls == 1);
+}
+
+TEST_CASE("the cache root lets in only its owner and the sandbox's group") {
+  ckms::testkit::TempDir dir;
+  const fs::path root = dir / "cache";
+  fs::create_directories(root);
+  fs::permissions(root, fs::perms::all);  // an older ckms, or a umask of 000, left it open
+  { UnpackCache cache(root); }
+  struct stat st {};
+  REQUIRE(::stat(root.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  if (::geteuid() != 0) return;
+
+  { UnpackCache cache(root, 165536); }
+  REQUIRE(::stat(root.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0710);
+  CHECK(st.st_gid == 165536u);
+
+  // Another user's directory could have been filled with anything: refused, not reused.
+  REQUIRE(::chown(root.c_str(), 65534, 65534) == 0);
+  try {
+    UnpackCache cache(root, 165536);
+    FAIL("a cache root owned by another user was accepted");
+  } catch (const ckms::Error& e) {
+    CHECK(e.kind() == ckms::ErrorKind::refused);
+    CHECK_THAT(e.what(), Catch::Contains("owned by uid 65534"));
+  }
 }

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -291,9 +292,12 @@ TEST_CASE("device nodes and setuid files as root keep what root may keep") {
   const std::string tar = TarBuilder()
                               .device("dev/null", AE_IFCHR, 1, 3)
                               .owned_file("bin/su", "elf", 04755, 0, 0)
+                              .owned_file("bin/wall", "elf", 02755, 0, 5)
                               .finish();
   ckms::oci::StringReader reader(tar);
-  const auto result = ckms::oci::apply_layer(reader, box.target);
+  ckms::oci::UnpackOptions options;
+  options.privileged_bits = true;
+  const auto result = ckms::oci::apply_layer(reader, box.target, options);
   struct stat st {};
   REQUIRE(::lstat((box.target / "bin/su").c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 04755);
@@ -301,4 +305,50 @@ TEST_CASE("device nodes and setuid files as root keep what root may keep") {
   if (ckms::oci::Privileges::of_current_process().mknod) {
     CHECK(S_ISCHR(st.st_mode));
   }
+}
+
+// A tree unpacked as root for a sandbox must not hand local users a setuid-root binary or
+// a file capability (issue: local root from the unpack cache).
+TEST_CASE("as root, setuid/setgid bits and file capabilities are dropped unless asked for") {
+  if (::geteuid() != 0) {
+    WARN("not root: an unprivileged unpack never keeps them (layer_rootless.cpp)");
+    return;
+  }
+  Sandbox box;
+  // A pax header carrying a v2 capability set (CAP_NET_RAW permitted, effective), as
+  // `setcap cap_setuid+ep` leaves it and GNU tar --xattrs records it.
+  const auto made = ckms::testkit::run(
+      {"python3", "-c",
+       "import io, struct, sys, tarfile\n"
+       "out = io.BytesIO()\n"
+       "t = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT)\n"
+       "cap = struct.pack('<IIIII', 0x02000001, 1 << 13, 0, 0, 0).decode('latin-1')\n"
+       "for name, mode, hdrs in (('bin/su', 0o4755, {}), ('bin/wall', 0o2755, {}),\n"
+       "                         ('bin/ping', 0o755, {'SCHILY.xattr.security.capability': cap})):\n"
+       "    i = tarfile.TarInfo(name); i.mode = mode; i.size = 3; i.pax_headers = hdrs\n"
+       "    t.addfile(i, io.BytesIO(b'elf'))\n"
+       "t.close(); sys.stdout.buffer.write(out.getvalue())\n"});
+  REQUIRE(made.exit_code == 0);
+  ckms::oci::StringReader reader(made.out);
+  const auto result = ckms::oci::apply_layer(reader, box.target);
+  for (const char* name : {"bin/su", "bin/wall", "bin/ping"}) {
+    INFO(name);
+    struct stat st {};
+    REQUIRE(::lstat((box.target / name).c_str(), &st) == 0);
+    CHECK((st.st_mode & (S_ISUID | S_ISGID)) == 0);
+    CHECK(st.st_uid == 0);
+    CHECK(::getxattr((box.target / name).c_str(), ckms::oci::kCapabilityXattr, nullptr, 0) < 0);
+  }
+  CHECK_THAT(result.notes.back(), Catch::Contains("of 3 entries dropped"));
+
+  // Asked for, they are kept (the same layer through the image builder's path).
+  Sandbox kept;
+  ckms::oci::StringReader again(made.out);
+  ckms::oci::UnpackOptions options;
+  options.privileged_bits = true;
+  ckms::oci::apply_layer(again, kept.target, options);
+  struct stat st {};
+  REQUIRE(::lstat((kept.target / "bin/su").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 04755);
+  CHECK(::getxattr((kept.target / "bin/ping").c_str(), ckms::oci::kCapabilityXattr, nullptr, 0) == 20);
 }

@@ -4,6 +4,8 @@
 // directory beside the entry, marked complete last, then renamed into place; a per-key lock
 // file (flock) makes a second process wait for the first instead of filling twice.
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -16,8 +18,11 @@ class UnpackCache {
  public:
   using Fill = std::function<void(const std::filesystem::path& staging)>;
 
-  // Creates `root` when missing.
-  explicit UnpackCache(std::filesystem::path root);
+  // Creates `root` when missing and closes it to everyone but this user and, when given,
+  // `traverse_group` (mode 0710): a user-namespace sandbox must pass through every parent of
+  // its root filesystem, and its mapped root gid is the group that lets it and nobody else.
+  // A root owned by another user is refused.
+  explicit UnpackCache(std::filesystem::path root, std::optional<gid_t> traverse_group = std::nullopt);
 
   // The unpacked tree for `manifest`, filled by `fill` (which receives an empty directory)
   // when no complete entry exists. A filler that throws or dies leaves only a staging

@@ -26,6 +26,10 @@ struct UnpackOptions {
   std::string layer_name = "layer";  // named in every error and note, e.g. the blob digest
   UnpackLimits limits;
   bool xattrs = true;                 // applied where the kernel allows; refusals are noted
+  // Setuid/setgid bits and file capabilities (security.capability) are dropped unless asked
+  // for: a tree unpacked as root for a sandbox (which runs with NoNewPrivs and never needs
+  // them) would otherwise hold root-owned setuid binaries that any local user could run.
+  bool privileged_bits = false;
   ResolveStrategy resolve = ResolveStrategy::automatic;
 };
 
