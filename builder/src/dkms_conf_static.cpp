@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "ckms/builder/tree_files.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
 
@@ -307,7 +308,7 @@ class Lexer {
       while (p < body.size() && is_name_char(body[p])) ++p;
       const std::string name = body.substr(0, p);
       if (name.empty() || !is_name_start(name[0])) {
-        return undetermined(w, line, "parameter expansion", fmt::format("${{{}}}", body));
+        return undetermined(w, line, "parameter expansion", quote_input("${" + body + "}"));
       }
       if (p == body.size()) return append_lookup(w, line, name, std::nullopt, false);
       if (body[p] == '[' && body.back() == ']') {
@@ -320,7 +321,7 @@ class Lexer {
         }
       }
       return undetermined(w, line, "parameter expansion",
-                          fmt::format("${{{}}} uses an operator or computed subscript", body));
+                          fmt::format("{} uses an operator or computed subscript", quote_input("${" + body + "}")));
     }
     if (is_name_start(n)) {
       std::size_t p = pos_ + 1;
@@ -581,7 +582,7 @@ class Interpreter {
     if (conditional) {
       // Inside a block the block itself was reported; an operator outside one was too.
       if (blocks_.empty() && !tokens[first].assignment && tokens[first].kind == Token::Kind::word) {
-        report(st.line, fmt::format("command `{}`", tokens[first].w.value),
+        report(st.line, fmt::format("command {}", quote_input(tokens[first].w.value)),
                "commands are not run");
       }
       mark_assignments_unknown(tokens, st.line,
@@ -615,9 +616,9 @@ class Interpreter {
         i == first) {
       return;
     }
-    report(st.line, fmt::format("command `{}`", command), "commands are not run");
+    report(st.line, fmt::format("command {}", quote_input(command)), "commands are not run");
     mark_assignments_unknown(tokens, st.line,
-                             fmt::format("set beside command `{}` at line {}", command, st.line));
+                             fmt::format("set beside command {} at line {}", quote_input(command), st.line));
   }
 
   void mark_assignments_unknown(const std::vector<Token>& tokens, std::size_t line,
@@ -707,8 +708,29 @@ StaticParseResult parse_dkms_conf_static(std::string_view text, const DkmsEnviro
 
 StaticParseResult parse_dkms_conf_static_file(const std::filesystem::path& file,
                                               const DkmsEnvironment& env) {
-  const std::string text = oci::read_file(file, kMaxDkmsConfBytes);
-  return parse_dkms_conf_static(text, env, file.string());
+  const auto text = read_plain_file(file.parent_path(), file.filename().string(), kMaxDkmsConfBytes, file.string());
+  if (!text) fail(ErrorKind::not_found, "{}: no such file", file.string());
+  return parse_dkms_conf_static(*text, env, file.string());
+}
+
+std::string quote_input(std::string_view text, std::size_t limit) {
+  std::string out = "`";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == limit) {
+      out += fmt::format("...` ({} bytes)", text.size());
+      return out;
+    }
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\\' || c == '`') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "`";
 }
 
 }  // namespace ckms::builder

@@ -128,8 +128,8 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
     for (const auto& m : report.conf.modules) {
       if (!m.built_name.empty() && !has_module_source(source_dir, m)) {
         add(Severity::warning, 0,
-            fmt::format("BUILT_MODULE_NAME[{}]=\"{}\": no {}.c or Makefile rule for it in the tree",
-                        m.index, m.built_name, m.built_name));
+            fmt::format("BUILT_MODULE_NAME[{}]={}: no .c file or Makefile rule for it in the tree", m.index,
+                        quote_input(m.built_name)));
       }
     }
   }
@@ -137,7 +137,7 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
     if ((name == "PATCH") ) {
       for (const auto& [index, patch] : array) {
         if (!patch.empty() && !std::filesystem::exists(source_dir / "patches" / patch, ec)) {
-          add(Severity::error, 0, fmt::format("PATCH[{}]=\"{}\": no patches/{} in the tree", index, patch, patch));
+          add(Severity::error, 0, fmt::format("PATCH[{}]={}: no such file in patches/", index, quote_input(patch)));
         }
       }
     }

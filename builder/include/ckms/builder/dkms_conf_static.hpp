@@ -24,6 +24,11 @@ namespace ckms::builder {
 // dkms.conf files are a few kilobytes; a larger one is refused before reading.
 inline constexpr std::size_t kMaxDkmsConfBytes = 1 << 20;
 
+// Text of the file as a message shows it: backquoted, cut after `limit` bytes, control
+// characters, backslashes and non-ASCII bytes escaped, so that no message carries a whole
+// line of the input verbatim or a terminal escape sequence.
+std::string quote_input(std::string_view text, std::size_t limit = 32);
+
 struct StaticFinding {
   std::size_t line = 0;
   std::string construct;  // "command substitution", "if", "command `pushd`", ...
@@ -45,7 +50,8 @@ struct StaticParseResult {
 // `where` names the input in messages (a path, or "<inline>").
 StaticParseResult parse_dkms_conf_static(std::string_view text, const DkmsEnvironment& env,
                                          std::string_view where = "dkms.conf");
-// Reads the file (refusing more than kMaxDkmsConfBytes) and parses it.
+// Reads the file as the build does (a regular file, never through a symlink, at most
+// kMaxDkmsConfBytes) and parses it.
 StaticParseResult parse_dkms_conf_static_file(const std::filesystem::path& file,
                                               const DkmsEnvironment& env);
 

@@ -1,0 +1,65 @@
+// `ckms lint` reads dkms.conf as the build does and never prints what it read verbatim:
+// a symlink planted as dkms.conf made it print lines of /etc/shadow.
+
+#include <catch2/catch.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "ckms/builder/lint.hpp"
+#include "ckms/oci/error.hpp"
+#include "testkit.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string all_messages(const ckms::builder::LintReport& report) {
+  std::string out;
+  for (const auto& f : report.findings) out += f.message + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("lint refuses a dkms.conf that is a symlink and shows nothing of its target") {
+  ckms::testkit::TempDir dir;
+  const fs::path secret = dir / "secret";
+  ckms::testkit::write_text(secret, "root:$6$hash-of-the-root-password:19000:0:99999:7:::\n");
+  fs::create_directories(dir / "src");
+  fs::create_symlink(secret, dir / "src" / "dkms.conf");
+  try {
+    ckms::builder::lint(dir / "src", {});
+    FAIL("a symlinked dkms.conf was read");
+  } catch (const ckms::Error& e) {
+    CHECK(e.kind() == ckms::ErrorKind::refused);
+    CHECK_THAT(e.what(), Catch::Contains("symlink"));
+    CHECK_THAT(e.what(), !Catch::Contains("hash-of-the-root-password"));
+  }
+}
+
+TEST_CASE("lint refuses a dkms.conf that is not a regular file") {
+  ckms::testkit::TempDir dir;
+  REQUIRE(::mkfifo((dir / "dkms.conf").c_str(), 0600) == 0);
+  CHECK_THROWS_AS(ckms::builder::lint(dir.path(), {}), ckms::Error);
+}
+
+TEST_CASE("lint quotes input bounded and escaped: no line verbatim, no terminal escape") {
+  ckms::testkit::TempDir dir;
+  const std::string long_word(200, 'a');
+  ckms::testkit::write_text(dir / "dkms.conf",
+                            "PACKAGE_NAME=x\nPACKAGE_VERSION=1\n" + long_word + " with arguments\n"
+                            "\x1b]0;title\x07 now\n"
+                            "echo ${X:-$(cat /etc/shadow) and a long tail of text that goes on}\n");
+  const auto report = ckms::builder::lint(dir.path(), {});
+  const std::string messages = all_messages(report);
+  INFO(messages);
+  CHECK_THAT(messages, !Catch::Contains(long_word));
+  CHECK_THAT(messages, Catch::Contains("(200 bytes)"));
+  CHECK_THAT(messages, Catch::Contains("`\\x1b]0`") && Catch::Contains("`title\\x07`"));
+  CHECK(messages.find('\x1b') == std::string::npos);
+  CHECK(messages.find('\x07') == std::string::npos);
+  CHECK_THAT(messages, !Catch::Contains("goes on}"));
+}
