@@ -21,13 +21,11 @@ namespace {
 
 unsigned cpus() { return std::max(1u, std::thread::hardware_concurrency()); }
 
-// Who may pass through the unpack cache's root besides its owner: a rootful sandbox's root
-// is an unprivileged host id that must reach the image; a rootless one is the user itself.
+// A rootful sandbox's root is an unprivileged host id that must reach the image's tree.
 std::optional<gid_t> unpack_cache_group(const BuildOptions& options) {
   SandboxSpec spec;
   spec.mode = options.mode;
-  if (effective_mode(spec) != SandboxMode::rootful) return std::nullopt;
-  return static_cast<gid_t>(user_mappings(spec).gids.front().host_id);
+  return rootfs_traverse_group(spec);
 }
 
 }  // namespace

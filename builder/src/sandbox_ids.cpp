@@ -69,4 +69,9 @@ UserMappings user_mappings(const SandboxSpec& spec) {
   return mappings;
 }
 
+std::optional<gid_t> rootfs_traverse_group(const SandboxSpec& spec) {
+  if (effective_mode(spec) != SandboxMode::rootful) return std::nullopt;
+  return static_cast<gid_t>(user_mappings(spec).gids.front().host_id);
+}
+
 }  // namespace ckms::builder

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -65,15 +66,24 @@ int App::run(int argc, char** argv) {
     std::cerr << root_.help();
     return kExitUsage;
   } catch (const Error& e) {
-    if (options_.json) {
-      print_json({{"error", e.what()}, {"exit_code", exit_code_for(e.kind())}});
-    }
-    fmt::print(stderr, "ckms: error: {}\n", e.what());
-    return exit_code_for(e.kind());
+    return report(e);
+  } catch (const std::filesystem::filesystem_error& e) {
+    // Ordinary mistakes (-o on /proc or on a file, a FIFO where a file belongs) reach here
+    // from std::filesystem: one line naming the path and what is wrong, an I/O exit code.
+    const std::string path = e.path1().empty() ? std::string() : e.path1().string() + ": ";
+    return report(Error(ErrorKind::io, path + e.code().message()));
   } catch (const std::exception& e) {
     fmt::print(stderr, "ckms: internal error: {}\n", e.what());
     return kExitFailure;
   }
+}
+
+int App::report(const Error& e) const {
+  if (options_.json) {
+    print_json({{"error", e.what()}, {"exit_code", exit_code_for(e.kind())}});
+  }
+  fmt::print(stderr, "ckms: error: {}\n", e.what());
+  return exit_code_for(e.kind());
 }
 
 void print_json(const nlohmann::json& document) { std::cout << document.dump(2) << std::endl; }

@@ -48,6 +48,9 @@ class App {
   char** argv() const { return argv_; }
 
  private:
+  // Prints the error (as JSON too with --json) and returns its exit code.
+  int report(const Error& e) const;
+
   CLI::App root_;
   GlobalOptions options_;
   std::vector<std::pair<CLI::App*, Action>> actions_;

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include "app.hpp"
 #include "commands/build.hpp"
 #include "commands/lint.hpp"
@@ -7,6 +9,9 @@
 #include "commands/source.hpp"
 
 int main(int argc, char** argv) {
+  // What ckms creates as root (caches, state, layouts) is never group- or world-writable,
+  // whatever umask it inherits; a stricter umask stays as it is.
+  ::umask(::umask(0) | 022);
   ckms::cli::App app;
   ckms::cli::register_oci_commands(app);
   ckms::cli::register_image_commands(app);

@@ -4,6 +4,7 @@
 
 #include "ckms/loader/cache.hpp"
 #include "ckms/oci/error.hpp"
+#include "ckms/oci/io.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "repository_view.hpp"
@@ -18,8 +19,18 @@ std::string repository_key(const oci::Reference& reference) {
   return reference.registry().repository_str();
 }
 
+namespace {
+
+// Root fills the cache and later inserts what it holds: nobody else may have a hand in it.
+fs::path checked_cache_dir(fs::path directory) {
+  oci::ensure_private_directory(directory, 0755, "module cache");
+  return directory;
+}
+
+}  // namespace
+
 ModuleCache::ModuleCache(fs::path directory)
-    : layout_(std::move(directory), oci::Layout::Mode::create_if_missing) {}
+    : layout_(checked_cache_dir(std::move(directory)), oci::Layout::Mode::create_if_missing) {}
 
 std::string ModuleCache::record_name(std::string_view repository, std::string_view version,
                                      std::string_view kernel_release) {

@@ -85,6 +85,8 @@ std::string utc_now() {
 StateStore::StateStore(fs::path directory) : directory_(std::move(directory)) {}
 
 StateLock StateStore::lock() {
+  // The records say what to unload and with which parameters: only root's own will do.
+  oci::ensure_private_directory(directory_, 0755, "state directory");
   std::error_code ec;
   fs::create_directories(directory_ / "modules", ec);
   if (ec) fail(ErrorKind::io, "cannot create the state directory {}: {}", directory_.string(), ec.message());

@@ -177,4 +177,33 @@ void fsync_directory(const std::filesystem::path& dir) {
   if (fd) ::fsync(fd.get());
 }
 
+void ensure_private_directory(const std::filesystem::path& dir, mode_t mode, std::string_view what) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir.parent_path(), ec);
+  if (ec) fail(ErrorKind::io, "{} {}: cannot create {}: {}", what, dir.string(), dir.parent_path().string(), ec.message());
+  const bool created = ::mkdir(dir.c_str(), 0700) == 0;
+  if (!created && errno != EEXIST) fail_errno(fmt::format("{} {}: cannot create it", what, dir.string()));
+  const UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ELOOP || errno == ENOTDIR) {
+      fail(ErrorKind::refused, "{} {}: not a directory (a symlink is never followed); remove it", what, dir.string());
+    }
+    fail_errno(fmt::format("{} {}: cannot open it", what, dir.string()));
+  }
+  if (created) {
+    if (::fchmod(fd.get(), mode) != 0) fail_errno(fmt::format("{} {}: cannot chmod", what, dir.string()));
+    return;
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) fail_errno(fmt::format("{} {}: cannot stat it", what, dir.string()));
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    fail(ErrorKind::refused, "{} {}: owned by uid {}, neither root nor this user; remove it or choose another directory",
+         what, dir.string(), st.st_uid);
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    fail(ErrorKind::refused, "{} {}: writable by group or others (mode {:04o}); chmod go-w it or remove it", what,
+         dir.string(), st.st_mode & 07777);
+  }
+}
+
 }  // namespace ckms::oci

@@ -24,7 +24,14 @@ class IndexLock {
  public:
   IndexLock(const fs::path& directory, int operation) {
     const fs::path file = directory / "index.json.lock";
-    fd_ = UniqueFd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    // O_NOFOLLOW: a symlink planted under this name must not make root create a file elsewhere.
+    fd_ = UniqueFd(::open(file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd_ && operation == LOCK_SH && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+      // A reader without write permission. index.json is only ever replaced whole by a
+      // rename, so an unlocked read sees one version or the next, never a mix.
+      fd_ = UniqueFd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd_ && errno != ELOOP) return;
+    }
     if (!fd_) fail_errno("cannot open lock " + file.string());
     while (::flock(fd_.get(), operation) != 0) {
       if (errno != EINTR) fail_errno("cannot lock " + file.string());

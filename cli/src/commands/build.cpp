@@ -15,6 +15,7 @@
 #include "ckms/builder/build.hpp"
 #include "ckms/builder/scratch_dir.hpp"
 #include "ckms/images/resolve.hpp"
+#include "ckms/kmod/sign.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
@@ -190,6 +191,12 @@ bool run_build(App& app, const BuildArgs& args) {
   if (has_key && (args.sign_key.empty() || args.sign_cert.empty())) {
     fail(ErrorKind::usage, "--sign-key and --sign-cert go together");
   }
+  // Before the output is opened (which creates a layout): a failed build leaves nothing.
+  if (!fs::is_directory(args.source) && !looks_like_reference(args.source)) {
+    fail(ErrorKind::not_found, "{}: no such directory (a source artifact is named REGISTRY/REPO:TAG or oci:DIR:TAG)",
+         args.source);
+  }
+  if (has_key) kmod::SigningKey::load(args.sign_key, args.sign_cert);
 
   builder::BuildOptions options;
   options.in_place = args.runtime == "none";

@@ -1,6 +1,8 @@
 // Registry and layout commands: copy, inspect, tags, push, pull, verify.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -141,6 +143,16 @@ void run_push(App& app, const PushArgs& args) {
   if (!oci::is_valid_media_type(args.artifact_type)) {
     fail(ErrorKind::usage, "--artifact-type '{}' is not a media type (type/subtype)", args.artifact_type);
   }
+  // Checked before the target is opened, which creates a layout: a failed push leaves nothing.
+  std::set<std::string> titles;
+  for (const auto& argument : args.files) {
+    const fs::path file = split_file_argument(argument).first;
+    if (!fs::is_regular_file(file)) fail(ErrorKind::not_found, "{}: not a regular file", file.string());
+    if (!titles.insert(file.filename().string()).second) {
+      fail(ErrorKind::usage, "{}: a second file named {}; layer titles must differ", file.string(),
+           file.filename().string());
+    }
+  }
   auto target = open_target(ref, args.registry, true);
   ProgressPrinter progress(app.options().quiet);
   oci::ImageManifest manifest{
@@ -149,7 +161,6 @@ void run_push(App& app, const PushArgs& args) {
   oci::push_bytes(*target, manifest.config, mt::kEmptyJson);
   for (const auto& argument : args.files) {
     const auto [file, media_type] = split_file_argument(argument);
-    if (!fs::is_regular_file(file)) fail(ErrorKind::not_found, "{}: not a regular file", file.string());
     const std::string title = file.filename().string();
     oci::Descriptor layer{.media_type = media_type,
                           .digest = oci::digest_of_file(file),
@@ -182,11 +193,28 @@ struct PullArgs {
   RegistryFlags registry;
 };
 
-// Layer titles come from whoever pushed the artifact: only a plain file name may be written.
+// Layer titles come from whoever pushed the artifact: only a plain file name may be written,
+// without control characters (a newline in a file name breaks every script that lists it).
 void check_title(const std::string& title, const std::string& where) {
-  if (title.empty() || title == "." || title == ".." || title.find('/') != std::string::npos ||
-      title.find('\0') != std::string::npos) {
-    fail(ErrorKind::refused, "{}: layer title '{}' is not a plain file name; refusing to write it", where, title);
+  const bool control = std::any_of(title.begin(), title.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (title.empty() || title == "." || title == ".." || title.find('/') != std::string::npos || control) {
+    fail(ErrorKind::refused, "{}: layer title {:?} is not a plain file name; refusing to write it", where, title);
+  }
+}
+
+// Every title checked, and none twice (the second would overwrite the first), before a byte
+// is written.
+void check_titles(const oci::ImageManifest& manifest, const std::string& where) {
+  std::set<std::string> seen;
+  for (const auto& layer : manifest.layers) {
+    const auto title = layer.annotation(oci::annotation::kTitle);
+    if (!title) continue;
+    check_title(*title, where);
+    if (!seen.insert(*title).second) {
+      fail(ErrorKind::refused, "{}: two layers are titled {:?}; refusing to write either", where, *title);
+    }
   }
 }
 
@@ -203,6 +231,7 @@ void run_pull(App& app, const PullArgs& args) {
     descriptor = index.manifests.front();
   }
   const auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(*target, descriptor), ref.str());
+  check_titles(manifest, ref.str());
   fs::create_directories(args.output);
   ProgressPrinter progress(app.options().quiet);
   nlohmann::json files = nlohmann::json::array();
@@ -212,7 +241,6 @@ void run_pull(App& app, const PullArgs& args) {
       fmt::print(stderr, "skipping layer {}: it has no {} annotation\n", layer.digest.str(), oci::annotation::kTitle);
       continue;
     }
-    check_title(*title, ref.str());
     auto reader = target->fetch(layer);
     oci::AtomicFile out(fs::path(args.output) / *title);
     out.write_from(*reader, [&](std::uint64_t n) { progress.advanced(layer, n); });

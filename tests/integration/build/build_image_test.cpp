@@ -6,6 +6,7 @@
 
 #include "build_fixture.hpp"
 #include "ckms/builder/build_image_source.hpp"
+#include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/oci/error.hpp"
@@ -18,7 +19,7 @@ using ckms::builder::test::build_fixture;
 TEST_CASE("build images: labels, one unpack per image, and hello built in each through runc", "[build][image]") {
   const auto& f = build_fixture();
   ckms::oci::Layout layout(f.images, ckms::oci::Layout::Mode::open_existing);
-  ckms::oci::UnpackCache cache(f.cache_dir / "unpack");
+  ckms::oci::UnpackCache cache(f.cache_dir / "unpack", ckms::builder::rootfs_traverse_group(SandboxSpec{}));
   for (const auto& release : f.releases) {
     INFO(release);
     const std::string reference = "oci:" + f.images.string() + ":" + release;

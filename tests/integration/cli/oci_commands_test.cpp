@@ -1,6 +1,11 @@
 // The registry and layout commands driven as a user drives them: the real ckms binary,
 // real skopeo and umoci on the other side, and checks on the bytes that come out.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "ckms/oci/digest.hpp"
@@ -105,6 +110,33 @@ TEST_CASE("an image umoci builds is copied by ckms with its digests preserved") 
   CHECK(run({"umoci", "stat", "--image", (dir / "copy").string() + ":base"}).exit_code == 0);
 }
 
+// A layout tagged "evil" whose manifest has one layer per title, as a hostile registry
+// would serve it.
+void titled_layout(const fs::path& dir, const std::vector<std::string>& titles) {
+  ckms::oci::Layout layout(dir, ckms::oci::Layout::Mode::create_if_missing);
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& title : titles) {
+    const std::string content = "pwned by " + title;
+    ckms::oci::Descriptor layer = ckms::oci::Descriptor::for_content("application/octet-stream", content);
+    layer.annotations["org.opencontainers.image.title"] = title;
+    ckms::oci::push_bytes(layout, layer, content);
+    layers.push_back({{"mediaType", layer.media_type},
+                      {"digest", layer.digest.str()},
+                      {"size", layer.size},
+                      {"annotations", layer.annotations}});
+  }
+  const auto config = ckms::oci::Descriptor::for_content("application/vnd.oci.empty.v1+json", "{}");
+  ckms::oci::push_bytes(layout, config, "{}");
+  nlohmann::json manifest = {{"schemaVersion", 2},
+                             {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                             {"config", {{"mediaType", config.media_type}, {"digest", config.digest.str()}, {"size", 2}}},
+                             {"layers", layers}};
+  const auto bytes = manifest.dump();
+  const auto md = ckms::oci::Descriptor::for_content("application/vnd.oci.image.manifest.v1+json", bytes);
+  ckms::oci::push_bytes(layout, md, bytes);
+  layout.tag(md, "evil");
+}
+
 TEST_CASE("bad input is refused with the input named and the right exit code") {
   TempDir dir;
   SECTION("a malformed reference is a usage error") {
@@ -135,28 +167,41 @@ TEST_CASE("bad input is refused with the input named and the right exit code") {
     CHECK(v.exit_code == 4);
   }
   SECTION("a layer title that would escape the output directory is refused") {
-    ckms::oci::Layout layout(dir / "evil", ckms::oci::Layout::Mode::create_if_missing);
-    const std::string content = "pwned";
-    ckms::oci::Descriptor layer = ckms::oci::Descriptor::for_content("application/octet-stream", content);
-    layer.annotations["org.opencontainers.image.title"] = "../escaped";
-    ckms::oci::push_bytes(layout, layer, content);
-    const auto config = ckms::oci::Descriptor::for_content("application/vnd.oci.empty.v1+json", "{}");
-    ckms::oci::push_bytes(layout, config, "{}");
-    nlohmann::json manifest = {{"schemaVersion", 2},
-                               {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                               {"config", {{"mediaType", config.media_type}, {"digest", config.digest.str()}, {"size", 2}}},
-                               {"layers", nlohmann::json::array({{{"mediaType", layer.media_type},
-                                                                   {"digest", layer.digest.str()},
-                                                                   {"size", layer.size},
-                                                                   {"annotations", layer.annotations}}})}};
-    const auto bytes = manifest.dump();
-    const auto md = ckms::oci::Descriptor::for_content("application/vnd.oci.image.manifest.v1+json", bytes);
-    ckms::oci::push_bytes(layout, md, bytes);
-    layout.tag(md, "evil");
+    titled_layout(dir / "evil", {"../escaped"});
     fs::create_directories(dir / "out" / "inner");
     const auto r = run_ckms({"pull", "oci:" + (dir / "evil").string() + ":evil", "-o", (dir / "out" / "inner").string()});
     CHECK(r.exit_code == 5);
     CHECK_THAT(r.err, Catch::Contains("../escaped"));
     CHECK_FALSE(fs::exists(dir / "out" / "escaped"));
+  }
+  SECTION("two layers with one title are refused before either is written") {
+    titled_layout(dir / "twice", {"module.ko", "module.ko"});
+    const auto r = run_ckms({"pull", "oci:" + (dir / "twice").string() + ":evil", "-o", (dir / "out").string()});
+    CHECK(r.exit_code == 5);
+    CHECK_THAT(r.err, Catch::Contains("two layers are titled \"module.ko\""));
+    CHECK_FALSE(fs::exists(dir / "out"));
+  }
+  SECTION("a title with a control character is refused, and shown escaped") {
+    titled_layout(dir / "newline", {"evil\nname\x1b[2J"});
+    const auto r = run_ckms({"pull", "oci:" + (dir / "newline").string() + ":evil", "-o", (dir / "out").string()});
+    CHECK(r.exit_code == 5);
+    CHECK_THAT(r.err, Catch::Contains("evil\\nname\\x1b[2J"));
+    CHECK(r.err.find('\x1b') == std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "out"));
+  }
+  SECTION("a push of a missing file creates no layout") {
+    const auto r = run_ckms({"push", "oci:" + (dir / "never").string() + ":v1", (dir / "missing.ko").string(),
+                             "--artifact-type", "application/vnd.example"});
+    CHECK(r.exit_code == 3);
+    CHECK_FALSE(fs::exists(dir / "never"));
+  }
+  SECTION("a pull into a file is one line naming it, not an internal error") {
+    const auto layout = push_example(dir);
+    ckms::testkit::write_text(dir / "a-file", "x");
+    const auto r = run_ckms({"pull", "oci:" + layout.string() + ":v1", "-o", (dir / "a-file").string()});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::StartsWith("ckms: error: ") && Catch::Contains((dir / "a-file").string()));
+    CHECK_THAT(r.err, !Catch::Contains("internal error"));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
 }

@@ -7,6 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/types.h>
+
+#include <optional>
+
 #include "ckms/builder/sandbox.hpp"
 
 namespace ckms::builder {
@@ -19,6 +23,11 @@ struct UserMappings {
   std::vector<IdMapping> gids;
 };
 UserMappings user_mappings(const SandboxSpec& spec);
+
+// The host group that, besides the owner, must pass through the parents of a sandbox's root
+// filesystem (runc mounts it from inside the user namespace): container root's gid when
+// rootful; none when rootless, where container root is the invoking user.
+std::optional<gid_t> rootfs_traverse_group(const SandboxSpec& spec);
 
 // config.json content. Throws usage when a mount destination does not exist as a
 // directory in the rootfs, or when cgroup limits are asked for in rootless mode.

@@ -124,4 +124,11 @@ class AtomicFile {
 
 void fsync_directory(const std::filesystem::path& dir);
 
+// A directory a privileged process keeps its own files in (a cache, a state dir), where a
+// file planted by someone else could be taken for its own or a symlink make it write
+// elsewhere. Created with `mode` whatever the umask; an existing one is refused (refused,
+// naming `what` and the fix) when it is a symlink, not owned by root or this user, or
+// writable by group or others.
+void ensure_private_directory(const std::filesystem::path& dir, mode_t mode, std::string_view what);
+
 }  // namespace ckms::oci
