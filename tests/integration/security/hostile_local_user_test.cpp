@@ -39,14 +39,16 @@ bool can_run() {
   return true;
 }
 
+// Through env: setpriv keeps root's capabilities until its own execve, so the path of a
+// program it runs directly is looked up as root.
 testkit::RunResult as_nobody(std::vector<std::string> argv) {
   std::vector<std::string> full = {"setpriv", std::string("--reuid=") + kNobody, std::string("--regid=") + kNobody,
-                                   "--clear-groups", "--"};
+                                   "--clear-groups", "--", "env"};
   full.insert(full.end(), argv.begin(), argv.end());
   return testkit::run(full, {.env = {{"HOME", "/nonexistent"}}});
 }
 
-testkit::RunResult ckms(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+testkit::RunResult run_ckms(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
   args.insert(args.begin(), testkit::ckms_binary().string());
   return testkit::run(args, {.env = std::move(env)});
 }
@@ -79,17 +81,13 @@ std::string setuid_image(const Host& host) {
   config.labels["io.ckms.kernel.release"] = kRelease;
   config.diff_ids = {layer.diff_id};
   const std::string config_bytes = config.serialize();
-  const ckms::oci::Descriptor config_descriptor{.media_type = std::string(ckms::oci::media_type::kOciConfig),
-                                                .digest = ckms::oci::digest_of(config_bytes),
-                                                .size = static_cast<std::int64_t>(config_bytes.size())};
+  const auto config_descriptor =
+      ckms::oci::Descriptor::for_content(std::string(ckms::oci::media_type::kOciConfig), config_bytes);
   ckms::oci::push_bytes(layout, config_descriptor, config_bytes);
-  ckms::oci::ImageManifest manifest;
-  manifest.config = config_descriptor;
-  manifest.layers = {layer_descriptor};
+  const ckms::oci::ImageManifest manifest{.config = config_descriptor, .layers = {layer_descriptor}};
   const std::string manifest_bytes = manifest.serialize();
-  const ckms::oci::Descriptor manifest_descriptor{.media_type = std::string(ckms::oci::media_type::kOciManifest),
-                                                  .digest = ckms::oci::digest_of(manifest_bytes),
-                                                  .size = static_cast<std::int64_t>(manifest_bytes.size())};
+  const auto manifest_descriptor =
+      ckms::oci::Descriptor::for_content(std::string(ckms::oci::media_type::kOciManifest), manifest_bytes);
   ckms::oci::push_bytes(layout, manifest_descriptor, manifest_bytes);
   layout.tag(manifest_descriptor, kRelease);
   return "oci:" + layout_dir.string() + ":" + kRelease;
@@ -130,7 +128,7 @@ TEST_CASE("a local user gets no setuid-root binary out of the unpack cache of `c
   testkit::write_text(host / "src/hostile.c", "\n");
   const fs::path cache = host / "cache";
   // The build itself fails (the image has no shell); the unpack it starts with is the point.
-  const auto built = ckms({"build", (host / "src").string(), "--build-image", image, "--no-sign", "--output",
+  const auto built = run_ckms({"build", (host / "src").string(), "--build-image", image, "--no-sign", "--output",
                            "oci:" + (host / "out").string(), "--cache-dir", cache.string()},
                           {{"TMPDIR", host.dir.path().string()}});
   INFO(built.out << built.err);
@@ -155,7 +153,11 @@ TEST_CASE("a local user gets no setuid-root binary out of the unpack cache of `c
 TEST_CASE("a module cache that a local user owns, with a planted lock symlink, is refused", "[security]") {
   if (!can_run()) return;
   Host host;
-  const fs::path cache = host / "cache";
+  // nobody's own directory, as /home/nobody or /tmp would give it one.
+  const fs::path own = host / "nobody";
+  fs::create_directories(own);
+  REQUIRE(::chown(own.c_str(), 65534, 65534) == 0);
+  const fs::path cache = own / "cache";
   const fs::path victim = host / "created-by-root";
   // Everything below is made by nobody: a directory it owns, open to all, and a lock
   // symlink pointing where only root may create files.
@@ -166,7 +168,7 @@ TEST_CASE("a module cache that a local user owns, with a planted lock symlink, i
                      "ln -s \"$2\" \"$1/index.json.lock\"",
                      "sh", cache.string(), victim.string()})
               .exit_code == 0);
-  const auto status = ckms({"status", "--cache-dir", cache.string(), "--state-dir", (host / "state").string()});
+  const auto status = run_ckms({"status", "--cache-dir", cache.string(), "--state-dir", (host / "state").string()});
   INFO(status.out << status.err);
   CHECK_FALSE(fs::exists(fs::symlink_status(victim)));
   CHECK(status.exit_code == 5);
