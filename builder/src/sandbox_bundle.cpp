@@ -1,6 +1,7 @@
 // config.json for runc 1.1.5. The base is what `runc spec` (and `runc spec --rootless`)
 // writes, so masked and read-only paths, capabilities and devices stay runc's defaults;
-// on top: a user and a network namespace in both modes, a read-only root, a private /tmp.
+// on top: a user and a network namespace in both modes, a read-only root, a private /tmp,
+// a seccomp filter (sandbox_seccomp.hpp).
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/oci/error.hpp"
+#include "sandbox_seccomp.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -149,6 +151,7 @@ json bundle_config(const SandboxSpec& spec, const UserMappings& mappings) {
         "/proc/scsi"}},
       {"readonlyPaths",
        {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
+      {"seccomp", seccomp_profile()},
   };
   if (!rootless) {
     linux_section["resources"] = resources(spec);

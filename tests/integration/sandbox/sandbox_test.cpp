@@ -135,6 +135,44 @@ TEST_CASE("the sandbox has no network, no writable root and no host files", "[sa
   CHECK(ckms::testkit::read_text(scratch / "out/written") == "ok\n");
 }
 
+// What a build could use to reach more of the kernel than a module build needs: new
+// namespaces above all: a nested user namespace has every capability over a fresh network
+// namespace, and through netlink reaches netfilter. The seccomp filter refuses them (and
+// joining another's) with EPERM, while threads and forks (clone without namespace flags)
+// work. The image has the util-linux tools; the other denied calls have no tool there.
+TEST_CASE("the seccomp filter refuses new namespaces and setns", "[sandbox][seccomp]") {
+  Scratch scratch;
+  fs::create_directory(scratch / "out");
+  SandboxSpec spec = base_spec(scratch, {"bash", "-c", "grep '^Seccomp:' /proc/self/status"});
+  spec.mounts = {{scratch / "out", kSandboxOutputDir, true}};
+  auto r = run_sandbox(spec);
+  CHECK(r.exit_code == 0);
+  CHECK(log_of(r) == "Seccomp:\t2\n");
+
+  const std::vector<std::pair<std::string, std::string>> attempts = {
+      {"a user and a network namespace", "unshare -U -n true"},
+      {"a user namespace as root", "unshare -U -r true"},
+      {"a network namespace", "unshare -n true"},
+      {"a mount namespace", "unshare -m true"},
+      {"a pid namespace", "unshare -p -f true"},
+      {"the namespaces of pid 1", "nsenter -t 1 -n true"},
+  };
+  for (const auto& [what, command] : attempts) {
+    spec.argv = {"bash", "-c", command};
+    r = run_sandbox(spec);
+    INFO(what << ": " << log_of(r));
+    CHECK(r.exit_code != 0);
+    CHECK(log_of(r).find("Operation not permitted") != std::string::npos);
+  }
+
+  // Forks, threads and pipes, as make and gcc use them, still work (clone3 falls back to clone).
+  spec.argv = {"bash", "-c", "(echo child) | cat && unshare --fork true 2>&1; echo status $?"};
+  r = run_sandbox(spec);
+  INFO(log_of(r));
+  CHECK(r.exit_code == 0);
+  CHECK(log_of(r) == "child\nstatus 0\n");
+}
+
 TEST_CASE("a sandbox past its time limit is killed and cleaned up", "[sandbox]") {
   Scratch scratch;
   SandboxSpec spec = base_spec(scratch, {"sleep", "60"});
