@@ -12,6 +12,7 @@
 #include "build_kernel.hpp"
 #include "ckms/artifact/source_artifact.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
+#include "ckms/builder/stop.hpp"
 #include "ckms/oci/error.hpp"
 
 namespace ckms::builder {
@@ -95,6 +96,8 @@ BuildSummary build_modules(const BuildOptions& options, BuildObserver& observer)
     work();
   }
 
+  // A stopped run publishes no index: it was asked to end, and the next run writes it.
+  if (stop_requested() != 0) return summary;
   // Once, after every kernel: the index is rebuilt from the per-kernel tags, so it holds
   // this run's kernels and every kernel published before.
   std::set<std::string> versions;

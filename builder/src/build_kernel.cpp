@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <deque>
 
@@ -20,6 +21,7 @@
 #include "ckms/builder/dkms_conf_eval.hpp"
 #include "ckms/builder/dkms_conf_static.hpp"
 #include "ckms/builder/sandbox_run.hpp"
+#include "ckms/builder/stop.hpp"
 #include "ckms/builder/tree_files.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/oci/error.hpp"
@@ -121,6 +123,13 @@ std::string rfc3339_now() {
   return text;
 }
 
+// 8 GiB, 512 MiB, or bytes: limits as the flags would give them.
+std::string byte_size(std::int64_t bytes) {
+  if (bytes > 0 && bytes % (1LL << 30) == 0) return fmt::format("{} GiB", bytes >> 30);
+  if (bytes > 0 && bytes % (1LL << 20) == 0) return fmt::format("{} MiB", bytes >> 20);
+  return fmt::format("{} bytes", bytes);
+}
+
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
   std::string out;
   for (const auto& item : items) {
@@ -208,7 +217,15 @@ class KernelJob {
     publish();
   }
 
-  void step(std::string_view what) { context_.observer.step(index_, result_.kernel, what); }
+  void step(std::string_view what) {
+    stop_if_requested();
+    context_.observer.step(index_, result_.kernel, what);
+  }
+
+  // Between steps and after a sandbox run: a stopped ckms starts nothing new.
+  static void stop_if_requested() {
+    if (const int signal = stop_requested()) fail(ErrorKind::build, "stopped: ckms got signal {} ({})", signal, ::strsignal(signal));
+  }
 
   void fail_with(std::string reason) {
     result_.status = KernelStatus::failed;
@@ -389,7 +406,28 @@ class KernelJob {
     spec.work_dir = dirs_.runtime;
     spec.state_root = options_.cache_dir / "sandbox";
     spec.log_file = log;
-    return options_.in_place ? run_in_place(spec) : run_sandbox(spec);
+    spec.log_limit_bytes = options_.log_limit_bytes;
+    if (options_.in_place) return run_in_place(spec);
+    if (effective_mode(spec) == SandboxMode::rootful) {
+      spec.memory_limit_bytes = options_.memory_limit_bytes;
+      spec.pids_limit = options_.pids_limit;
+      // The build's own pids cgroup replaces RLIMIT_NPROC, a count shared by every build
+      // whose container root is the same host uid.
+      if (spec.pids_limit) std::erase_if(spec.rlimits, [](const SandboxRlimit& r) { return r.type == "RLIMIT_NPROC"; });
+    }
+    return run_sandbox(spec);
+  }
+
+  // Why a sandbox run that failed ended, when it ran into one of its cgroup limits.
+  void fail_on_limits(const SandboxResult& run, std::string_view what) const {
+    if (run.memory_limit_reached && options_.memory_limit_bytes) {
+      fail(ErrorKind::build, "{} of {} for {} exceeded its memory limit of {}: raise --memory", what,
+           name_.empty() ? "the module" : name_, release_, byte_size(*options_.memory_limit_bytes));
+    }
+    if (run.pids_limit_reached && options_.pids_limit) {
+      fail(ErrorKind::build, "{} of {} for {} reached its limit of {} processes: raise --pids-limit", what,
+           name_.empty() ? "the module" : name_, release_, *options_.pids_limit);
+    }
   }
 
   std::string sandbox_path(const fs::path& host_dir, const char* sandbox_dir) const {
@@ -408,6 +446,7 @@ class KernelJob {
         dirs_.eval_out, dirs_.eval_log);
     // Kept until the log is started: the build's own run must create the log (it cannot
     // append), and what dkms.conf printed is rarely more than a line.
+    stop_if_requested();
     const std::string printed = file_end(dirs_.eval_log, 64 << 10);
     evaluation_notes_.clear();
     if (!printed.empty()) {
@@ -418,6 +457,7 @@ class KernelJob {
       fail(ErrorKind::build, "evaluating dkms.conf took longer than {} s", options_.time_limit.count());
     }
     if (run.exit_code != 0) {
+      fail_on_limits(run, "evaluating dkms.conf");
       fail(ErrorKind::build, "evaluating dkms.conf in the sandbox failed (exit {})", run.exit_code);
     }
     const std::string what = fmt::format("kernel {}: dkms.conf evaluation", release_);
@@ -440,10 +480,12 @@ class KernelJob {
     log_started_ = true;
     log(evaluation_notes_);
     evaluation_notes_.clear();
+    stop_if_requested();
     if (run.timed_out) {
       fail(ErrorKind::build, "the build took longer than {} s and was killed", options_.time_limit.count());
     }
     if (run.exit_code != 0) {
+      fail_on_limits(run, "the build");
       fail(ErrorKind::build, "{} (see the log)", describe_script_exit(run.exit_code));
     }
   }

@@ -9,6 +9,7 @@
 
 #include "ckms/builder/sandbox_process.hpp"
 #include "ckms/oci/error.hpp"
+#include "sandbox_cgroup.hpp"
 
 namespace ckms::builder {
 namespace fs = std::filesystem;
@@ -74,6 +75,7 @@ std::vector<std::string> reap_stale_sandboxes(const std::vector<std::string>& ru
     const Deletion deletion = delete_container(runc, root, name, log_fd);
     if (deletion == Deletion::failed) continue;  // the owner file stays, so the next run tries again
     if (deletion == Deletion::deleted) stopped.push_back(name);
+    remove_build_cgroup(name);
     ::unlink(entry.path().c_str());
   }
   return stopped;

@@ -16,6 +16,7 @@
 
 #include "ckms/builder/sandbox_process.hpp"
 #include "ckms/builder/sandbox_run.hpp"
+#include "ckms/builder/stop.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
 
@@ -99,7 +100,7 @@ pid_t spawn_child(const std::vector<std::string>& argv, const ChildOptions& opti
   return pid;
 }
 
-std::optional<int> wait_child(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+std::optional<int> wait_child(pid_t pid, std::chrono::steady_clock::time_point deadline, bool stoppable) {
   // A pidfd lets poll() sleep until exit or deadline, without a busy loop or SIGCHLD.
   oci::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   for (;;) {
@@ -112,8 +113,8 @@ std::optional<int> wait_child(pid_t pid, std::chrono::steady_clock::time_point d
     if (done < 0 && errno != EINTR) fail_errno("waitpid " + std::to_string(pid));
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
-    const int slice = static_cast<int>(std::min<long long>(left.count(), 1000));
+    if (left.count() <= 0 || (stoppable && stop_requested() != 0)) return std::nullopt;
+    const int slice = static_cast<int>(std::min<long long>(left.count(), 250));
     if (pidfd) {
       pollfd p{pidfd.get(), POLLIN, 0};
       ::poll(&p, 1, slice);

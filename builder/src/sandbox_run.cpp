@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <optional>
 #include <random>
 
@@ -16,8 +17,11 @@
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_process.hpp"
 #include "ckms/builder/sandbox_run.hpp"
+#include "ckms/builder/stop.hpp"
 #include "ckms/oci/error.hpp"
 #include "ckms/oci/io.hpp"
+#include "log_pump.hpp"
+#include "sandbox_cgroup.hpp"
 #include "sandbox_owner.hpp"
 
 namespace ckms::builder {
@@ -43,6 +47,16 @@ oci::UniqueFd open_log(const std::filesystem::path& log_file) {
 void log_line(int fd, const std::string& line) {
   const std::string text = "ckms: " + line + "\n";
   oci::write_all(fd, std::as_bytes(std::span(text)), "build log");
+}
+
+// Why a wait ended before the process did, recorded in `result`, for the log.
+std::string interruption(const SandboxSpec& spec, SandboxResult& result) {
+  if (const int signal = stop_requested()) {
+    result.stopped_by = signal;
+    return fmt::format("ckms got signal {} ({})", signal, ::strsignal(signal));
+  }
+  result.timed_out = true;
+  return fmt::format("time limit of {} s reached", spec.time_limit.count());
 }
 
 // Deletes the container and its bundle however the run ended.
@@ -109,8 +123,23 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   }
   std::optional<SandboxOwner> owner;
   if (shared) owner.emplace(*shared, id);
+  // Declared before the guard: removed after the container is.
+  std::optional<BuildCgroup> cgroup;
+  SandboxSpec config = spec;
+  if (effective_mode(spec) == SandboxMode::rootful && (spec.memory_limit_bytes || spec.pids_limit)) {
+    cgroup.emplace(id, spec.memory_limit_bytes, spec.pids_limit);
+    if (cgroup->active()) {
+      config.cgroups_path = cgroup->runc_path();
+      config.memory_limit_bytes.reset();
+      config.pids_limit.reset();
+    } else if (!config.cgroups_path) {
+      config.cgroups_path = "/ckms/" + id;  // cgroup v2: runc sets the limits itself
+    }
+  }
+  // Joined after the guard has deleted the container, the last writer of its pipe.
+  LogPump pump(log.get(), spec.log_limit_bytes);
   ContainerGuard guard(runc, id, bundle, shared ? runc_root / id : runc_root);
-  write_bundle(spec, bundle);
+  write_bundle(config, bundle);
 
   auto argv = runc;
   argv.insert(argv.end(), {"run", "--bundle", bundle.string(), id});
@@ -118,13 +147,12 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   result.log_file = spec.log_file;
   const auto start = Clock::now();
   ChildOptions options;
-  options.log_fd = log.get();
+  options.log_fd = pump.writer();
   const pid_t pid = spawn_child(argv, options);
-  std::optional<int> code = wait_child(pid, start + spec.time_limit);
+  pump.close_writer();
+  std::optional<int> code = wait_child(pid, start + spec.time_limit, true);
   if (!code) {
-    result.timed_out = true;
-    log_line(log.get(), fmt::format("time limit of {} s reached, killing container {}",
-                                    spec.time_limit.count(), id));
+    log_line(log.get(), fmt::format("{}, killing container {}", interruption(spec, result), id));
     auto kill = runc;
     kill.insert(kill.end(), {"kill", id, "KILL"});
     run_child(kill, log.get(), std::chrono::seconds(30));
@@ -138,6 +166,10 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   }
   result.exit_code = *code;
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  if (cgroup) {
+    result.memory_limit_reached = cgroup->memory_limit_reached();
+    result.pids_limit_reached = cgroup->pids_limit_reached();
+  }
   return result;
 }
 
@@ -150,16 +182,20 @@ SandboxResult run_in_place(const SandboxSpec& spec) {
   options.env = spec.env;
   options.cwd = spec.cwd;
   options.rlimits = spec.rlimits;
-  options.log_fd = log.get();
+  std::optional<LogPump> pump(std::in_place, log.get(), spec.log_limit_bytes);
+  options.log_fd = pump->writer();
   const pid_t pid = spawn_child(spec.argv, options);
-  std::optional<int> code = wait_child(pid, start + spec.time_limit);
+  pump->close_writer();
+  std::optional<int> code = wait_child(pid, start + spec.time_limit, true);
   if (!code) {
-    result.timed_out = true;
-    log_line(log.get(), fmt::format("time limit of {} s reached, killing {}",
-                                    spec.time_limit.count(), spec.argv.front()));
+    log_line(log.get(), fmt::format("{}, killing {}", interruption(spec, result), spec.argv.front()));
     ::kill(-pid, SIGKILL);
     code = wait_child(pid, Clock::time_point::max());
   }
+  // Its process group is gone; anything that left the group and still holds the pipe
+  // keeps only the log open, not the result.
+  ::kill(-pid, SIGKILL);
+  pump.reset();
   result.exit_code = *code;
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   return result;

@@ -60,4 +60,19 @@ bool BackgroundProcess::kill() {
   return running && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
+std::optional<int> BackgroundProcess::signal_and_wait(int signal, std::chrono::milliseconds limit) {
+  if (reaped_) return std::nullopt;
+  ::kill(pid_, signal);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::nullopt;
+}
+
 }  // namespace ckms::testkit

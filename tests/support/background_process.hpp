@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ class BackgroundProcess {
 
   // SIGKILL and wait; true when it was still running and died of it.
   bool kill();
+
+  // Sends `signal` and waits up to `limit` for the process to end: its exit code (128+N when
+  // a signal N ended it), or nothing when it still runs (the destructor kills it then).
+  std::optional<int> signal_and_wait(int signal, std::chrono::milliseconds limit = std::chrono::minutes(1));
 
  private:
   pid_t pid_ = -1;

@@ -2,11 +2,16 @@
 // builder::build_modules.
 #include "build.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <limits>
+#include <map>
+#include <optional>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -14,6 +19,7 @@
 #include "ckms/artifact/source_artifact.hpp"
 #include "ckms/builder/build.hpp"
 #include "ckms/builder/scratch_dir.hpp"
+#include "ckms/builder/stop.hpp"
 #include "ckms/images/resolve.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/oci/error.hpp"
@@ -47,6 +53,9 @@ struct BuildArgs {
   std::string cache_dir;
   std::string log_dir;
   unsigned timeout = 3600;
+  std::optional<std::string> memory;
+  std::optional<std::int64_t> pids_limit;
+  std::string log_limit = "64M";
   bool force = false;
   RegistryFlags registry;
 };
@@ -75,6 +84,48 @@ kmod::Compression parse_compression(const std::string& name) {
   if (name == "xz") return kmod::Compression::xz;
   if (name == "zstd") return kmod::Compression::zstd;
   fail(ErrorKind::usage, "--compress must be none, xz or zstd, not '{}'", name);
+}
+
+// The defaults fit a builder of 2 CPUs and 24 GiB running one kernel per CPU: 16 GiB for
+// the builds, the rest for the host; far more than any module build needs.
+constexpr std::string_view kDefaultMemory = "8G";
+constexpr std::int64_t kDefaultPidsLimit = 4096;
+
+// 8G, 512M, 64K (powers of 1024; an optional i or iB after the letter), or bytes.
+std::int64_t parse_size(const std::string& flag, const std::string& text) {
+  std::size_t end = 0;
+  long long number = -1;
+  try {
+    number = std::stoll(text, &end);
+  } catch (const std::exception&) {
+  }
+  std::string unit = text.substr(end == 0 ? text.size() : end);
+  if (unit.ends_with("iB")) unit.resize(unit.size() - 2);
+  else if (unit.ends_with('i') || unit.ends_with('B')) unit.pop_back();
+  static const std::map<std::string, int> shifts = {{"", 0}, {"K", 10}, {"k", 10}, {"M", 20}, {"m", 20},
+                                                    {"G", 30}, {"g", 30}, {"T", 40}, {"t", 40}};
+  const auto shift = shifts.find(unit);
+  if (number <= 0 || end == 0 || shift == shifts.end() || number > (std::numeric_limits<std::int64_t>::max() >> shift->second)) {
+    fail(ErrorKind::usage, "{} '{}': give a size such as 8G, 512M or a number of bytes", flag, text);
+  }
+  return static_cast<std::int64_t>(number) << shift->second;
+}
+
+// Cgroup limits for each sandbox: defaults as root; refused where they cannot hold
+// (rootless runc cannot set cgroup limits; in place, the pod's own limits apply).
+void set_limits(builder::BuildOptions& options, const BuildArgs& args) {
+  const bool rootful = !options.in_place && ::geteuid() == 0;
+  if (!rootful) {
+    if (args.memory || args.pids_limit) {
+      fail(ErrorKind::usage, "--memory and --pids-limit need ckms build as root with an OCI runtime: {}",
+           options.in_place ? "in place (--runtime none) the pod's own limits apply"
+                            : "rootless containers cannot set cgroup limits");
+    }
+    return;
+  }
+  options.memory_limit_bytes = parse_size("--memory", args.memory.value_or(std::string(kDefaultMemory)));
+  options.pids_limit = args.pids_limit.value_or(kDefaultPidsLimit);
+  if (*options.pids_limit <= 0) fail(ErrorKind::usage, "--pids-limit must be at least 1");
 }
 
 // Scratch space goes where temporary files go.
@@ -206,6 +257,8 @@ bool run_build(App& app, const BuildArgs& args) {
   options.jobs = args.jobs;
   options.make_jobs = args.make_jobs;
   options.time_limit = std::chrono::seconds(args.timeout);
+  set_limits(options, args);
+  options.log_limit_bytes = static_cast<std::uint64_t>(parse_size("--log-limit", args.log_limit));
   options.force = args.force;
   options.ckms_version = CKMS_VERSION;
   options.cache_dir = args.cache_dir.empty() ? default_cache_dir() : fs::path(args.cache_dir);
@@ -272,6 +325,23 @@ bool run_build(App& app, const BuildArgs& args) {
   return !summary.any_failed();
 }
 
+// SIGINT and SIGTERM ask the builds to stop: their containers are killed and deleted and
+// the scratch dir removed before ckms exits 128+N. A second signal ends ckms at once (the
+// handler resets itself); the next build then stops what is left.
+void stop_on_signals() {
+  struct sigaction action {};
+  action.sa_handler = [](int signal) { builder::request_stop(signal); };
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  for (const int signal : {SIGINT, SIGTERM}) ::sigaction(signal, &action, nullptr);
+}
+
+[[noreturn]] void exit_stopped(int signal) {
+  fmt::print(stderr, "ckms: stopped by signal {} ({}); its containers were stopped\n", signal, ::strsignal(signal));
+  std::fflush(nullptr);
+  std::exit(128 + signal);
+}
+
 }  // namespace
 
 void register_build_commands(App& app) {
@@ -303,10 +373,27 @@ void register_build_commands(App& app) {
                     "Unpacked build images and logs (default: /var/cache/ckms as root, else $XDG_CACHE_HOME/ckms)");
   build->add_option("--log-dir", args.log_dir, "Build logs (default: <cache-dir>/logs)");
   build->add_option("--timeout", args.timeout, "Seconds each sandbox run may take")->capture_default_str();
+  build->add_option("--memory", args.memory,
+                    "Memory each sandbox run may use, /tmp and the build tree included, such as 8G (default: " +
+                        std::string(kDefaultMemory) + "; root only)");
+  build->add_option("--log-limit", args.log_limit,
+                    "Output of each sandbox run kept in its log; the rest is dropped and counted")
+      ->capture_default_str();
+  build->add_option("--pids-limit", args.pids_limit,
+                    fmt::format("Processes each sandbox run may have at once (default: {}; root only)", kDefaultPidsLimit));
   build->add_flag("--force", args.force, "Build even when the output already holds the same build");
   add_registry_flags(build, args.registry);
   app.on(build, [&app] {
-    if (!run_build(app, args)) {
+    stop_on_signals();
+    bool built = false;
+    try {
+      built = run_build(app, args);
+    } catch (const Error&) {
+      if (const int signal = builder::stop_requested()) exit_stopped(signal);
+      throw;
+    }
+    if (const int signal = builder::stop_requested()) exit_stopped(signal);
+    if (!built) {
       // The summary (or the --json document) already says which kernels failed and why;
       // only the exit status is left to give, and App::run would print a second report.
       std::fflush(nullptr);

@@ -2,13 +2,15 @@
 // sandboxed compile runs. The next run must complete with output that `ckms verify`
 // passes; the unpack cache never holds a partial image under its final name; a container
 // the killed run left running is stopped by the next run, not left to its own devices; the
-// killed run's scratch dir is removed by the next run.
+// killed run's scratch dir is removed by the next run. SIGTERM and SIGINT are different:
+// ckms itself stops its containers before it exits.
 //
 // Every kill lands at a point the build itself shows, never after a guessed delay: during
 // the unpack once its staging directory exists, during the compile once runc reports the
 // container running a make that cannot finish. What the next run must do is then decided
 // from what the killed run left in the output layout, not from when the kill was meant to land.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -233,5 +235,55 @@ TEST_CASE("kill -9 during ckms build: the next run completes, the unpack cache a
                              "ckms build (compile)", stale, stopped);
     CHECK(tally.kills == 2);
     CHECK(stale == 2);
+  }
+}
+
+// SIGTERM or SIGINT while the compile runs: ckms stops its container and leaves nothing in
+// runc's state before it exits 128+N, so no build runs on unattended until the next run.
+TEST_CASE("SIGTERM and SIGINT during ckms build stop its containers before it exits", "[build][crash][signal]") {
+  const auto& f = build_fixture();
+  const std::string release = f.releases.back();
+  ckms::testkit::TempDir dir("ckms-build-signal");
+  fs::permissions(dir.path(), fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add);
+  const fs::path src = dir / "sleepy";
+  copy_hello(src);
+  // make announces itself, then sleeps far longer than the test waits: the signal always
+  // lands while the compile container runs. The marker is computed, so that nothing but
+  // the script's run prints it.
+  ckms::testkit::write_text(src / "make.sh", "echo ckms-test-marker-$((6*7))\nexec sleep 600\n");
+  ckms::testkit::write_text(src / "dkms.conf", ckms::testkit::read_text(src / "dkms.conf") + "MAKE[0]=\"bash make.sh\"\n");
+  const fs::path tmpdir = dir / "tmp";
+  fs::create_directories(tmpdir);
+  const fs::path cache_dir = f.cache_dir;
+  for (const auto& [signal, expected] : {std::pair{SIGTERM, 143}, std::pair{SIGINT, 130}}) {
+    INFO("signal " << signal);
+    const fs::path logs = dir / fmt::format("logs-{}", signal);
+    auto build = start_build({src.string(), "--kernel", release, "--image-template", f.image_template(), "--no-sign",
+                              "--cache-dir", cache_dir.string(), "--log-dir", logs.string(), "--output",
+                              "oci:" + (dir / fmt::format("out-{}", signal)).string()},
+                             tmpdir);
+    const fs::path log = logs / "ckms-hello-1.0.0" / (release + ".log");
+    REQUIRE(build.wait_until(
+        [&] { return fs::exists(log) && ckms::testkit::read_text(log).find("ckms-test-marker-42") != std::string::npos; },
+        std::chrono::minutes(5)));
+    std::vector<pid_t> inits;
+    for (const auto& container : sandboxes_of(cache_dir, build.pid(), "runc")) {
+      inits.push_back(container_init(cache_dir, container.filename().string()));
+    }
+    REQUIRE(inits.size() == 1);
+    CHECK(inits.front() > 0);
+
+    const std::optional<int> status = build.signal_and_wait(signal);
+    REQUIRE(status.has_value());
+    CHECK(*status == expected);
+    // Stopped by ckms itself, before it exited: nothing in runc's state, no owner file, no
+    // process of the container, no scratch dir.
+    CHECK(sandboxes_of(cache_dir, build.pid(), "runc").empty());
+    CHECK(sandboxes_of(cache_dir, build.pid(), "owners").empty());
+    for (const pid_t init : inits) CHECK_FALSE(process_alive(init));
+    CHECK(entries_matching(tmpdir, [](const std::string& name) { return name.starts_with("ckms-scratch-"); }).empty());
+    const std::string text = ckms::testkit::read_text(log);
+    INFO(text);
+    CHECK(text.find(fmt::format("ckms got signal {}", signal)) != std::string::npos);
   }
 }

@@ -1,6 +1,7 @@
 // A hostile module source: its dkms.conf and PRE_BUILD try to reach a port the test
-// listens on, to write a host path the test watches, to read a host file, and to write
-// into the build image. The build fails with a clear reason, and the host is untouched.
+// listens on, to write a host path the test watches, to read a host file, to write into
+// the build image, and to make a user and a network namespace of its own. The build fails
+// with a clear reason, and the host is untouched.
 
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
           "if cp " + secret.string() +
           " ./secret.h; then echo 'hostile: host read done'; else echo 'hostile: host read failed'; fi\n"
           "if echo pwned > /usr/pwned; then echo 'hostile: image write done'; else echo 'hostile: image write failed'; fi\n"
+          "if unshare -U -r -n true; then echo 'hostile: namespaces made'; else echo 'hostile: namespaces refused'; fi\n"
           "exit 0\n");
   fs::permissions(src / "hostile.sh", fs::perms::owner_all, fs::perm_options::add);
 
@@ -66,6 +68,9 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
   CHECK(log.find("hostile: host write failed") != std::string::npos);
   CHECK(log.find("hostile: host read failed") != std::string::npos);
   CHECK(log.find("hostile: image write failed") != std::string::npos);
+  // The seccomp filter: no nested user and network namespace with capabilities inside.
+  CHECK(log.find("unshare: unshare failed: Operation not permitted") != std::string::npos);
+  CHECK(log.find("hostile: namespaces refused") != std::string::npos);
   CHECK(log.find("secret.h: No such file") != std::string::npos);
   CHECK(log.find(secret_text.substr(0, 30)) == std::string::npos);
 
@@ -77,4 +82,51 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
   }
   ckms::oci::Layout layout(out, ckms::oci::Layout::Mode::open_existing);
   CHECK(layout.tags().empty());
+}
+
+// Each sandbox run has a cgroup of its own with the --memory and --pids-limit limits, and a
+// build that fails against one says which (cgroup v1, rootful, as on this builder).
+TEST_CASE("a build past its memory or process limit fails and says which limit", "[build][sandbox][limits]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: cgroup limits need rootful runc");
+    return;
+  }
+  const auto& f = build_fixture();
+  ckms::testkit::TempDir dir("ckms-build-limits");
+  fs::permissions(dir.path(), fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add);
+  // make runs a script of the source tree, so that dkms.conf needs no shell quoting.
+  const auto build_with = [&](const std::string& name, const std::string& script, const std::vector<std::string>& flags) {
+    const fs::path src = dir / name;
+    copy_hello(src);
+    ckms::testkit::write_text(src / "make.sh", script);
+    ckms::testkit::write_text(src / "dkms.conf", ckms::testkit::read_text(src / "dkms.conf") + "MAKE[0]=\"bash make.sh\"\n");
+    std::vector<std::string> args = {src.string(), "--kernel", f.releases[1], "--image-template", f.image_template(),
+                                     "--no-sign", "--cache-dir", f.cache_dir.string(), "--log-dir",
+                                     (dir / "logs").string(), "--output", "oci:" + (dir / ("out-" + name)).string()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return ckms_build_json(args);
+  };
+
+  // bash holding a 400 MB string, against a 128 MiB limit.
+  const BuildRun hog = build_with("hog", "x=$(head -c 400000000 /dev/zero | tr '\\0' a)\necho ${#x}\n", {"--memory", "128M"});
+  INFO(hog.result.out << hog.result.err);
+  CHECK(hog.result.exit_code == 1);
+  const auto& hogged = hog.kernel(f.releases[1]);
+  CHECK(hogged.at("status") == "failed");
+  CHECK_THAT(hogged.at("reason").get<std::string>(),
+             Catch::Contains("the build of ckms-hello for " + f.releases[1] + " exceeded its memory limit of 128 MiB") &&
+                 Catch::Contains("raise --memory"));
+
+  // More processes at once than the limit allows: forks fail, the module is never made.
+  const BuildRun forks = build_with("forks", "for i in $(seq 64); do sleep 3 & done\nwait\n", {"--pids-limit", "32"});
+  INFO(forks.result.out << forks.result.err);
+  CHECK(forks.result.exit_code == 1);
+  CHECK_THAT(forks.kernel(f.releases[1]).at("reason").get<std::string>(),
+             Catch::Contains("reached its limit of 32 processes: raise --pids-limit"));
+
+  // No cgroup of these builds is left behind.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/sys/fs/cgroup/memory/ckms", ec)) {
+    CHECK_FALSE(entry.path().filename().string().starts_with("ckms-"));
+  }
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_run.hpp"
@@ -171,6 +172,57 @@ TEST_CASE("the seccomp filter refuses new namespaces and setns", "[sandbox][secc
   INFO(log_of(r));
   CHECK(r.exit_code == 0);
   CHECK(log_of(r) == "child\nstatus 0\n");
+}
+
+// A build that prints without end gets a log of the limit's size, with a note of what was
+// dropped, and still runs to its end (the pipe is drained, not left full).
+TEST_CASE("the log keeps at most its limit of the output", "[sandbox][log]") {
+  Scratch scratch;
+  SandboxSpec spec = base_spec(scratch, {"bash", "-c", "head -c 1000000 /dev/zero | tr '\\0' a; echo; echo done >&2; exit 7"});
+  spec.log_limit_bytes = 4096;
+  auto r = run_sandbox(spec);
+  CHECK(r.exit_code == 7);
+  const std::string log = log_of(r);
+  CHECK(log.substr(0, 4096) == std::string(4096, 'a'));
+  CHECK(log.substr(4096) == "\nckms: the log was cut at 4096 bytes; 995910 bytes more output were dropped\n");
+
+  spec.argv = {"sh", "-c", "head -c 10000 /dev/zero | tr '\\0' b; exit 3"};
+  r = run_in_place(spec);
+  CHECK(r.exit_code == 3);
+  CHECK(log_of(r).find("5904 bytes more output were dropped") != std::string::npos);
+}
+
+// Rootful runs get a cgroup of their own with the limits, whose peaks tell afterwards
+// which limit a run ran into, and which is gone once the run is.
+TEST_CASE("a rootful sandbox tells when it reached its memory or pids limit", "[sandbox][limits]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: cgroup limits need rootful runc");
+    return;
+  }
+  Scratch scratch;
+  SandboxSpec spec = base_spec(scratch, {"bash", "-c", "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo ${#x}"});
+  spec.mode = SandboxMode::rootful;
+  spec.memory_limit_bytes = 64LL << 20;
+  spec.pids_limit = 64;
+  auto r = run_sandbox(spec);
+  INFO(log_of(r));
+  CHECK(r.exit_code != 0);
+  CHECK(r.memory_limit_reached);
+  CHECK_FALSE(r.pids_limit_reached);
+
+  spec.argv = {"bash", "-c", "for i in $(seq 100); do sleep 2 & done; wait"};
+  r = run_sandbox(spec);
+  CHECK(r.pids_limit_reached);
+
+  spec.argv = {"true"};
+  r = run_sandbox(spec);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(r.memory_limit_reached);
+  CHECK_FALSE(r.pids_limit_reached);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/sys/fs/cgroup/memory/ckms", ec)) {
+    CHECK_FALSE(entry.path().filename().string().starts_with(fmt::format("ckms-{}-", ::getpid())));
+  }
 }
 
 TEST_CASE("a sandbox past its time limit is killed and cleaned up", "[sandbox]") {

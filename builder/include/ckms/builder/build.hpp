@@ -11,6 +11,7 @@
 // or failed, with its log kept.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -71,6 +72,10 @@ struct BuildOptions {
   std::filesystem::path log_dir;    // logs: <log_dir>/<name>-<version>/<release>.log
   std::filesystem::path work_dir;   // scratch space, removed per kernel when it ends
   std::chrono::seconds time_limit{3600};  // per sandbox run
+  // Per sandbox run, in its own cgroup; rootful runc only (rootless runc cannot set them).
+  std::optional<std::int64_t> memory_limit_bytes;
+  std::optional<std::int64_t> pids_limit;
+  std::uint64_t log_limit_bytes = 64ULL << 20;  // kept of each kernel's build output
   bool force = false;       // build even when the output is up to date
   std::string ckms_version;
 };

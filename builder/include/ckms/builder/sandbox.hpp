@@ -65,8 +65,8 @@ struct SandboxSpec {
   // Rootful only: where container ids 0..size-1 live on the host. Writable mount sources
   // are chowned to its first id so that container root can write them.
   IdMapping rootful_mapping{0, 165536, 65536};
-  // Rootful only: a cgroup for the build, with optional limits (runc leaves the parent
-  // directories of cgroupsPath behind).
+  // Rootful only: the build's own cgroup with optional limits (sandbox_cgroup.hpp); a
+  // cgroups_path given here is used only on cgroup v2 hosts.
   std::optional<std::string> cgroups_path;
   std::optional<std::int64_t> memory_limit_bytes;
   std::optional<std::int64_t> pids_limit;
@@ -78,6 +78,8 @@ struct SandboxSpec {
   // private state dir under work_dir, which nothing reaps.
   std::filesystem::path state_root;
   std::filesystem::path log_file;      // stdout and stderr of the build; kept
+  // What the log keeps of the output; the rest is counted and dropped.
+  std::uint64_t log_limit_bytes = 64ULL << 20;
 };
 
 // The mode a spec runs in on this machine (resolves `automatic` by the effective uid).
@@ -86,6 +88,10 @@ SandboxMode effective_mode(const SandboxSpec& spec);
 struct SandboxResult {
   int exit_code = -1;  // 128+N when killed by signal N
   bool timed_out = false;
+  int stopped_by = 0;  // the signal that stopped the run early (stop.hpp), else 0
+  // Rootful with cgroup v1: whether the run's peak use reached its memory or pids limit.
+  bool memory_limit_reached = false;
+  bool pids_limit_reached = false;
   std::filesystem::path log_file;
   std::chrono::milliseconds duration{0};
 };

@@ -24,8 +24,9 @@ struct ChildOptions {
 pid_t spawn_child(const std::vector<std::string>& argv, const ChildOptions& options);
 
 // Waits for `pid` until `deadline`; the exit code (128+N for signal N), or nothing when
-// the deadline passed first (the child is left running).
-std::optional<int> wait_child(pid_t pid, std::chrono::steady_clock::time_point deadline);
+// the deadline passed first (the child is left running). A `stoppable` wait also returns
+// nothing once stop_requested() (stop.hpp): builds are stoppable, cleanups are not.
+std::optional<int> wait_child(pid_t pid, std::chrono::steady_clock::time_point deadline, bool stoppable = false);
 
 // Runs argv to completion (bounded by `limit`, then killed) with output to `log_fd`.
 int run_child(const std::vector<std::string>& argv, int log_fd, std::chrono::seconds limit);
