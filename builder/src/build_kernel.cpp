@@ -399,7 +399,20 @@ class KernelJob {
     SandboxSpec spec;
     spec.rootfs = rootfs_;
     spec.argv = std::move(argv);
-    spec.mounts = {{dirs_.tree, kDkmsTreeMountPoint, true}, {out, kSandboxOutputDir, true}};
+    if (options_.in_place) {
+      spec.mounts = {{dirs_.tree, kDkmsTreeMountPoint, true}, {out, kSandboxOutputDir, true}};
+    } else {
+      // The build writes into a tmpfs of --scratch-size, not into the host's scratch dir:
+      // the tree is staged from a read-only mount first, as the sandbox's first step.
+      spec.mounts = {{dirs_.tree, kSandboxSourceDir, false}, {out, kSandboxOutputDir, true}};
+      spec.tmpfs = {{kDkmsTreeMountPoint, options_.scratch_size_bytes}};
+      spec.argv.insert(spec.argv.begin(),
+                       {"bash", "-c",
+                        fmt::format("cp -R -P --preserve=mode,timestamps,links {}/. {}/ || {{ echo 'ckms: error: cannot "
+                                    "stage the build tree (is --scratch-size too small?)'; exit {}; }}; exec \"$@\"",
+                                    kSandboxSourceDir, kDkmsTreeMountPoint, static_cast<int>(kScriptNoBuildDir)),
+                        "ckms-stage"});
+    }
     spec.time_limit = options_.time_limit;
     spec.mode = options_.mode;
     spec.runtime = options_.runtime;

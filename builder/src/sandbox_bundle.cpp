@@ -133,6 +133,13 @@ json bundle_config(const SandboxSpec& spec, const UserMappings& mappings) {
                       {"source", std::filesystem::absolute(m.source).string()},
                       {"options", {"rbind", "nosuid", "nodev", m.writable ? "rw" : "ro"}}});
   }
+  for (const auto& t : spec.tmpfs) {
+    check_destination(spec, t.destination);
+    mounts.push_back({{"destination", t.destination},
+                      {"type", "tmpfs"},
+                      {"source", "tmpfs"},
+                      {"options", {"nosuid", "nodev", "mode=0755", "size=" + std::to_string(t.size_bytes)}}});
+  }
 
   json linux_section = {
       {"namespaces",
@@ -181,8 +188,7 @@ void write_bundle(const SandboxSpec& spec, const std::filesystem::path& bundle_d
   const json config = bundle_config(spec, mappings);
   if (effective_mode(spec) == SandboxMode::rootful) {
     const IdMapping& root = spec.rootful_mapping;
-    for (const auto& m : spec.mounts)
-      if (m.writable) chown_tree(m.source, root.host_id, root.host_id);
+    for (const auto& m : spec.mounts) chown_tree(m.source, root.host_id, root.host_id);
   }
   std::filesystem::create_directories(bundle_dir);
   const auto file = bundle_dir / "config.json";

@@ -56,6 +56,7 @@ struct BuildArgs {
   std::optional<std::string> memory;
   std::optional<std::int64_t> pids_limit;
   std::string log_limit = "64M";
+  std::string scratch_size = "4G";
   bool force = false;
   RegistryFlags registry;
 };
@@ -259,6 +260,7 @@ bool run_build(App& app, const BuildArgs& args) {
   options.time_limit = std::chrono::seconds(args.timeout);
   set_limits(options, args);
   options.log_limit_bytes = static_cast<std::uint64_t>(parse_size("--log-limit", args.log_limit));
+  options.scratch_size_bytes = static_cast<std::uint64_t>(parse_size("--scratch-size", args.scratch_size));
   options.force = args.force;
   options.ckms_version = CKMS_VERSION;
   options.cache_dir = args.cache_dir.empty() ? default_cache_dir() : fs::path(args.cache_dir);
@@ -376,6 +378,9 @@ void register_build_commands(App& app) {
   build->add_option("--memory", args.memory,
                     "Memory each sandbox run may use, /tmp and the build tree included, such as 8G (default: " +
                         std::string(kDefaultMemory) + "; root only)");
+  build->add_option("--scratch-size", args.scratch_size,
+                    "Size of the tmpfs each sandbox run builds in (the module's tree; counted in --memory)")
+      ->capture_default_str();
   build->add_option("--log-limit", args.log_limit,
                     "Output of each sandbox run kept in its log; the rest is dropped and counted")
       ->capture_default_str();

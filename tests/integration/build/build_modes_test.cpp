@@ -58,6 +58,14 @@ TEST_CASE("an unprivileged user builds hello in the rootless sandbox", "[build][
       options);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
+
+  // Rootless runc cannot set cgroup limits: asking for them is refused, not ignored.
+  const auto limited = ckms::testkit::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                           ckms::testkit::ckms_binary().string(), "build", (home / "hello").string(),
+                                           "--kernel", release, "--no-sign", "--memory", "1G"},
+                                          options);
+  CHECK(limited.exit_code == 2);
+  CHECK(limited.err.find("rootless containers cannot set cgroup limits") != std::string::npos);
   const auto summary = nlohmann::json::parse(r.out);
   CHECK(summary.at("kernels").at(0).at("status") == "built");
   // The default cache dir of an unprivileged user, and the log in it.

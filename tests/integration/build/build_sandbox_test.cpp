@@ -85,8 +85,9 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
 }
 
 // Each sandbox run has a cgroup of its own with the --memory and --pids-limit limits, and a
-// build that fails against one says which (cgroup v1, rootful, as on this builder).
-TEST_CASE("a build past its memory or process limit fails and says which limit", "[build][sandbox][limits]") {
+// build that fails against one says which (cgroup v1, rootful, as on this builder); the
+// build tree is a tmpfs of --scratch-size.
+TEST_CASE("a build past its memory, process or scratch limit fails and says which limit", "[build][sandbox][limits]") {
   if (::geteuid() != 0) {
     WARN("skipped: cgroup limits need rootful runc");
     return;
@@ -123,6 +124,14 @@ TEST_CASE("a build past its memory or process limit fails and says which limit",
   CHECK(forks.result.exit_code == 1);
   CHECK_THAT(forks.kernel(f.releases[1]).at("reason").get<std::string>(),
              Catch::Contains("reached its limit of 32 processes: raise --pids-limit"));
+
+  // The build tree is a tmpfs of --scratch-size: a build that writes more is refused space,
+  // and nothing of it reaches the host's scratch dir.
+  const BuildRun big = build_with("big", "head -c 200000000 /dev/zero > big.bin\n", {"--scratch-size", "64M"});
+  INFO(big.result.out << big.result.err);
+  CHECK(big.result.exit_code == 1);
+  const std::string big_log = ckms::testkit::read_text(big.kernel(f.releases[1]).at("log").get<std::string>());
+  CHECK(big_log.find("No space left on device") != std::string::npos);
 
   // No cgroup of these builds is left behind.
   std::error_code ec;

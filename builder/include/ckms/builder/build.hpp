@@ -76,6 +76,7 @@ struct BuildOptions {
   std::optional<std::int64_t> memory_limit_bytes;
   std::optional<std::int64_t> pids_limit;
   std::uint64_t log_limit_bytes = 64ULL << 20;  // kept of each kernel's build output
+  std::uint64_t scratch_size_bytes = 4ULL << 30;  // the tmpfs the build tree lives in (runc only)
   bool force = false;       // build even when the output is up to date
   std::string ckms_version;
 };

@@ -19,10 +19,19 @@ namespace ckms::builder {
 inline constexpr const char* kSandboxSourceDir = "/src";
 inline constexpr const char* kSandboxOutputDir = "/out";
 
+// Sources are directories ckms made: in rootful mode they are chowned to container root,
+// so that it can read them whatever modes they were copied with.
 struct SandboxMount {
   std::filesystem::path source;  // host directory
   std::string destination;       // absolute, must exist in the rootfs
   bool writable = false;
+};
+
+// A tmpfs the build writes into instead of a host directory: bounded, counted in the
+// memory limit, and gone with the container.
+struct SandboxTmpfs {
+  std::string destination;  // absolute, must exist in the rootfs
+  std::uint64_t size_bytes = 0;
 };
 
 // A process rlimit as runc names it (RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CPU, ...).
@@ -47,6 +56,7 @@ enum class SandboxMode {
 struct SandboxSpec {
   std::filesystem::path rootfs;  // the build image, mounted read-only
   std::vector<SandboxMount> mounts;
+  std::vector<SandboxTmpfs> tmpfs;  // mounted after `mounts`
   std::vector<std::string> argv;
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C.UTF-8",
@@ -62,8 +72,8 @@ struct SandboxSpec {
   std::uint64_t tmp_size_bytes = 1ULL << 30;  // the private /tmp tmpfs
 
   SandboxMode mode = SandboxMode::automatic;
-  // Rootful only: where container ids 0..size-1 live on the host. Writable mount sources
-  // are chowned to its first id so that container root can write them.
+  // Rootful only: where container ids 0..size-1 live on the host. Mount sources are
+  // chowned to its first id so that container root can read and write them.
   IdMapping rootful_mapping{0, 165536, 65536};
   // Rootful only: the build's own cgroup with optional limits (sandbox_cgroup.hpp); a
   // cgroups_path given here is used only on cgroup v2 hosts.

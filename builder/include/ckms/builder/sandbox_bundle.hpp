@@ -33,8 +33,8 @@ std::optional<gid_t> rootfs_traverse_group(const SandboxSpec& spec);
 // directory in the rootfs, or when cgroup limits are asked for in rootless mode.
 nlohmann::json bundle_config(const SandboxSpec& spec, const UserMappings& mappings);
 
-// Writes <bundle_dir>/config.json and, in rootful mode, chowns the writable mount sources
-// to the mapped container root. The rootfs is referenced by absolute path, not copied.
+// Writes <bundle_dir>/config.json and, in rootful mode, chowns the mount sources to the
+// mapped container root. The rootfs is referenced by absolute path, not copied.
 void write_bundle(const SandboxSpec& spec, const std::filesystem::path& bundle_dir);
 
 }  // namespace ckms::builder
