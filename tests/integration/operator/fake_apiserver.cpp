@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "fake_validation.hpp"
 #include "testkit.hpp"
 
 namespace ckms::op::test {
@@ -117,6 +118,7 @@ const char* reason_phrase(int status) {
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 410: return "Gone";
+    case 422: return "Unprocessable Entity";
     default: return "Error";
   }
 }
@@ -302,14 +304,107 @@ FakeApiServer::Reply FakeApiServer::status(int code, const std::string& reason, 
                     .dump()};
 }
 
+FakeApiServer::Reply FakeApiServer::invalid(const std::string& plural, const std::string& name,
+                                            const std::vector<Cause>& causes) {
+  // As kube-apiserver's NewInvalid (apimachinery/pkg/api/errors/errors.go): reason Invalid,
+  // code 422, one cause per field error, the message listing them all.
+  json details = {{"name", name}, {"kind", plural}, {"causes", json::array()}};
+  std::string message;
+  for (const auto& c : causes) {
+    details["causes"].push_back({{"reason", c.reason}, {"message", c.message}, {"field", c.field}});
+    message += fmt::format("{}{}: {}", message.empty() ? "" : ", ", c.field, c.message);
+  }
+  Reply reply = status(422, "Invalid", fmt::format("{} \"{}\" is invalid: {}", kind_of(plural), name, message));
+  json body = json::parse(reply.body);
+  body["details"] = details;
+  reply.body = body.dump();
+  return reply;
+}
+
 json FakeApiServer::store_locked(const std::string& collection, json object, const std::string& type) {
   object["metadata"]["resourceVersion"] = std::to_string(++version_);
   const std::string name = object["metadata"]["name"];
-  if (type == "DELETED") objects_[collection].erase(name);
-  else objects_[collection][name] = object;
-  events_.push_back({version_, collection, type, object});
+  auto& objects = objects_[collection];
+  const auto before = objects.find(name);
+  json previous = before == objects.end() ? json() : before->second;
+  if (type == "DELETED") objects.erase(name);
+  else objects[name] = object;
+  events_.push_back({version_, collection, type, object, std::move(previous)});
   changed_.notify_all();
   return object;
+}
+
+FakeApiServer::Reply FakeApiServer::list_locked(const std::string& collection, const std::string& plural,
+                                                const std::map<std::string, std::string>& params) {
+  // Every page of one list comes from the snapshot the first page was cut from, as etcd
+  // serves a continue token at the revision of the first page.
+  std::int64_t list_version = version_;
+  std::size_t offset = 0;
+  if (params.contains("continue") && !params.at("continue").empty()) {
+    const std::string token = params.at("continue");
+    const auto colon = token.find(':');
+    list_version = std::stoll(token.substr(0, colon));
+    if (list_version < compacted_ || !snapshots_.contains(list_version))
+      return status(410, "Expired", "The provided continue parameter is too old");
+    offset = std::stoul(token.substr(colon + 1));
+  } else {
+    std::vector<json> items;
+    for (const auto& [name, object] : objects_[collection])
+      if (matches_labels(object, params.contains("labelSelector") ? params.at("labelSelector") : "")) {
+        json item = object;
+        item.erase("kind");  // as a real list: items carry no kind/apiVersion
+        item.erase("apiVersion");
+        items.push_back(item);
+      }
+    snapshots_[list_version] = std::move(items);
+  }
+  const auto& items = snapshots_[list_version];
+  const std::size_t limit = params.contains("limit") ? std::stoul(params.at("limit")) : items.size();
+  json page = json::array();
+  for (std::size_t i = offset; i < items.size() && i < offset + limit; ++i) page.push_back(items[i]);
+  json meta = {{"resourceVersion", std::to_string(list_version)}};
+  if (offset + limit < items.size()) meta["continue"] = fmt::format("{}:{}", list_version, offset + limit);
+  return {200,
+          json{{"kind", kind_of(plural) + "List"}, {"apiVersion", "v1"}, {"metadata", meta}, {"items", page}}.dump()};
+}
+
+void FakeApiServer::collect_dependents_locked(const std::string& uid) {
+  // What the garbage collector does for a Background or Foreground deletion: objects whose
+  // ownerReferences name the deleted owner go too (here at once).
+  for (auto& [collection, objects] : objects_) {
+    std::vector<json> owned;
+    for (const auto& [name, object] : objects)
+      for (const auto& ref : object["metadata"].value("ownerReferences", json::array()))
+        if (ref.value("uid", "") == uid) owned.push_back(object);
+    for (const auto& object : owned) {
+      store_locked(collection, object, "DELETED");
+      collect_dependents_locked(object["metadata"].value("uid", ""));
+    }
+  }
+}
+
+FakeApiServer::Reply FakeApiServer::remove_locked(const std::string& collection, const std::string& name,
+                                                  const std::string& policy) {
+  json object = objects_[collection].at(name);
+  const std::string plural = collection.substr(collection.rfind('/') + 1);
+  // batch/v1 Jobs orphan their pods unless told otherwise (the Job strategy's
+  // DefaultGarbageCollectionPolicy); every other resource here deletes in the background.
+  const std::string effective = policy.empty() ? (plural == "jobs" ? "Orphan" : "Background") : policy;
+  if (effective != "Orphan" && effective != "Background" && effective != "Foreground")
+    return status(400, "BadRequest", "propagationPolicy must be Orphan, Background or Foreground");
+  json finalizers = object["metadata"].value("finalizers", json::array());
+  if (!finalizers.empty()) {
+    // A finalizer holds the object: it only gets a deletionTimestamp until whoever owns the
+    // finalizer removes it (apiserver registry/generic/registry/store.go Delete).
+    if (!object["metadata"].contains("deletionTimestamp")) {
+      object["metadata"]["deletionTimestamp"] = "2026-11-23T10:00:00Z";
+      object = store_locked(collection, object, "MODIFIED");
+    }
+    return {200, object.dump()};
+  }
+  store_locked(collection, object, "DELETED");
+  if (effective != "Orphan") collect_dependents_locked(object["metadata"].value("uid", ""));
+  return {200, status(200, "", "deleted").body};
 }
 
 FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::string& path,
@@ -319,42 +414,20 @@ FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::
   const auto params = parse_query(query);
   std::lock_guard lock(mutex_);
   auto& objects = objects_[t.collection];
+  const std::string kind = kind_of(t.plural);
 
-  if (t.name.empty() && method == "GET") {
-    std::vector<json> items;
-    for (const auto& [name, object] : objects)
-      if (matches_labels(object, params.contains("labelSelector") ? params.at("labelSelector") : "")) {
-        json item = object;
-        item.erase("kind");  // as a real list: items carry no kind/apiVersion
-        item.erase("apiVersion");
-        items.push_back(item);
-      }
-    std::size_t offset = 0;
-    std::string list_version = std::to_string(version_);
-    if (params.contains("continue") && !params.at("continue").empty()) {
-      const std::string token = params.at("continue");
-      const auto colon = token.find(':');
-      list_version = token.substr(0, colon);
-      if (std::stoll(list_version) < compacted_)
-        return status(410, "Expired", "The provided continue parameter is too old");
-      offset = std::stoul(token.substr(colon + 1));
-    }
-    const std::size_t limit = params.contains("limit") ? std::stoul(params.at("limit")) : items.size();
-    json page = json::array();
-    for (std::size_t i = offset; i < items.size() && i < offset + limit; ++i) page.push_back(items[i]);
-    json meta = {{"resourceVersion", list_version}};
-    if (offset + limit < items.size()) meta["continue"] = fmt::format("{}:{}", list_version, offset + limit);
-    return {200, json{{"kind", kind_of(t.plural) + "List"}, {"apiVersion", "v1"}, {"metadata", meta}, {"items", page}}
-                     .dump()};
-  }
+  if (t.name.empty() && method == "GET") return list_locked(t.collection, t.plural, params);
   if (t.name.empty() && method == "POST") {
     json object = json::parse(body, nullptr, false);
     if (!object.is_object() || !object.contains("metadata") || !object["metadata"].contains("name"))
       return status(400, "BadRequest", "object without metadata.name");
     const std::string name = object["metadata"]["name"];
+    object["metadata"]["uid"] = fmt::format("00000000-0000-4000-8000-{:012d}", uid_counter_ + 1);
+    apply_defaults(kind, object);
+    if (const auto causes = validate_create(kind, object); !causes.empty()) return invalid(t.plural, name, causes);
     if (objects.contains(name))
       return status(409, "AlreadyExists", fmt::format("{} \"{}\" already exists", t.plural, name));
-    object["metadata"]["uid"] = fmt::format("00000000-0000-4000-8000-{:012d}", ++uid_counter_);
+    ++uid_counter_;
     object["metadata"]["generation"] = 1;
     object["metadata"]["creationTimestamp"] = "2026-11-23T10:00:00Z";
     if (!t.ns.empty()) object["metadata"]["namespace"] = t.ns;
@@ -364,9 +437,10 @@ FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::
   if (it == objects.end()) return status(404, "NotFound", fmt::format("{} \"{}\" not found", t.plural, t.name));
   if (method == "GET") return {200, it->second.dump()};
   if (method == "DELETE") {
-    json gone = it->second;
-    store_locked(t.collection, gone, "DELETED");
-    return {200, status(200, "", "deleted").body};
+    std::string policy = params.contains("propagationPolicy") ? params.at("propagationPolicy") : "";
+    const json options = json::parse(body.empty() ? "{}" : body, nullptr, false);
+    if (options.is_object() && options.contains("propagationPolicy")) policy = options.value("propagationPolicy", "");
+    return remove_locked(t.collection, t.name, policy);
   }
   if (method == "PUT" || method == "PATCH") {
     json incoming = json::parse(body, nullptr, false);
@@ -390,9 +464,11 @@ FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::
       } else {
         const json old_spec = next.value("spec", json());
         const json status_kept = next.value("status", json());
-        const json system = {{"uid", next["metadata"]["uid"]},
-                             {"generation", next["metadata"]["generation"]},
-                             {"creationTimestamp", next["metadata"]["creationTimestamp"]}};
+        json system = {{"uid", next["metadata"]["uid"]},
+                       {"generation", next["metadata"]["generation"]},
+                       {"creationTimestamp", next["metadata"]["creationTimestamp"]}};
+        if (next["metadata"].contains("deletionTimestamp"))
+          system["deletionTimestamp"] = next["metadata"]["deletionTimestamp"];
         next = incoming;
         next["metadata"].update(system);
         if (!status_kept.is_null()) next["status"] = status_kept;
@@ -400,6 +476,15 @@ FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::
       }
     } else {
       next.merge_patch(incoming);
+    }
+    if (t.subresource.empty())
+      if (const auto causes = validate_update(kind, it->second, next); !causes.empty())
+        return invalid(t.plural, t.name, causes);
+    // The last finalizer removed from an object being deleted lets it go.
+    if (next["metadata"].contains("deletionTimestamp") && next["metadata"].value("finalizers", json::array()).empty()) {
+      store_locked(t.collection, next, "DELETED");
+      collect_dependents_locked(next["metadata"].value("uid", ""));
+      return {200, next.dump()};
     }
     return {200, store_locked(t.collection, next, "MODIFIED").dump()};
   }
@@ -414,6 +499,18 @@ void FakeApiServer::watch(Connection& c, const std::string& collection, const st
   std::int64_t seen = params.contains("resourceVersion") && !params.at("resourceVersion").empty()
                           ? std::stoll(params.at("resourceVersion"))
                           : 0;
+  {
+    std::unique_lock lock(mutex_);
+    const std::int64_t from = seen == 0 ? version_ : seen;
+    if (from < compacted_ && expire_as_reply_) {
+      const Reply gone =
+          status(410, "Expired", fmt::format("too old resource version: {} ({})", from, compacted_));
+      lock.unlock();
+      c.write_all(fmt::format("HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                              gone.body.size(), gone.body));
+      return;
+    }
+  }
   if (!c.write_all("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")) return;
   ++open_watches_;
   struct Closer {
@@ -447,7 +544,15 @@ void FakeApiServer::watch(Connection& c, const std::string& collection, const st
     std::vector<std::string> lines;
     for (const auto& e : events_) {
       if (e.version <= seen || e.collection != collection) continue;
-      if (matches_labels(e.object, selector)) lines.push_back(json{{"type", e.type}, {"object", e.object}}.dump() + "\n");
+      // A label change moves an object into or out of a filtered watch: its watchers see it
+      // added or deleted (apiserver storage/cacher/cache_watcher.go convertToWatchEvent).
+      const bool now_in = matches_labels(e.object, selector);
+      const bool was_in = !e.previous.is_null() && matches_labels(e.previous, selector);
+      std::string type = e.type;
+      if (type == "MODIFIED" && now_in && !was_in) type = "ADDED";
+      if (type == "MODIFIED" && !now_in && was_in) type = "DELETED";
+      if (now_in || (type == "DELETED" && was_in))
+        lines.push_back(json{{"type", type}, {"object", e.object}}.dump() + "\n");
       seen = e.version;
     }
     if (bookmarks && Clock::now() >= next_bookmark) {
@@ -525,9 +630,10 @@ void FakeApiServer::conflict_next_updates(const std::string& path_part, int coun
   conflicts_.emplace_back(path_part, count);
 }
 
-void FakeApiServer::compact() {
+void FakeApiServer::compact(bool as_reply) {
   std::lock_guard lock(mutex_);
   compacted_ = version_ + 1;
+  expire_as_reply_ = as_reply;
   ++watch_generation_;  // open watches end; their next request meets the compaction
   changed_.notify_all();
 }

@@ -3,8 +3,12 @@
 // certificate made by the openssl tool): the REST paths, list paging, label selectors,
 // watch streams (chunked JSON lines, bookmarks, 410 for compacted versions), optimistic
 // concurrency (409 on a stale resourceVersion), status subresources and bearer-token or
-// client-certificate auth, as the operator uses them. Faults on demand: forced 409s,
-// compaction, watches that drop mid-event.
+// client-certificate auth, as the operator uses them. It is strict where kube-apiserver is
+// (fake_validation.hpp): an object the real server refuses gets the same 422 Invalid here,
+// Jobs and DaemonSets are defaulted, DELETE honours propagationPolicy and finalizers, list
+// pages come from one snapshot, and a selector-filtered watch sees an object that a label
+// change moves in or out as ADDED or DELETED. Faults on demand: forced 409s, compaction
+// (answered as an ERROR event or as a 410 reply), watches that drop mid-event.
 
 #include <atomic>
 #include <condition_variable>
@@ -19,6 +23,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "fake_validation.hpp"
 
 namespace ckms::op::test {
 
@@ -68,7 +74,10 @@ class FakeApiServer {
   // The next `count` PUTs whose path contains `path_part` answer 409 Conflict.
   void conflict_next_updates(const std::string& path_part, int count);
   // Forgets history: watches from any version before now get 410 Expired.
-  void compact();
+  // `as_reply`: a watch from before then is answered with HTTP 410 instead of a 200
+  // stream holding an ERROR event (kube-apiserver does either, depending on where the
+  // version is found too old).
+  void compact(bool as_reply = false);
   // The next `count` watch streams send `events` events, then half of the next one, and
   // drop the connection.
   void drop_watches(int count, int events);
@@ -92,6 +101,7 @@ class FakeApiServer {
     std::string collection;
     std::string type;
     nlohmann::json object;
+    nlohmann::json previous;  // the object before this event (null when ADDED)
   };
 
   void serve();
@@ -101,6 +111,11 @@ class FakeApiServer {
   void watch(Connection& connection, const std::string& collection, const std::string& query);
   nlohmann::json store_locked(const std::string& collection, nlohmann::json object, const std::string& type);
   static Reply status(int code, const std::string& reason, const std::string& message);
+  static Reply invalid(const std::string& plural, const std::string& name, const std::vector<Cause>& causes);
+  Reply list_locked(const std::string& collection, const std::string& plural,
+                    const std::map<std::string, std::string>& params);
+  Reply remove_locked(const std::string& collection, const std::string& name, const std::string& policy);
+  void collect_dependents_locked(const std::string& uid);
 
   FakeApiOptions options_;
   int listener_ = -1;
@@ -118,6 +133,9 @@ class FakeApiServer {
   std::vector<Event> events_;
   std::int64_t version_ = 1000;
   std::int64_t compacted_ = 0;
+  bool expire_as_reply_ = false;
+  // List snapshots by the version they were taken at: later pages of a list come from it.
+  std::map<std::int64_t, std::vector<nlohmann::json>> snapshots_;
   std::int64_t uid_counter_ = 0;
   std::vector<std::pair<std::string, int>> conflicts_;
   int drop_count_ = 0;
