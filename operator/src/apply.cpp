@@ -18,11 +18,6 @@ bool being_deleted(const json& object) {
   return object.at("metadata").contains("deletionTimestamp") && !object["metadata"]["deletionTimestamp"].is_null();
 }
 
-void set_pinned_nodes(json& ds, const std::vector<std::string>& nodes) {
-  ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    ["nodeSelectorTerms"][0]["matchFields"][0]["values"] = nodes;
-}
-
 }  // namespace
 
 json replace_with_retry(KubeClient& client, const std::string& path, json current,
@@ -79,7 +74,7 @@ void Applier::sync(const Resource& resource, const std::vector<json>& observed, 
       const std::vector<std::string> nodes = pinned_nodes(d);
       replace_with_retry(
           client_, resource.object(namespace_of(d), name), *current,
-          [&](json& object) { set_pinned_nodes(object, nodes); }, 5, &stats.conflicts);
+          [&](json& object) { pin_nodes(object, nodes); }, 5, &stats.conflicts);
       ++stats.updated;
     }
   }

@@ -66,12 +66,13 @@ void add_auth(const KernelModuleSpec& spec, json& mounts, json& volumes) {
 
 json empty_dir(std::string_view name) { return {{"name", std::string(name)}, {"emptyDir", json::object()}}; }
 
+const json::json_pointer kNodeTerms(
+    "/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms");
+
 // Sets the spec-hash annotation over the object as it would be with no nodes pinned.
 void stamp_hash(json& object) {
   json copy = object;
-  if (copy["kind"] == "DaemonSet")
-    copy["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-        ["nodeSelectorTerms"][0]["matchFields"][0]["values"] = json::array();
+  if (copy["kind"] == "DaemonSet") copy[kNodeTerms] = json::array();
   object["metadata"]["annotations"][std::string(label::spec_hash)] = short_hash(copy.dump(), 16);
 }
 
@@ -175,13 +176,6 @@ json loader_daemon_set(const KernelModule& module, std::string_view release, con
       {"lifecycle", {{"preStop", {{"exec", {{"command", unload_command(spec)}}}}}}},
       {"volumeMounts", mounts}};
   json pod_spec = {
-      {"affinity",
-       {{"nodeAffinity",
-         {{"requiredDuringSchedulingIgnoredDuringExecution",
-           {{"nodeSelectorTerms",
-             json::array({{{"matchFields", json::array({{{"key", "metadata.name"},
-                                                         {"operator", "In"},
-                                                         {"values", nodes}}})}}})}}}}}}},
       {"nodeSelector", node_selector},
       {"tolerations", spec.tolerations},
       {"imagePullSecrets", pull_secrets(spec)},
@@ -200,18 +194,28 @@ json loader_daemon_set(const KernelModule& module, std::string_view release, con
                // changes the pinned list but must not reload the module everywhere else.
                {"updateStrategy", {{"type", "OnDelete"}}},
                {"template", {{"metadata", {{"labels", labels(module, "load", release)}}}, {"spec", pod_spec}}}}}};
+  pin_nodes(ds, nodes);
   stamp_hash(ds);
   return ds;
 }
 
+void pin_nodes(json& ds, const std::vector<std::string>& nodes) {
+  // kube-apiserver takes exactly one value per node *field* requirement
+  // (ValidateNodeFieldSelectorRequirement), so each node is a term of its own; terms are ORed.
+  json terms = json::array();
+  for (const auto& node : nodes)
+    terms.push_back(
+        {{"matchFields", json::array({{{"key", "metadata.name"}, {"operator", "In"}, {"values", {node}}}})}});
+  ds[kNodeTerms] = terms;
+}
+
 std::vector<std::string> pinned_nodes(const json& ds) {
-  const json::json_pointer pointer(
-      "/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/"
-      "matchFields/0/values");
-  if (!ds.contains(pointer) || !ds[pointer].is_array()) return {};
+  if (!ds.contains(kNodeTerms) || !ds[kNodeTerms].is_array()) return {};
   std::vector<std::string> out;
-  for (const auto& v : ds[pointer])
-    if (v.is_string()) out.push_back(v);
+  for (const auto& term : ds[kNodeTerms]) {
+    const json::json_pointer value("/matchFields/0/values/0");
+    if (term.contains(value) && term[value].is_string()) out.push_back(term[value]);
+  }
   return out;
 }
 

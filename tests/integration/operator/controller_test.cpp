@@ -192,6 +192,7 @@ TEST_CASE("controller: builds where no artifact is, loads where one is, and a re
   }
 
   SECTION("a kernel upgrade: the node follows its kernel without anyone acting") {
+    const json old_k47 = loaders.at(k47);
     publish(*cluster.registry, k56);
     cluster.set_kernel("worker-a2", k56);
     cluster.server.conflict_next_updates("/status", 1);  // someone else wrote the status meanwhile
@@ -201,6 +202,9 @@ TEST_CASE("controller: builds where no artifact is, loads where one is, and a re
     REQUIRE(loaders.size() == 2);
     CHECK(pinned_nodes(loaders.at(k47)) == std::vector<std::string>{"worker-a1"});
     CHECK(pinned_nodes(loaders.at(k56)) == std::vector<std::string>{"worker-a2", "worker-b1"});
+    // The node that left was unpinned in place: the loader (and its pods elsewhere) stayed.
+    CHECK(loaders.at(k47)["metadata"]["uid"] == old_k47["metadata"]["uid"]);
+    CHECK(loaders.at(k47)["spec"]["updateStrategy"]["type"] == "OnDelete");
     CHECK(cluster.kernel_status(k56)["nodes"] == 2);
 
     // Every node moves to a kernel nobody published: old loaders go, a build starts.

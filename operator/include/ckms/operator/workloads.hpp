@@ -29,10 +29,14 @@ std::string loader_name(const KernelModule& module, std::string_view release);
 
 nlohmann::json build_job(const KernelModule& module, std::string_view release, const OperatorSettings& settings);
 // `nodes` are the node names the loader is pinned to (matchFields on metadata.name, which
-// is how the DaemonSet controller itself places pods).
+// is how the DaemonSet controller itself places pods), one node selector term per node.
 nlohmann::json loader_daemon_set(const KernelModule& module, std::string_view release,
                                  const std::vector<std::string>& nodes, const OperatorSettings& settings);
 
+// Pins a loader DaemonSet to `nodes`. Under its OnDelete update strategy, the changed
+// template starts a pod on a node that joined and stops the one on a node that left; the
+// pods elsewhere keep running.
+void pin_nodes(nlohmann::json& daemon_set, const std::vector<std::string>& nodes);
 // The node names a loader DaemonSet is pinned to.
 std::vector<std::string> pinned_nodes(const nlohmann::json& daemon_set);
 // The spec-hash annotation ("" when absent).
