@@ -92,15 +92,7 @@ void Controller::reconcile_invalid(const json& object, const std::string& why) {
   Observed observed{module};
   observed.now = rfc3339_now();
   Desired desired = reconcile(observed, options_.settings);
-  for (auto& c : desired.status.conditions) {
-    if (c.type == "Degraded") {
-      c.status = "True";
-      c.reason = "InvalidSpec";
-      c.message = why;
-      const Condition* old = module.status.condition("Degraded");
-      c.last_transition_time = old && old->status == "True" ? old->last_transition_time : observed.now;
-    }
-  }
+  mark_degraded(desired.status, module, "InvalidSpec", why, observed.now);
   if (!(desired.status == module.status)) {
     replace_with_retry(
         client_, resource::kernel_modules.object(module.namespace_name, module.name, "status"), object,

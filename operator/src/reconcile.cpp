@@ -101,6 +101,23 @@ bool tolerates(const json& tolerations, const json& taint) {
   return false;
 }
 
+void mark_degraded(KernelModuleStatus& status, const KernelModule& module, const std::string& reason,
+                   const std::string& message, const std::string& now) {
+  for (auto& c : status.conditions) {
+    if (c.type != "Degraded") continue;
+    // A problem found by reconcile keeps its reason; this one is added to what it says.
+    if (c.status == "True" && c.reason != reason) {
+      c.message += "; " + message;
+      return;
+    }
+    c.status = "True";
+    c.reason = reason;
+    c.message = message;
+    const Condition* old = module.status.condition("Degraded");
+    c.last_transition_time = old && old->status == "True" ? old->last_transition_time : now;
+  }
+}
+
 std::map<std::string, std::vector<std::string>> nodes_by_kernel(const KernelModuleSpec& spec,
                                                                  const std::vector<json>& nodes) {
   std::map<std::string, std::vector<std::string>> out;

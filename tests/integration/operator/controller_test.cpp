@@ -250,6 +250,30 @@ TEST_CASE("controller: an invalid spec is reported in status and events", "[oper
   CHECK(event);
 }
 
+TEST_CASE("controller: a write the API server refuses reaches the status and an event", "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+  REQUIRE(cluster.run_once() == 0);
+  cluster.server.deny_writes("/daemonsets", "loaders need a reviewed image");
+  cluster.set_kernel("worker-b1", k47);  // a third node: the loader must be re-pinned
+  CHECK(cluster.run_once() == 1);
+  CHECK(cluster.condition("Degraded") == "True/WorkloadRejected");
+  CHECK(cluster.condition("Ready") == "False/NotAllNodesLoaded");
+  CHECK(cluster.kernel_status(k47)["nodes"] == 3);
+  std::string message;
+  const json status = cluster.module()["status"];
+  for (const auto& c : status["conditions"])
+    if (c["type"] == "Degraded") message = c["message"].get<std::string>();
+  CHECK_THAT(message, Catch::Contains("loaders need a reviewed image"));
+  int rejected = 0;
+  for (const auto& e : cluster.server.list(kEvents)) rejected += e["reason"] == "WorkloadRejected";
+  CHECK(rejected == 1);
+  // The same refusal again changes nothing more.
+  cluster.server.clear_requests();
+  CHECK(cluster.run_once() == 1);
+  for (const auto& w : cluster.changes()) CHECK(w.find("/status") == std::string::npos);
+}
+
 TEST_CASE("controller: an unreachable registry tears nothing down", "[operator][controller]") {
   Cluster cluster;
   publish(*cluster.registry, k47);

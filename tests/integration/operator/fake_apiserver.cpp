@@ -417,6 +417,9 @@ FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::
   const std::string kind = kind_of(t.plural);
 
   if (t.name.empty() && method == "GET") return list_locked(t.collection, t.plural, params);
+  for (const auto& [part, message] : denials_)
+    if (method != "GET" && path.find(part) != std::string::npos)
+      return status(403, "Forbidden", "admission webhook \"policy.example.com\" denied the request: " + message);
   if (t.name.empty() && method == "POST") {
     json object = json::parse(body, nullptr, false);
     if (!object.is_object() || !object.contains("metadata") || !object["metadata"].contains("name"))
@@ -623,6 +626,11 @@ std::vector<json> FakeApiServer::list(const std::string& collection) const {
   if (c != objects_.end())
     for (const auto& [name, object] : c->second) out.push_back(object);
   return out;
+}
+
+void FakeApiServer::deny_writes(const std::string& path_part, const std::string& message) {
+  std::lock_guard lock(mutex_);
+  denials_.emplace_back(path_part, message);
 }
 
 void FakeApiServer::conflict_next_updates(const std::string& path_part, int count) {

@@ -73,6 +73,9 @@ class FakeApiServer {
   // Faults.
   // The next `count` PUTs whose path contains `path_part` answer 409 Conflict.
   void conflict_next_updates(const std::string& path_part, int count);
+  // Every write (POST, PUT, DELETE) whose path contains `path_part` is denied with 403, as
+  // a validating admission webhook or a policy engine would.
+  void deny_writes(const std::string& path_part, const std::string& message);
   // Forgets history: watches from any version before now get 410 Expired.
   // `as_reply`: a watch from before then is answered with HTTP 410 instead of a 200
   // stream holding an ERROR event (kube-apiserver does either, depending on where the
@@ -138,6 +141,7 @@ class FakeApiServer {
   std::map<std::int64_t, std::vector<nlohmann::json>> snapshots_;
   std::int64_t uid_counter_ = 0;
   std::vector<std::pair<std::string, int>> conflicts_;
+  std::vector<std::pair<std::string, std::string>> denials_;
   int drop_count_ = 0;
   int drop_after_ = 0;
   std::int64_t watch_generation_ = 0;  // end_watches() bumps it

@@ -2,10 +2,13 @@
 // Makes the cluster look like a reconcile result: creates what is missing, replaces a
 // loader whose pinned nodes changed, deletes what is obsolete or was made from another
 // spec (it comes back on the next pass), and writes status only when it differs. Updates
-// that meet a 409 Conflict read the object again and retry.
+// that meet a 409 Conflict read the object again and retry. A write the API server refuses
+// (validation, admission, RBAC) does not stop the others: it makes the status Degraded
+// with the server's words and an Event, and then apply() throws so the module is retried.
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +26,7 @@ struct ApplyStats {
   int status_writes = 0;
   int conflicts = 0;  // 409s met and retried
   int events = 0;
+  std::vector<std::string> refused;  // what the API server said to writes it refused
   bool changed() const { return created + updated + deleted + status_writes > 0; }
 };
 
@@ -41,6 +45,8 @@ class Applier {
   int remove(const std::vector<nlohmann::json>& objects);
 
  private:
+  void sync_one(const Resource& resource, const nlohmann::json& desired, const nlohmann::json* current,
+                const Observed& context, ApplyStats& stats);
   void sync(const Resource& resource, const std::vector<nlohmann::json>& observed,
             const std::vector<nlohmann::json>& desired, const Observed& context, ApplyStats& stats);
   KubeClient& client_;
