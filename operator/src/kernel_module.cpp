@@ -65,6 +65,31 @@ bool is_printable(std::string_view text) {
   return std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
+// The rules of kube-apiserver's ValidateTolerations (pkg/apis/core/validation/validation.go):
+// what it would refuse in the loader's pod template is refused here, as the spec's fault.
+void check_tolerations(const json& tolerations, const SpecReader& r) {
+  for (std::size_t i = 0; i < tolerations.size(); ++i) {
+    const json& t = tolerations[i];
+    const std::string field = fmt::format("spec.tolerations[{}]", i);
+    for (const char* key : {"key", "operator", "value", "effect"})
+      if (t.contains(key) && !t[key].is_string()) r.bad(fmt::format("{}.{}", field, key), "must be a string");
+    const std::string key = t.value("key", ""), op = t.value("operator", ""), value = t.value("value", ""),
+                      effect = t.value("effect", "");
+    if (!key.empty() && !is_qualified_name(key)) r.bad(field + ".key", fmt::format("{} is not a label key", key));
+    if (key.empty() && op != "Exists") r.bad(field + ".operator", "must be Exists when key is empty");
+    if (op == "Exists" && !value.empty()) r.bad(field + ".value", "must be empty when operator is Exists");
+    if (op != "Exists" && op != "Equal" && !op.empty()) r.bad(field + ".operator", "must be Equal or Exists");
+    if ((op.empty() || op == "Equal") && !is_label_value(value))
+      r.bad(field + ".value", fmt::format("{} is not a label value", value));
+    if (!effect.empty() && effect != "NoSchedule" && effect != "PreferNoSchedule" && effect != "NoExecute")
+      r.bad(field + ".effect", "must be NoSchedule, PreferNoSchedule or NoExecute");
+    if (t.contains("tolerationSeconds") && !t["tolerationSeconds"].is_null()) {
+      if (!t["tolerationSeconds"].is_number_integer()) r.bad(field + ".tolerationSeconds", "must be an integer");
+      if (effect != "NoExecute") r.bad(field + ".tolerationSeconds", "needs effect NoExecute");
+    }
+  }
+}
+
 KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
   KernelModuleSpec out;
   out.repository = r.string(spec, "repository", "spec.repository", true);
@@ -131,10 +156,15 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
   }
 
   out.node_selector = r.string_map(spec, "nodeSelector", "spec.nodeSelector");
+  for (const auto& [key, value] : out.node_selector) {
+    if (!is_qualified_name(key)) r.bad("spec.nodeSelector", fmt::format("{} is not a label key", key));
+    if (!is_label_value(value)) r.bad(fmt::format("spec.nodeSelector.{}", key), fmt::format("{} is not a label value", value));
+  }
   if (spec.contains("tolerations") && !spec["tolerations"].is_null()) {
     if (!spec["tolerations"].is_array()) r.bad("spec.tolerations", "must be a list");
     for (const auto& t : spec["tolerations"])
       if (!t.is_object()) r.bad("spec.tolerations", "entries must be Toleration objects");
+    check_tolerations(spec["tolerations"], r);
     out.tolerations = spec["tolerations"];
   }
   if (spec.contains("imagePullSecrets") && !spec["imagePullSecrets"].is_null()) {
@@ -178,6 +208,9 @@ KernelModule parse_kernel_module(const json& object) {
   km.deleting = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
   const SpecReader reader(km.namespace_name + "/" + km.name);
   if (km.name.empty()) reader.bad("metadata.name", "is required");
+  // The name labels every Job, DaemonSet and pod made for it, and a label value holds 63.
+  if (!is_label_value(km.name))
+    reader.bad("metadata.name", "must be at most 63 characters: it is a label value on the objects made for it");
   if (!object.contains("spec") || !object["spec"].is_object()) reader.bad("spec", "is required");
   km.spec = parse_spec(object["spec"], reader);
   if (object.contains("status") && object["status"].is_object()) km.status = status_from_json(object["status"]);
@@ -238,6 +271,24 @@ bool is_dns_label(std::string_view text) {
   if (text.empty() || text.size() > 63) return false;
   const auto ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; };
   return std::all_of(text.begin(), text.end(), ok) && text.front() != '-' && text.back() != '-';
+}
+
+namespace {
+// qualifiedNameFmt of apimachinery/pkg/util/validation/validation.go: alphanumerics with
+// '-', '_', '.' inside, at most 63.
+bool is_qualified_part(std::string_view text) {
+  const auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  return !text.empty() && text.size() <= 63 && alnum(text.front()) && alnum(text.back()) &&
+         std::all_of(text.begin(), text.end(), [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+}  // namespace
+
+bool is_label_value(std::string_view text) { return text.empty() || is_qualified_part(text); }
+
+bool is_qualified_name(std::string_view text) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) return is_qualified_part(text);
+  return is_dns_subdomain(text.substr(0, slash)) && is_qualified_part(text.substr(slash + 1));
 }
 
 bool is_dns_subdomain(std::string_view text) {

@@ -67,6 +67,41 @@ TEST_CASE("spec mistakes name the field", "[operator][kernelmodule]") {
   CHECK_THAT(error_for([](json& s) { s["nodeSelector"] = {{"a", true}}; }), Catch::Contains("spec.nodeSelector.a"));
 }
 
+TEST_CASE("what kube-apiserver would refuse in the workloads is refused in the spec", "[operator][kernelmodule]") {
+  const auto error_for = [](const std::function<void(json&)>& change) -> std::string {
+    json object = test::load_json("kernelmodule.json");
+    change(object);
+    try {
+      parse_kernel_module(object);
+    } catch (const ckms::Error& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  const auto toleration = [&](const json& t) {
+    return error_for([&](json& o) { o["spec"]["tolerations"] = json::array({t}); });
+  };
+  CHECK_THAT(toleration({{"key", "k"}, {"operator", "Exists"}, {"value", "v"}}),
+             Catch::Contains("spec.tolerations[0].value: must be empty when operator is Exists"));
+  CHECK_THAT(toleration({{"key", "k"}, {"operator", "Exists"}, {"effect", "NoSchedule"}, {"tolerationSeconds", 30}}),
+             Catch::Contains("needs effect NoExecute"));
+  CHECK_THAT(toleration({{"operator", "Equal"}, {"value", "v"}}), Catch::Contains("must be Exists when key is empty"));
+  CHECK_THAT(toleration({{"key", "k"}, {"operator", "In"}}), Catch::Contains("must be Equal or Exists"));
+  CHECK_THAT(toleration({{"key", "k"}, {"value", std::string(64, 'v')}}), Catch::Contains("is not a label value"));
+  CHECK_THAT(toleration({{"key", "bad key"}, {"operator", "Exists"}}), Catch::Contains("is not a label key"));
+  CHECK_THAT(toleration({{"key", "k"}, {"effect", "Sometimes"}}), Catch::Contains("spec.tolerations[0].effect"));
+  CHECK(toleration({{"key", "k"}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 30}}) ==
+        "accepted");
+  CHECK(toleration({{"operator", "Exists"}}) == "accepted");
+  CHECK_THAT(error_for([](json& o) { o["spec"]["nodeSelector"] = {{"kernel", std::string(64, 'x')}}; }),
+             Catch::Contains("spec.nodeSelector.kernel"));
+  CHECK_THAT(error_for([](json& o) { o["spec"]["nodeSelector"] = {{"bad key", "x"}}; }),
+             Catch::Contains("not a label key"));
+  CHECK_THAT(error_for([](json& o) { o["metadata"]["name"] = std::string(64, 'm'); }),
+             Catch::Contains("metadata.name: must be at most 63 characters"));
+  CHECK(error_for([](json& o) { o["metadata"]["name"] = std::string(63, 'm'); }) == "accepted");
+}
+
 TEST_CASE("status survives a round trip through JSON", "[operator][kernelmodule]") {
   KernelModuleStatus status;
   status.observed_generation = 7;
@@ -85,4 +120,9 @@ TEST_CASE("object names follow RFC 1123", "[operator][kernelmodule]") {
   CHECK_FALSE(is_dns_label(std::string(64, 'a')));
   CHECK(is_dns_subdomain("hello.signing"));
   CHECK_FALSE(is_dns_subdomain("hello..signing"));
+  CHECK(is_qualified_name("ckms.io/kernel"));
+  CHECK_FALSE(is_qualified_name("ckms.io/"));
+  CHECK_FALSE(is_qualified_name("-x"));
+  CHECK(is_label_value(""));
+  CHECK_FALSE(is_label_value("a_"));
 }

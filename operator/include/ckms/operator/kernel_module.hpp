@@ -102,5 +102,9 @@ KernelModuleStatus status_from_json(const nlohmann::json& status);
 // RFC 1123 label (names of Secrets, ConfigMaps, namespaces) and subdomain (object names).
 bool is_dns_label(std::string_view text);
 bool is_dns_subdomain(std::string_view text);
+// IsQualifiedName and IsValidLabelValue of apimachinery's util/validation: label keys
+// ("[prefix/]name") and values (at most 63, may be empty).
+bool is_qualified_name(std::string_view text);
+bool is_label_value(std::string_view text);
 
 }  // namespace ckms::op
