@@ -206,8 +206,19 @@ void Controller::run(const std::atomic<bool>& stop) {
       auto deadline = next_resync;
       for (const auto& [name, retry] : retries_) deadline = std::min(deadline, retry.first);
       // A short wait keeps `stop` responsive without a signal of its own to the queue.
+      // Only a module free to run now ends the wait: one waiting for its retry stays in
+      // dirty_ and would otherwise turn this into a busy loop until the retry time.
+      const auto ready = [&] {
+        const auto now = Clock::now();
+        for (const auto& name : dirty_) {
+          const auto retry = retries_.find(name);
+          if (retry == retries_.end() || now >= retry->second.first) return true;
+        }
+        return false;
+      };
       wake_.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(200)),
-                       [&] { return !dirty_.empty() || stop; });
+                       [&] { return ready() || stop; });
+      ++stats_.wakeups;
       const auto now = Clock::now();
       if (now >= next_resync) {
         for (const auto& m : modules_->snapshot()) dirty_.insert(m["metadata"].value("name", ""));

@@ -335,6 +335,35 @@ TEST_CASE("controller: watching, it follows a kernel upgrade and stops on reques
   CHECK(controller.stats().failures == 0);
 }
 
+TEST_CASE("controller: a module waiting for its retry does not spin the loop", "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+  cluster.server.deny_writes("/daemonsets", "no loaders today");
+  RegistryArtifactChecker checker(cluster.registry_options);
+  ControllerOptions options = cluster.options();
+  options.retry_backoff = 60s;  // the retry lies beyond the test
+  options.resync = 600s;
+  Controller controller(cluster.config(), options, checker, cluster.log);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { controller.run(stop); });
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{stop, thread};
+  REQUIRE(eventually([&] { return controller.stats().failures >= 1; }));
+  // An event for the waiting module puts it in the queue; it must wait, not spin.
+  cluster.server.update(kModules, "ckms-hello", [](json& km) { km["metadata"]["labels"]["touched"] = "1"; });
+  const int before = controller.stats().wakeups;
+  std::this_thread::sleep_for(1s);
+  // Idle, the loop turns about five times a second; spinning, it turns thousands of times.
+  CHECK(controller.stats().wakeups - before < 50);
+  CHECK(controller.stats().failures == 1);
+}
+
 TEST_CASE("ckms-operator: --once over TLS with a kubeconfig, and a clean stop on SIGTERM", "[operator][binary]") {
   ckms::testkit::TempDir dir{"ckms-operator"};
   const auto files = test::make_tls_files(dir.path());

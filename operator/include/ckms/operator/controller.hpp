@@ -34,6 +34,7 @@ struct ControllerStats {
   int reconciles = 0;
   int failures = 0;
   ApplyStats applied;  // summed over every reconcile
+  int wakeups = 0;     // turns of the watch loop (idle, it turns about 5 times a second)
 };
 
 class Controller {
