@@ -37,6 +37,13 @@ bool EventRecorder::record(const KernelModule& module, std::string_view type, st
   const std::string name = event["metadata"]["name"];
   if (recorded_.contains(name)) return false;
   try {
+    // Said before a restart: the name is what was said, so looking first writes nothing
+    // (a POST would only meet 409 AlreadyExists).
+    const ApiReply existing = client_.send("GET", resource::events.object(module.namespace_name, name));
+    if (existing.status == 200) {
+      recorded_.insert(name);
+      return false;
+    }
     client_.create(resource::events.collection(module.namespace_name), event);
   } catch (const ApiError& e) {
     if (e.status() != 409) return false;  // 409: said already, before a restart
