@@ -158,6 +158,9 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
 
     if (availability == Availability::published) {
       desired.daemon_sets.push_back(loader_daemon_set(module, release, nodes, settings));
+      // The build's logs are the only diagnosis when its loader then fails: its Job stays
+      // until the loader exists.
+      if (job && !ds) desired.jobs.push_back(*job);
       ks.built = ks.nodes;
       const std::set<std::string> on_kernel(nodes.begin(), nodes.end());
       for (const auto& pod : observed.pods) {
