@@ -2,11 +2,15 @@
 
 #include <map>
 
+#include "ckms/oci/digest.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/reference.hpp"
 #include "module_internal.hpp"
 
 namespace ckms::artifact {
+namespace {
+constexpr std::size_t kMaxTagLength = 128;  // OCI distribution-spec tag grammar
+}  // namespace
 
 std::string oci_architecture(std::string_view kernel_arch) {
   // uname -m names on the left, GOARCH (what OCI platforms use) on the right.
@@ -19,7 +23,16 @@ std::string oci_architecture(std::string_view kernel_arch) {
 }
 
 std::string kernel_tag(std::string_view version, std::string_view kernel_release) {
-  return oci::sanitize_tag(fmt::format("{}-{}", version, kernel_release));
+  const std::string text = fmt::format("{}-{}", version, kernel_release);
+  std::string tag = oci::sanitize_tag(text);
+  // A tag holds 128 characters. Cut there, two releases that differ only further on would
+  // share a tag and an unbuilt kernel would pass for published, so a tag that must be
+  // shortened ends in a digest of the whole text instead. Tags that fit are unchanged.
+  const bool prefixed = text.front() == '.' || text.front() == '-';  // sanitize_tag adds a '_'
+  if (text.size() + (prefixed ? 1 : 0) <= kMaxTagLength) return tag;
+  constexpr std::size_t kDigestDigits = 16;
+  tag.resize(kMaxTagLength - kDigestDigits - 1);
+  return fmt::format("{}-{}", tag, oci::digest_of(text).hex().substr(0, kDigestDigits));
 }
 
 namespace detail {

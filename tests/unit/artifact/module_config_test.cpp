@@ -8,6 +8,7 @@
 
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/oci/error.hpp"
+#include "ckms/oci/reference.hpp"
 
 using namespace ckms::artifact;
 using ckms::Error;
@@ -213,6 +214,15 @@ TEST_CASE("kernel tags and platform architectures", "[artifact][tags]") {
   CHECK(kernel_tag("1.0", "6.1.0-56-cloud-amd64+debug") == "1.0-6.1.0-56-cloud-amd64_debug");
   CHECK(kernel_tag("2.3+git1", "5.15.0+1") == "2.3_git1-5.15.0_1");
   CHECK(kernel_tag("1.0", "6.8.0~rc1") == "1.0-6.8.0_rc1");
+  // Shortened tags stay apart: a digest of the whole text ends them.
+  const std::string stem(130, 'k');
+  const std::string a = kernel_tag("1.0", stem + "-a"), b = kernel_tag("1.0", stem + "-b");
+  CHECK(a != b);
+  CHECK(a.size() == 128);
+  CHECK(ckms::oci::is_valid_tag(a));
+  CHECK(a.substr(0, 111) == "1.0-" + stem.substr(0, 107));
+  const std::string fits(124, 'k');  // "1.0-" + 124 = 128: as before
+  CHECK(kernel_tag("1.0", fits) == "1.0-" + fits);
   CHECK(oci_architecture("x86_64") == "amd64");
   CHECK(oci_architecture("aarch64") == "arm64");
   CHECK(oci_architecture("riscv64") == "riscv64");

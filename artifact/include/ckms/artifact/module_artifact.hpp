@@ -72,7 +72,8 @@ struct ModuleConfig {
 std::string oci_architecture(std::string_view kernel_arch);
 
 // "<version>-<release>" made tag-legal (oci::sanitize_tag: '+' and other characters a tag
-// cannot hold become '_').
+// cannot hold become '_'). Longer than a tag's 128 characters, it is cut to 111 and ends in
+// '-' and 16 hex digits of sha256 of the whole text, so long releases never share a tag.
 std::string kernel_tag(std::string_view version, std::string_view kernel_release);
 
 // A module built for one kernel, ready to publish: `config.files[i]` names a file in
