@@ -118,11 +118,16 @@ bool Controller::reconcile_module(const std::string& name) {
   observed.jobs = owned_by(*jobs_, name);
   observed.daemon_sets = owned_by(*daemon_sets_, name);
   observed.pods = owned_by(*pods_, name);
-  for (const auto& [release, nodes] : nodes_by_kernel(module.spec, observed.nodes)) {
-    const Availability a = checker_.check(module.spec, release);
-    observed.artifacts[release] = a;
-    if (a == Availability::unknown)
-      log_.warn("registry did not answer", {{"module", name}, {"kernel", release}});
+  std::vector<std::string> releases;
+  for (const auto& [release, nodes] : nodes_by_kernel(module.spec, observed.nodes)) releases.push_back(release);
+  static const std::atomic<bool> never{false};
+  for (const auto& [release, check] :
+       checker_.check(options_.namespace_name + "/" + name, module.spec, releases, stop_ ? *stop_ : never)) {
+    observed.artifacts[release] = check.availability;
+    if (check.availability != Availability::unknown) continue;
+    observed.unanswered[release] = std::string(to_string(check.why));
+    log_.warn("registry did not answer",
+              {{"module", name}, {"kernel", release}, {"why", to_string(check.why)}, {"error", check.message}});
   }
   observed.now = rfc3339_now();
   const Desired desired = reconcile(observed, options_.settings);
@@ -187,6 +192,7 @@ int Controller::run_once() {
 }
 
 void Controller::run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
   std::vector<std::thread> threads;
   for (Informer* informer : {modules_.get(), nodes_.get(), jobs_.get(), daemon_sets_.get(), pods_.get()})
     threads.emplace_back([informer, &stop] { informer->run(stop); });

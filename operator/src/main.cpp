@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
     if (!authfile.empty()) registry.auth_file = authfile;
     if (!ca_cert.empty()) registry.ca_cert = ca_cert;
     registry.user_agent = "ckms-operator";
+    // A registry that stops answering is dropped after 10 s, and asked once more at most:
+    // the checker's own deadline (20 s a reconcile) bounds the rest.
+    registry.stall_timeout = std::chrono::seconds(10);
+    registry.max_attempts = 2;
     ckms::op::RegistryArtifactChecker checker(registry);
     ckms::op::Controller controller(config, options, checker, log);
     log.info("starting", {{"api", config.describe}, {"namespace", options.namespace_name}, {"once", once}});

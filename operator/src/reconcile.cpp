@@ -210,7 +210,8 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
     } else {
       if (job) desired.jobs.push_back(*job);
       ks.phase = "Unknown";
-      unknown.push_back(release);
+      const auto why = observed.unanswered.find(release);
+      unknown.push_back(why == observed.unanswered.end() ? release : fmt::format("{} ({})", release, why->second));
     }
     desired.status.nodes += ks.nodes;
     desired.status.loaded += ks.loaded;

@@ -8,6 +8,9 @@
 #include <sys/wait.h>
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -288,6 +291,69 @@ TEST_CASE("controller: an unreachable registry tears nothing down", "[operator][
   CHECK(cluster.by_release(kJobs).size() == 1);        // the build goes on
   CHECK(cluster.changes() == std::vector<std::string>{
                                  "PUT /apis/ckms.io/v1alpha1/namespaces/ckms-system/kernelmodules/ckms-hello/status"});
+}
+
+namespace {
+// A registry that accepts connections (the kernel completes the handshake for the backlog)
+// and never answers.
+struct SilentRegistry {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int port = 0;
+  SilentRegistry() {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("cannot listen");
+    port = ntohs(addr.sin_port);
+  }
+  ~SilentRegistry() { ::close(fd); }
+};
+}  // namespace
+
+TEST_CASE("controller: a registry that never answers holds no reconcile past its deadline, nor a stop",
+          "[operator][controller]") {
+  Cluster cluster;
+  SilentRegistry silent;
+  cluster.server.update(kModules, "ckms-hello", [&](json& km) {
+    km["spec"]["repository"] = fmt::format("127.0.0.1:{}/ckms/ckms-hello", silent.port);
+  });
+  {
+    RegistryArtifactChecker checker(cluster.registry_options, 500ms);
+    Controller controller(cluster.config(), cluster.options(), checker, cluster.log);
+    REQUIRE(controller.run_once() == 0);
+    CHECK(cluster.condition("Degraded") == "True/RegistryUnreachable");
+    const json status = cluster.module()["status"];
+    for (const auto& c : status["conditions"])
+      if (c["type"] == "Degraded") CHECK_THAT(c["message"].get<std::string>(), Catch::Contains("timed out"));
+    CHECK_THAT(cluster.log_text.str(), Catch::Contains("\"why\":\"timed out\""));
+    // Asked again while the first check still hangs: no second connection piles up.
+    REQUIRE(controller.run_once() == 0);
+    CHECK(checker.clients_made() == 1);
+  }
+  // Watching: SIGTERM's stop does not wait for the registry.
+  RegistryArtifactChecker checker(cluster.registry_options, 600s);
+  Controller controller(cluster.config(), cluster.options(), checker, cluster.log);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { controller.run(stop); });
+  REQUIRE(eventually([&] { return cluster.server.open_watches() == 5; }));  // synced, then reconciling
+  std::this_thread::sleep_for(300ms);  // into the registry check
+  const auto start = std::chrono::steady_clock::now();
+  stop = true;
+  thread.join();
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+}
+
+TEST_CASE("controller: one registry client per module, reused across checks", "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+  RegistryArtifactChecker checker(cluster.registry_options);
+  Controller controller(cluster.config(), cluster.options(), checker, cluster.log);
+  REQUIRE(controller.run_once() == 0);
+  REQUIRE(controller.run_once() == 0);
+  CHECK(checker.clients_made() == 1);
 }
 
 TEST_CASE("controller: watching, it follows a kernel upgrade and stops on request", "[operator][controller]") {

@@ -3,7 +3,13 @@
 // per-kernel tag `<version>-<release>` (artifact::kernel_tag), the source of truth that
 // `ckms build` writes and `ckms load` reads.
 
-#include <string_view>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "ckms/oci/registry.hpp"
 #include "ckms/operator/kernel_module.hpp"
@@ -11,25 +17,57 @@
 
 namespace ckms::op {
 
+// Why the registry gave no answer.
+enum class Silence { none, dns, tls, unauthorized, timeout, refused, other };
+std::string_view to_string(Silence why);
+
+struct ArtifactCheck {
+  Availability availability = Availability::unknown;
+  Silence why = Silence::none;  // set when availability is unknown
+  std::string message;          // the registry client's own words, for logs
+};
+
 class ArtifactChecker {
  public:
   virtual ~ArtifactChecker() = default;
-  virtual Availability check(const KernelModuleSpec& spec, std::string_view release) = 0;
+  // Asks about every release of `module` (namespace/name). Returns within the checker's
+  // deadline, or soon after `stop` turns true; a release still unanswered then is unknown.
+  virtual std::map<std::string, ArtifactCheck> check(const std::string& module, const KernelModuleSpec& spec,
+                                                     const std::vector<std::string>& releases,
+                                                     const std::atomic<bool>& stop) = 0;
 };
 
-// Resolves the tag in the module repository. Not found means missing; anything else
-// (unreachable, denied) is unknown, which reconcile treats as "change nothing".
+// Resolves the tags in the module repository. Not found means missing; anything else
+// (unreachable, denied, too slow) is unknown, which reconcile treats as "change nothing".
+// Each module keeps one registry client across checks (its connections and tokens are
+// reused). The checks of a module run on a thread of their own, so a registry that accepts
+// connections and never answers holds a reconcile no longer than `deadline` and a stop no
+// longer than a tenth of a second; a check still hanging is abandoned to finish on its own,
+// and the module is not asked again until it has.
 class RegistryArtifactChecker final : public ArtifactChecker {
  public:
   // `base` carries --authfile and --ca-cert; plain HTTP comes from each spec.
-  explicit RegistryArtifactChecker(oci::RegistryOptions base) : base_(std::move(base)) {}
-  Availability check(const KernelModuleSpec& spec, std::string_view release) override;
-  // The message of the last unknown answer, for logs.
-  const std::string& last_error() const { return last_error_; }
+  explicit RegistryArtifactChecker(oci::RegistryOptions base, std::chrono::milliseconds deadline = std::chrono::seconds(20))
+      : base_(std::move(base)), deadline_(deadline) {}
+  std::map<std::string, ArtifactCheck> check(const std::string& module, const KernelModuleSpec& spec,
+                                             const std::vector<std::string>& releases,
+                                             const std::atomic<bool>& stop) override;
+  // Registry clients made so far (one per module and repository).
+  int clients_made() const { return clients_made_; }
 
  private:
+  struct Pending;
+  struct Client {
+    std::string identity;  // repository and transport it was made for
+    std::shared_ptr<oci::RegistryRepository> repository;
+    std::shared_ptr<Pending> in_flight;
+  };
+  Client& client_for(const std::string& module, const KernelModuleSpec& spec);
+
   oci::RegistryOptions base_;
-  std::string last_error_;
+  std::chrono::milliseconds deadline_;
+  std::map<std::string, Client> clients_;
+  int clients_made_ = 0;
 };
 
 }  // namespace ckms::op

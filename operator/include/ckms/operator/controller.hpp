@@ -72,6 +72,7 @@ class Controller {
   bool orphans_dirty_ = false;
   std::map<std::string, std::pair<std::chrono::steady_clock::time_point, std::chrono::milliseconds>> retries_;
   ControllerStats stats_;
+  const std::atomic<bool>* stop_ = nullptr;  // run()'s, so registry checks end with it
 };
 
 }  // namespace ckms::op

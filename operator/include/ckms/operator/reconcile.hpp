@@ -26,6 +26,7 @@ struct Observed {
   std::vector<nlohmann::json> daemon_sets;  // labelled as this module's
   std::vector<nlohmann::json> pods;         // this module's loader pods
   std::map<std::string, Availability> artifacts;  // per kernel release of the selected nodes
+  std::map<std::string, std::string> unanswered;  // why the registry gave no answer, by release
   std::string now;  // RFC 3339, stamped on conditions that change
 };
 
