@@ -189,6 +189,26 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
 
 }  // namespace
 
+namespace {
+constexpr std::pair<KernelPhase, std::string_view> kPhaseNames[] = {{KernelPhase::unknown, "Unknown"},
+                                                                     {KernelPhase::building, "Building"},
+                                                                     {KernelPhase::build_failed, "BuildFailed"},
+                                                                     {KernelPhase::loading, "Loading"},
+                                                                     {KernelPhase::loaded, "Loaded"}};
+}  // namespace
+
+std::string_view to_string(KernelPhase phase) {
+  for (const auto& [p, name] : kPhaseNames)
+    if (p == phase) return name;
+  return "Unknown";
+}
+
+KernelPhase kernel_phase(std::string_view text) {
+  for (const auto& [p, name] : kPhaseNames)
+    if (name == text) return p;
+  return KernelPhase::unknown;
+}
+
 const Condition* KernelModuleStatus::condition(std::string_view type) const {
   for (const auto& c : conditions)
     if (c.type == type) return &c;
@@ -234,7 +254,7 @@ nlohmann::json to_json(const KernelModuleStatus& status) {
                        {"built", k.built},
                        {"loaded", k.loaded},
                        {"failed", k.failed},
-                       {"phase", k.phase}});
+                       {"phase", to_string(k.phase)}});
   }
   return {{"observedGeneration", status.observed_generation},
           {"nodes", status.nodes},
@@ -261,7 +281,8 @@ KernelModuleStatus status_from_json(const nlohmann::json& j) {
     for (const auto& k : j["kernels"]) {
       if (!k.is_object()) continue;
       s.kernels.push_back(KernelStatus{k.value("release", ""), k.value("nodes", 0), k.value("built", 0),
-                                       k.value("loaded", 0), k.value("failed", 0), k.value("phase", "")});
+                                       k.value("loaded", 0), k.value("failed", 0),
+                                       kernel_phase(k.value("phase", ""))});
     }
   }
   return s;

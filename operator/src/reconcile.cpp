@@ -182,13 +182,13 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
         }
       }
       ks.loaded = std::min(ks.loaded, ks.nodes);
-      ks.phase = ks.loaded == ks.nodes ? "Loaded" : "Loading";
+      ks.phase = ks.loaded == ks.nodes ? KernelPhase::loaded : KernelPhase::loading;
     } else if (availability == Availability::missing) {
       desired.jobs.push_back(build_job(module, release, settings));
       const bool same_job = job && spec_hash(*job) == spec_hash(desired.jobs.back());
       if (same_job && has_condition(*job, "Failed")) {
         ks.failed = ks.nodes;
-        ks.phase = "BuildFailed";
+        ks.phase = KernelPhase::build_failed;
         build_failed.push_back(release);
         desired.events.push_back({"Warning", "BuildFailed",
                                   fmt::format("build for kernel {} failed (Job {}): {}", release,
@@ -197,19 +197,19 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
         // The Job says it published, the registry has no tag: a wrong --output or a tag
         // rule that differs between builder and operator. Rebuilding would not help.
         ks.failed = ks.nodes;
-        ks.phase = "BuildFailed";
+        ks.phase = KernelPhase::build_failed;
         build_failed.push_back(release);
         desired.events.push_back(
             {"Warning", "ArtifactMissing",
              fmt::format("build Job {} for kernel {} completed, but {} has no tag for it",
                          str(*job, "/metadata/name"), release, module.spec.repository)});
       } else {
-        ks.phase = "Building";
+        ks.phase = KernelPhase::building;
         building.push_back(release);
       }
     } else {
       if (job) desired.jobs.push_back(*job);
-      ks.phase = "Unknown";
+      ks.phase = KernelPhase::unknown;
       const auto why = observed.unanswered.find(release);
       unknown.push_back(why == observed.unanswered.end() ? release : fmt::format("{} ({})", release, why->second));
     }

@@ -59,6 +59,12 @@ struct Condition {
   friend bool operator==(const Condition&, const Condition&) = default;
 };
 
+// Where one kernel release stands; a string only in the status JSON (to_string).
+enum class KernelPhase { unknown, building, build_failed, loading, loaded };
+std::string_view to_string(KernelPhase phase);
+// The phase a status string names; unknown for anything else.
+KernelPhase kernel_phase(std::string_view text);
+
 // What happened on the nodes of one kernel release.
 struct KernelStatus {
   std::string release;
@@ -66,7 +72,7 @@ struct KernelStatus {
   int built = 0;   // of those, nodes whose kernel has a published artifact
   int loaded = 0;  // nodes whose loader reports the module loaded
   int failed = 0;  // nodes whose build failed or whose loader keeps failing
-  std::string phase;  // Building, BuildFailed, Loading, Loaded, Unknown
+  KernelPhase phase = KernelPhase::unknown;
   friend bool operator==(const KernelStatus&, const KernelStatus&) = default;
 };
 
