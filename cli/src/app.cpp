@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "ckms/oci/printable.hpp"
+
 namespace ckms::cli {
 
 int exit_code_for(ErrorKind kind) {
@@ -73,7 +75,7 @@ int App::run(int argc, char** argv) {
     const std::string path = e.path1().empty() ? std::string() : e.path1().string() + ": ";
     return report(Error(ErrorKind::io, path + e.code().message()));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "ckms: internal error: {}\n", e.what());
+    fmt::print(stderr, "ckms: internal error: {}\n", oci::printable(e.what()));
     return kExitFailure;
   }
 }
@@ -82,10 +84,15 @@ int App::report(const Error& e) const {
   if (options_.json) {
     print_json({{"error", e.what()}, {"exit_code", exit_code_for(e.kind())}});
   }
-  fmt::print(stderr, "ckms: error: {}\n", e.what());
+  fmt::print(stderr, "ckms: error: {}\n", oci::printable(e.what()));
   return exit_code_for(e.kind());
 }
 
-void print_json(const nlohmann::json& document) { std::cout << document.dump(2) << std::endl; }
+// ASCII only, so that no control character a registry sent (DEL and C1 included, which JSON
+// itself leaves raw) reaches a terminal; bytes that are not UTF-8 become U+FFFD instead of an
+// exception that would lose the whole document.
+void print_json(const nlohmann::json& document) {
+  std::cout << document.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) << std::endl;
+}
 
 }  // namespace ckms::cli

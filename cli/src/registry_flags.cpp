@@ -8,7 +8,12 @@ namespace ckms::cli {
 
 void add_registry_flags(CLI::App* command, RegistryFlags& flags) {
   command->add_flag("--plain-http", flags.plain_http,
-                    "Talk HTTP instead of HTTPS (for registries on loopback)");
+                    "Talk HTTP instead of HTTPS to a registry on loopback (refused for any other host)");
+  command->add_option("--insecure-registry", flags.insecure_registries,
+                      "Talk plain HTTP to this registry (HOST or HOST:PORT, repeatable): credentials and "
+                      "artifacts cross the network in clear")
+      // One HOST per flag, so that a reference after it stays a positional argument.
+      ->allow_extra_args(false);
   command->add_option("--ca-cert", flags.ca_cert, "PEM file of CAs to trust besides the system's")
       ->check(CLI::ExistingFile);
   command->add_option("-u,--username", flags.username, "Registry user name");
@@ -20,6 +25,7 @@ void add_registry_flags(CLI::App* command, RegistryFlags& flags) {
 oci::RegistryOptions registry_options(const RegistryFlags& flags) {
   oci::RegistryOptions options;
   options.plain_http = flags.plain_http;
+  options.insecure_registries = flags.insecure_registries;
   if (!flags.ca_cert.empty()) options.ca_cert = flags.ca_cert;
   if (!flags.auth_file.empty()) options.auth_file = flags.auth_file;
   if (!flags.username.empty()) {

@@ -139,6 +139,11 @@ BootEntry read_boot_entry(const fs::path& file) {
       config.error(item.first, key, "unknown key (known: artifact, trust, parameters, network, registry, enabled)");
     }
   }
+  // The file names one artifact, so `plain-http: true` in it is already scoped to that
+  // artifact's registry: it is what the command line's --insecure-registry says.
+  if (entry.request.registry.plain_http) {
+    entry.request.registry.insecure_registries.push_back(entry.request.reference.registry().registry);
+  }
   return entry;
 }
 

@@ -1,5 +1,7 @@
 #include "registry_client.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -47,7 +49,43 @@ bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// An entry names a host with or without its port; without one, every port of that host.
+bool names_registry(std::string_view entry, std::string_view registry) {
+  const std::string e = lower(entry), r = lower(registry);
+  if (e == r) return true;
+  const std::string host = r.starts_with("[") ? r.substr(0, r.find(']') + 1) : r.substr(0, r.find(':'));
+  return e == host;
+}
+
+RegistryOptions with_scheme(RegistryOptions options, const RegistryReference& reference) {
+  options.plain_http = uses_plain_http(options, reference.registry) ||
+                       (reference.api_host() != reference.registry && uses_plain_http(options, reference.api_host()));
+  return options;
+}
+
+bool is_plain_http_url(std::string_view url) { return lower(url.substr(0, 7)) == "http://"; }
+
 }  // namespace
+
+bool uses_plain_http(const RegistryOptions& options, std::string_view registry) {
+  const bool named = std::any_of(options.insecure_registries.begin(), options.insecure_registries.end(),
+                                 [&](const std::string& entry) { return names_registry(entry, registry); });
+  if (named) return true;
+  if (!options.plain_http) return false;
+  if (!is_loopback_host(registry)) {
+    fail(ErrorKind::refused,
+         "{}: --plain-http is for loopback registries only; plain http to another host sends credentials "
+         "and artifacts in clear: name it with --insecure-registry {} if that is meant",
+         registry, registry);
+  }
+  return true;
+}
 
 bool is_retryable_status(long status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
@@ -75,7 +113,7 @@ std::string summarize_error_body(std::string_view body) {
 
 RegistryClient::RegistryClient(RegistryReference reference, RegistryOptions options)
     : reference_(std::move(reference)),
-      options_(std::move(options)),
+      options_(with_scheme(std::move(options), reference_)),
       http_(http_options(options_)),
       auth_(AuthPolicy{reference_.api_host(), options_.plain_http, reference_.repository_str()},
             [this]() -> std::optional<Credentials> {
@@ -94,6 +132,14 @@ std::string RegistryClient::base_url() const {
 
 std::string RegistryClient::url(std::string_view suffix) const {
   return base_url() + reference_.repository + "/" + std::string(suffix);
+}
+
+void RegistryClient::refuse_downgrade(std::string_view url) const {
+  // A registry reached over TLS is never left for plain http, whatever a redirect or a Link
+  // header says: the next request would carry credentials, or ask for content, in clear.
+  if (!options_.plain_http && is_plain_http_url(url)) {
+    fail(ErrorKind::refused, "{}: the registry sent us from https to plain http ({}); refused", describe(), url);
+  }
 }
 
 std::optional<std::string> RegistryClient::authorization(const Scopes& scopes) {
@@ -125,6 +171,7 @@ HttpResponse RegistryClient::send_once(HttpRequest& request, const std::optional
   bool answered_challenge = false;
   int redirects = 0;
   for (;;) {
+    refuse_downgrade(request.url);
     HttpRequest attempt = request;
     // Tokens are only for the registry itself: a token endpoint or blob storage elsewhere
     // gets no Authorization header from us.
@@ -182,6 +229,7 @@ HttpResponse RegistryClient::send(HttpRequest request, const std::optional<Scope
 HttpResponse RegistryClient::send_streamed(const HttpRequest& request, Reader& body,
                                            std::optional<std::uint64_t> length, const Scopes& scopes,
                                            std::string_view what) {
+  refuse_downgrade(request.url);
   CountingReader counted(body);
   for (int attempt = 1;; ++attempt) {
     HttpRequest current = request;
@@ -215,6 +263,7 @@ std::unique_ptr<HttpStream> RegistryClient::open(HttpRequest request, const Scop
   bool answered_challenge = false;
   int redirects = 0;
   for (int attempt = 1;;) {
+    refuse_downgrade(request.url);
     HttpRequest current = request;
     if (url_authority(current.url) == registry_host) {
       if (auto header = authorization(scopes)) current.headers.push_back(*header);

@@ -63,6 +63,7 @@ class RegistryClient {
   void backoff(int attempt, const HttpHeaders* headers) const;
 
  private:
+  void refuse_downgrade(std::string_view url) const;
   HttpResponse send_once(HttpRequest& request, const std::optional<Scopes>& scopes, std::size_t body_limit);
   // The Authenticator under auth_mutex_. Token requests go out without scopes, so they never
   // come back here while the lock is held.

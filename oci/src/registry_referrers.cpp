@@ -34,6 +34,10 @@ std::vector<Descriptor> RegistryRepository::referrers(const Descriptor& subject,
   std::set<std::string> seen_pages;
   bool filtered = true;
   while (seen_pages.insert(url).second) {
+    if (static_cast<int>(seen_pages.size()) > client_->options().max_list_pages) {
+      fail(ErrorKind::registry, "{}: {} goes on past {} pages; refused as endless", describe(), what,
+           client_->options().max_list_pages);
+    }
     HttpRequest request;
     request.url = url;
     request.headers.push_back(fmt::format("Accept: {}", media_type::kOciIndex));

@@ -15,7 +15,13 @@ std::vector<std::string> RegistryRepository::tags() {
   std::vector<std::string> out;
   std::set<std::string> seen_pages;
   std::string url = client_->url(fmt::format("tags/list?n={}", client_->options().tags_page_size));
-  for (;;) {
+  for (int pages = 1;; ++pages) {
+    // A registry can link fresh page after fresh page for ever; a real listing of that many
+    // pages (a million tags at the default page size) is not one ckms reads.
+    if (pages > client_->options().max_list_pages) {
+      fail(ErrorKind::registry, "{}: the tag listing goes on past {} pages; refused as endless", describe(),
+           client_->options().max_list_pages);
+    }
     if (!seen_pages.insert(url).second) {
       fail(ErrorKind::registry, "{}: tag listing links back to {}", describe(), url);
     }

@@ -70,10 +70,10 @@ RegistryArtifactChecker::Client& RegistryArtifactChecker::client_for(const std::
   Client& client = clients_[module];
   if (client.identity != identity || !client.repository) {
     oci::RegistryOptions options = base_;
-    options.plain_http = spec.registry.plain_http;
+    const auto reference = oci::Reference::parse(spec.repository).registry();
+    if (spec.registry.plain_http) options.insecure_registries.push_back(reference.registry);
     client.identity = identity;
-    client.repository = std::make_shared<oci::RegistryRepository>(
-        oci::Reference::parse(spec.repository).registry(), options);
+    client.repository = std::make_shared<oci::RegistryRepository>(reference, options);
     ++clients_made_;
   }
   return client;

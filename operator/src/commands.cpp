@@ -2,11 +2,16 @@
 
 #include <fmt/format.h>
 
+#include "ckms/oci/reference.hpp"
+
 namespace ckms::op {
 namespace {
 
 void registry_flags(const KernelModuleSpec& spec, std::vector<std::string>& argv) {
-  if (spec.registry.plain_http) argv.emplace_back("--plain-http");
+  // plainHTTP belongs to this spec's repository, so it names that registry alone.
+  if (spec.registry.plain_http) {
+    argv.insert(argv.end(), {"--insecure-registry", oci::Reference::parse(spec.repository).registry().registry});
+  }
   if (spec.registry.auth_secret) {
     argv.emplace_back("--authfile");
     argv.push_back(fmt::format("{}/.dockerconfigjson", pod_path::auth));

@@ -11,6 +11,7 @@
 #include "ckms/loader/load.hpp"
 #include "ckms/loader/status.hpp"
 #include "ckms/loader/unload.hpp"
+#include "ckms/oci/printable.hpp"
 
 namespace ckms::cli {
 namespace fs = std::filesystem;
@@ -45,13 +46,17 @@ void print_load_report(App& app, const loader::LoadReport& report) {
     return;
   }
   const bool fetched = !report.modules.empty() && report.modules.front().action == loader::ModuleAction::fetched;
-  fmt::print("{} {} {} for {} from {} ({})\n", fetched ? "fetched" : "loaded", report.package, report.version,
-             report.kernel_release, report.from_cache ? "the cache" : report.source, report.manifest.str());
-  if (!report.fallback_reason.empty()) fmt::print("  registry not reachable, used the cache: {}\n", report.fallback_reason);
+  fmt::print("{} {} {} for {} from {} ({})\n", fetched ? "fetched" : "loaded", oci::printable(report.package),
+             oci::printable(report.version), report.kernel_release, report.from_cache ? "the cache" : report.source,
+             report.manifest.str());
+  if (!report.fallback_reason.empty()) {
+    fmt::print("  registry not reachable, used the cache: {}\n", oci::printable(report.fallback_reason));
+  }
   for (const auto& dependency : report.dependencies_inserted) fmt::print("  {}: inserted (in-tree dependency)\n", dependency);
   for (const auto& m : report.modules) {
-    fmt::print("  {}: {}, signed by {}{}\n", m.module, loader::to_string(m.action), m.signer,
-               m.parameters.empty() ? "" : ", parameters " + describe_parameters(m.parameters));
+    fmt::print("  {}: {}, signed by {}{}\n", oci::printable(m.module), loader::to_string(m.action),
+               oci::printable(m.signer),
+               oci::printable(m.parameters.empty() ? "" : ", parameters " + describe_parameters(m.parameters)));
   }
 }
 
@@ -120,7 +125,7 @@ void run_status(App& app, const PathArgs& args) {
     print_json({{"kernelRelease", kernel.release()}, {"modules", modules}});
     return;
   }
-  for (const auto& e : entries) fmt::print("{}\n", e.line());
+  for (const auto& e : entries) fmt::print("{}\n", oci::printable(e.line()));
 }
 
 }  // namespace

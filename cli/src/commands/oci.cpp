@@ -12,6 +12,7 @@
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
+#include "ckms/oci/printable.hpp"
 #include "ckms/oci/registry.hpp"
 #include "progress.hpp"
 #include "targets.hpp"
@@ -77,10 +78,10 @@ void run_inspect(App& app, const InspectArgs& args) {
     return;
   }
   fmt::print("Reference:     {}\nDigest:        {}\nMedia type:    {}\nSize:          {}\n",
-             ref.str(), descriptor.digest.str(), descriptor.media_type, descriptor.size);
+             ref.str(), descriptor.digest.str(), oci::printable(descriptor.media_type), descriptor.size);
   if (mt::is_index(descriptor.media_type)) {
     const auto index = oci::ImageIndex::parse(bytes, ref.str());
-    if (index.artifact_type) fmt::print("Artifact type: {}\n", *index.artifact_type);
+    if (index.artifact_type) fmt::print("Artifact type: {}\n", oci::printable(*index.artifact_type));
     fmt::print("Manifests:\n");
     for (const auto& m : index.manifests) {
       std::string platform;
@@ -88,15 +89,16 @@ void run_inspect(App& app, const InspectArgs& args) {
         platform = m.platform->os + "/" + m.platform->architecture;
         if (!m.platform->os_version.empty()) platform += " " + m.platform->os_version;
       }
-      fmt::print("  {}  {:>10}  {}\n", m.digest.str(), human_size(static_cast<std::uint64_t>(m.size)), platform);
+      fmt::print("  {}  {:>10}  {}\n", m.digest.str(), human_size(static_cast<std::uint64_t>(m.size)),
+                 oci::printable(platform));
     }
   } else {
     const auto manifest = oci::ImageManifest::parse(bytes, ref.str());
-    if (manifest.artifact_type) fmt::print("Artifact type: {}\n", *manifest.artifact_type);
-    fmt::print("Config:        {} {}\nLayers:\n", manifest.config.digest.str(), manifest.config.media_type);
+    if (manifest.artifact_type) fmt::print("Artifact type: {}\n", oci::printable(*manifest.artifact_type));
+    fmt::print("Config:        {} {}\nLayers:\n", manifest.config.digest.str(), oci::printable(manifest.config.media_type));
     for (const auto& layer : manifest.layers) {
       fmt::print("  {}  {:>10}  {}  {}\n", layer.digest.str(), human_size(static_cast<std::uint64_t>(layer.size)),
-                 layer.media_type, layer.annotation(oci::annotation::kTitle).value_or(""));
+                 oci::printable(layer.media_type), oci::printable(layer.annotation(oci::annotation::kTitle).value_or("")));
     }
   }
 }
@@ -114,7 +116,7 @@ void run_tags(App& app, const TagsArgs& args) {
     print_json({{"repository", ref.str()}, {"tags", tags}});
     return;
   }
-  for (const auto& t : tags) fmt::print("{}\n", t);
+  for (const auto& t : tags) fmt::print("{}\n", oci::printable(t));
 }
 
 struct PushArgs {
@@ -251,7 +253,9 @@ void run_pull(App& app, const PullArgs& args) {
   if (app.options().json) {
     print_json({{"reference", ref.str()}, {"digest", descriptor.digest.str()}, {"files", files}});
   } else {
-    for (const auto& f : files) fmt::print("{}\n", (fs::path(args.output) / f["file"].get<std::string>()).string());
+    for (const auto& f : files) {
+      fmt::print("{}\n", oci::printable((fs::path(args.output) / f["file"].get<std::string>()).string()));
+    }
   }
 }
 
@@ -268,7 +272,7 @@ void run_verify(App& app, const VerifyArgs& args) {
   if (app.options().json) {
     print_json({{"layout", ref.str()}, {"problems", problems}, {"removed", removed}});
   } else {
-    for (const auto& p : problems) fmt::print("{}\n", p);
+    for (const auto& p : problems) fmt::print("{}\n", oci::printable(p));
     fmt::print("{}: {} problem(s){}\n", ref.str(), problems.size(),
                args.gc ? fmt::format(", {} unreferenced blob(s) removed", removed) : "");
   }
@@ -287,6 +291,7 @@ void run_login(App& app, const LoginArgs& args) {
   auto reference = oci::Reference::parse(args.host + "/ckms/login-check").registry();
   oci::RegistryOptions options;
   options.plain_http = args.registry.plain_http;
+  options.insecure_registries = args.registry.insecure_registries;
   if (!args.registry.ca_cert.empty()) options.ca_cert = args.registry.ca_cert;
   if (!args.registry.auth_file.empty()) options.auth_file = args.registry.auth_file;
   std::string password;

@@ -52,7 +52,7 @@ TEST_CASE("ckms command lines", "[operator][commands]") {
   km.spec.registry = {true, std::nullopt};
   CHECK(build_command(km.spec, k47) == Strings{"/opt/ckms/bin/ckms", "build", "/work/src", "--kernel", k47,
                                                "--runtime", "none", "--output", "registry.example/ckms/ckms-hello",
-                                               "--cache-dir", "/tmp/ckms-cache", "--no-sign", "--plain-http"});
+                                               "--cache-dir", "/tmp/ckms-cache", "--no-sign", "--insecure-registry", "registry.example"});
 
   // Parameter values reach ckms as one argument each, never through a shell's parsing.
   const Strings entry = loader_entrypoint({"/opt/ckms/bin/ckms", "load", "r:1", "--param", "greeting=a b;$(x)"});

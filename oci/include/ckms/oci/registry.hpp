@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ckms/oci/auth_credentials.hpp"
 #include "ckms/oci/error.hpp"
@@ -20,8 +21,16 @@
 namespace ckms::oci {
 
 struct RegistryOptions {
-  // http:// instead of https:// (a registry on loopback in tests or a local mirror).
+  // http:// instead of https://, for a registry on loopback only: anything else is refused,
+  // because credentials and artifacts would cross the network in clear.
   bool plain_http = false;
+  // Registries ("host" or "host:port") the user named as reachable over plain http, the
+  // host-scoped opt-in of docker's --insecure-registry and of containers-registries.conf(5)'s
+  // `insecure = true`: a registry listed here is spoken to over http even when it is not
+  // loopback, and it is the only way a non-loopback host gets credentials over http.
+  std::vector<std::string> insecure_registries;
+  // Pages a tag or referrers listing may take before it is refused as endless.
+  int max_list_pages = 1000;
   // Trust this CA bundle instead of the system's.
   std::optional<std::filesystem::path> ca_cert;
   // From --username and --password-stdin; when absent, credential files are consulted.
@@ -46,6 +55,11 @@ struct RegistryOptions {
 };
 
 class RegistryClient;
+
+// Whether `options` talk plain http to `registry` (host[:port]): --plain-http for a loopback
+// host, or a host named in insecure_registries. Refused (ErrorKind::refused) when plain_http
+// is asked for a host that is neither, naming the opt-in to use.
+bool uses_plain_http(const RegistryOptions& options, std::string_view registry);
 
 // A streamed blob upload that failed after it had taken bytes from its Reader (connection
 // reset, or a 5xx reply mid-body). Those bytes cannot be sent again from that Reader, but

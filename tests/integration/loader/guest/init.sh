@@ -83,18 +83,18 @@ HELLO=$REG/ckms/hello:1.0.0
 # ckms's own check accepts, the kernel rejects (EKEYREJECTED); ckms must say so and roll
 # back the in-tree dependency (signed by Debian, so the kernel took it) it inserted first.
 if grep -q ckms_test=enforce /proc/cmdline; then
-  run enforce-fetch 0 ckms load "$HELLO" --plain-http --fetch-only
-  run enforce-fetch-pair 0 ckms load "$REG/ckms/pair:1.0.0" --plain-http --fetch-only
-  refused enforce-refused 5 "rejected its signature" ckms load "$HELLO" --plain-http
+  run enforce-fetch 0 ckms load "$HELLO" --insecure-registry "$REG" --fetch-only
+  run enforce-fetch-pair 0 ckms load "$REG/ckms/pair:1.0.0" --insecure-registry "$REG" --fetch-only
+  refused enforce-refused 5 "rejected its signature" ckms load "$HELLO" --insecure-registry "$REG"
   check enforce-absent absent ckms_hello
-  refused enforce-rollback 5 "rolled back: removed crc_itu_t" ckms load "$REG/ckms/pair:1.0.0" --plain-http
+  refused enforce-rollback 5 "rolled back: removed crc_itu_t" ckms load "$REG/ckms/pair:1.0.0" --insecure-registry "$REG"
   check enforce-dependency-removed absent crc_itu_t
   echo "CKMS-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
   guest_helper exit 0
 fi
 
 # Loaded from the registry, with a parameter asked for and one defaulted by the artifact.
-run load-online 0 ckms load "$HELLO" --plain-http --param repeat=3
+run load-online 0 ckms load "$HELLO" --insecure-registry "$REG" --param repeat=3
 check module-present loaded ckms_hello
 check param-asked param_is ckms_hello repeat 3
 check param-default param_is ckms_hello greeting from-artifact
@@ -102,20 +102,20 @@ run status 0 ckms status
 check status-line grep -qx "ckms_hello/1.0.0, $RELEASE, x86_64: loaded" /tmp/out
 run status-json 0 ckms --json status
 check status-json-state grep -q '"state": "loaded"' /tmp/out
-run load-again 0 ckms load "$HELLO" --plain-http
+run load-again 0 ckms load "$HELLO" --insecure-registry "$REG"
 check load-again-noop grep -q already-loaded /tmp/out
 run unload 0 ckms unload ckms_hello
 check module-removed absent ckms_hello
 
 # Refused, with nothing inserted and the cache as it was.
-refused tampered 4 "does not match its digest" ckms load "$REG/ckms/tampered:1.0.0" --plain-http
-refused untrusted 5 "trusted" ckms load "$REG/ckms/untrusted:1.0.0" --plain-http
-refused other-kernel 5 "wrong kernel" ckms load "$HELLO" --plain-http --kernel "$OTHER_RELEASE"
-refused mislabeled 5 "built for kernel $OTHER_RELEASE" ckms load "$REG/ckms/mislabeled:1.0.0" --plain-http
-refused missing-dependency 5 "missing dependency" ckms load "$REG/ckms/needs-crc7:1.0.0" --plain-http
+refused tampered 4 "does not match its digest" ckms load "$REG/ckms/tampered:1.0.0" --insecure-registry "$REG"
+refused untrusted 5 "trusted" ckms load "$REG/ckms/untrusted:1.0.0" --insecure-registry "$REG"
+refused other-kernel 5 "wrong kernel" ckms load "$HELLO" --insecure-registry "$REG" --kernel "$OTHER_RELEASE"
+refused mislabeled 5 "built for kernel $OTHER_RELEASE" ckms load "$REG/ckms/mislabeled:1.0.0" --insecure-registry "$REG"
+refused missing-dependency 5 "missing dependency" ckms load "$REG/ckms/needs-crc7:1.0.0" --insecure-registry "$REG"
 
 # Two modules and an in-tree dependency (libkmod, /lib/modules/$RELEASE); then a rollback.
-run pair-load 0 ckms load "$REG/ckms/pair:1.0.0" --plain-http
+run pair-load 0 ckms load "$REG/ckms/pair:1.0.0" --insecure-registry "$REG"
 check pair-present loaded ckms_pair_b
 check pair-first-present loaded ckms_pair_a
 check dependency-inserted loaded crc_itu_t
@@ -123,7 +123,7 @@ run pair-unload 0 ckms unload ckms-pair
 check pair-removed absent ckms_pair_a
 check dependency-removed absent crc_itu_t
 refused rollback 1 "rolled back: removed ckms_pair_a, crc_itu_t" \
-  ckms load "$REG/ckms/pair:1.0.0" --plain-http --param ckms_pair_b.fail_init=1
+  ckms load "$REG/ckms/pair:1.0.0" --insecure-registry "$REG" --param ckms_pair_b.fail_init=1
 
 # Benchmark: cold (empty cache, from the registry), warm (--offline from the cache), warm
 # but asking the registry, and plain insmod (kmod's and busybox's) of the same file.
@@ -140,11 +140,11 @@ timed() {
 i=0
 while [ "$i" -lt "$ROUNDS" ]; do
   rm -rf /var/lib/ckms-bench
-  timed cold ckms -q load "$HELLO" --plain-http $bench
+  timed cold ckms -q load "$HELLO" --insecure-registry "$REG" $bench
   ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
   timed warm ckms -q load "$HELLO" --offline $bench
   ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
-  timed warm-online ckms -q load "$HELLO" --plain-http $bench
+  timed warm-online ckms -q load "$HELLO" --insecure-registry "$REG" $bench
   ckms unload --state-dir /run/ckms-bench ckms_hello >/dev/null
   timed insmod insmod "$blob"
   rmmod ckms_hello
@@ -164,13 +164,13 @@ phases() {
 ckms --json load "$HELLO" --offline $bench >/tmp/phases
 phases warm
 rm -rf /var/lib/ckms-bench
-ckms --json load "$HELLO" --plain-http $bench >/tmp/phases
+ckms --json load "$HELLO" --insecure-registry "$REG" $bench >/tmp/phases
 phases cold
 check bench-clean absent ckms_hello
 
 # The registry becomes unreachable: an online load fails, --offline loads from the cache.
 ip link set eth0 down
-refused unreachable 7 "" ckms load "$HELLO" --plain-http
+refused unreachable 7 "" ckms load "$HELLO" --insecure-registry "$REG"
 run offline-load 0 ckms load "$HELLO" --offline --param greeting=offline
 check offline-present loaded ckms_hello
 check offline-param param_is ckms_hello greeting offline
