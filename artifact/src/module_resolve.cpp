@@ -27,8 +27,15 @@ ResolvedModule resolve_module(oci::Target& target, std::string_view version,
   const std::string tag = kernel_tag(version, kernel_release);
   if (const auto tagged = detail::try_resolve(target, tag)) {
     auto module = detail::load_module(target, *tagged, fmt::format("{}:{}", target.describe(), tag));
-    // Sanitising can map two releases onto one tag (a '+' and a '_'): the config decides.
+    // Sanitising can map two releases onto one tag (a '+' and a '_'): the config decides,
+    // and the index may still hold the other one.
     if (is_for(module.config, version, kernel_release)) return module;
+    // Otherwise the tag was pointed at another kernel's artifact: refused, as loading it is.
+    if (kernel_tag(module.config.version, module.config.kernel_release) != tag) {
+      fail(ErrorKind::refused, "wrong kernel: {}:{} holds {} {} built for kernel {}, not {} {} for kernel {}",
+           target.describe(), tag, module.config.name, module.config.version, module.config.kernel_release,
+           module.config.name, version, kernel_release);
+    }
   }
 
   const std::string index_tag = oci::sanitize_tag(version);

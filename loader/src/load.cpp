@@ -174,7 +174,8 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   report.milliseconds.resolve = clock.lap();
 
   const auto& config = resolved->config;
-  check_artifact_kernel(config, release, request.fetch_only ? config.arch : kernel.machine());
+  // Fetch-only too: another kernel release is its point, another architecture never is.
+  check_artifact_kernel(config, release, kernel.machine());
   report.package = config.name;
   report.version = config.version;
   report.kernel_release = config.kernel_release;

@@ -97,6 +97,18 @@ void publish_two_kernels_and_check(oci::Target& target, const fs::path& scratch)
           ckms::testkit::read_text(scratch / ("files-1.0-" + release) / "hello.ko"));
   }
 
+  // A registry that points one kernel's tag at another kernel's artifact gets a refusal,
+  // not a "not found" that would send a node looking elsewhere.
+  target.tag(old_published.manifest, kernel_tag("1.0", "6.1.0-3-test-amd64"));
+  try {
+    resolve_module(target, "1.0", "6.1.0-3-test-amd64");
+    FAIL("a re-tagged artifact resolved");
+  } catch (const Error& e) {
+    INFO(e.what());
+    CHECK(e.kind() == ErrorKind::refused);
+    CHECK_THAT(e.what(), Catch::Contains("wrong kernel") && Catch::Contains(kOld));
+  }
+
   try {
     resolve_module(target, "1.0", "6.1.0-2-test-amd64");
     FAIL("a kernel without an artifact resolved");

@@ -134,6 +134,15 @@ TEST_CASE("an artifact for another kernel is refused", "[loader]") {
     f.kernel.machine_ = "aarch64";
     require_error([&] { load(f.request("ckms-tiny"), f.paths, f.kernel); }, ErrorKind::refused, "wrong architecture");
   }
+  SECTION("another architecture, fetched only") {
+    f.publish("ckms-tiny", {{.name = "ckms_tiny"}});
+    f.kernel.machine_ = "aarch64";
+    auto request = f.request("ckms-tiny");
+    request.fetch_only = true;
+    const std::string before = f.cache_fingerprint();
+    require_error([&] { load(request, f.paths, f.kernel); }, ErrorKind::refused, "wrong architecture");
+    CHECK(f.cache_fingerprint() == before);
+  }
   CHECK(f.kernel.insertions.empty());
 }
 
