@@ -209,6 +209,8 @@ ModuleConfig ModuleConfig::parse(std::string_view bytes, std::string_view where)
     }
   }
 
+  config.default_parameters_signature = f.string("defaultParametersSignature", false);
+
   if (const json* provenance = f.child("provenance", json::value_t::object, false)) {
     const Fields p(*provenance, fmt::format("{} provenance", where));
     config.provenance.source = p.digest("source", false);
@@ -230,6 +232,7 @@ std::string ModuleConfig::serialize() const {
          {"arch", arch},
          {"files", files_json}};
   if (!default_parameters.empty()) j["defaultParameters"] = default_parameters;
+  if (!default_parameters_signature.empty()) j["defaultParametersSignature"] = default_parameters_signature;
   json p = json::object();
   if (provenance.source) p["source"] = provenance.source->str();
   if (provenance.build_image) p["buildImage"] = provenance.build_image->str();

@@ -553,6 +553,11 @@ class KernelJob {
     config.provenance.build_image = result_.build_image;
     config.provenance.ckms_version = options_.ckms_version;
     config.provenance.created = rfc3339_now();
+    // Signed with the modules' key: a node applies defaults only under that signature.
+    if (context_.key) {
+      artifact::sign_default_parameters(config, dirs_.files, *context_.key,
+                                        options_.signing ? options_.signing->options : kmod::SignOptions{});
+    }
     artifact::BuiltModuleSet built{.config = std::move(config), .files_dir = dirs_.files, .cache_key = result_.cache_key};
     {
       std::lock_guard lock(context_.output_mutex);

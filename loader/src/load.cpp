@@ -32,6 +32,7 @@ nlohmann::json LoadReport::to_json() const {
                             {"digest", m.digest.str()},
                             {"signer", m.signer},
                             {"parameters", m.parameters},
+                            {"parameterSources", m.parameter_sources},
                             {"action", to_string(m.action)}});
   }
   nlohmann::json j{{"package", package},
@@ -93,6 +94,7 @@ std::vector<ModuleRecord> records_for(const LoadReport& report, const std::vecto
                                .signer = p.signer,
                                // Parameters only take effect at insertion.
                                .parameters = p.already_loaded ? artifact::ParameterValues{} : p.parameters,
+                               .parameter_sources = p.already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
                                .dependencies_inserted = report.dependencies_inserted,
                                .order = static_cast<int>(i),
                                .inserted = !p.already_loaded,
@@ -113,6 +115,7 @@ void adopt_earlier_record(const StateStore& state, ModuleRecord& record) {
   record.loaded_at = earlier->loaded_at;
   record.boot_id = earlier->boot_id;
   record.parameters = earlier->parameters;
+  record.parameter_sources = earlier->parameter_sources;
   record.dependencies_inserted = earlier->dependencies_inserted;
 }
 
@@ -202,6 +205,8 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
                         .digest = p.file->digest,
                         .signer = p.signer,
                         .parameters = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameters,
+                        .parameter_sources =
+                            action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
                         .action = action};
   };
   if (request.fetch_only) {

@@ -68,9 +68,22 @@ std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& modu
     out.push_back(std::move(prepared));
   }
 
-  auto parameters = artifact::resolve_parameters(settings, declared, module.config.default_parameters);
+  // Defaults apply only with a trusted signature over them: the registry cannot add or
+  // change a parameter that the module signatures above would then seem to vouch for.
+  artifact::verify_default_parameters(module.config, trusted,
+                                      fmt::format("{} {} ({})", module.config.name, module.config.version,
+                                                  module.manifest_descriptor.digest.str()));
+  const auto parameters = artifact::resolve_parameters(settings, declared, module.config.default_parameters);
+  const auto given = artifact::resolve_parameters(settings, declared, {});
   for (auto& prepared : out) {
-    if (auto it = parameters.find(prepared.image.name); it != parameters.end()) prepared.parameters = it->second;
+    const auto it = parameters.find(prepared.image.name);
+    if (it == parameters.end()) continue;
+    prepared.parameters = it->second;
+    const auto from_command_line = given.find(prepared.image.name);
+    for (const auto& [name, value] : it->second) {
+      const bool given_here = from_command_line != given.end() && from_command_line->second.contains(name);
+      prepared.parameter_sources[name] = given_here ? "command line" : "signed default";
+    }
   }
   return out;
 }

@@ -18,6 +18,7 @@ struct PreparedModule {
   kmod::ModInfo info;
   std::string signer;  // the trusted certificate that verified it
   artifact::ParameterValues parameters;
+  artifact::ParameterValues parameter_sources;  // name -> "command line" or "signed default"
   ModuleImage image;
   bool already_loaded = false;  // the same module (srcversion) is live: nothing to insert
 };

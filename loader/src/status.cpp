@@ -19,7 +19,14 @@ std::string_view to_string(ModuleStatus status) {
 }
 
 std::string StatusEntry::line() const {
-  return fmt::format("{}/{}, {}, {}: {}", module, version, kernel_release, arch, to_string(status));
+  std::string line = fmt::format("{}/{}, {}, {}: {}", module, version, kernel_release, arch, to_string(status));
+  if (!record) return line;
+  for (const auto& [name, value] : record->parameters) {
+    const auto source = record->parameter_sources.find(name);
+    line += fmt::format("\n  {}={} ({})", name, value,
+                        source == record->parameter_sources.end() ? "source not recorded" : source->second);
+  }
+  return line;
 }
 
 nlohmann::json StatusEntry::to_json() const {

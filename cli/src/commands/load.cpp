@@ -3,6 +3,7 @@
 #include "load.hpp"
 
 #include <memory>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -32,9 +33,12 @@ void add_state_option(CLI::App* command, PathArgs& args) {
 
 std::vector<fs::path> as_paths(const std::vector<std::string>& texts) { return {texts.begin(), texts.end()}; }
 
-std::string describe_parameters(const artifact::ParameterValues& values) {
+std::string describe_parameters(const artifact::ParameterValues& values, const artifact::ParameterValues& sources) {
   std::vector<std::string> parts;
-  for (const auto& [name, value] : values) parts.push_back(name + "=" + value);
+  for (const auto& [name, value] : values) {
+    const auto source = sources.find(name);
+    parts.push_back(name + "=" + value + (source == sources.end() ? "" : " (" + source->second + ")"));
+  }
   return fmt::format("{}", fmt::join(parts, " "));
 }
 
@@ -56,7 +60,7 @@ void print_load_report(App& app, const loader::LoadReport& report) {
   for (const auto& m : report.modules) {
     fmt::print("  {}: {}, signed by {}{}\n", oci::printable(m.module), loader::to_string(m.action),
                oci::printable(m.signer),
-               oci::printable(m.parameters.empty() ? "" : ", parameters " + describe_parameters(m.parameters)));
+               oci::printable(m.parameters.empty() ? "" : ", parameters " + describe_parameters(m.parameters, m.parameter_sources)));
   }
 }
 
@@ -125,7 +129,11 @@ void run_status(App& app, const PathArgs& args) {
     print_json({{"kernelRelease", kernel.release()}, {"modules", modules}});
     return;
   }
-  for (const auto& e : entries) fmt::print("{}\n", oci::printable(e.line()));
+  for (const auto& e : entries) {
+    // One line per parameter under its module: each escaped on its own.
+    std::istringstream lines(e.line());
+    for (std::string line; std::getline(lines, line);) fmt::print("{}\n", oci::printable(line));
+  }
 }
 
 }  // namespace

@@ -52,15 +52,38 @@ TEST_CASE("load verifies, inserts with parameters and records what it did", "[lo
   REQUIRE(report.modules.size() == 1);
   CHECK(report.modules[0].action == ModuleAction::inserted);
   CHECK(report.modules[0].signer == "CN = ckms test trusted");
+  CHECK(report.modules[0].parameter_sources ==
+        artifact::ParameterValues{{"greeting", "signed default"}, {"repeat", "command line"}});
 
   StateStore state(f.paths.state_dir);
   const auto record = state.find("ckms_tiny");
   REQUIRE(record);
   CHECK(record->package == "ckms-tiny");
   CHECK(record->parameters.at("repeat") == "3");
+  CHECK(record->parameter_sources.at("greeting") == "signed default");
   CHECK(record->manifest == report.manifest);
   ModuleCache cache(f.paths.cache_dir);
   CHECK(cache.layout().resolve(report.cache_name).digest == report.manifest);
+}
+
+TEST_CASE("default parameters apply only under a trusted signature", "[loader][security]") {
+  LoaderFixture f;
+  const auto mode = GENERATE(LoaderFixture::Defaults::unsigned_, LoaderFixture::Defaults::changed_after_signing);
+  f.defaults_mode = mode;
+  f.publish("ckms-tiny", {{.name = "ckms_tiny", .parameters = {"greeting"}}},
+            {{"ckms_tiny", {{"greeting", "from-registry"}}}});
+  const std::string before = f.cache_fingerprint();
+  for (const bool fetch_only : {false, true}) {
+    auto request = f.request("ckms-tiny");
+    request.fetch_only = fetch_only;
+    if (mode == LoaderFixture::Defaults::unsigned_) {
+      require_error([&] { load(request, f.paths, f.kernel); }, ErrorKind::refused, "default parameters are not signed");
+    } else {
+      require_error([&] { load(request, f.paths, f.kernel); }, ErrorKind::integrity, "default parameters");
+    }
+  }
+  CHECK(f.kernel.insertions.empty());
+  CHECK(f.cache_fingerprint() == before);
 }
 
 TEST_CASE("a compressed module is decompressed here and inserted as bytes", "[loader]") {

@@ -90,6 +90,15 @@ artifact::PublishedModule LoaderFixture::publish(const std::string& package, con
         .depends = module.config_lists_depends ? module.depends : std::vector<std::string>{},
         .signer = module.untrusted ? "CN = ckms test untrusted" : "CN = ckms test trusted"});
   }
+  if (defaults_mode != Defaults::unsigned_) {
+    artifact::sign_default_parameters(built.config, files, kmod::SigningKey::load(keys().trusted_key, keys().trusted_cert),
+                                      {});
+  }
+  if (defaults_mode == Defaults::changed_after_signing) {
+    for (auto& [module, values] : built.config.default_parameters) {
+      for (auto& [name, value] : values) value += "-changed";
+    }
+  }
   oci::Layout layout(source(package), oci::Layout::Mode::create_if_missing);
   return artifact::publish_module(layout, std::move(built));
 }

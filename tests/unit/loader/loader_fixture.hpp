@@ -48,6 +48,9 @@ class LoaderFixture {
   testkit::TempDir dir{"ckms-loader-unit"};
   ModelKernel kernel;
   LoaderPaths paths;
+  // How publish() treats default parameters: signed with the trusted key, as `ckms build`
+  // does; or as a registry could serve them, unsigned or changed after signing.
+  enum class Defaults { signed_, unsigned_, changed_after_signing } defaults_mode = Defaults::signed_;
 
   // Publishes package `package` with `modules` (in load order) into its own layout under
   // source/, tagged <version>-<release>. `config_release` is what the config claims.

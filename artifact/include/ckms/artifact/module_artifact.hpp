@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ckms/kmod/sign.hpp"
+#include "ckms/kmod/verify.hpp"
 #include "ckms/oci/descriptor.hpp"
 #include "ckms/oci/digest.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -60,6 +62,10 @@ struct ModuleConfig {
   std::vector<ModuleFile> files;  // in load order: dependencies first
   // Parameters applied when a loader is given none: module name -> name -> value.
   std::map<std::string, std::map<std::string, std::string>> default_parameters;
+  // Base64 of a module-style signature (PKCS#7 + trailer, as sign-file appends) over
+  // default_parameters_document(): who controls the registry cannot change the defaults a
+  // node applies without the signing key. Empty when there are no defaults, or no key.
+  std::string default_parameters_signature;
   Provenance provenance;
 
   // Validates every field a loader relies on (names that are plain file names, digests,
@@ -67,6 +73,24 @@ struct ModuleConfig {
   static ModuleConfig parse(std::string_view bytes, std::string_view where);
   std::string serialize() const;  // deterministic
 };
+
+// What signs the default parameters: one line of canonical JSON binding them to this
+// artifact (package, version, kernel, arch, and each file by name and digest), with a media
+// type of its own so that it can never pass for a module or be mistaken for another document.
+std::string default_parameters_document(const ModuleConfig& config);
+
+// Signs config.default_parameters (when there are any) with `key`, the key that signed the
+// modules, over the files in `files_dir`: sets config.default_parameters_signature and the
+// files' digests and sizes.
+void sign_default_parameters(ModuleConfig& config, const std::filesystem::path& files_dir,
+                             const kmod::SigningKey& key, const kmod::SignOptions& options);
+
+// The trusted certificate that signed the config's default parameters, or nullopt when it
+// has none. Defaults without a signature, or whose signature does not verify against
+// `trusted`, are refused: a node applies no parameter that only the registry vouches for.
+std::optional<kmod::Verified> verify_default_parameters(const ModuleConfig& config,
+                                                        const kmod::TrustedCertificates& trusted,
+                                                        std::string_view where);
 
 // The OCI platform architecture for a kernel arch (x86_64 -> amd64, aarch64 -> arm64).
 std::string oci_architecture(std::string_view kernel_arch);

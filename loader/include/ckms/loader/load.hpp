@@ -59,6 +59,7 @@ struct LoadedModule {
   oci::Digest digest;
   std::string signer;
   artifact::ParameterValues parameters;
+  artifact::ParameterValues parameter_sources;  // name -> "command line" or "signed default"
   ModuleAction action = ModuleAction::inserted;
 };
 

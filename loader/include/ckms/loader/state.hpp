@@ -35,6 +35,9 @@ struct ModuleRecord {
   std::string srcversion;
   std::string signer;  // subject of the trusted certificate that verified it
   artifact::ParameterValues parameters;
+  // Where each parameter came from: "command line" or "signed default" (the artifact's
+  // defaults, signed with the modules' key). Empty in records written before ckms said.
+  artifact::ParameterValues parameter_sources;
   // In-tree modules this load inserted for the package, in insertion order.
   std::vector<std::string> dependencies_inserted;
   int order = 0;          // position in the artifact's load order
