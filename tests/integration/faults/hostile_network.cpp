@@ -20,6 +20,8 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/oci/error.hpp"
+#include "ckms/oci/layout.hpp"
+#include "ckms/oci/media_types.hpp"
 #include "ckms/oci/printable.hpp"
 #include "ckms/oci/registry.hpp"
 #include "faults_support.hpp"
@@ -306,4 +308,38 @@ TEST_CASE("a tag listing that links fresh pages without end stops at the page li
     CHECK_THAT(e.what(), Catch::Contains("hostile/pages") && Catch::Contains("20 pages"));
   }
   CHECK(server.requests() == 20);
+}
+
+TEST_CASE("a layer title with control characters is refused, not written or echoed raw", "[hostile][security]") {
+  const std::string title = GENERATE(std::string("evil\nname"), std::string("a\x1b[2Jb"));
+  const testkit::TempDir dir("ckms-title");
+  oci::Layout layout(dir / "evil", oci::Layout::Mode::create_if_missing);
+  const std::string content = "pwned";
+  oci::Descriptor layer = oci::Descriptor::for_content("application/octet-stream", content);
+  layer.annotations[std::string(oci::annotation::kTitle)] = title;
+  oci::push_bytes(layout, layer, content);
+  const auto config = oci::Descriptor::for_content("application/vnd.oci.empty.v1+json", "{}");
+  oci::push_bytes(layout, config, "{}");
+  const std::string bytes =
+      nlohmann::json{{"schemaVersion", 2},
+                     {"mediaType", oci::media_type::kOciManifest},
+                     {"config", {{"mediaType", config.media_type}, {"digest", config.digest.str()}, {"size", 2}}},
+                     {"layers",
+                      {{{"mediaType", layer.media_type},
+                        {"digest", layer.digest.str()},
+                        {"size", layer.size},
+                        {"annotations", layer.annotations}}}}}
+          .dump();
+  const auto descriptor = oci::Descriptor::for_content(std::string(oci::media_type::kOciManifest), bytes);
+  oci::push_bytes(layout, descriptor, bytes);
+  layout.tag(descriptor, "v1");
+
+  const auto pulled = testkit::run({testkit::ckms_binary().string(), "pull", "oci:" + (dir / "evil").string() + ":v1",
+                                    "-o", (dir / "out").string()},
+                                   {.timeout_seconds = 60});
+  INFO(pulled.err);
+  CHECK(pulled.exit_code == 5);
+  CHECK_THAT(pulled.err, Catch::Contains("not a plain file name"));
+  CHECK_FALSE(has_raw_controls(pulled.out + pulled.err));
+  CHECK((!fs::exists(dir / "out") || fs::is_empty(dir / "out")));
 }
