@@ -5,8 +5,9 @@
 namespace ckms::builder {
 namespace {
 
-// Bumped whenever the set or meaning of the inputs changes.
-constexpr int kKeyFormat = 2;
+// Bumped whenever the set or meaning of the inputs changes. 3: default parameters are
+// signed, so an artifact published with unsigned ones must be built again, not reused.
+constexpr int kKeyFormat = 3;
 
 nlohmann::json optional_digest(const std::optional<oci::Digest>& digest) {
   return digest ? nlohmann::json(digest->str()) : nlohmann::json(nullptr);
