@@ -23,8 +23,8 @@
 #include <system_error>
 #include <utility>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_path.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 
@@ -98,10 +98,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const fs::path jail = g_root / "jail";
   const fs::path target = jail / "target";
   // The library's own removal: std::filesystem's is quadratic in depth, and chmods nothing.
-  ckms::oci::remove_tree_at(g_root_fd, "jail", "fuzz");
+  ckms::remove_tree_at(g_root_fd, "jail", "fuzz");
   fs::create_directories(target);
 
-  ckms::oci::StringReader layer(std::string(reinterpret_cast<const char*>(data), size));
+  ckms::StringReader layer(std::string(reinterpret_cast<const char*>(data), size));
   ckms::oci::UnpackOptions options;
   options.layer_name = "fuzz";
   // Small limits keep each run fast; they are enforced before anything is written.
@@ -109,8 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.limits.max_file_bytes = 1 << 20;
   options.limits.max_entries = 4096;
   // Both ways of resolving paths beneath the target, chosen by something the input decides.
-  options.resolve = size % 2 == 0 ? ckms::oci::ResolveStrategy::automatic
-                                  : ckms::oci::ResolveStrategy::component_walk;
+  options.resolve = size % 2 == 0 ? ckms::ResolveStrategy::automatic
+                                  : ckms::ResolveStrategy::component_walk;
   try {
     (void)ckms::oci::apply_layer(layer, target, options);
   } catch (const ckms::Error&) {

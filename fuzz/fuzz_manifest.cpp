@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/image_config.hpp"
 #include "ckms/oci/manifest.hpp"
 

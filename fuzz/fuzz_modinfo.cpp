@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view module(reinterpret_cast<const char*>(data), size);

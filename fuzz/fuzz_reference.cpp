@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
 using ckms::oci::Reference;

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "ckms/kmod/signature.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace {
 

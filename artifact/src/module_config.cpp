@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "module_internal.hpp"
 #include "names.hpp"
@@ -34,10 +34,10 @@ class Fields {
     return it->get<std::string>();
   }
 
-  std::optional<oci::Digest> digest(const char* name, bool required) const {
+  std::optional<ckms::Digest> digest(const char* name, bool required) const {
     const std::string text = string(name, required);
     if (text.empty() && !required) return std::nullopt;
-    auto parsed = oci::Digest::try_parse(text);
+    auto parsed = ckms::Digest::try_parse(text);
     if (!parsed) fail(ErrorKind::integrity, "{}: '{}' is not a valid digest: '{}'", where_, name, text);
     return parsed;
   }

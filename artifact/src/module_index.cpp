@@ -18,7 +18,7 @@ namespace {
 // The index entry that a tag contributes, or nothing when the tag is not a module artifact
 // of this version for the kernel its name says. Keyed by manifest digest, so a second
 // round fetches only what changed.
-using EntryCache = std::map<oci::Digest, std::optional<oci::Descriptor>>;
+using EntryCache = std::map<ckms::Digest, std::optional<oci::Descriptor>>;
 
 std::optional<oci::Descriptor> entry_for(oci::Target& target, const oci::Descriptor& resolved,
                                          const std::string& tag, std::string_view version) {

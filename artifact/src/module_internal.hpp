@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/manifest.hpp"
 
 namespace ckms::artifact::detail {

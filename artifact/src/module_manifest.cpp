@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/reference.hpp"
 #include "module_internal.hpp"
@@ -32,7 +32,7 @@ std::string kernel_tag(std::string_view version, std::string_view kernel_release
   if (text.size() + (prefixed ? 1 : 0) <= kMaxTagLength) return tag;
   constexpr std::size_t kDigestDigits = 16;
   tag.resize(kMaxTagLength - kDigestDigits - 1);
-  return fmt::format("{}-{}", tag, oci::digest_of(text).hex().substr(0, kDigestDigits));
+  return fmt::format("{}-{}", tag, ckms::digest_of(text).hex().substr(0, kDigestDigits));
 }
 
 namespace detail {

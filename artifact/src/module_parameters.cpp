@@ -6,7 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::artifact {
 namespace {

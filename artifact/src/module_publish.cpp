@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/reference.hpp"
 #include "module_internal.hpp"
@@ -30,7 +30,7 @@ PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
     const fs::path path = built.files_dir / file.file_name;
     // Hashed before the push because a push names its digest up front; the target verifies
     // the bytes as they arrive, so a file that changes in between is refused, not published.
-    file.digest = oci::digest_of_file(path);
+    file.digest = ckms::digest_of_file(path);
     file.size = static_cast<std::int64_t>(fs::file_size(path));
     oci::Descriptor layer{.media_type = std::string(kModuleLayerMediaType),
                           .digest = file.digest,

@@ -7,8 +7,8 @@
 
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/oci/auth_credentials.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::artifact {
 
@@ -36,7 +36,7 @@ void sign_default_parameters(ModuleConfig& config, const std::filesystem::path& 
   if (config.default_parameters.empty()) return;
   for (auto& file : config.files) {
     const auto path = files_dir / file.file_name;
-    file.digest = oci::digest_of_file(path);
+    file.digest = ckms::digest_of_file(path);
     file.size = static_cast<std::int64_t>(std::filesystem::file_size(path));
   }
   const std::string document = default_parameters_document(config);

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layer_create.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/manifest.hpp"

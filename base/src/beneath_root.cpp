@@ -12,9 +12,9 @@
 #include <cstring>
 #include <vector>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
-namespace ckms::oci {
+namespace ckms {
 
 namespace {
 
@@ -240,4 +240,4 @@ void remove_tree_at(int dirfd, const std::string& name, std::string_view what) {
   }
 }
 
-}  // namespace ckms::oci
+}  // namespace ckms

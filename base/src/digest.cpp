@@ -5,7 +5,7 @@
 // selects.
 #define OPENSSL_SUPPRESS_DEPRECATED
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,10 +15,10 @@
 
 #include <openssl/sha.h>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
-namespace ckms::oci {
+namespace ckms {
 namespace {
 
 std::size_t hex_length(DigestAlgorithm algorithm) {
@@ -126,4 +126,4 @@ Digest digest_of_file(const std::filesystem::path& file, DigestAlgorithm algorit
   return hasher.finish();
 }
 
-}  // namespace ckms::oci
+}  // namespace ckms

@@ -1,4 +1,4 @@
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 #include <cerrno>
 #include <cstring>

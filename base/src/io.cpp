@@ -1,4 +1,4 @@
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,9 +8,9 @@
 #include <cstring>
 #include <vector>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
-namespace ckms::oci {
+namespace ckms {
 
 UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
@@ -206,4 +206,4 @@ void ensure_private_directory(const std::filesystem::path& dir, mode_t mode, std
   }
 }
 
-}  // namespace ckms::oci
+}  // namespace ckms

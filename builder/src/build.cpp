@@ -13,7 +13,7 @@
 #include "ckms/artifact/source_artifact.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/stop.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::builder {
 namespace fs = std::filesystem;
@@ -65,11 +65,11 @@ BuildSummary build_modules(const BuildOptions& options, BuildObserver& observer)
                                                     ? *options.source_digest
                                                     : artifact::pack_source(options.source_dir, options.work_dir / "source")
                                                           .digest,
-                               .dkms_conf_digest = oci::digest_of_file(conf)};
+                               .dkms_conf_digest = ckms::digest_of_file(conf)};
   fs::remove_all(options.work_dir / "source");
   if (options.signing) {
     context.key.emplace(kmod::SigningKey::load(options.signing->key_file, options.signing->cert_file));
-    context.certificate_digest = oci::digest_of_file(options.signing->cert_file);
+    context.certificate_digest = ckms::digest_of_file(options.signing->cert_file);
   }
   if (!options.in_place) {
     context.unpack_cache = std::make_unique<oci::UnpackCache>(options.cache_dir / "unpack", unpack_cache_group(options));

@@ -1,6 +1,6 @@
 #include "ckms/builder/build_cache.hpp"
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -9,7 +9,7 @@ namespace {
 // signed, so an artifact published with unsigned ones must be built again, not reused.
 constexpr int kKeyFormat = 3;
 
-nlohmann::json optional_digest(const std::optional<oci::Digest>& digest) {
+nlohmann::json optional_digest(const std::optional<ckms::Digest>& digest) {
   return digest ? nlohmann::json(digest->str()) : nlohmann::json(nullptr);
 }
 
@@ -32,7 +32,7 @@ nlohmann::json CacheInputs::to_json() const {
 
 std::string cache_key(const CacheInputs& inputs) {
   // nlohmann::json objects keep keys sorted, so dump() is canonical.
-  return oci::digest_of(inputs.to_json().dump()).str();
+  return ckms::digest_of(inputs.to_json().dump()).str();
 }
 
 std::optional<artifact::ResolvedModule> published_module(oci::Target& target, const std::string& version,

@@ -6,8 +6,8 @@
 
 #include "ckms/builder/sandbox.hpp"
 #include "ckms/images/build_image.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/layer_path.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/beneath_root.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/media_types.hpp"
 
@@ -138,7 +138,7 @@ fs::path unpack_build_image(oci::Target& target, const BuildImage& image, oci::U
     }
     // Beneath the tree: an image whose /var is a link to / must not make the host create
     // /lib/dkms. A mount point that is not a directory still fails at the sandbox's check.
-    oci::BeneathRoot root(staging);
+    ckms::BeneathRoot root(staging);
     for (const char* mount_point : {kSandboxSourceDir, kSandboxOutputDir, kDkmsTreeMountPoint}) {
       root.open_directory(fs::path(mount_point).relative_path().string(), true,
                           fmt::format("build image {}: mount point {}", image.reference, mount_point));

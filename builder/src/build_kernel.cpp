@@ -24,9 +24,9 @@
 #include "ckms/builder/stop.hpp"
 #include "ckms/builder/tree_files.hpp"
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
-#include "ckms/oci/layer_path.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
+#include "ckms/base/beneath_root.hpp"
 
 namespace ckms::builder::detail {
 namespace fs = std::filesystem;
@@ -61,9 +61,9 @@ bool plain_component(std::string_view text) {
 
 void fresh_directory(const fs::path& dir) {
   if (fs::exists(fs::symlink_status(dir))) {
-    const oci::UniqueFd parent(::open(dir.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    const ckms::UniqueFd parent(::open(dir.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!parent) fail_errno("open " + dir.parent_path().string());
-    oci::remove_tree_at(parent.get(), dir.filename().string(), dir.string());
+    ckms::remove_tree_at(parent.get(), dir.filename().string(), dir.string());
   }
   fs::create_directories(dir);
 }
@@ -74,10 +74,10 @@ void write_log(const fs::path& log, std::string_view text, bool truncate) {
   std::error_code ec;
   fs::create_directories(log.parent_path(), ec);
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND);
-  const oci::UniqueFd fd(::open(log.c_str(), flags, 0644));
+  const ckms::UniqueFd fd(::open(log.c_str(), flags, 0644));
   if (!fd) return;
   try {
-    oci::write_all(fd.get(), std::as_bytes(std::span(text)), log.string());
+    ckms::write_all(fd.get(), std::as_bytes(std::span(text)), log.string());
   } catch (const Error&) {
   }
 }
@@ -87,7 +87,7 @@ std::string file_end(const fs::path& file, std::uintmax_t window) {
   std::error_code ec;
   const auto size = fs::file_size(file, ec);
   if (ec) return {};
-  const oci::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  const ckms::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return {};
   const auto start = size > window ? size - window : 0;
   std::string text(static_cast<std::size_t>(size - start), '\0');
@@ -237,8 +237,8 @@ class KernelJob {
 
   void cleanup() {
     try {
-      const oci::UniqueFd parent(::open(dirs_.root.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      if (parent) oci::remove_tree_at(parent.get(), dirs_.root.filename().string(), dirs_.root.string());
+      const ckms::UniqueFd parent(::open(dirs_.root.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (parent) ckms::remove_tree_at(parent.get(), dirs_.root.filename().string(), dirs_.root.string());
     } catch (const Error&) {
       // Scratch space that cannot be removed is left for the work dir's own removal.
     }
@@ -533,7 +533,7 @@ class KernelJob {
     std::map<std::string, std::vector<std::string>> declared;
     for (const auto& file : result_.modules) {
       const fs::path path = dirs_.files / file.file_name;
-      const auto info = kmod::read_modinfo(oci::read_file(path, limit), path.string(), limit);
+      const auto info = kmod::read_modinfo(ckms::read_file(path, limit), path.string(), limit);
       auto& names = declared[kmod::normalize_module_name(info.name)];
       for (const auto& parameter : info.parameters) names.push_back(parameter.name);
     }

@@ -15,10 +15,10 @@ namespace ckms::builder::detail {
 struct BuildContext {
   const BuildOptions& options;
   BuildObserver& observer;
-  oci::Digest source_digest;
-  oci::Digest dkms_conf_digest;
+  ckms::Digest source_digest;
+  ckms::Digest dkms_conf_digest;
   std::optional<kmod::SigningKey> key;
-  std::optional<oci::Digest> certificate_digest;
+  std::optional<ckms::Digest> certificate_digest;
   std::unique_ptr<oci::UnpackCache> unpack_cache;  // null when building in place
   unsigned make_jobs = 1;
   // The output target is one object shared by all workers; registry and layout clients

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -63,7 +63,7 @@ KernelConfig KernelConfig::parse(std::string_view text) {
 }
 
 KernelConfig KernelConfig::load(const std::filesystem::path& file) {
-  return parse(oci::read_file(file, kMaxKernelConfigBytes));
+  return parse(ckms::read_file(file, kMaxKernelConfigBytes));
 }
 
 bool KernelConfig::grep(const std::string& pattern) const {

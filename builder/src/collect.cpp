@@ -10,8 +10,8 @@
 #include "ckms/builder/tree_files.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::builder {
 namespace fs = std::filesystem;
@@ -24,7 +24,7 @@ std::string first_word(std::string_view text) {
 }
 
 void write_file(const fs::path& file, std::string_view bytes) {
-  oci::AtomicFile out(file);
+  ckms::AtomicFile out(file);
   out.write(bytes);
   out.commit();
 }
@@ -99,7 +99,7 @@ std::vector<artifact::ModuleFile> collect_modules(const BuildPlan& plan, const f
     file.depends = info.depends;
     file.signer = signer;
     file.install_location = planned.install_location;
-    file.digest = oci::digest_of(content);
+    file.digest = ckms::digest_of(content);
     file.size = static_cast<std::int64_t>(content.size());
     files.push_back(std::move(file));
   }

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "shell_quote.hpp"
 
 namespace ckms::builder {

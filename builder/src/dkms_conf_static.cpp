@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 
 #include "ckms/builder/tree_files.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::builder {
 namespace {

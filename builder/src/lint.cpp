@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -35,7 +35,7 @@ bool has_module_source(const std::filesystem::path& dir, const ModuleEntry& m) {
          name == "Kbuild.in" || name == "Makefile.am") && it->is_regular_file(ec)) {
       std::string text;
       try {
-        text = oci::read_file(it->path(), 1 << 20);
+        text = ckms::read_file(it->path(), 1 << 20);
       } catch (const Error&) {
         continue;
       }

@@ -8,15 +8,15 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::builder {
 
 LogPump::LogPump(int log_fd, std::uint64_t limit) : log_fd_(log_fd), limit_(limit) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) fail_errno("create the build log pipe");
-  read_ = oci::UniqueFd(fds[0]);
-  write_ = oci::UniqueFd(fds[1]);
+  read_ = ckms::UniqueFd(fds[0]);
+  write_ = ckms::UniqueFd(fds[1]);
   thread_ = std::jthread([this] { run(); });
 }
 

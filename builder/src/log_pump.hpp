@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <thread>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::builder {
 
@@ -22,14 +22,14 @@ class LogPump {
 
   // For the child's stdout and stderr; close_writer() once the child has it.
   int writer() const { return write_.get(); }
-  void close_writer() { write_ = oci::UniqueFd(); }
+  void close_writer() { write_ = ckms::UniqueFd(); }
 
  private:
   void run();
 
   int log_fd_;
   std::uint64_t limit_;
-  oci::UniqueFd read_, write_;
+  ckms::UniqueFd read_, write_;
   using Clock = std::chrono::steady_clock;
   std::atomic<Clock::time_point> stop_after_{Clock::time_point::max()};
   std::jthread thread_;

@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "ckms/builder/sandbox_bundle.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "sandbox_seccomp.hpp"
 
 namespace ckms::builder {

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::builder {
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "ckms/builder/sandbox_process.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "sandbox_cgroup.hpp"
 
 namespace ckms::builder {
@@ -19,8 +19,8 @@ namespace {
 constexpr std::string_view kPendingSuffix = ".new";
 
 // The owner file's lock when its owner is gone; nothing while it lives (or the file is gone).
-oci::UniqueFd lock_if_abandoned(const fs::path& file) {
-  oci::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+ckms::UniqueFd lock_if_abandoned(const fs::path& file) {
+  ckms::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
   if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return {};
   // Unlinked between our open and our lock: its owner finished and cleaned up.
   struct stat st{};
@@ -45,12 +45,12 @@ Deletion delete_container(const std::vector<std::string>& runc, const SandboxSta
 SandboxOwner::SandboxOwner(const SandboxStateRoot& root, const std::string& id) : file_(root.owners / id) {
   fs::create_directories(root.owners);
   const fs::path pending = root.owners / fmt::format(".{}{}", id, kPendingSuffix);
-  fd_ = oci::UniqueFd(::open(pending.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  fd_ = ckms::UniqueFd(::open(pending.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd_) fail_errno("create sandbox owner file " + pending.string());
   if (::flock(fd_.get(), LOCK_EX) != 0) fail_errno("lock sandbox owner file " + pending.string());
   // For people looking at a stuck machine; the lock, not this number, is what counts.
   const std::string pid = fmt::format("{}\n", ::getpid());
-  oci::write_all(fd_.get(), std::as_bytes(std::span(pid)), pending.string());
+  ckms::write_all(fd_.get(), std::as_bytes(std::span(pid)), pending.string());
   if (::rename(pending.c_str(), file_.c_str()) != 0) fail_errno("rename sandbox owner file to " + file_.string());
 }
 
@@ -65,7 +65,7 @@ std::vector<std::string> reap_stale_sandboxes(const std::vector<std::string>& ru
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root.owners, ec)) {
     const std::string name = entry.path().filename().string();
-    const oci::UniqueFd lock = lock_if_abandoned(entry.path());
+    const ckms::UniqueFd lock = lock_if_abandoned(entry.path());
     if (!lock) continue;
     if (name.starts_with('.')) {
       // Its owner died before the container existed.

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::builder {
 
@@ -35,7 +35,7 @@ class SandboxOwner {
 
  private:
   std::filesystem::path file_;
-  oci::UniqueFd fd_;
+  ckms::UniqueFd fd_;
 };
 
 // Kills and deletes (`runc delete --force`) every container under `root` whose owner file

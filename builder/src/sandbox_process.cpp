@@ -17,8 +17,8 @@
 #include "ckms/builder/sandbox_process.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/builder/stop.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 extern char** environ;
 
@@ -77,7 +77,7 @@ pid_t spawn_child(const std::vector<std::string>& argv, const ChildOptions& opti
   std::vector<std::pair<int, rlimit>> limits;
   for (const auto& r : options.rlimits)
     limits.emplace_back(rlimit_resource(r.type), rlimit{r.soft, r.hard});
-  oci::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  ckms::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull) fail_errno("open /dev/null");
   const int out_fd = options.log_fd >= 0 ? options.log_fd : devnull.get();
   const char* cwd = options.cwd ? options.cwd->c_str() : nullptr;
@@ -102,7 +102,7 @@ pid_t spawn_child(const std::vector<std::string>& argv, const ChildOptions& opti
 
 std::optional<int> wait_child(pid_t pid, std::chrono::steady_clock::time_point deadline, bool stoppable) {
   // A pidfd lets poll() sleep until exit or deadline, without a busy loop or SIGCHLD.
-  oci::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  ckms::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   for (;;) {
     int status = 0;
     const pid_t done = ::waitpid(pid, &status, WNOHANG);

@@ -18,8 +18,8 @@
 #include "ckms/builder/sandbox_process.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/builder/stop.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "log_pump.hpp"
 #include "sandbox_cgroup.hpp"
 #include "sandbox_owner.hpp"
@@ -36,17 +36,17 @@ std::string container_id() {
   return fmt::format("ckms-{}-{}-{:08x}", ::getpid(), counter++, random());
 }
 
-oci::UniqueFd open_log(const std::filesystem::path& log_file) {
+ckms::UniqueFd open_log(const std::filesystem::path& log_file) {
   if (log_file.empty()) fail(ErrorKind::usage, "sandbox: no log file given");
   if (log_file.has_parent_path()) std::filesystem::create_directories(log_file.parent_path());
-  oci::UniqueFd fd(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ckms::UniqueFd fd(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) fail_errno("open build log " + log_file.string());
   return fd;
 }
 
 void log_line(int fd, const std::string& line) {
   const std::string text = "ckms: " + line + "\n";
-  oci::write_all(fd, std::as_bytes(std::span(text)), "build log");
+  ckms::write_all(fd, std::as_bytes(std::span(text)), "build log");
 }
 
 // Why a wait ended before the process did, recorded in `result`, for the log.
@@ -102,7 +102,7 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   std::filesystem::permissions(work, std::filesystem::perms::others_exec |
                                          std::filesystem::perms::group_exec,
                                std::filesystem::perm_options::add);
-  oci::UniqueFd log = open_log(spec.log_file);
+  ckms::UniqueFd log = open_log(spec.log_file);
 
   // runc's --root: shared, so a later run can stop what a dead one left; else private.
   std::optional<SandboxStateRoot> shared;
@@ -174,7 +174,7 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
 }
 
 SandboxResult run_in_place(const SandboxSpec& spec) {
-  oci::UniqueFd log = open_log(spec.log_file);
+  ckms::UniqueFd log = open_log(spec.log_file);
   SandboxResult result;
   result.log_file = spec.log_file;
   const auto start = Clock::now();

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "ckms/builder/sandbox_run.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::builder {
 

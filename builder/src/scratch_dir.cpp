@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/layer_path.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/beneath_root.hpp"
 
 namespace ckms::builder {
 namespace fs = std::filesystem;
@@ -32,14 +32,14 @@ bool has_marker(int dirfd) {
   return ::fstatat(dirfd, std::string(kMarker).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
-oci::UniqueFd open_directory(const fs::path& path) {
-  return oci::UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+ckms::UniqueFd open_directory(const fs::path& path) {
+  return ckms::UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
 void remove_tree(const fs::path& path) {
-  const oci::UniqueFd parent = open_directory(path.parent_path());
+  const ckms::UniqueFd parent = open_directory(path.parent_path());
   if (!parent) fail_errno("open " + path.parent_path().string());
-  oci::remove_tree_at(parent.get(), path.filename().string(), path.string());
+  ckms::remove_tree_at(parent.get(), path.filename().string(), path.string());
 }
 
 }  // namespace
@@ -57,7 +57,7 @@ ScratchDir::ScratchDir(const fs::path& parent) {
   };
   lock_ = open_directory(pending);
   if (!lock_ || ::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) give_up("lock work directory " + pending);
-  const oci::UniqueFd marker(::openat(lock_.get(), std::string(kMarker).c_str(),
+  const ckms::UniqueFd marker(::openat(lock_.get(), std::string(kMarker).c_str(),
                                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!marker) give_up("mark work directory " + pending);
   path_ = parent / (std::string(kPrefix) + pending.substr(pending.size() - kRandomPart));
@@ -80,7 +80,7 @@ std::vector<fs::path> remove_abandoned_scratch(const fs::path& parent) {
     if (!is_scratch_name(path.filename().string())) continue;
     struct stat st{};
     if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
-    const oci::UniqueFd lock = open_directory(path);
+    const ckms::UniqueFd lock = open_directory(path);
     if (!lock || !has_marker(lock.get()) || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
     try {
       remove_tree(path);

@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
-#include "ckms/oci/layer_path.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
+#include "ckms/base/beneath_root.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -53,11 +53,11 @@ std::optional<std::string> read_file_in_root(const std::filesystem::path& root,
                                              std::string_view what) {
   const std::string relative = relative_of(path);
   if (relative.empty()) fail(ErrorKind::usage, "{}: no file named", what);
-  const oci::UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  const ckms::UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd) fail_errno(fmt::format("{}: open {}", what, root.string()));
 
-  oci::UniqueFd fd;
-  if (oci::kernel_has_openat2()) {
+  ckms::UniqueFd fd;
+  if (ckms::kernel_has_openat2()) {
     open_how how{};
     how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
@@ -67,13 +67,13 @@ std::optional<std::string> read_file_in_root(const std::filesystem::path& root,
       fail(ErrorKind::refused, "{}: cannot open {} inside {}: {}", what, path, root.string(),
            std::strerror(errno));
     }
-    fd = oci::UniqueFd(static_cast<int>(result));
+    fd = ckms::UniqueFd(static_cast<int>(result));
   } else {
-    oci::BeneathRoot beneath(root, oci::ResolveStrategy::component_walk);
-    const auto [parent, name] = oci::split_parent(relative);
-    const oci::UniqueFd dir = beneath.open_directory(parent, false, what);
+    ckms::BeneathRoot beneath(root, ckms::ResolveStrategy::component_walk);
+    const auto [parent, name] = ckms::split_parent(relative);
+    const ckms::UniqueFd dir = beneath.open_directory(parent, false, what);
     if (!dir) return std::nullopt;
-    fd = oci::UniqueFd(::openat(dir.get(), std::string(name).c_str(),
+    fd = ckms::UniqueFd(::openat(dir.get(), std::string(name).c_str(),
                                 O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd) {
       if (errno == ENOENT) return std::nullopt;
@@ -89,10 +89,10 @@ std::optional<std::string> read_plain_file(const std::filesystem::path& dir, std
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
     fail(ErrorKind::usage, "{}: '{}' is not a plain file name", what, name);
   }
-  const oci::UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  const ckms::UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir_fd) fail_errno(fmt::format("{}: open {}", what, dir.string()));
   // O_NONBLOCK: opening a FIFO planted under the expected name must not hang the host.
-  const oci::UniqueFd fd(::openat(dir_fd.get(), std::string(name).c_str(),
+  const ckms::UniqueFd fd(::openat(dir_fd.get(), std::string(name).c_str(),
                                   O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd) {
     if (errno == ENOENT) return std::nullopt;

@@ -2,7 +2,7 @@
 
 #include <iostream>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::cli {
 

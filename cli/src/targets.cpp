@@ -1,6 +1,6 @@
 #include "targets.hpp"
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/registry.hpp"
 

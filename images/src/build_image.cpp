@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "ckms/images/decompress.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -99,7 +99,7 @@ Toolchain toolchain_from_tar(const fs::path& rootfs_tar, const fs::path& work_di
   const fs::path blob = work_dir / "toolchain.layer";
   const oci::CreatedLayer layer = [&] {
     Staging rootfs(work_dir / "toolchain-rootfs");
-    oci::FileReader file(rootfs_tar);
+    ckms::FileReader file(rootfs_tar);
     auto tar = decompressing(file, rootfs_tar.string());
     oci::UnpackOptions unpack;
     unpack.layer_name = rootfs_tar.string();
@@ -141,7 +141,7 @@ Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_
 }
 
 oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release,
-                                     std::string_view source_dir, const oci::Digest& headers_diff_id,
+                                     std::string_view source_dir, const ckms::Digest& headers_diff_id,
                                      std::string comment, std::int64_t created) {
   oci::ImageConfig config = toolchain.config;
   config.architecture = "amd64";

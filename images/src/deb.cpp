@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ckms/images/decompress.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::images {
 namespace fs = std::filesystem;
@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // The bytes of the current member of an open archive, as a Reader.
-class MemberReader final : public oci::Reader {
+class MemberReader final : public ckms::Reader {
  public:
   MemberReader(struct archive* archive, std::string what) : archive_(archive), what_(std::move(what)) {}
   std::size_t read(std::span<std::byte> buffer) override {
@@ -47,7 +47,7 @@ ArchivePtr open_ar(const fs::path& deb) {
 // Calls `visit` on the member whose name starts with `prefix` (e.g. "data.tar"); the
 // member's mtime is passed along. Fails naming the package when there is none.
 void with_member(const fs::path& deb, std::string_view prefix,
-                 const std::function<void(oci::Reader&, std::int64_t mtime)>& visit) {
+                 const std::function<void(ckms::Reader&, std::int64_t mtime)>& visit) {
   auto archive = open_ar(deb);
   archive_entry* entry = nullptr;
   int status = ARCHIVE_OK;
@@ -67,12 +67,12 @@ void with_member(const fs::path& deb, std::string_view prefix,
 }
 
 // The "./control" file of a control.tar stream (already decompressed).
-std::string control_text(oci::Reader& tar, const fs::path& deb) {
+std::string control_text(ckms::Reader& tar, const fs::path& deb) {
   ArchivePtr archive(archive_read_new(), &archive_read_free);
   archive_read_support_format_tar(archive.get());
   struct Source {
-    oci::Reader& reader;
-    std::vector<std::byte> buffer = std::vector<std::byte>(oci::kCopyBufferSize);
+    ckms::Reader& reader;
+    std::vector<std::byte> buffer = std::vector<std::byte>(ckms::kCopyBufferSize);
   } source{tar};
   auto callback = [](struct archive*, void* self, const void** block) -> la_ssize_t {
     auto* s = static_cast<Source*>(self);
@@ -89,7 +89,7 @@ std::string control_text(oci::Reader& tar, const fs::path& deb) {
     const std::string_view name = raw_name != nullptr ? raw_name : "";
     if (name != "./control" && name != "control") continue;
     MemberReader member(archive.get(), fmt::format("{}: control", deb.string()));
-    return oci::read_all(member, 1 << 20, fmt::format("{}: control", deb.string()));
+    return ckms::read_all(member, 1 << 20, fmt::format("{}: control", deb.string()));
   }
   fail(ErrorKind::integrity, "{}: control.tar holds no control file", deb.string());
 }
@@ -131,18 +131,18 @@ std::map<std::string, std::string> parse_control_fields(std::string_view text, s
 
 DebControl read_deb_control(const fs::path& deb) {
   DebControl control;
-  with_member(deb, "control.tar", [&](oci::Reader& member, std::int64_t) {
+  with_member(deb, "control.tar", [&](ckms::Reader& member, std::int64_t) {
     auto tar = decompressing(member, fmt::format("{}: control.tar", deb.string()));
     control.fields = parse_control_fields(control_text(*tar, deb), deb.string());
   });
-  with_member(deb, "data.tar", [&](oci::Reader&, std::int64_t mtime) { control.build_time = mtime; });
+  with_member(deb, "data.tar", [&](ckms::Reader&, std::int64_t mtime) { control.build_time = mtime; });
   if (control.package().empty()) fail(ErrorKind::integrity, "{}: control file has no Package field", deb.string());
   return control;
 }
 
 oci::UnpackResult unpack_deb(const fs::path& deb, const fs::path& target) {
   oci::UnpackResult result;
-  with_member(deb, "data.tar", [&](oci::Reader& member, std::int64_t) {
+  with_member(deb, "data.tar", [&](ckms::Reader& member, std::int64_t) {
     auto tar = decompressing(member, fmt::format("{}: data.tar", deb.string()));
     oci::UnpackOptions options;
     options.layer_name = deb.filename().string();

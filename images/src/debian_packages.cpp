@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <set>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "process.hpp"
 
 namespace ckms::images {

@@ -7,16 +7,16 @@
 #include <exception>
 #include <vector>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::images {
 namespace {
 
 // libarchive's "raw" format hands the decompressed stream over as a single entry.
-class DecompressingReader final : public oci::Reader {
+class DecompressingReader final : public ckms::Reader {
  public:
-  DecompressingReader(oci::Reader& inner, std::string what)
-      : inner_(inner), what_(std::move(what)), buffer_(oci::kCopyBufferSize), archive_(archive_read_new()) {
+  DecompressingReader(ckms::Reader& inner, std::string what)
+      : inner_(inner), what_(std::move(what)), buffer_(ckms::kCopyBufferSize), archive_(archive_read_new()) {
     if (archive_ == nullptr) fail(ErrorKind::internal, "{}: cannot allocate a decompressor", what_);
     archive_read_support_filter_all(archive_);
     archive_read_support_format_raw(archive_);
@@ -63,7 +63,7 @@ class DecompressingReader final : public oci::Reader {
     return message != nullptr ? message : "unknown error";
   }
 
-  oci::Reader& inner_;
+  ckms::Reader& inner_;
   std::string what_;
   std::vector<std::byte> buffer_;
   std::exception_ptr inner_error_;
@@ -72,7 +72,7 @@ class DecompressingReader final : public oci::Reader {
 
 }  // namespace
 
-std::unique_ptr<oci::Reader> decompressing(oci::Reader& compressed, std::string what) {
+std::unique_ptr<ckms::Reader> decompressing(ckms::Reader& compressed, std::string what) {
   return std::make_unique<DecompressingReader>(compressed, std::move(what));
 }
 

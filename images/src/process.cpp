@@ -8,8 +8,8 @@
 
 #include <array>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 extern char** environ;
 
@@ -18,8 +18,8 @@ namespace ckms::images {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) fail_errno("pipe");
-  oci::UniqueFd read_end(pipe_fds[0]);
-  oci::UniqueFd write_end(pipe_fds[1]);
+  ckms::UniqueFd read_end(pipe_fds[0]);
+  ckms::UniqueFd write_end(pipe_fds[1]);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -34,7 +34,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   pid_t pid = 0;
   const int spawn_error = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  write_end = oci::UniqueFd();
+  write_end = ckms::UniqueFd();
   if (spawn_error != 0) {
     errno = spawn_error;
     fail_errno(fmt::format("cannot run {}", argv[0]));

@@ -1,6 +1,6 @@
 #include "ckms/images/resolve.hpp"
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
 namespace ckms::images {

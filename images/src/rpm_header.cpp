@@ -27,8 +27,8 @@
 #include <span>
 #include <vector>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::images {
 namespace fs = std::filesystem;
@@ -75,7 +75,7 @@ std::uint32_t be32(const unsigned char* p) {
 class RpmFile {
  public:
   explicit RpmFile(const fs::path& path) : path_(path) {
-    fd_ = oci::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    fd_ = ckms::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd_) {
       if (errno == ENOENT) fail(ErrorKind::not_found, "{}: no such RPM package", path.string());
       fail_errno(path.string());
@@ -106,7 +106,7 @@ class RpmFile {
 
  private:
   fs::path path_;
-  oci::UniqueFd fd_;
+  ckms::UniqueFd fd_;
   std::uint64_t size_ = 0;
 };
 

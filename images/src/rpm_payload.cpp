@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "ckms/images/rpm.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::images {
 namespace fs = std::filesystem;
@@ -28,7 +28,7 @@ constexpr std::size_t kChunk = 1 << 16;
 // set are all empty but the last, which carries the content; libarchive reports that last one
 // as a hard link to the first. A tar hard link carries no content, so that member becomes a
 // regular file with the content, and the earlier members are then linked to it.
-class PayloadAsTar final : public oci::Reader {
+class PayloadAsTar final : public ckms::Reader {
  public:
   PayloadAsTar(const fs::path& rpm, std::uint64_t payload_offset, std::string what)
       : what_(std::move(what)),
@@ -172,7 +172,7 @@ class PayloadAsTar final : public oci::Reader {
   // Outlive the writer: freeing an unfinished one flushes through collect() into pending_.
   std::vector<char> pending_;
   std::size_t offset_ = 0;
-  oci::UniqueFd fd_;  // outlives the reader that reads it
+  ckms::UniqueFd fd_;  // outlives the reader that reads it
   std::unique_ptr<struct archive, decltype(&archive_read_free)> cpio_handle_;
   std::unique_ptr<struct archive, decltype(&archive_write_free)> tar_handle_;
   struct archive* cpio_;

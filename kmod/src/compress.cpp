@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::kmod {
 namespace {
@@ -67,10 +67,10 @@ struct LzmaStream {
 
 // Drives an lzma_stream from a Reader to a sink; shared by the encoder and the decoder.
 template <typename Emit>
-void run_lzma(lzma_stream& strm, oci::Reader& in, Emit&& emit, std::string_view what,
+void run_lzma(lzma_stream& strm, ckms::Reader& in, Emit&& emit, std::string_view what,
               ErrorKind data_error) {
-  std::vector<std::byte> inbuf(oci::kCopyBufferSize);
-  std::vector<std::uint8_t> outbuf(oci::kCopyBufferSize);
+  std::vector<std::byte> inbuf(ckms::kCopyBufferSize);
+  std::vector<std::uint8_t> outbuf(ckms::kCopyBufferSize);
   lzma_action action = LZMA_RUN;
   for (;;) {
     if (strm.avail_in == 0 && action == LZMA_RUN) {
@@ -88,7 +88,7 @@ void run_lzma(lzma_stream& strm, oci::Reader& in, Emit&& emit, std::string_view 
   }
 }
 
-std::uint64_t xz_compress(oci::Reader& in, const ByteSink& out, std::string_view what) {
+std::uint64_t xz_compress(ckms::Reader& in, const ByteSink& out, std::string_view what) {
   lzma_options_lzma options{};
   if (lzma_lzma_preset(&options, LZMA_PRESET_DEFAULT)) {
     fail(ErrorKind::internal, "{}: liblzma has no default preset", what);
@@ -111,7 +111,7 @@ std::uint64_t xz_compress(oci::Reader& in, const ByteSink& out, std::string_view
   return total;
 }
 
-std::uint64_t xz_decompress(oci::Reader& in, const ByteSink& out, std::uint64_t limit,
+std::uint64_t xz_decompress(ckms::Reader& in, const ByteSink& out, std::uint64_t limit,
                             std::string_view what) {
   LzmaStream s;
   // Concatenated streams and stream padding are valid .xz, as for `xz -d`.
@@ -129,13 +129,13 @@ struct ZstdDctxFree {
   void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
 };
 
-std::uint64_t zstd_compress(oci::Reader& in, const ByteSink& out, std::string_view what) {
+std::uint64_t zstd_compress(ckms::Reader& in, const ByteSink& out, std::string_view what) {
   std::unique_ptr<ZSTD_CCtx, ZstdCctxFree> cctx(ZSTD_createCCtx());
   if (!cctx) fail(ErrorKind::internal, "{}: cannot create a zstd context", what);
   // The zstd command's defaults, which the kernel's Makefile uses: level 3 with a checksum.
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, ZSTD_CLEVEL_DEFAULT);
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
-  std::vector<std::byte> inbuf(oci::kCopyBufferSize);
+  std::vector<std::byte> inbuf(ckms::kCopyBufferSize);
   std::vector<std::uint8_t> outbuf(ZSTD_CStreamOutSize());
   std::uint64_t total = 0;
   bool last = false;
@@ -158,11 +158,11 @@ std::uint64_t zstd_compress(oci::Reader& in, const ByteSink& out, std::string_vi
   return total;
 }
 
-std::uint64_t zstd_decompress(oci::Reader& in, const ByteSink& out, std::uint64_t limit,
+std::uint64_t zstd_decompress(ckms::Reader& in, const ByteSink& out, std::uint64_t limit,
                               std::string_view what) {
   std::unique_ptr<ZSTD_DCtx, ZstdDctxFree> dctx(ZSTD_createDCtx());
   if (!dctx) fail(ErrorKind::internal, "{}: cannot create a zstd context", what);
-  std::vector<std::byte> inbuf(oci::kCopyBufferSize);
+  std::vector<std::byte> inbuf(ckms::kCopyBufferSize);
   std::vector<std::uint8_t> outbuf(ZSTD_DStreamOutSize());
   BoundedSink sink(out, limit, what);
   std::size_t pending = 0;  // 0 once a frame is complete
@@ -218,7 +218,7 @@ Compression compression_from_name(const std::filesystem::path& file) {
   return Compression::none;
 }
 
-std::uint64_t compress(oci::Reader& in, Compression format, const ByteSink& out,
+std::uint64_t compress(ckms::Reader& in, Compression format, const ByteSink& out,
                        std::string_view what) {
   switch (format) {
     case Compression::xz: return xz_compress(in, out, what);
@@ -228,7 +228,7 @@ std::uint64_t compress(oci::Reader& in, Compression format, const ByteSink& out,
   fail(ErrorKind::usage, "{}: no compression format chosen", what);
 }
 
-std::uint64_t decompress(oci::Reader& in, Compression format, const ByteSink& out,
+std::uint64_t decompress(ckms::Reader& in, Compression format, const ByteSink& out,
                          std::uint64_t limit, std::string_view what) {
   switch (format) {
     case Compression::xz: return xz_decompress(in, out, limit, what);
@@ -241,7 +241,7 @@ std::uint64_t decompress(oci::Reader& in, Compression format, const ByteSink& ou
 namespace {
 
 // Reads from caller-owned bytes without copying them.
-class ViewReader final : public oci::Reader {
+class ViewReader final : public ckms::Reader {
  public:
   explicit ViewReader(std::string_view bytes) : bytes_(bytes) {}
   std::size_t read(std::span<std::byte> buffer) override {

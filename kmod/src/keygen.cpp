@@ -7,8 +7,8 @@
 
 #include <utility>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "openssl.hpp"
 
 namespace ckms::kmod {
@@ -73,7 +73,7 @@ std::string pem_of_cert(X509* cert) {
 }
 
 void write_atomically(const std::filesystem::path& file, const std::string& content, mode_t mode) {
-  oci::AtomicFile out(file);  // a mkstemp file: mode 0600 until commit
+  ckms::AtomicFile out(file);  // a mkstemp file: mode 0600 until commit
   out.write(content);
   out.commit(std::nullopt, std::nullopt, mode);
 }

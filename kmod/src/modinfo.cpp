@@ -7,8 +7,8 @@
 #include <memory>
 #include <mutex>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::kmod {
 
@@ -154,7 +154,7 @@ ModInfo read_modinfo(std::string_view module, std::string_view what, std::uint64
 
 ModInfo read_modinfo_file(const std::filesystem::path& file, std::uint64_t limit) {
   const std::string what = file.string();
-  return parse_elf(decompress_auto(oci::read_file(file, limit), limit, what), what);
+  return parse_elf(decompress_auto(ckms::read_file(file, limit), limit, what), what);
 }
 
 }  // namespace ckms::kmod

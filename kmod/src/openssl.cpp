@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::kmod::ossl {
 
@@ -73,7 +73,7 @@ bool looks_like_pem(std::string_view bytes) {
 }  // namespace
 
 std::vector<std::string> read_certificate_ders(const std::filesystem::path& file) {
-  std::string bytes = oci::read_file(file, kMaxCredentialFile);
+  std::string bytes = ckms::read_file(file, kMaxCredentialFile);
   if (!looks_like_pem(bytes)) return {std::move(bytes)};
   std::vector<std::string> ders;
   Bio bio = memory_bio(bytes);
@@ -115,7 +115,7 @@ X509Stack read_certificates(const std::filesystem::path& file) {
 }
 
 PKey read_private_key(const std::filesystem::path& file) {
-  const std::string bytes = oci::read_file(file, kMaxCredentialFile);
+  const std::string bytes = ckms::read_file(file, kMaxCredentialFile);
   Bio bio = memory_bio(bytes);
   // An empty passphrase callback: an encrypted key fails instead of prompting on a terminal.
   const auto no_passphrase = [](char*, int, int, void*) { return 0; };

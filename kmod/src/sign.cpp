@@ -6,8 +6,8 @@
 
 #include "ckms/kmod/compress.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "openssl.hpp"
 
 namespace ckms::kmod {
@@ -94,9 +94,9 @@ std::string sign_module(std::string_view module, const SigningKey& key,
 
 void sign_module_file(const std::filesystem::path& file, const SigningKey& key,
                       const SignOptions& options) {
-  const std::string module = oci::read_file(file, kDefaultDecompressLimit);
+  const std::string module = ckms::read_file(file, kDefaultDecompressLimit);
   const std::string signed_module = sign_module(module, key, options, file.string());
-  oci::AtomicFile out(file);
+  ckms::AtomicFile out(file);
   out.write(signed_module);
   std::error_code ec;
   const auto perms = std::filesystem::status(file, ec).permissions();

@@ -4,7 +4,7 @@
 
 #include <cctype>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "openssl.hpp"
 #include "signature_cms.hpp"
 

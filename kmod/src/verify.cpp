@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <optional>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "direct_signature.hpp"
 #include "openssl.hpp"
 #include "signature_cms.hpp"
@@ -162,7 +162,7 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
 
 Verified verify_module_file(const std::filesystem::path& file, const TrustedCertificates& trusted,
                             std::uint64_t limit) {
-  return verify_module(oci::read_file(file, limit), trusted, file.string(), limit);
+  return verify_module(ckms::read_file(file, limit), trusted, file.string(), limit);
 }
 
 }  // namespace ckms::kmod

@@ -3,8 +3,8 @@
 #include <fmt/ranges.h>
 
 #include "ckms/loader/cache.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "repository_view.hpp"
@@ -23,7 +23,7 @@ namespace {
 
 // Root fills the cache and later inserts what it holds: nobody else may have a hand in it.
 fs::path checked_cache_dir(fs::path directory) {
-  oci::ensure_private_directory(directory, 0755, "module cache");
+  ckms::ensure_private_directory(directory, 0755, "module cache");
   return directory;
 }
 

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "ckms/loader/dependencies.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;

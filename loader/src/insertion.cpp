@@ -7,7 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "ckms/kmod/compress.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader::detail {
 
@@ -47,16 +47,16 @@ std::string Insertion::rollback() noexcept {
 
 ModuleImage in_tree_image(const std::string& name, const std::filesystem::path& path) {
   ModuleImage image{.name = name, .what = path.string()};
-  image.file = oci::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  image.file = ckms::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!image.file) fail_errno("cannot open " + path.string());
   char head[8] = {};
   const ssize_t n = ::pread(image.file.get(), head, sizeof head, 0);
   if (n < 0) fail_errno("cannot read " + path.string());
   const auto compression = kmod::detect_compression(std::string_view(head, static_cast<std::size_t>(n)));
   if (compression != kmod::Compression::none) {
-    image.bytes = kmod::decompress(oci::read_file(path, kmod::kDefaultDecompressLimit), compression,
+    image.bytes = kmod::decompress(ckms::read_file(path, kmod::kDefaultDecompressLimit), compression,
                                    kmod::kDefaultDecompressLimit, path.string());
-    image.file = oci::UniqueFd();
+    image.file = ckms::UniqueFd();
   }
   return image;
 }

@@ -17,7 +17,7 @@
 #include <fmt/ranges.h>
 
 #include "ckms/loader/kernel.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 
 #include <chrono>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "insertion.hpp"
 #include "prepare.hpp"
 
@@ -158,7 +158,7 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
     lock.emplace(state->lock());
   }
 
-  LoadReport report{.source = request.reference.str(), .manifest = oci::digest_of("")};
+  LoadReport report{.source = request.reference.str(), .manifest = ckms::digest_of("")};
   report.milliseconds.trust = trust_ms;
   ModuleCache cache(paths.cache_dir);
   const std::string repository = repository_key(request.reference);

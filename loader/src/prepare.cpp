@@ -5,7 +5,7 @@
 
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/vermagic.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader::detail {
 

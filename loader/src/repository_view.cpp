@@ -1,6 +1,6 @@
 #include "repository_view.hpp"
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader::detail {
 
@@ -12,7 +12,7 @@ std::string RepositoryView::describe() const {
 }
 
 oci::Descriptor RepositoryView::resolve(std::string_view tag_or_digest) {
-  if (oci::Digest::try_parse(tag_or_digest)) return layout_.resolve(tag_or_digest);
+  if (ckms::Digest::try_parse(tag_or_digest)) return layout_.resolve(tag_or_digest);
   try {
     return layout_.resolve(prefix_ + std::string(tag_or_digest));
   } catch (const Error& e) {
@@ -23,12 +23,12 @@ oci::Descriptor RepositoryView::resolve(std::string_view tag_or_digest) {
 
 bool RepositoryView::exists(const oci::Descriptor& descriptor) { return layout_.exists(descriptor); }
 
-std::unique_ptr<oci::Reader> RepositoryView::fetch(const oci::Descriptor& descriptor) {
+std::unique_ptr<ckms::Reader> RepositoryView::fetch(const oci::Descriptor& descriptor) {
   return layout_.fetch(descriptor);
 }
 
 // The view is for reading: the cache is written only through Staging::commit.
-void RepositoryView::push(const oci::Descriptor& descriptor, oci::Reader&, const oci::ProgressFn&) {
+void RepositoryView::push(const oci::Descriptor& descriptor, ckms::Reader&, const ckms::ProgressFn&) {
   fail(ErrorKind::internal, "{}: read-only view, cannot store {}", describe(), descriptor.digest.str());
 }
 

@@ -9,7 +9,7 @@
 
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/cache.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/media_types.hpp"
 
 namespace ckms::loader {
@@ -27,7 +27,7 @@ void remove_abandoned(const fs::path& cache_dir) {
   for (const auto& entry : fs::directory_iterator(cache_dir, ec)) {
     if (!entry.path().filename().string().starts_with(kStagingPrefix)) continue;
     const fs::path lock = entry.path() / kLockFile;
-    oci::UniqueFd fd(::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    ckms::UniqueFd fd(::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     struct stat st {};
     if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_size == 0) continue;
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
@@ -54,10 +54,10 @@ Staging::Staging(ModuleCache& cache, oci::Target* source) : cache_(cache), sourc
   if (::mkdtemp(templ.data()) == nullptr) fail_errno("cannot create a staging directory in " + cache_.directory().string());
   directory_ = templ;
   const fs::path lock = directory_ / kLockFile;
-  lock_ = oci::UniqueFd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  lock_ = ckms::UniqueFd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!lock_ || ::flock(lock_.get(), LOCK_EX) != 0) fail_errno("cannot lock " + lock.string());
   const std::string pid = std::to_string(::getpid()) + "\n";
-  oci::write_all(lock_.get(), std::as_bytes(std::span(pid)), lock.string());
+  ckms::write_all(lock_.get(), std::as_bytes(std::span(pid)), lock.string());
   staged_ = std::make_unique<oci::Layout>(directory_ / "oci", oci::Layout::Mode::create_if_missing);
 }
 
@@ -66,7 +66,7 @@ Staging::~Staging() {
   fs::remove_all(directory_, ec);
 }
 
-fs::path Staging::staged_or_cached(const oci::Digest& digest) const {
+fs::path Staging::staged_or_cached(const ckms::Digest& digest) const {
   fs::path staged = staged_->blob_path(digest);
   std::error_code ec;
   if (fs::exists(staged, ec)) return staged;
@@ -109,7 +109,7 @@ LocalBlob Staging::read_layer(const artifact::ModuleFile& file) {
   }
   const fs::path path = staged_or_cached(file.digest);
   LocalBlob blob;
-  blob.file = oci::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  blob.file = ckms::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!blob.file) {
     if (errno == ENOENT) {
       fetch_blob(descriptor);
@@ -132,7 +132,7 @@ LocalBlob Staging::read_layer(const artifact::ModuleFile& file) {
     got += static_cast<std::size_t>(n);
   }
   blob.bytes.resize(got);
-  if (got == static_cast<std::size_t>(file.size) && oci::digest_of(blob.bytes, file.digest.algorithm()) == file.digest) {
+  if (got == static_cast<std::size_t>(file.size) && ckms::digest_of(blob.bytes, file.digest.algorithm()) == file.digest) {
     return blob;
   }
   const bool cached = path == cache_.layout().blob_path(file.digest);
@@ -150,7 +150,7 @@ void Staging::commit(const artifact::ResolvedModule& module, std::string_view na
   std::error_code ec;
   for (const auto& algorithm_dir : fs::directory_iterator(blobs)) {
     for (const auto& blob : fs::directory_iterator(algorithm_dir.path())) {
-      const auto digest = oci::Digest::try_parse(algorithm_dir.path().filename().string() + ":" +
+      const auto digest = ckms::Digest::try_parse(algorithm_dir.path().filename().string() + ":" +
                                                  blob.path().filename().string());
       if (!digest) continue;  // a temp file of a push that failed
       const fs::path target = cache_.layout().blob_path(*digest);
@@ -158,7 +158,7 @@ void Staging::commit(const artifact::ResolvedModule& module, std::string_view na
       if (::rename(blob.path().c_str(), target.c_str()) != 0) {
         fail_errno("cannot move " + blob.path().string() + " into the cache");
       }
-      oci::fsync_directory(target.parent_path());
+      ckms::fsync_directory(target.parent_path());
     }
   }
   cache_.layout().tag(module.manifest_descriptor, name);

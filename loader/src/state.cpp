@@ -10,7 +10,7 @@
 #include <fmt/chrono.h>
 
 #include "ckms/loader/kernel.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -41,7 +41,7 @@ nlohmann::json ModuleRecord::to_json() const {
 ModuleRecord ModuleRecord::from_json(const nlohmann::json& j, std::string_view where) {
   try {
     const auto digest = [&](const char* key) {
-      const auto parsed = oci::Digest::try_parse(j.at(key).get<std::string>());
+      const auto parsed = ckms::Digest::try_parse(j.at(key).get<std::string>());
       if (!parsed) fail(ErrorKind::integrity, "{}: '{}' is not a digest", where, key);
       return *parsed;
     };
@@ -88,12 +88,12 @@ StateStore::StateStore(fs::path directory) : directory_(std::move(directory)) {}
 
 StateLock StateStore::lock() {
   // The records say what to unload and with which parameters: only root's own will do.
-  oci::ensure_private_directory(directory_, 0755, "state directory");
+  ckms::ensure_private_directory(directory_, 0755, "state directory");
   std::error_code ec;
   fs::create_directories(directory_ / "modules", ec);
   if (ec) fail(ErrorKind::io, "cannot create the state directory {}: {}", directory_.string(), ec.message());
   const fs::path file = directory_ / "lock";
-  oci::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  ckms::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) fail_errno("cannot open " + file.string());
   while (::flock(fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) fail_errno("cannot lock " + file.string());
@@ -115,7 +115,7 @@ std::vector<ModuleRecord> StateStore::records() const {
   for (const auto& entry : fs::directory_iterator(directory_ / "modules", ec)) {
     const fs::path& file = entry.path();
     if (file.extension() != ".json" || file.filename().string().starts_with(".")) continue;
-    const json j = json::parse(oci::read_file(file, 1 << 20), nullptr, false);
+    const json j = json::parse(ckms::read_file(file, 1 << 20), nullptr, false);
     if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
     out.push_back(ModuleRecord::from_json(j, file.string()));
   }
@@ -129,7 +129,7 @@ std::optional<ModuleRecord> StateStore::find(std::string_view module) const {
   const fs::path file = record_path(module);
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::nullopt;
-  const json j = json::parse(oci::read_file(file, 1 << 20), nullptr, false);
+  const json j = json::parse(ckms::read_file(file, 1 << 20), nullptr, false);
   if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
   return ModuleRecord::from_json(j, file.string());
 }
@@ -138,7 +138,7 @@ void StateStore::write(const ModuleRecord& record) {
   const fs::path file = record_path(record.module);
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
-  oci::AtomicFile out(file);
+  ckms::AtomicFile out(file);
   out.write(record.to_json().dump(2) + "\n");
   out.commit();
 }
@@ -148,7 +148,7 @@ void StateStore::erase(std::string_view module) {
   std::error_code ec;
   fs::remove(file, ec);
   if (ec) fail(ErrorKind::io, "cannot remove {}: {}", file.string(), ec.message());
-  oci::fsync_directory(file.parent_path());
+  ckms::fsync_directory(file.parent_path());
 }
 
 }  // namespace ckms::loader

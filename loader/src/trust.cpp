@@ -1,6 +1,6 @@
 #include "ckms/loader/trust.hpp"
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader {
 

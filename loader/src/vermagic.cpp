@@ -1,7 +1,7 @@
 #include "ckms/loader/vermagic.hpp"
 
 #include "ckms/loader/kernel.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader {
 

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::oci {
 namespace fs = std::filesystem;

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/oci/auth_credentials.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 extern char** environ;
 

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/registry.hpp"
 
 namespace ckms::oci {

@@ -1,6 +1,6 @@
 #include "ckms/oci/descriptor.hpp"
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::oci {
 

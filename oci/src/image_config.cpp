@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/manifest.hpp"
 
 namespace ckms::oci {

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <string_view>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_path.hpp"
 
 namespace ckms::oci {

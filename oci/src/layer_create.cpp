@@ -17,8 +17,8 @@
 #include <memory>
 #include <vector>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::oci {
 

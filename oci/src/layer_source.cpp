@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::oci {
 

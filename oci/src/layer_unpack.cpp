@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layer_rootless.hpp"
 #include "ckms/oci/layer_source.hpp"
 #include "ckms/oci/layer_whiteout.hpp"

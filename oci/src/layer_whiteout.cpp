@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::oci {
 

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
 

@@ -1,6 +1,6 @@
 #include "ckms/oci/manifest.hpp"
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/media_types.hpp"
 
 namespace ckms::oci {

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
 namespace ckms::op {

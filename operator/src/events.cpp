@@ -2,14 +2,14 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "ckms/operator/resources.hpp"
 
 namespace ckms::op {
 
 nlohmann::json make_event(const KernelModule& module, std::string_view type, std::string_view reason,
                           std::string_view message, std::string_view now) {
-  const std::string id = oci::digest_of(fmt::format("{}\n{}\n{}\n{}", module.uid, type, reason, message)).hex();
+  const std::string id = ckms::digest_of(fmt::format("{}\n{}\n{}\n{}", module.uid, type, reason, message)).hex();
   return {{"apiVersion", "v1"},
           {"kind", "Event"},
           {"metadata", {{"name", fmt::format("{}.{}", module.name.substr(0, 200), id.substr(0, 16))},

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
 namespace ckms::op {

@@ -6,7 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::op {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/http.hpp"
 
 namespace ckms::op {

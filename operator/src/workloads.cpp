@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "ckms/images/resolve.hpp"
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "ckms/operator/commands.hpp"
 #include "ckms/operator/resources.hpp"
 
@@ -13,7 +13,7 @@ namespace {
 using nlohmann::json;
 
 std::string short_hash(std::string_view text, std::size_t digits) {
-  return oci::digest_of(text).hex().substr(0, digits);
+  return ckms::digest_of(text).hex().substr(0, digits);
 }
 
 // Object names here end up in a Job's pod label (job-name), so they stay within 63.

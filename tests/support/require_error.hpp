@@ -6,7 +6,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::testkit {
 

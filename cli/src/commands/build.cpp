@@ -22,7 +22,7 @@
 #include "ckms/builder/stop.hpp"
 #include "ckms/images/resolve.hpp"
 #include "ckms/kmod/sign.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
 

@@ -14,7 +14,7 @@
 #include "ckms/images/debian_packages.hpp"
 #include "ckms/images/resolve.hpp"
 #include "ckms/images/rpm_packages.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layer_create.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/kmod/keygen.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::cli {
 namespace fs = std::filesystem;

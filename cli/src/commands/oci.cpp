@@ -8,7 +8,7 @@
 
 #include "app.hpp"
 #include "ckms/oci/copy.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -165,7 +165,7 @@ void run_push(App& app, const PushArgs& args) {
     const auto [file, media_type] = split_file_argument(argument);
     const std::string title = file.filename().string();
     oci::Descriptor layer{.media_type = media_type,
-                          .digest = oci::digest_of_file(file),
+                          .digest = ckms::digest_of_file(file),
                           .size = static_cast<std::int64_t>(fs::file_size(file)),
                           .annotations = {{std::string(oci::annotation::kTitle), title}}};
     progress.started(layer);
@@ -244,7 +244,7 @@ void run_pull(App& app, const PullArgs& args) {
       continue;
     }
     auto reader = target->fetch(layer);
-    oci::AtomicFile out(fs::path(args.output) / *title);
+    ckms::AtomicFile out(fs::path(args.output) / *title);
     out.write_from(*reader, [&](std::uint64_t n) { progress.advanced(layer, n); });
     out.commit(layer.digest, layer.size);
     progress.finished(layer, oci::CopyObserver::Outcome::copied);

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/artifact/source_artifact.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
 

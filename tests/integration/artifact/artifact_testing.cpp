@@ -32,7 +32,7 @@ BuiltModuleSet module_set(const fs::path& dir, const std::string& version, const
   return BuiltModuleSet{.config = config, .files_dir = files, .cache_key = "cache-" + release};
 }
 
-fs::path registry_blob_file(const oci::Digest& digest) {
+fs::path registry_blob_file(const ckms::Digest& digest) {
   return registry().storage() / "docker" / "registry" / "v2" / "blobs" / "sha256" / digest.hex().substr(0, 2) /
          digest.hex() / "data";
 }

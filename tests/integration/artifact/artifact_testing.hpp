@@ -23,6 +23,6 @@ BuiltModuleSet module_set(const std::filesystem::path& dir, const std::string& v
                           const std::string& release);
 
 // The file of a blob in the registry's storage (docker-registry's filesystem driver).
-std::filesystem::path registry_blob_file(const oci::Digest& digest);
+std::filesystem::path registry_blob_file(const ckms::Digest& digest);
 
 }  // namespace ckms::artifact::test

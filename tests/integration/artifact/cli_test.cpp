@@ -7,7 +7,7 @@
 
 #include "artifact_testing.hpp"
 #include "ckms/kmod/sign.hpp"
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "hello_module.hpp"
 #include "testkit.hpp"
 
@@ -50,7 +50,7 @@ TEST_CASE("ckms source push and pull round-trip through a registry and a layout"
   // Same tree, same artifact, wherever it goes.
   CHECK(to_registry["digest"] == to_layout["digest"]);
   CHECK(to_registry["sourceDigest"] == to_layout["sourceDigest"]);
-  CHECK(ckms::oci::Digest::try_parse(to_registry["digest"].get<std::string>()));
+  CHECK(ckms::Digest::try_parse(to_registry["digest"].get<std::string>()));
 
   const auto from_registry =
       json_of(run_ckms({"--json", "source", "pull", registry_ref, "-o", (dir / "a").string(), "--plain-http"}));

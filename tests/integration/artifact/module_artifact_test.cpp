@@ -9,7 +9,7 @@
 
 #include "artifact_testing.hpp"
 #include "ckms/oci/copy.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -37,7 +37,7 @@ oci::ImageIndex read_index(oci::Target& target, const std::string& tag) {
 
 std::string read_all(oci::Target& target, const oci::Descriptor& blob) {
   auto reader = target.fetch(blob);
-  return oci::read_all(*reader, std::size_t{1} << 20, "blob");
+  return ckms::read_all(*reader, std::size_t{1} << 20, "blob");
 }
 
 ErrorKind error_kind(const std::function<void()>& action) {
@@ -175,10 +175,10 @@ TEST_CASE("skopeo reads module artifacts and copies them to a layout ckms resolv
   const auto raw = run({"skopeo", "inspect", "--raw", "--tls-verify=false", base + old_published.tag});
   INFO(raw.err);
   REQUIRE(raw.exit_code == 0);
-  CHECK(oci::digest_of(raw.out) == old_published.manifest.digest);
+  CHECK(ckms::digest_of(raw.out) == old_published.manifest.digest);
   const auto raw_index = run({"skopeo", "inspect", "--raw", "--tls-verify=false", base + "2.0"});
   REQUIRE(raw_index.exit_code == 0);
-  CHECK(oci::digest_of(raw_index.out) == index_descriptor.digest);
+  CHECK(ckms::digest_of(raw_index.out) == index_descriptor.digest);
 
   SECTION("one kernel's manifest") {
     const auto copied = run({"skopeo", "copy", "--tls-verify=false", base + old_published.tag,
@@ -271,8 +271,8 @@ class StaleListingTarget final : public oci::Target {
   std::string describe() const override { return inner_.describe(); }
   oci::Descriptor resolve(std::string_view r) override { return inner_.resolve(r); }
   bool exists(const oci::Descriptor& d) override { return inner_.exists(d); }
-  std::unique_ptr<oci::Reader> fetch(const oci::Descriptor& d) override { return inner_.fetch(d); }
-  void push(const oci::Descriptor& d, oci::Reader& content, const oci::ProgressFn& progress) override {
+  std::unique_ptr<ckms::Reader> fetch(const oci::Descriptor& d) override { return inner_.fetch(d); }
+  void push(const oci::Descriptor& d, ckms::Reader& content, const ckms::ProgressFn& progress) override {
     inner_.push(d, content, progress);
   }
   void tag(const oci::Descriptor& d, std::string_view t) override { inner_.tag(d, t); }

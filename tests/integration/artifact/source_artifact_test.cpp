@@ -7,7 +7,7 @@
 
 #include "artifact_testing.hpp"
 #include "ckms/artifact/source_artifact.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -77,7 +77,7 @@ TEST_CASE("the same tree packs to the same digest, whatever its mtimes", "[artif
   const auto second = pack_source(dir / "copy", dir / "work2");
   CHECK(first.digest == second.digest);
   CHECK(first.size == second.size);
-  CHECK(oci::digest_of_file(first.layer_file) == first.digest);
+  CHECK(ckms::digest_of_file(first.layer_file) == first.digest);
 
   ckms::testkit::write_text(dir / "copy" / "src" / "hello.c", "int y;\n");
   CHECK(pack_source(dir / "copy", dir / "work3").digest != first.digest);
@@ -160,9 +160,9 @@ TEST_CASE("fetching refuses what is not a safe source artifact and leaves nothin
     INFO(made.err);
     REQUIRE(made.exit_code == 0);
     oci::Descriptor layer{.media_type = std::string(oci::media_type::kOciLayerGzip),
-                          .digest = oci::digest_of_file(tar),
+                          .digest = ckms::digest_of_file(tar),
                           .size = static_cast<std::int64_t>(fs::file_size(tar))};
-    oci::FileReader reader(tar);
+    ckms::FileReader reader(tar);
     layout.push(layer, reader);
     const std::string bytes =
         oci::ImageManifest{.artifact_type = artifact_type, .config = empty, .layers = {layer}}.serialize();

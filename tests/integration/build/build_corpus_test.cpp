@@ -24,7 +24,7 @@
 
 #include "build_fixture.hpp"
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace fs = std::filesystem;
@@ -167,7 +167,7 @@ Outcome dkms_outcome(const fs::path& tree, const std::string& name, const std::s
 
 std::string layer_bytes(ckms::oci::Target& target, const ckms::oci::Descriptor& layer) {
   auto reader = target.fetch(layer);
-  return ckms::oci::read_all(*reader, 256 << 20, layer.digest.str());
+  return ckms::read_all(*reader, 256 << 20, layer.digest.str());
 }
 
 // Whether each module ckms published is byte for byte the file dkms built.

@@ -12,7 +12,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 namespace ckms::builder::test {
 namespace fs = std::filesystem;
@@ -47,7 +47,7 @@ std::string joined(const std::vector<std::string>& items, const std::string& sep
 // OCI runtime, and leaves the image without its dynamic loader.
 fs::path toolchain_tar() {
   const std::string packages = joined(kToolchainPackages, ",");
-  const std::string id = ckms::oci::digest_of(packages + " no-merged-usr").hex().substr(0, 12);
+  const std::string id = ckms::digest_of(packages + " no-merged-usr").hex().substr(0, 12);
   const fs::path target = testkit::download_cache() / ("toolchain-bookworm-" + id + ".tar");
   if (fs::exists(target)) return target;
   const fs::path temp = target.string() + ".tmp.tar";

@@ -12,7 +12,7 @@
 #include "build_fixture.hpp"
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace fs = std::filesystem;
@@ -23,7 +23,7 @@ namespace {
 
 std::string layer_bytes(ckms::oci::Target& target, const ckms::oci::Descriptor& layer) {
   auto reader = target.fetch(layer);
-  return ckms::oci::read_all(*reader, 64 << 20, layer.digest.str());
+  return ckms::read_all(*reader, 64 << 20, layer.digest.str());
 }
 
 std::string modinfo_field(const fs::path& module, const std::string& field) {
@@ -34,7 +34,7 @@ std::string modinfo_field(const fs::path& module, const std::string& field) {
 
 // The version of `package` installed in the build image a kernel was built with.
 std::string package_version(const fs::path& cache_dir, const nlohmann::json& kernel, const std::string& package) {
-  const auto digest = ckms::oci::Digest::parse(kernel.at("buildImageDigest").get<std::string>());
+  const auto digest = ckms::Digest::parse(kernel.at("buildImageDigest").get<std::string>());
   const fs::path status = cache_dir / "unpack" / "sha256" / digest.hex() / "rootfs/var/lib/dpkg/status";
   const std::string text = ckms::testkit::read_text(status);
   const auto at = text.find("\nPackage: " + package + "\n");
@@ -89,7 +89,7 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
   REQUIRE(first.summary.at("indexes").size() == 1);
 
   ckms::oci::Layout layout(out, ckms::oci::Layout::Mode::open_existing);
-  std::map<std::string, ckms::oci::Digest> manifests;
+  std::map<std::string, ckms::Digest> manifests;
   std::map<std::string, std::int64_t> log_times;
   for (const auto& release : f.releases) {
     INFO(release);

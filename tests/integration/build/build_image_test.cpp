@@ -9,7 +9,7 @@
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace fs = std::filesystem;

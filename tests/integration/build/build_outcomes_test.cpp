@@ -6,7 +6,7 @@
 
 #include "build_fixture.hpp"
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace fs = std::filesystem;

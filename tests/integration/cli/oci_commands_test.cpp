@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "ckms/oci/layout.hpp"
 #include "testkit.hpp"
 
@@ -83,7 +83,7 @@ TEST_CASE("skopeo and ckms read each other's layouts with identical digests") {
   REQUIRE(copied.exit_code == 0);
   const auto back = run_ckms({"inspect", "--raw", "oci:" + (dir / "by-skopeo").string() + ":v1"});
   require_ok(back);
-  CHECK(ckms::oci::digest_of(back.out) == ckms::oci::digest_of(ours.out));
+  CHECK(ckms::digest_of(back.out) == ckms::digest_of(ours.out));
 
   // ckms copies skopeo's copy; skopeo inspects ckms's copy unchanged.
   require_ok(run_ckms({"copy", "oci:" + (dir / "by-skopeo").string() + ":v1",
@@ -152,7 +152,7 @@ TEST_CASE("bad input is refused with the input named and the right exit code") {
   }
   SECTION("a corrupted blob stops a pull and leaves no partial file") {
     const auto layout = push_example(dir);
-    const auto blob = ckms::oci::digest_of(std::string(100000, 'k'));
+    const auto blob = ckms::digest_of(std::string(100000, 'k'));
     const auto path = layout / "blobs" / "sha256" / blob.hex();
     fs::permissions(path, fs::perms::owner_write, fs::perm_options::add);
     ckms::testkit::write_text(path, std::string(99999, 'k') + "X");

@@ -18,7 +18,7 @@
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/loader/cache.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -75,7 +75,7 @@ void check_registry_artifact(Outcome& outcome, const std::string& repository, bo
     const auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(direct, *root), repository);
     for (const auto& layer : manifest.layers) {
       auto reader = direct.fetch(layer);
-      const std::string bytes = oci::read_all(*reader, 8 << 20, layer.digest.str());
+      const std::string bytes = ckms::read_all(*reader, 8 << 20, layer.digest.str());
       const auto title = layer.annotation(oci::annotation::kTitle).value_or("");
       if (bytes != file_text(material().files_dir / title)) {
         outcome.problems.push_back(repository + ": layer " + title + " differs from the source file");
@@ -178,7 +178,7 @@ Outcome publish_module(const Context& c) {
   try {
     const auto resolved = artifact::resolve_module(direct, "1.0", release);
     auto reader = direct.fetch(resolved.manifest.layers.at(0));
-    if (oci::read_all(*reader, 8 << 20, "layer") !=
+    if (ckms::read_all(*reader, 8 << 20, "layer") !=
         file_text(c.scratch / ("files-1.0-" + release) / "faulty.ko")) {
       outcome.problems.push_back("published layer differs from the module file");
     }

@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace ckms::faults {
@@ -94,7 +94,7 @@ std::vector<std::string> registry_problems() {
     for (const auto& blob : fs::directory_iterator(prefix.path())) {
       const fs::path data = blob.path() / "data";
       if (!fs::exists(data)) continue;
-      const auto digest = oci::digest_of_file(data);
+      const auto digest = ckms::digest_of_file(data);
       if (digest.hex() != blob.path().filename().string()) {
         problems.push_back("registry blob " + blob.path().filename().string() + " holds " + digest.str());
       }

@@ -20,7 +20,7 @@
 #include <fmt/format.h>
 
 #include "ckms/oci/copy.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -164,7 +164,7 @@ void endless_manifest(RawServer& server, int fd, const Request& request, bool wi
   // With a length it looks like a real registry's reply, digest header included, so the
   // client takes the HEAD at its word; without one, the client must read to learn the digest.
   if (with_length) {
-    head += "Content-Length: 1073741824\r\nDocker-Content-Digest: " + oci::digest_of("huge").str() + "\r\n";
+    head += "Content-Length: 1073741824\r\nDocker-Content-Digest: " + ckms::digest_of("huge").str() + "\r\n";
   }
   head += "\r\n";
   if (!server.send(fd, head) || request.method == "HEAD") return;
@@ -233,7 +233,7 @@ TEST_CASE("an index that claims to contain itself is refused as the lie it is", 
   // Content cannot contain its own digest, so a registry can only fake a cycle by answering a
   // digest with other bytes: the index lists a child, and the child's digest is answered with
   // the index again.
-  const std::string child_digest = oci::digest_of("never served").str();
+  const std::string child_digest = ckms::digest_of("never served").str();
   const std::string index = fmt::format(
       R"({{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"{}","digest":"{}","size":{}}}]}})",
       oci::media_type::kOciIndex, oci::media_type::kOciIndex, child_digest, 200);
@@ -242,7 +242,7 @@ TEST_CASE("an index that claims to contain itself is refused as the lie it is", 
                        [&index](RawServer& s, int fd, const Request&) {
                          s.send(fd, reply(200,
                                           {{"Content-Type", std::string(oci::media_type::kOciIndex)},
-                                           {"Docker-Content-Digest", oci::digest_of(index).str()}},
+                                           {"Docker-Content-Digest", ckms::digest_of(index).str()}},
                                           index));
                        },
                        self));
@@ -258,13 +258,13 @@ TEST_CASE("indexes nested without end are refused at the depth limit", "[hostile
   std::map<std::string, std::string> by_digest;
   std::string below = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
   for (int level = 0; level < 40; ++level) {
-    by_digest[oci::digest_of(below).str()] = below;
+    by_digest[ckms::digest_of(below).str()] = below;
     below = fmt::format(
         R"({{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"{}","digest":"{}","size":{}}}]}})",
-        oci::media_type::kOciIndex, oci::media_type::kOciIndex, oci::digest_of(below).str(), below.size());
+        oci::media_type::kOciIndex, oci::media_type::kOciIndex, ckms::digest_of(below).str(), below.size());
   }
   const std::string top = below;
-  by_digest[oci::digest_of(top).str()] = top;
+  by_digest[ckms::digest_of(top).str()] = top;
   RawServer* self = nullptr;
   RawServer server(registry_like(
                        [&](RawServer& s, int fd, const Request& r) {
@@ -276,7 +276,7 @@ TEST_CASE("indexes nested without end are refused at the depth limit", "[hostile
                          }
                          std::string answer = reply(200,
                                                     {{"Content-Type", std::string(oci::media_type::kOciIndex)},
-                                                     {"Docker-Content-Digest", oci::digest_of(body).str()}},
+                                                     {"Docker-Content-Digest", ckms::digest_of(body).str()}},
                                                     body);
                          if (r.method == "HEAD") answer.resize(answer.size() - body.size());
                          s.send(fd, answer);
@@ -349,14 +349,14 @@ TEST_CASE("a token realm on another loopback port gets the credentials, the regi
     }
     self->send(fd, reply(200,
                          {{"Content-Type", std::string(oci::media_type::kOciIndex)},
-                          {"Docker-Content-Digest", oci::digest_of(index).str()}},
+                          {"Docker-Content-Digest", ckms::digest_of(index).str()}},
                          r.method == "HEAD" ? "" : index));
   });
   self = &server;
   oci::RegistryOptions options = hostile_options();
   options.credentials = oci::Credentials{"ckms", "s3cret-pa55", ""};
   oci::RegistryRepository repo(via(server.authority(), "hostile/token"), options);
-  CHECK(repo.resolve("v1").digest == oci::digest_of(index));
+  CHECK(repo.resolve("v1").digest == ckms::digest_of(index));
   std::lock_guard lock(mutex);
   REQUIRE_FALSE(token_auth.empty());
   for (const auto& a : token_auth) CHECK(a.starts_with("Basic "));

@@ -12,7 +12,7 @@
 
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/loader/cache.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/registry.hpp"
 
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/registry.hpp"
 #include "fault_proxy.hpp"
 #include "faults_support.hpp"
@@ -20,7 +20,7 @@ TEST_CASE("a buffered upload reset mid-body is sent again in a new session", "[f
   oci::RegistryRepository repo(via(proxy.authority(), "faults/upload-retry"), fast_options());
   const std::string bytes(200 << 10, 'u');
   const auto descriptor = oci::Descriptor::for_content("application/octet-stream", bytes);
-  oci::StringReader reader(bytes);
+  ckms::StringReader reader(bytes);
   repo.push(descriptor, reader);
   CHECK(proxy.injected() == 1);
   oci::RegistryRepository direct(registry().reference("faults/upload-retry"), fast_options());

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "layer_headers.hpp"
 #include "testkit.hpp"
@@ -60,7 +60,7 @@ TEST_CASE("unpacking a kernel headers layer is as fast as GNU tar", "[.bench]") 
       const fs::path target = dir / "ckms";
       fs::create_directory(target);
       const auto start = std::chrono::steady_clock::now();
-      ckms::oci::FileReader reader(tarball);
+      ckms::FileReader reader(tarball);
       entries = ckms::oci::apply_layer(reader, target).entries;
       ckms_times.push_back(seconds_since(start));
       fs::remove_all(target);

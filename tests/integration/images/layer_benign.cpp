@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "../../unit/oci/layer_testing.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "layer_headers.hpp"
 #include "layer_tree.hpp"
@@ -26,7 +26,7 @@ void compare_with_gnu_tar(const fs::path& tarball, const fs::path& work) {
   fs::create_directories(by_ckms);
   const auto extracted = ckms::testkit::run({"tar", "-C", by_tar.string(), "-xf", tarball.string()});
   REQUIRE(extracted.exit_code == 0);
-  ckms::oci::FileReader reader(tarball);
+  ckms::FileReader reader(tarball);
   // GNU tar as root keeps setuid bits; so does ckms when asked, which is what is compared.
   ckms::oci::UnpackOptions options;
   options.privileged_bits = true;

@@ -12,8 +12,8 @@
 #include <string>
 #include <thread>
 
-#include "ckms/oci/digest.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/digest.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layer_cache.hpp"
 #include "testkit.hpp"
 
@@ -22,7 +22,7 @@ using ckms::oci::UnpackCache;
 
 namespace {
 
-const ckms::oci::Digest kManifest = ckms::oci::digest_of("manifest");
+const ckms::Digest kManifest = ckms::digest_of("manifest");
 
 int staging_dirs(const fs::path& root) {
   int count = 0;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_create.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "layer_tree.hpp"
@@ -63,7 +63,7 @@ TEST_CASE("the same tree gives the same layer digests, however it was made") {
     CHECK(first.digest == again.digest);
     CHECK(first.digest == second.digest);
     CHECK(first.diff_id == second.diff_id);
-    CHECK(first.digest == ckms::oci::digest_of_file(dir / "one.tar"));
+    CHECK(first.digest == ckms::digest_of_file(dir / "one.tar"));
     CHECK(first.size == fs::file_size(dir / "one.tar"));
     if (compression == LayerCompression::none) {
       CHECK(first.digest == first.diff_id);
@@ -119,7 +119,7 @@ TEST_CASE("a created layer lists sorted, owned by 0/0, clamped, and extracts ide
   fs::create_directory(dir / "by-ckms");
   REQUIRE(ckms::testkit::run({"tar", "-C", (dir / "by-tar").string(), "-xzf",
                               (dir / "layer.tar.gz").string()}).exit_code == 0);
-  ckms::oci::FileReader reader(dir / "layer.tar.gz");
+  ckms::FileReader reader(dir / "layer.tar.gz");
   ckms::oci::apply_layer(reader, dir / "by-ckms");
   ckms::testing::TreeOptions modes_and_content;
   modes_and_content.mtimes = false;

@@ -13,8 +13,8 @@
 #include <string>
 
 #include "../../unit/oci/layer_testing.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_rootless.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "layer_tree.hpp"
@@ -49,7 +49,7 @@ struct Sandbox {
     ckms::testkit::write_text(sentinel / "canary", "original\n");
   }
 
-  Outcome apply(ckms::oci::Reader& reader, ckms::oci::UnpackOptions options = {}) {
+  Outcome apply(ckms::Reader& reader, ckms::oci::UnpackOptions options = {}) {
     options.layer_name = "hostile";
     const ckms::testing::Tree before = outside_listing(base.path());
     Outcome outcome;
@@ -67,7 +67,7 @@ struct Sandbox {
     return outcome;
   }
   Outcome apply(const std::string& tar, ckms::oci::UnpackOptions options = {}) {
-    ckms::oci::StringReader reader(tar);
+    ckms::StringReader reader(tar);
     return apply(reader, options);
   }
 };
@@ -78,7 +78,7 @@ void expect_refused(const Outcome& outcome, const std::string& entry) {
 }
 
 // An endless run of identical directory headers: as many entries as asked, no memory.
-class RepeatedEntries final : public ckms::oci::Reader {
+class RepeatedEntries final : public ckms::Reader {
  public:
   RepeatedEntries(std::string header, std::uint64_t count) : header_(std::move(header)), left_(count) {}
   std::size_t read(std::span<std::byte> buffer) override {
@@ -237,7 +237,7 @@ TEST_CASE("decompression bombs are stopped at the header, not filled") {
     const fs::path bomb = box.base / "bomb.tar.gz";
     REQUIRE(ckms::testkit::run({"tar", "-C", bomb_source.string(), "-S", "--hole-detection=seek", "-czf", bomb.string(), "zeros"}).exit_code == 0);
     CHECK(fs::file_size(bomb) < 10000);
-    const std::string tar = ckms::oci::read_file(bomb, 1 << 20);
+    const std::string tar = ckms::read_file(bomb, 1 << 20);
     fs::remove_all(bomb_source);
     fs::remove(bomb);
     expect_refused(box.apply(tar), "zeros");
@@ -294,7 +294,7 @@ TEST_CASE("device nodes and setuid files as root keep what root may keep") {
                               .owned_file("bin/su", "elf", 04755, 0, 0)
                               .owned_file("bin/wall", "elf", 02755, 0, 5)
                               .finish();
-  ckms::oci::StringReader reader(tar);
+  ckms::StringReader reader(tar);
   ckms::oci::UnpackOptions options;
   options.privileged_bits = true;
   const auto result = ckms::oci::apply_layer(reader, box.target, options);
@@ -329,7 +329,7 @@ TEST_CASE("as root, setuid/setgid bits and file capabilities are dropped unless 
        "    t.addfile(i, io.BytesIO(b'elf'))\n"
        "t.close(); sys.stdout.buffer.write(out.getvalue())\n"});
   REQUIRE(made.exit_code == 0);
-  ckms::oci::StringReader reader(made.out);
+  ckms::StringReader reader(made.out);
   const auto result = ckms::oci::apply_layer(reader, box.target);
   for (const char* name : {"bin/su", "bin/wall", "bin/ping"}) {
     INFO(name);
@@ -343,7 +343,7 @@ TEST_CASE("as root, setuid/setgid bits and file capabilities are dropped unless 
 
   // Asked for, they are kept (the same layer through the image builder's path).
   Sandbox kept;
-  ckms::oci::StringReader again(made.out);
+  ckms::StringReader again(made.out);
   ckms::oci::UnpackOptions options;
   options.privileged_bits = true;
   ckms::oci::apply_layer(again, kept.target, options);

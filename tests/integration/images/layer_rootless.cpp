@@ -11,7 +11,7 @@
 #include <string>
 
 #include "../../unit/oci/layer_testing.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "testkit.hpp"
 
@@ -30,7 +30,7 @@ TEST_CASE("rootless child: apply the layer given in CKMS_ROOTLESS_DIR", "[.rootl
   REQUIRE(dir_text != nullptr);
   const fs::path dir = dir_text;
   REQUIRE(::geteuid() == kNobody);
-  ckms::oci::FileReader reader(dir / "layer.tar");
+  ckms::FileReader reader(dir / "layer.tar");
   const auto result = ckms::oci::apply_layer(reader, dir / "target");
   std::ofstream notes(dir / "notes.txt");
   for (const auto& note : result.notes) notes << note << "\n";

@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 namespace ckms::testing {
 
@@ -32,7 +32,7 @@ inline Tree describe_tree(const std::filesystem::path& root, TreeOptions options
     if (::lstat(path.c_str(), &st) != 0) throw std::runtime_error("lstat " + path.string());
     std::string text = fmt::format("{:o}", st.st_mode);
     if (S_ISREG(st.st_mode)) {
-      text += " " + ckms::oci::digest_of_file(path).hex().substr(0, 16);
+      text += " " + ckms::digest_of_file(path).hex().substr(0, 16);
     } else if (S_ISLNK(st.st_mode)) {
       text += " -> " + std::filesystem::read_symlink(path).string();
     } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {

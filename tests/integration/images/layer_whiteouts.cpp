@@ -7,7 +7,7 @@
 #include <string>
 
 #include "../../unit/oci/layer_testing.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "testkit.hpp"
 
@@ -17,7 +17,7 @@ using ckms::testing::TarBuilder;
 namespace {
 
 void stack(const fs::path& target, const std::string& tar) {
-  ckms::oci::StringReader reader(tar);
+  ckms::StringReader reader(tar);
   ckms::oci::apply_layer(reader, target);
 }
 

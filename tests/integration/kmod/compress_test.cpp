@@ -4,7 +4,7 @@
 
 #include "ckms/kmod/compress.hpp"
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "hello_module.hpp"
 #include "testkit.hpp"
 

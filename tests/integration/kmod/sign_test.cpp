@@ -7,7 +7,7 @@
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "hello_module.hpp"
 #include "testkit.hpp"
 

@@ -7,7 +7,7 @@
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/verify.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "hello_module.hpp"
 #include "testkit.hpp"
 

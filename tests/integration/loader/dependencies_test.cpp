@@ -6,7 +6,7 @@
 
 #include "../../unit/loader/model_kernel.hpp"
 #include "ckms/loader/dependencies.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "guest_kernel.hpp"
 
 namespace ckms::loader::test {

@@ -4,7 +4,7 @@
 
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "guest_kernel.hpp"
 #include "testkit.hpp"
 
@@ -20,7 +20,7 @@ fs::path kbuild(const fs::path& source, const std::string& release, const fs::pa
 }
 
 std::string sign(const fs::path& ko, const kmod::SigningKey& key, const kmod::SignOptions& options) {
-  return kmod::sign_module(oci::read_file(ko, 64 << 20), key, options, ko.filename().string());
+  return kmod::sign_module(ckms::read_file(ko, 64 << 20), key, options, ko.filename().string());
 }
 
 artifact::PublishedModule publish_files(oci::Target& target, const std::string& package,
@@ -33,7 +33,7 @@ artifact::PublishedModule publish_files(oci::Target& target, const std::string& 
   built.config.default_parameters = defaults;
   built.config.provenance.ckms_version = "test";
   for (const auto& file : files) {
-    oci::AtomicFile out(dir / file.file_name);
+    ckms::AtomicFile out(dir / file.file_name);
     out.write(file.bytes);
     out.commit();
     const auto info = kmod::read_modinfo(file.bytes, file.file_name);

@@ -51,11 +51,11 @@ const std::vector<std::string> kMarkers = {
     "unload-all",       "all-removed"};
 
 // The layer of a published artifact (its first file).
-oci::Digest first_layer(oci::Target& target, const oci::Descriptor& manifest) {
+ckms::Digest first_layer(oci::Target& target, const oci::Descriptor& manifest) {
   return oci::ImageManifest::parse(oci::fetch_bytes(target, manifest), "test").layers.at(0).digest;
 }
 
-void corrupt_registry_blob(const testkit::RegistryFixture& registry, const oci::Digest& digest) {
+void corrupt_registry_blob(const testkit::RegistryFixture& registry, const ckms::Digest& digest) {
   const fs::path data = registry.storage() / "docker" / "registry" / "v2" / "blobs" / "sha256" /
                         digest.hex().substr(0, 2) / digest.hex() / "data";
   REQUIRE(fs::exists(data));
@@ -160,7 +160,7 @@ std::unique_ptr<Guest> make_guest() {
           "--plain-http", "--sign-key", (work / "trusted.key").string(), "--sign-cert", (work / "trusted.crt").string(),
           "--param", "greeting=from-artifact", "--cache-dir", (work / "build-cache").string()},
          1200);
-  oci::Digest hello_digest = oci::digest_of("");
+  ckms::Digest hello_digest = ckms::digest_of("");
   {
     auto target = repository("hello");
     const auto built = artifact::resolve_module(*target, "1.0.0", release);

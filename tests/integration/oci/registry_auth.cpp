@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/registry.hpp"
 #include "registry_fixture.hpp"
 #include "registry_test_util.hpp"

@@ -12,8 +12,8 @@
 
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_run.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "loopback_server.hpp"
 #include "sandbox_rootfs.hpp"
 #include "testkit.hpp"

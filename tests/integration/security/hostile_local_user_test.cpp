@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ckms/oci/image_config.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_create.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -75,7 +75,7 @@ std::string setuid_image(const Host& host) {
   ckms::oci::Descriptor layer_descriptor{.media_type = layer.media_type,
                                          .digest = layer.digest,
                                          .size = static_cast<std::int64_t>(layer.size)};
-  ckms::oci::FileReader layer_bytes(host / "layer.tar.gz");
+  ckms::FileReader layer_bytes(host / "layer.tar.gz");
   layout.push(layer_descriptor, layer_bytes);
   ckms::oci::ImageConfig config;
   config.labels["io.ckms.kernel.release"] = kRelease;

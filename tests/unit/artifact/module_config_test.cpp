@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
 using namespace ckms::artifact;

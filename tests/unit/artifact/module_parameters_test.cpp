@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/artifact/module_parameters.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::artifact {
 namespace {

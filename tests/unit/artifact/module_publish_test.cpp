@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -52,7 +52,7 @@ TEST_CASE("a published module resolves by its per-kernel tag", "[artifact][publi
   CHECK(manifest.layers[0].media_type == kModuleLayerMediaType);
   CHECK(manifest.layers[0].annotation(oci::annotation::kTitle) == "base.ko");
   CHECK(manifest.layers[1].annotation(oci::annotation::kTitle) == "hello.ko");
-  CHECK(manifest.layers[1].digest == oci::digest_of("hello module 1.0 for 6.1.0-1-amd64+rt"));
+  CHECK(manifest.layers[1].digest == ckms::digest_of("hello module 1.0 for 6.1.0-1-amd64+rt"));
   CHECK(manifest.annotations.at(std::string(kKernelReleaseAnnotation)) == "6.1.0-1-amd64+rt");
 
   const auto resolved = resolve_module(layout, "1.0", "6.1.0-1-amd64+rt");

@@ -9,7 +9,7 @@
 #include "ckms/builder/build_cache.hpp"
 
 using namespace ckms::builder;
-using ckms::oci::digest_of;
+using ckms::digest_of;
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;
@@ -70,7 +70,7 @@ TEST_CASE("collect: a module built for the kernel is published under its DKMS na
   CHECK(files[0].srcversion == "ABCDEF");
   CHECK(files[0].signer.empty());
   CHECK(files[0].install_location == "/updates/dkms");
-  CHECK(files[0].digest == ckms::oci::digest_of_file(o.files / "demo.ko"));
+  CHECK(files[0].digest == ckms::digest_of_file(o.files / "demo.ko"));
   CHECK(bytes_of(o.files / "demo.ko") == bytes_of(o.out / "0.ko"));
 }
 

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/builder/dkms_conf_eval.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 using namespace ckms::builder;
 using namespace std::string_literals;

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "ckms/builder/dkms_conf_static.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 using namespace ckms::builder;
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "ckms/builder/lint.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "ckms/builder/tree_files.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layer_path.hpp"
 #include "testkit.hpp"
 
@@ -29,7 +29,7 @@ TEST_CASE("in-root reads resolve symlinks as the container would") {
   fs::create_symlink("/etc/passwd", root / "usr/src/headers/abs");
   fs::create_symlink("../../../../host-secret", root / "usr/src/headers/rel");
   fs::create_symlink((dir / "host-secret").string(), root / "usr/src/headers/host");
-  const bool openat2 = ckms::oci::kernel_has_openat2();
+  const bool openat2 = ckms::kernel_has_openat2();
   if (openat2) {
     CHECK(read_file_in_root(root, "/usr/src/headers/abs", 1024, "t") == "image passwd\n");
     CHECK_FALSE(read_file_in_root(root, "/usr/src/headers/rel", 1024, "t"));

@@ -4,7 +4,7 @@
 
 #include "ckms/images/build_image.hpp"
 #include "ckms/images/debian_packages.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/image_config.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -79,7 +79,7 @@ TEST_CASE("two kernels share the toolchain layer and build the same digests twic
   images::DirectorySource source(dir / "debs");
   const images::LayerOptions options;
 
-  std::map<std::string, oci::Digest> first_digests;
+  std::map<std::string, ckms::Digest> first_digests;
   for (const std::string run : {"a", "b"}) {
     const auto toolchain = images::toolchain_from_tar(tar, dir / ("work-" + run), options);
     oci::Layout layout(dir / ("layout-" + run), oci::Layout::Mode::create_if_missing);

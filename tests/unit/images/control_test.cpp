@@ -2,7 +2,7 @@
 
 #include "ckms/images/deb.hpp"
 #include "ckms/images/debian_packages.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 using ckms::images::parse_control_fields;
 using ckms::images::parse_depends;

@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "ckms/images/deb.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "deb_maker.hpp"
 #include "testkit.hpp"
 

@@ -108,7 +108,7 @@ TEST_CASE("build images for the installed cloud kernels from Debian's packages")
     oci::Layout layout(dir / "layout", oci::Layout::Mode::open_existing);
     CHECK(layout.verify().empty());
     ckms::images::AptSource apt(ckms::testkit::download_cache() / "debs");
-    std::optional<oci::Digest> toolchain_layer;
+    std::optional<ckms::Digest> toolchain_layer;
     for (const auto& release : releases) {
       INFO(release);
       const auto descriptor = layout.resolve(release);
@@ -125,7 +125,7 @@ TEST_CASE("build images for the installed cloud kernels from Debian's packages")
       const fs::path theirs = dir / ("theirs-" + release);
       fs::create_directories(ours);
       fs::create_directories(theirs);
-      oci::FileReader blob(layout.blob_path(manifest.layers[1].digest));
+      ckms::FileReader blob(layout.blob_path(manifest.layers[1].digest));
       oci::apply_layer(blob, ours);
       for (const auto& package : ckms::images::kernel_header_packages(release, apt)) {
         const auto result = run({"dpkg-deb", "-x", package.file.string(), theirs.string()});

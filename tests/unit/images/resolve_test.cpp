@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/images/resolve.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 using ckms::images::image_reference;
 

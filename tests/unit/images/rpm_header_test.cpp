@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "ckms/images/rpm.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "rpm_corpus.hpp"
 #include "require_error.hpp"
 #include "testkit.hpp"

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "ckms/images/rpm_packages.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/image_config.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/layout.hpp"

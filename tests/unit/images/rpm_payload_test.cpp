@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "ckms/images/rpm.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "rpm_corpus.hpp"
 #include "testkit.hpp"
 #include "tree_compare.hpp"

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 namespace ckms::testing {
 namespace fs = std::filesystem;
@@ -22,7 +22,7 @@ std::map<std::string, std::string> describe_tree(const fs::path& root) {
     } else if (fs::is_directory(status)) {
       entries[path] = fmt::format("dir {:o}", perms);
     } else if (fs::is_regular_file(status)) {
-      entries[path] = fmt::format("file {:o} {}", perms, oci::digest_of_file(it->path()).str());
+      entries[path] = fmt::format("file {:o} {}", perms, ckms::digest_of_file(it->path()).str());
     } else {
       entries[path] = "other";
     }

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "ckms/kmod/compress.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 using namespace ckms::kmod;
 using ckms::ErrorKind;

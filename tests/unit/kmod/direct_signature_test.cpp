@@ -17,7 +17,7 @@
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/signature.hpp"
 #include "ckms/kmod/verify.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "direct_signature.hpp"
 #include "openssl.hpp"
 #include "require_error.hpp"

@@ -13,7 +13,7 @@
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/verify.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "testkit.hpp"
 #include "tiny_elf.hpp"
 

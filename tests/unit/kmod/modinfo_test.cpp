@@ -7,7 +7,7 @@
 
 #include "ckms/kmod/compress.hpp"
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "tiny_elf.hpp"
 
 using namespace ckms::kmod;

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/kmod/signature.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 using namespace ckms::kmod;
 using ckms::ErrorKind;

@@ -7,7 +7,7 @@
 
 #include "ckms/loader/load.hpp"
 #include "ckms/loader/state.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "loader_fixture.hpp"
 #include "require_error.hpp"
@@ -28,7 +28,7 @@ void flip_a_byte(const fs::path& file) {
   f.put(static_cast<char>(c ^ 0x20));
 }
 
-fs::path layer_blob(const fs::path& layout, const oci::Digest& digest) {
+fs::path layer_blob(const fs::path& layout, const ckms::Digest& digest) {
   return oci::Layout(layout, oci::Layout::Mode::open_existing).blob_path(digest);
 }
 

@@ -10,7 +10,7 @@
 #include "../kmod/tiny_elf.hpp"
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace ckms::loader::test {
@@ -79,7 +79,7 @@ artifact::PublishedModule LoaderFixture::publish(const std::string& package, con
   built.config.default_parameters = defaults;
   for (const auto& module : modules) {
     const std::string file_name = module.name + ".ko" + std::string(kmod::suffix(module.compression));
-    oci::AtomicFile out(files / file_name);
+    ckms::AtomicFile out(files / file_name);
     out.write(module_file(module));
     out.commit();
     built.config.files.push_back(artifact::ModuleFile{
@@ -114,7 +114,7 @@ std::string LoaderFixture::cache_fingerprint() const {
   std::error_code ec;
   for (const auto& entry : fs::recursive_directory_iterator(paths.cache_dir, ec)) {
     std::string line = fs::relative(entry.path(), paths.cache_dir).string();
-    if (entry.is_regular_file()) line += " " + oci::digest_of_file(entry.path()).str();
+    if (entry.is_regular_file()) line += " " + ckms::digest_of_file(entry.path()).str();
     lines.push_back(line);
   }
   std::sort(lines.begin(), lines.end());

@@ -14,7 +14,7 @@
 
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/loader/kernel.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader::test {
 

@@ -5,7 +5,7 @@
 #include "ckms/loader/load.hpp"
 #include "ckms/loader/status.hpp"
 #include "ckms/loader/unload.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "loader_fixture.hpp"
 
 namespace ckms::loader::test {
@@ -101,9 +101,9 @@ TEST_CASE("records survive a round trip and refuse what is not one", "[loader]")
                       .arch = "x86_64",
                       .source = "r.example/ckms/tiny:1.0.0",
                       .cache_name = "r.example/ckms/tiny:1.0.0-6.1.0-56-cloud-amd64",
-                      .manifest = oci::digest_of("m"),
+                      .manifest = ckms::digest_of("m"),
                       .file = "ckms_tiny.ko",
-                      .file_digest = oci::digest_of("f"),
+                      .file_digest = ckms::digest_of("f"),
                       .parameters = {{"greeting", "hi"}},
                       .dependencies_inserted = {"crc7"},
                       .loaded_at = utc_now(),

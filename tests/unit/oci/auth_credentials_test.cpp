@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/oci/auth_credentials.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "require_error.hpp"
 
 using namespace ckms::oci;

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/oci/auth_token.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 using namespace ckms::oci;
 

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "ckms/oci/copy.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"

@@ -1,24 +1,24 @@
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/digest.hpp"
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/digest.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
-using ckms::oci::Digest;
+using ckms::Digest;
 
 TEST_CASE("digests of known content match the published vectors") {
-  CHECK(ckms::oci::digest_of("").str() ==
+  CHECK(ckms::digest_of("").str() ==
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  CHECK(ckms::oci::digest_of("abc", ckms::oci::DigestAlgorithm::sha512).hex().substr(0, 16) ==
+  CHECK(ckms::digest_of("abc", ckms::DigestAlgorithm::sha512).hex().substr(0, 16) ==
         "ddaf35a193617aba");
 }
 
 TEST_CASE("hashing in pieces equals hashing at once") {
-  ckms::oci::Hasher hasher;
+  ckms::Hasher hasher;
   hasher.update("hello ");
   hasher.update("world");
   CHECK(hasher.bytes_seen() == 11);
-  CHECK(hasher.finish() == ckms::oci::digest_of("hello world"));
+  CHECK(hasher.finish() == ckms::digest_of("hello world"));
 }
 
 TEST_CASE("malformed digests are refused with the input named") {
@@ -36,13 +36,13 @@ TEST_CASE("malformed digests are refused with the input named") {
 }
 
 TEST_CASE("a verifying reader rejects content that differs from its digest") {
-  ckms::oci::StringReader inner("tampered");
-  ckms::oci::VerifyingReader reader(inner, ckms::oci::digest_of("original"), 8, "blob X");
-  CHECK_THROWS_WITH(ckms::oci::read_all(reader, 100, "blob X"), Catch::Contains("blob X"));
+  ckms::StringReader inner("tampered");
+  ckms::oci::VerifyingReader reader(inner, ckms::digest_of("original"), 8, "blob X");
+  CHECK_THROWS_WITH(ckms::read_all(reader, 100, "blob X"), Catch::Contains("blob X"));
 }
 
 TEST_CASE("a verifying reader rejects more bytes than declared") {
-  ckms::oci::StringReader inner("0123456789");
-  ckms::oci::VerifyingReader reader(inner, ckms::oci::digest_of("0123456789"), 4, "blob Y");
-  CHECK_THROWS_AS(ckms::oci::read_all(reader, 100, "blob Y"), ckms::Error);
+  ckms::StringReader inner("0123456789");
+  ckms::oci::VerifyingReader reader(inner, ckms::digest_of("0123456789"), 4, "blob Y");
+  CHECK_THROWS_AS(ckms::read_all(reader, 100, "blob Y"), ckms::Error);
 }

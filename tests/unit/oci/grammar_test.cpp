@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/oci/descriptor.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
 using namespace ckms;

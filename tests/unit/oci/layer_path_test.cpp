@@ -5,15 +5,15 @@
 #include <filesystem>
 #include <string>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layer_path.hpp"
 #include "require_error.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;
-using ckms::oci::BeneathRoot;
+using ckms::BeneathRoot;
 using ckms::oci::normalize_entry_name;
-using ckms::oci::ResolveStrategy;
+using ckms::ResolveStrategy;
 
 namespace {
 
@@ -61,7 +61,7 @@ TEST_CASE("directories resolve beneath the root, through inner symlinks only") {
   fs::create_symlink("../../..", root / "usr/lib/climb");
 
   for (const ResolveStrategy strategy : {ResolveStrategy::openat2, ResolveStrategy::component_walk}) {
-    if (strategy == ResolveStrategy::openat2 && !ckms::oci::kernel_has_openat2()) continue;
+    if (strategy == ResolveStrategy::openat2 && !ckms::kernel_has_openat2()) continue;
     BeneathRoot beneath(root, strategy);
     CHECK(beneath.open_directory("usr/lib", false, "t"));
     CHECK_FALSE(beneath.open_directory("missing", false, "t"));
@@ -92,9 +92,9 @@ TEST_CASE("remove_tree_at removes read-only trees without following symlinks") {
   fs::create_symlink(dir / "keep", dir / "t/ro/link");
   fs::permissions(dir / "t/ro/sub", fs::perms::owner_read | fs::perms::owner_exec);
   fs::permissions(dir / "t/ro", fs::perms::owner_read | fs::perms::owner_exec);
-  const ckms::oci::UniqueFd fd(::open(dir.path().c_str(), O_PATH | O_DIRECTORY));
-  ckms::oci::remove_tree_at(fd.get(), "t", "t");
+  const ckms::UniqueFd fd(::open(dir.path().c_str(), O_PATH | O_DIRECTORY));
+  ckms::remove_tree_at(fd.get(), "t", "t");
   CHECK_FALSE(fs::exists(dir / "t"));
   CHECK(fs::exists(dir / "keep/file"));
-  ckms::oci::remove_tree_at(fd.get(), "t", "t");  // missing is fine
+  ckms::remove_tree_at(fd.get(), "t", "t");  // missing is fine
 }

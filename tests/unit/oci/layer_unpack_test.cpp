@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <string>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "layer_testing.hpp"
 #include "require_error.hpp"
@@ -19,7 +19,7 @@ namespace {
 
 ckms::oci::UnpackResult unpack(const std::string& tar, const fs::path& target,
                               ckms::oci::UnpackOptions options = {}) {
-  ckms::oci::StringReader reader(tar);
+  ckms::StringReader reader(tar);
   return ckms::oci::apply_layer(reader, target, options);
 }
 
@@ -141,8 +141,8 @@ TEST_CASE("a stream cut in the middle of a file leaves no file under its name") 
 TEST_CASE("a failing reader's own error reaches the caller") {
   ckms::testkit::TempDir dir;
   const std::string tar = TarBuilder().file("f", "content").finish();
-  ckms::oci::StringReader inner(tar);
-  ckms::oci::VerifyingReader verifying(inner, ckms::oci::digest_of("something else"),
+  ckms::StringReader inner(tar);
+  ckms::oci::VerifyingReader verifying(inner, ckms::digest_of("something else"),
                                        static_cast<std::int64_t>(tar.size()), "blob B");
   ckms::testkit::require_error([&] { ckms::oci::apply_layer(verifying, dir.path()); }, ckms::ErrorKind::integrity,
                                "blob B");
@@ -153,7 +153,7 @@ TEST_CASE("a header libarchive rejects without a message is an integrity error")
   const std::string bytes = ckms::testkit::read_text(
       fs::path(CKMS_SOURCE_DIR) / "fuzz/regressions/layer/header-error-without-message");
   ckms::testkit::TempDir dir;
-  ckms::oci::StringReader reader(bytes);
+  ckms::StringReader reader(bytes);
   ckms::testkit::require_error([&] { ckms::oci::apply_layer(reader, dir.path()); }, ckms::ErrorKind::integrity,
                                "malformed archive");
 }

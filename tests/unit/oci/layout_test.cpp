@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/oci/copy.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"

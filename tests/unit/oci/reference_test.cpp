@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
 using ckms::oci::Reference;

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/operator/kube_config.hpp"
 #include "testkit.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/operator/watch.hpp"
 
 using namespace ckms::op;

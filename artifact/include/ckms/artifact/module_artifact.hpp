@@ -15,7 +15,7 @@
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/verify.hpp"
 #include "ckms/oci/descriptor.hpp"
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/target.hpp"
 
@@ -40,15 +40,15 @@ struct ModuleFile {
   std::string signer;                // signing certificate subject; empty when unsigned
   std::string install_location;      // DKMS's install location, e.g. "/updates/dkms"
   // Of the file bytes (the layer digest). Until publish_module fills it in, the digest of
-  // no bytes, matching size 0: oci::Digest has no empty value, and a file that is still to
+  // no bytes, matching size 0: ckms::Digest has no empty value, and a file that is still to
   // be published must be constructible.
-  oci::Digest digest = oci::digest_of("");
+  ckms::Digest digest = ckms::digest_of("");
   std::int64_t size = 0;
 };
 
 struct Provenance {
-  std::optional<oci::Digest> source;       // the source artifact layer digest
-  std::optional<oci::Digest> build_image;  // the kernel build image manifest digest
+  std::optional<ckms::Digest> source;       // the source artifact layer digest
+  std::optional<ckms::Digest> build_image;  // the kernel build image manifest digest
   std::string ckms_version;
   std::string created;  // RFC 3339 UTC; SOURCE_DATE_EPOCH when set
 };

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "ckms/oci/descriptor.hpp"
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "ckms/oci/target.hpp"
 
 namespace ckms::artifact {
@@ -18,7 +18,7 @@ inline constexpr std::string_view kSourceArtifactType = "application/vnd.ckms.so
 
 struct PackedSource {
   std::filesystem::path layer_file;  // the tar+gzip layer
-  oci::Digest digest;                // layer digest: the source's identity
+  ckms::Digest digest;                // layer digest: the source's identity
   std::int64_t size = 0;
 };
 
@@ -38,7 +38,7 @@ oci::Descriptor push_source(oci::Target& target, const std::filesystem::path& so
 
 struct FetchedSource {
   oci::Descriptor manifest;
-  oci::Digest layer_digest;
+  ckms::Digest layer_digest;
 };
 
 // Fetches the source artifact that `tag_or_digest` names and unpacks it safely into

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <utility>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
-namespace ckms::oci {
+namespace ckms {
 
 // Normalises a tar entry name into a relative path of plain components ("" is the root).
 // Leading "/" (as GNU tar does) and one leading "./" are stripped, and a trailing "/" is
@@ -66,4 +66,4 @@ void remove_tree_at(int dirfd, const std::string& name, std::string_view what);
 // Whether the running kernel implements openat2(2).
 bool kernel_has_openat2();
 
-}  // namespace ckms::oci
+}  // namespace ckms

@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-namespace ckms::oci {
+namespace ckms {
 
 enum class DigestAlgorithm { sha256, sha512 };
 
@@ -64,18 +64,18 @@ Digest digest_of(std::string_view bytes, DigestAlgorithm algorithm = DigestAlgor
 Digest digest_of_file(const std::filesystem::path& file,
                       DigestAlgorithm algorithm = DigestAlgorithm::sha256);
 
-}  // namespace ckms::oci
+}  // namespace ckms
 
 template <>
-struct std::hash<ckms::oci::Digest> {
-  std::size_t operator()(const ckms::oci::Digest& d) const noexcept {
+struct std::hash<ckms::Digest> {
+  std::size_t operator()(const ckms::Digest& d) const noexcept {
     return std::hash<std::string>{}(d.hex());
   }
 };
 
 template <>
-struct fmt::formatter<ckms::oci::Digest> : fmt::formatter<std::string> {
-  auto format(const ckms::oci::Digest& d, fmt::format_context& ctx) const {
+struct fmt::formatter<ckms::Digest> : fmt::formatter<std::string> {
+  auto format(const ckms::Digest& d, fmt::format_context& ctx) const {
     return fmt::formatter<std::string>::format(d.str(), ctx);
   }
 };

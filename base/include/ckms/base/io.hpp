@@ -14,9 +14,9 @@
 #include <string>
 #include <string_view>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
-namespace ckms::oci {
+namespace ckms {
 
 inline constexpr std::size_t kCopyBufferSize = 1 << 17;
 
@@ -131,4 +131,4 @@ void fsync_directory(const std::filesystem::path& dir);
 // writable by group or others.
 void ensure_private_directory(const std::filesystem::path& dir, mode_t mode, std::string_view what);
 
-}  // namespace ckms::oci
+}  // namespace ckms

@@ -54,7 +54,7 @@ struct SigningConfig {
 
 struct BuildOptions {
   std::filesystem::path source_dir;           // holds dkms.conf
-  std::optional<oci::Digest> source_digest;   // when fetched from a source artifact
+  std::optional<ckms::Digest> source_digest;   // when fetched from a source artifact
   std::vector<KernelRequest> kernels;
   TargetOpener open_target;                   // for build images
   oci::Target* output = nullptr;              // where artifacts are published
@@ -87,7 +87,7 @@ std::string_view to_string(KernelStatus status);  // "built", "up-to-date", "exc
 struct KernelResult {
   std::string kernel;  // the release, or the image reference while the release is unknown
   std::optional<std::string> image_reference;
-  std::optional<oci::Digest> build_image;
+  std::optional<ckms::Digest> build_image;
   KernelStatus status = KernelStatus::failed;
   std::string reason;  // why it failed, or the exclusion in one line
   std::vector<std::string> exclusion_reasons;

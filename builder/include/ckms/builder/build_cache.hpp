@@ -12,23 +12,23 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 #include "ckms/oci/target.hpp"
 
 namespace ckms::builder {
 
 struct CacheInputs {
-  oci::Digest source;     // the source artifact layer digest (artifact::pack_source)
-  oci::Digest dkms_conf;  // the dkms.conf bytes
+  ckms::Digest source;     // the source artifact layer digest (artifact::pack_source)
+  ckms::Digest dkms_conf;  // the dkms.conf bytes
   // The build image manifest; absent for `--runtime none` without a named image, where
   // the root filesystem ckms runs in is the build environment and cannot be identified.
-  std::optional<oci::Digest> build_image;
+  std::optional<ckms::Digest> build_image;
   std::string kernel_release;
   std::string arch;
   // The signing certificate: the signature bytes depend on the key only, and the key must
   // belong to this certificate, so the certificate identifies it without the key's bytes
   // ever entering a published annotation. Absent: unsigned.
-  std::optional<oci::Digest> signing_certificate;
+  std::optional<ckms::Digest> signing_certificate;
   std::string sign_hash;    // sign-file's hash algorithm
   bool sign_key_id = false;  // sign-file -k
   std::string compression;  // none, xz, zstd

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::builder {
 
@@ -26,7 +26,7 @@ class ScratchDir {
 
  private:
   std::filesystem::path path_;
-  oci::UniqueFd lock_;
+  ckms::UniqueFd lock_;
 };
 
 // Removes the scratch directories under `parent` that belong to this user and whose build

@@ -50,7 +50,7 @@ Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_
 
 // The image config of a kernel image over `toolchain` (exposed for tests and `inspect`).
 oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release,
-                                     std::string_view source_dir, const oci::Digest& headers_diff_id,
+                                     std::string_view source_dir, const ckms::Digest& headers_diff_id,
                                      std::string comment, std::int64_t created);
 
 // One package whose files go into a headers layer, whatever its format.

@@ -6,10 +6,10 @@
 #include <memory>
 #include <string>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::images {
 
-std::unique_ptr<oci::Reader> decompressing(oci::Reader& compressed, std::string what);
+std::unique_ptr<ckms::Reader> decompressing(ckms::Reader& compressed, std::string what);
 
 }  // namespace ckms::images

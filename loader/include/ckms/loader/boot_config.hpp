@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/loader/load.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::loader {
 

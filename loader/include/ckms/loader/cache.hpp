@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/reference.hpp"
 
@@ -63,7 +63,7 @@ class ModuleCache {
 // A layer as the loader verifies and inserts it: the bytes, read through `file`.
 struct LocalBlob {
   std::string bytes;
-  oci::UniqueFd file;
+  ckms::UniqueFd file;
 };
 
 class Staging {
@@ -86,13 +86,13 @@ class Staging {
   void commit(const artifact::ResolvedModule& module, std::string_view name);
 
  private:
-  std::filesystem::path staged_or_cached(const oci::Digest& digest) const;
+  std::filesystem::path staged_or_cached(const ckms::Digest& digest) const;
   void fetch_blob(const oci::Descriptor& descriptor);
 
   ModuleCache& cache_;
   oci::Target* source_;
   std::filesystem::path directory_;
-  oci::UniqueFd lock_;
+  ckms::UniqueFd lock_;
   std::unique_ptr<oci::Layout> staged_;
 };
 

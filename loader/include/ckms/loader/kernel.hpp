@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::loader {
 
@@ -30,7 +30,7 @@ struct ModuleImage {
   // finit_module so the kernel (and any LSM that appraises files) sees a file. Compressed
   // files never get here: the Debian kernel cannot decompress, so their decompressed bytes
   // go to init_module, as kmod does.
-  oci::UniqueFd file;
+  ckms::UniqueFd file;
 };
 
 class Kernel {

@@ -56,7 +56,7 @@ std::string_view to_string(ModuleAction action);
 struct LoadedModule {
   std::string module;
   std::string file;
-  oci::Digest digest;
+  ckms::Digest digest;
   std::string signer;
   artifact::ParameterValues parameters;
   artifact::ParameterValues parameter_sources;  // name -> "command line" or "signed default"
@@ -70,7 +70,7 @@ struct LoadReport {
   std::string arch;
   std::string source;      // the reference asked for
   std::string cache_name;  // as recorded in the cache
-  oci::Digest manifest;
+  ckms::Digest manifest;
   bool from_cache = false;      // no registry was asked
   std::string fallback_reason;  // why the cache was used although the load was online
   std::vector<LoadedModule> modules;

@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/artifact/module_parameters.hpp"
-#include "ckms/oci/digest.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/digest.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::loader {
 
@@ -29,9 +29,9 @@ struct ModuleRecord {
   std::string arch;
   std::string source;      // the reference the load was asked for
   std::string cache_name;  // what the artifact is recorded as in the cache
-  oci::Digest manifest;
+  ckms::Digest manifest;
   std::string file;
-  oci::Digest file_digest;
+  ckms::Digest file_digest;
   std::string srcversion;
   std::string signer;  // subject of the trusted certificate that verified it
   artifact::ParameterValues parameters;
@@ -58,10 +58,10 @@ std::string utc_now();
 // that two of them never interleave inserts, rollbacks and records.
 class StateLock {
  public:
-  explicit StateLock(oci::UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit StateLock(ckms::UniqueFd fd) : fd_(std::move(fd)) {}
 
  private:
-  oci::UniqueFd fd_;
+  ckms::UniqueFd fd_;
 };
 
 class StateStore {

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 namespace ckms::oci {
 

@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ckms/oci/error.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::oci {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 namespace ckms::oci {
 

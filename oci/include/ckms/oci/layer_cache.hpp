@@ -10,7 +10,7 @@
 #include <functional>
 #include <optional>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 namespace ckms::oci {
 

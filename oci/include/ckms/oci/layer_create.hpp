@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 namespace ckms::oci {
 

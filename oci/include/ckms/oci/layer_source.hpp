@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 struct archive;
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/layer_path.hpp"
 
 namespace ckms::oci {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <variant>
 
-#include "ckms/oci/digest.hpp"
+#include "ckms/base/digest.hpp"
 
 namespace ckms::oci {
 

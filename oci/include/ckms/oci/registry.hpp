@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "ckms/oci/auth_credentials.hpp"
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 #include "ckms/oci/target.hpp"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ckms/oci/descriptor.hpp"
-#include "ckms/oci/io.hpp"
+#include "ckms/base/io.hpp"
 
 namespace ckms::oci {
 

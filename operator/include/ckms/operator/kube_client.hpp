@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckms/oci/error.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/operator/kube_config.hpp"
 
 namespace ckms::op {
