@@ -12,6 +12,7 @@
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/registry.hpp"
+#include "ckms/oci/verifying_reader.hpp"
 #include "registry_client.hpp"
 
 namespace ckms::oci {

@@ -5,6 +5,7 @@
 
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/registry.hpp"
+#include "ckms/oci/verifying_reader.hpp"
 
 namespace ckms::oci {
 namespace {

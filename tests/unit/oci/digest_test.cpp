@@ -3,6 +3,7 @@
 #include "ckms/base/digest.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/oci/verifying_reader.hpp"
 
 using ckms::Digest;
 

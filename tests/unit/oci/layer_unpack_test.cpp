@@ -7,6 +7,7 @@
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
 #include "ckms/oci/layer_unpack.hpp"
+#include "ckms/oci/verifying_reader.hpp"
 #include "layer_testing.hpp"
 #include "require_error.hpp"
 #include "testkit.hpp"

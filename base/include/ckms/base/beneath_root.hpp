@@ -1,8 +1,8 @@
 #pragma once
-// Paths inside a layer target. Names from a tar header are untrusted: they are normalised once,
-// and every filesystem operation then goes through a directory fd that the kernel resolved
-// beneath the target root (openat2 RESOLVE_BENEATH), never through a path string that was only
-// checked, because a check on a string says nothing about symlinks planted on disk.
+// Writing beneath a directory that holds untrusted names (a layer's entries, a source tree):
+// every filesystem operation goes through a directory fd that the kernel resolved beneath the
+// root (openat2 RESOLVE_BENEATH), never through a path string that was only checked, because a
+// check on a string says nothing about symlinks planted on disk.
 
 #include <cstddef>
 #include <filesystem>
@@ -13,13 +13,6 @@
 #include "ckms/base/io.hpp"
 
 namespace ckms {
-
-// Normalises a tar entry name into a relative path of plain components ("" is the root).
-// Leading "/" (as GNU tar does) and one leading "./" are stripped, and a trailing "/" is
-// dropped; any "..", inner "." or empty component, NUL byte, component longer than NAME_MAX or
-// name longer than `max_length` is refused with a refused error naming `what` (layer and entry).
-std::string normalize_entry_name(std::string_view name, std::size_t max_length,
-                                 std::string_view what);
 
 // Splits "a/b/c" into {"a/b", "c"} and "c" into {"", "c"}.
 std::pair<std::string_view, std::string_view> split_parent(std::string_view relative);

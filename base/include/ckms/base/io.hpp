@@ -64,23 +64,6 @@ class StringReader final : public Reader {
   std::size_t offset_ = 0;
 };
 
-// Passes bytes through while hashing them; at the end of the content (or as soon as more
-// bytes arrive than expected) it throws an integrity error naming `what`. Callers commit
-// nothing until the reader has reported its end, so bad content is never kept.
-class VerifyingReader final : public Reader {
- public:
-  VerifyingReader(Reader& inner, Digest expected, std::int64_t expected_size, std::string what);
-  std::size_t read(std::span<std::byte> buffer) override;
-
- private:
-  Reader& inner_;
-  Digest expected_;
-  std::int64_t expected_size_;
-  std::string what_;
-  Hasher hasher_;
-  bool verified_ = false;
-};
-
 // Reads all content, refusing more than `limit` bytes (manifests, configs, tokens).
 std::string read_all(Reader& reader, std::size_t limit, std::string_view what);
 std::string read_file(const std::filesystem::path& file, std::size_t limit);
