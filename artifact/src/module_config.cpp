@@ -10,7 +10,7 @@
 #include "ckms/base/error.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "module_internal.hpp"
-#include "names.hpp"
+#include "ckms/artifact/names.hpp"
 
 namespace ckms::artifact {
 namespace {

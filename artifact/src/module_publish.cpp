@@ -8,7 +8,7 @@
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/reference.hpp"
 #include "module_internal.hpp"
-#include "names.hpp"
+#include "ckms/artifact/names.hpp"
 
 namespace ckms::artifact {
 namespace fs = std::filesystem;

@@ -1,8 +1,8 @@
-#include "names.hpp"
+#include "ckms/artifact/names.hpp"
 
 #include <algorithm>
 
-namespace ckms::artifact::detail {
+namespace ckms::artifact {
 namespace {
 
 bool is_control(char c) {
@@ -53,4 +53,4 @@ bool is_printable(std::string_view text) {
   return std::none_of(text.begin(), text.end(), is_control);
 }
 
-}  // namespace ckms::artifact::detail
+}  // namespace ckms::artifact

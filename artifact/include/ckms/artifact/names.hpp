@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-namespace ckms::artifact::detail {
+namespace ckms::artifact {
 
 // A file name the loader may create in a directory of its own: not empty, no '/', not "."
 // or "..", no control characters (NUL, newline), at most 255 bytes (NAME_MAX).
@@ -28,4 +28,4 @@ bool is_parameter_name(std::string_view name);
 // Text without control characters (a parameter value, a signer subject).
 bool is_printable(std::string_view text);
 
-}  // namespace ckms::artifact::detail
+}  // namespace ckms::artifact
