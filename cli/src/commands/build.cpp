@@ -23,6 +23,7 @@
 #include "ckms/images/resolve.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/base/temp_dir.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
 
@@ -130,11 +131,6 @@ void set_limits(builder::BuildOptions& options, const BuildArgs& args) {
 }
 
 // Scratch space goes where temporary files go.
-fs::path scratch_parent() {
-  const auto tmp = environment("TMPDIR");
-  return tmp.empty() ? fs::path("/tmp") : fs::path(tmp);
-}
-
 // A source artifact is named like any reference; a directory wins when both could match.
 bool looks_like_reference(const std::string& text) {
   if (text.starts_with("oci:")) return true;
@@ -296,7 +292,7 @@ bool run_build(App& app, const BuildArgs& args) {
   const auto output = open_target(output_reference, args.registry, true);
   options.output = output.get();
 
-  builder::ScratchDir work(scratch_parent());
+  builder::ScratchDir work(temp_parent());
   options.work_dir = work.path() / "work";
   if (fs::is_directory(args.source)) {
     options.source_dir = fs::absolute(args.source);
@@ -316,7 +312,7 @@ bool run_build(App& app, const BuildArgs& args) {
   const builder::BuildSummary summary = builder::build_modules(options, progress);
   // After the builds, whose first sandbox stopped the containers of dead builds: one still
   // running would keep writing into its scratch dir while it is removed.
-  for (const auto& removed : builder::remove_abandoned_scratch(scratch_parent())) {
+  for (const auto& removed : builder::remove_abandoned_scratch(temp_parent())) {
     if (!app.options().quiet) fmt::print(stderr, "removed {}, left by a build that died\n", removed.string());
   }
   if (app.options().json) {

@@ -10,6 +10,7 @@
 
 #include "ckms/artifact/source_artifact.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/base/temp_dir.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
 
@@ -17,27 +18,6 @@ namespace ckms::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Where the layer is packed before it is pushed; removed when the command ends.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "ckms-source-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) fail_errno("cannot create a work directory in " + pattern);
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 struct PushArgs {
   std::string directory;
@@ -50,7 +30,7 @@ void run_push(App& app, const PushArgs& args) {
   if (!ref.tag() || ref.digest()) {
     fail(ErrorKind::usage, "'{}' needs a tag (and no digest): REGISTRY/REPO:TAG or oci:DIR:TAG", args.reference);
   }
-  ScratchDir scratch;
+  TempDir scratch("ckms-source-");  // where the layer is packed before it is pushed
   // Packed before the target is opened, so a directory without dkms.conf creates nothing.
   const auto packed = artifact::pack_source(args.directory, scratch.path());
   auto target = open_target(ref, args.registry, true);
