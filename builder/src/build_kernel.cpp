@@ -27,6 +27,7 @@
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
 #include "ckms/base/beneath_root.hpp"
+#include "ckms/base/time.hpp"
 
 namespace ckms::builder::detail {
 namespace fs = std::filesystem;
@@ -107,20 +108,9 @@ std::string log_tail(const fs::path& log, std::size_t lines) {
   return pos == std::string::npos || pos == 0 ? text : text.substr(pos + 1);
 }
 
-std::string rfc3339_now() {
-  std::time_t t = std::time(nullptr);
-  if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch != nullptr && *epoch != '\0') {
-    try {
-      t = static_cast<std::time_t>(std::stoll(epoch));
-    } catch (const std::exception&) {
-      fail(ErrorKind::usage, "SOURCE_DATE_EPOCH '{}' is not a number of seconds", epoch);
-    }
-  }
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
+// The provenance's `created`: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
+std::string created_time() {
+  return rfc3339(source_date_epoch_from_environment().value_or(std::time(nullptr)));
 }
 
 // 8 GiB, 512 MiB, or bytes: limits as the flags would give them.
@@ -552,7 +542,7 @@ class KernelJob {
     config.provenance.source = context_.source_digest;
     config.provenance.build_image = result_.build_image;
     config.provenance.ckms_version = options_.ckms_version;
-    config.provenance.created = rfc3339_now();
+    config.provenance.created = created_time();
     // Signed with the modules' key: a node applies defaults only under that signature.
     if (context_.key) {
       artifact::sign_default_parameters(config, dirs_.files, *context_.key,

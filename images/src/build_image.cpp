@@ -8,6 +8,7 @@
 
 #include "ckms/images/decompress.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/base/time.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -19,15 +20,6 @@ namespace fs = std::filesystem;
 namespace mt = oci::media_type;
 
 namespace {
-
-std::string iso8601(std::int64_t epoch) {
-  const std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
 
 std::int64_t file_mtime(const fs::path& file) {
   struct stat st{};
@@ -146,7 +138,7 @@ oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_vie
   oci::ImageConfig config = toolchain.config;
   config.architecture = "amd64";
   config.os = "linux";
-  config.created = iso8601(created);
+  config.created = rfc3339(created);
   config.labels[std::string(kLabelKernelRelease)] = std::string(release);
   config.labels[std::string(kLabelKernelSourceDir)] = std::string(source_dir);
   const bool has_path = std::any_of(config.env.begin(), config.env.end(),

@@ -4,13 +4,12 @@
 #include <sys/file.h>
 
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 
-#include <fmt/chrono.h>
 
 #include "ckms/loader/kernel.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/base/time.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -78,10 +77,6 @@ std::string current_boot_id() {
   std::string id;
   std::getline(in, id);
   return id;
-}
-
-std::string utc_now() {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
 }
 
 StateStore::StateStore(fs::path directory) : directory_(std::move(directory)) {}

@@ -165,18 +165,6 @@ std::string_view layer_media_type(LayerCompression compression) {
   return {};
 }
 
-std::optional<std::int64_t> source_date_epoch_from_environment() {
-  const char* text = std::getenv("SOURCE_DATE_EPOCH");
-  if (text == nullptr || *text == '\0') return std::nullopt;
-  std::int64_t value = 0;
-  const std::string_view view(text);
-  const auto [end, error] = std::from_chars(view.data(), view.data() + view.size(), value);
-  if (error != std::errc() || end != view.data() + view.size() || value < 0) {
-    fail(ErrorKind::usage, "SOURCE_DATE_EPOCH '{}' is not a number of seconds", view);
-  }
-  return value;
-}
-
 CreatedLayer create_layer(const std::filesystem::path& source, const std::filesystem::path& output,
                           const CreateOptions& options) {
   const std::string what = fmt::format("layer from {}", source.string());

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "ckms/operator/resources.hpp"
+#include "ckms/base/time.hpp"
 
 namespace ckms::op {
 namespace {

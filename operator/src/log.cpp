@@ -1,10 +1,10 @@
 #include "ckms/operator/log.hpp"
 
-#include <chrono>
-#include <ctime>
 #include <ostream>
 
 #include <fmt/format.h>
+
+#include "ckms/base/time.hpp"
 
 namespace ckms::op {
 
@@ -30,15 +30,6 @@ void Logger::write(std::string_view level, std::string_view message, const nlohm
   }
   std::lock_guard lock(mutex_);
   out_ << line << '\n' << std::flush;
-}
-
-std::string rfc3339_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
 }
 
 }  // namespace ckms::op

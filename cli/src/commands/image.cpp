@@ -15,6 +15,8 @@
 #include "ckms/images/resolve.hpp"
 #include "ckms/images/rpm_packages.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/base/temp_dir.hpp"
+#include "ckms/base/time.hpp"
 #include "ckms/oci/layer_create.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
@@ -40,27 +42,6 @@ struct BuildArgs {
 struct ResolveArgs {
   std::string reference_template;
   std::vector<std::string> kernels;
-};
-
-// Scratch space for staging trees and layer files, removed when the command ends.
-class WorkDir {
- public:
-  WorkDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") / "ckms-image-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) fail_errno("cannot create a work directory in " + pattern);
-    path_ = pattern;
-  }
-  ~WorkDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  WorkDir(const WorkDir&) = delete;
-  WorkDir& operator=(const WorkDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
 };
 
 fs::path default_apt_cache() {
@@ -113,7 +94,7 @@ void run_build(App& app, const BuildArgs& args) {
 
   images::LayerOptions layer_options;
   layer_options.compression = parse_compression(args.compression);
-  layer_options.source_date_epoch = oci::source_date_epoch_from_environment();
+  layer_options.source_date_epoch = ckms::source_date_epoch_from_environment();
   const bool progress = !app.options().quiet && !app.options().json;
   auto say = [&](const std::string& line) {
     if (progress) fmt::print(stderr, "{}\n", line);
@@ -141,7 +122,7 @@ void run_build(App& app, const BuildArgs& args) {
     }
   }
 
-  WorkDir work;
+  TempDir work("ckms-image-");
   images::Toolchain toolchain;
   if (!args.toolchain_tar.empty()) {
     say(fmt::format("toolchain: re-packing {}", args.toolchain_tar));

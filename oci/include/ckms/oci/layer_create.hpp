@@ -32,9 +32,6 @@ struct CreateOptions {
   bool xattrs = false;
 };
 
-// SOURCE_DATE_EPOCH from the environment when it is set to a number; a usage error otherwise.
-std::optional<std::int64_t> source_date_epoch_from_environment();
-
 struct CreatedLayer {
   Digest digest;                    // of the bytes written: the layer blob digest
   Digest diff_id;                   // of the uncompressed tar: the image config's diff_id

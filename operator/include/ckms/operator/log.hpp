@@ -24,7 +24,5 @@ class Logger {
   std::mutex mutex_;
 };
 
-// RFC 3339 UTC with seconds, as Kubernetes writes times.
-std::string rfc3339_now();
 
 }  // namespace ckms::op
