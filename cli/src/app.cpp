@@ -11,22 +11,6 @@
 
 namespace ckms::cli {
 
-int exit_code_for(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::usage: return kExitUsage;
-    case ErrorKind::not_found: return kExitNotFound;
-    case ErrorKind::integrity: return kExitIntegrity;
-    case ErrorKind::refused: return kExitRefused;
-    case ErrorKind::auth: return kExitAuth;
-    case ErrorKind::network: return kExitNetwork;
-    case ErrorKind::registry:
-    case ErrorKind::io:
-    case ErrorKind::build:
-    case ErrorKind::internal: return kExitFailure;
-  }
-  return kExitFailure;
-}
-
 App::App() : root_("ckms: build, publish and load kernel modules as OCI artifacts", "ckms") {
   // Printed and left from the flag's callback: CLI11's own version flag throws, and the
   // static node binary's first exception sorts every unwind table it holds, which costs a

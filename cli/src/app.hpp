@@ -1,6 +1,6 @@
 #pragma once
 // What every command shares: global options, output in the user's or a machine's form,
-// and the mapping from error kinds to exit codes.
+// and errors reported with their exit code (ckms::exit_code_for).
 
 #include <functional>
 #include <string>
@@ -9,23 +9,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "ckms/base/error.hpp"
+#include "ckms/base/exit_code.hpp"
 
 namespace ckms::cli {
-
-// Exit codes, documented in docs/cli.md.
-enum ExitCode : int {
-  kExitOk = 0,
-  kExitFailure = 1,     // a command ran and failed (build failed, registry error, I/O)
-  kExitUsage = 2,       // malformed arguments or input
-  kExitNotFound = 3,    // reference, tag, blob or file missing
-  kExitIntegrity = 4,   // digest, size or signature mismatch
-  kExitRefused = 5,     // security policy refused (escape, untrusted signer, wrong kernel)
-  kExitAuth = 6,        // credentials missing or rejected
-  kExitNetwork = 7,     // the registry could not be reached
-};
-
-int exit_code_for(ErrorKind kind);
 
 struct GlobalOptions {
   bool json = false;       // machine-readable output on stdout

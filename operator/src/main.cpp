@@ -7,25 +7,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ckms/base/exit_code.hpp"
 #include "ckms/operator/artifacts.hpp"
 #include "ckms/operator/controller.hpp"
 #include "ckms/operator/kube_config.hpp"
 #include "ckms/operator/log.hpp"
-
-namespace {
-
-int exit_code(ckms::ErrorKind kind) {
-  using ckms::ErrorKind;
-  switch (kind) {
-    case ErrorKind::usage: return 2;
-    case ErrorKind::not_found: return 3;
-    case ErrorKind::auth: return 6;
-    case ErrorKind::network: return 7;
-    default: return 1;
-  }
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"ckms-operator: builds and loads KernelModules on the nodes of a Kubernetes cluster"};
@@ -105,7 +91,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const ckms::Error& e) {
     log.error(e.what());
-    return exit_code(e.kind());
+    return ckms::exit_code_for(e.kind());
   } catch (const std::exception& e) {
     log.error(e.what());
     return 1;
