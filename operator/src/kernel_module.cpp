@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ckms/artifact/names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
@@ -50,20 +51,9 @@ class SpecReader {
   std::string object_;
 };
 
-bool is_parameter_name(std::string_view name) {
-  return !name.empty() && name.size() <= 64 &&
-         std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
-
-bool is_module_name(std::string_view name) {
-  return !name.empty() && name.size() <= 55 &&
-         std::all_of(name.begin(), name.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
-}
-
-bool is_printable(std::string_view text) {
-  return std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-}
+using artifact::is_module_name;
+using artifact::is_parameter_name;
+using artifact::is_printable;
 
 // The rules of kube-apiserver's ValidateTolerations (pkg/apis/core/validation/validation.go):
 // what it would refuse in the loader's pod template is refused here, as the spec's fault.
