@@ -67,6 +67,14 @@ std::string build_script(const BuildPlan& plan, const DkmsEnvironment& env,
     return array(names);
   }());
 
+  // The script's own failures exit with the codes the host decodes (BuildScriptExit).
+  script += fmt::format(
+      "__ckms_exit_missing_patch={}\n__ckms_exit_patch_failed={}\n__ckms_exit_make_failed={}\n"
+      "__ckms_exit_module_missing={}\n__ckms_exit_copy_failed={}\n__ckms_exit_no_build_dir={}\n",
+      static_cast<int>(kScriptMissingPatch), static_cast<int>(kScriptPatchFailed),
+      static_cast<int>(kScriptMakeFailed), static_cast<int>(kScriptModuleMissing),
+      static_cast<int>(kScriptCopyFailed), static_cast<int>(kScriptNoBuildDir));
+
   script += R"SCRIPT(
 __ckms_say() { printf 'ckms: %s\n' "$*"; }
 __ckms_fail() { local code=$1; shift; printf 'ckms: error: %s\n' "$*"; exit "$code"; }
@@ -90,13 +98,13 @@ run_build_script() {
 }
 
 # prepare_build
-cd -- "$__ckms_build_dir" || __ckms_fail 95 "no build directory $__ckms_build_dir"
+cd -- "$__ckms_build_dir" || __ckms_fail "$__ckms_exit_no_build_dir" "no build directory $__ckms_build_dir"
 __ckms_say "building in $__ckms_build_dir for kernel $__ckms_what"
 for __ckms_p in "${__ckms_patches[@]}"; do
   [[ -e $__ckms_build_dir/patches/$__ckms_p ]] ||
-    __ckms_fail 90 "Patch $__ckms_p as specified in dkms.conf cannot be found in $__ckms_build_dir/patches/."
+    __ckms_fail "$__ckms_exit_missing_patch" "Patch $__ckms_p as specified in dkms.conf cannot be found in $__ckms_build_dir/patches/."
   __ckms_say "applying patch $__ckms_p"
-  patch -p1 < "./patches/$__ckms_p" || __ckms_fail 91 "Application of patch $__ckms_p failed."
+  patch -p1 < "./patches/$__ckms_p" || __ckms_fail "$__ckms_exit_patch_failed" "Application of patch $__ckms_p failed."
 done
 if [[ -e $__ckms_ksrc/.config ]]; then
   cc=$(sed -n 's|^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*"|\1|p' "$__ckms_ksrc/.config")
@@ -116,10 +124,10 @@ fi
 __ckms_say "running: $__ckms_make"
 (eval "{ $__ckms_make; }")
 __ckms_status=$?
-((__ckms_status == 0)) || __ckms_fail 92 "Bad return status $__ckms_status for module build on kernel: $__ckms_what"
+((__ckms_status == 0)) || __ckms_fail "$__ckms_exit_make_failed" "Bad return status $__ckms_status for module build on kernel: $__ckms_what"
 for __ckms_i in "${!__ckms_modules[@]}"; do
   [[ -e ${__ckms_modules[$__ckms_i]} ]] ||
-    __ckms_fail 93 "Build of ${__ckms_modules[$__ckms_i]} failed for: $__ckms_what (make did not create it)"
+    __ckms_fail "$__ckms_exit_module_missing" "Build of ${__ckms_modules[$__ckms_i]} failed for: $__ckms_what (make did not create it)"
 done
 for __ckms_i in "${!__ckms_modules[@]}"; do
   __ckms_m=${__ckms_modules[$__ckms_i]}
@@ -127,7 +135,7 @@ for __ckms_i in "${!__ckms_modules[@]}"; do
     strip -g "$__ckms_m" || __ckms_say "strip -g $__ckms_m failed; DKMS goes on regardless"
   fi
   cp -f -- "$__ckms_m" "$__ckms_out/${__ckms_out_names[$__ckms_i]}" ||
-    __ckms_fail 94 "cannot copy $__ckms_m to the output"
+    __ckms_fail "$__ckms_exit_copy_failed" "cannot copy $__ckms_m to the output"
 done
 run_build_script post_build "$__ckms_post_build"
 __ckms_say "build finished"
