@@ -129,11 +129,6 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
-// Thrown inside a job to end it with a status other than failed.
-struct Finished {
-  KernelStatus status;
-};
-
 class KernelJob {
  public:
   KernelJob(BuildContext& context, const KernelRequest& request, std::size_t index)
@@ -147,10 +142,7 @@ class KernelJob {
     const auto start = Clock::now();
     try {
       fresh_directory(dirs_.root);
-      steps();
-      result_.status = KernelStatus::built;
-    } catch (const Finished& finished) {
-      result_.status = finished.status;
+      result_.status = steps();
     } catch (const Error& e) {
       fail_with(e.what());
     } catch (const std::exception& e) {
@@ -162,13 +154,14 @@ class KernelJob {
   }
 
  private:
-  void steps() {
+  // Builds, or ends early with the status that says why not; failures throw.
+  KernelStatus steps() {
     resolve_image();
     set_log_file();
     DkmsEnvironment env = environment();
     guess_identity(env);
     result_.cache_key = cache_key(cache_inputs());
-    if (!name_.empty() && !version_.empty()) check_up_to_date();
+    if (!name_.empty() && !version_.empty() && up_to_date()) return KernelStatus::up_to_date;
 
     prepare_root();
     std::optional<KernelConfig> config = kernel_config();
@@ -176,18 +169,8 @@ class KernelJob {
     step("evaluating dkms.conf");
     DkmsConf conf = evaluate(env);
     if (conf.package_name != name_ || conf.package_version != version_) {
-      // The static reading could not tell (or told otherwise): move the tree to where
-      // DKMS would have it and evaluate again with $module and $module_version set.
-      move_source(conf.package_name, conf.package_version);
-      env.module = name_;
-      env.module_version = version_;
-      conf = evaluate(env);
-      if (conf.package_name != name_ || conf.package_version != version_) {
-        fail(ErrorKind::build, "dkms.conf gives PACKAGE_NAME/PACKAGE_VERSION {}/{} on one reading and {}/{} on the next",
-             name_, version_, conf.package_name, conf.package_version);
-      }
-      set_log_file();
-      check_up_to_date();
+      conf = evaluate_where_dkms_would(env, conf);
+      if (up_to_date()) return KernelStatus::up_to_date;
     }
     result_.package_name = name_;
     result_.package_version = version_;
@@ -198,13 +181,29 @@ class KernelJob {
       result_.exclusion_reasons = plan.exclusion_reasons;
       result_.reason = join(plan.exclusion_reasons, "; ");
       log(evaluation_notes_ + fmt::format("ckms: excluded by dkms.conf: {}\n", result_.reason));
-      throw Finished{KernelStatus::excluded};
+      return KernelStatus::excluded;
     }
     if (plan.modules.empty()) fail(ErrorKind::build, "dkms.conf names no module to build");
 
     build(plan, env);
     collect(plan);
     publish();
+    return KernelStatus::built;
+  }
+
+  // The static reading could not tell the package (or told otherwise): moves the tree to
+  // where DKMS would have it and evaluates again with $module and $module_version set.
+  DkmsConf evaluate_where_dkms_would(DkmsEnvironment& env, const DkmsConf& first) {
+    move_source(first.package_name, first.package_version);
+    env.module = name_;
+    env.module_version = version_;
+    DkmsConf conf = evaluate(env);
+    if (conf.package_name != name_ || conf.package_version != version_) {
+      fail(ErrorKind::build, "dkms.conf gives PACKAGE_NAME/PACKAGE_VERSION {}/{} on one reading and {}/{} on the next",
+           name_, version_, conf.package_name, conf.package_version);
+    }
+    set_log_file();
+    return conf;
   }
 
   void step(std::string_view what) {
@@ -321,8 +320,9 @@ class KernelJob {
                        .ckms_version = options_.ckms_version};
   }
 
-  void check_up_to_date() {
-    if (options_.force) return;
+  // Whether the output already holds this build (same cache key); fills the result if so.
+  bool up_to_date() {
+    if (options_.force) return false;
     step("checking the output");
     std::optional<artifact::ResolvedModule> published;
     {
@@ -338,8 +338,9 @@ class KernelJob {
       if (!fs::exists(result_.log_file)) result_.log_file.clear();
       result_.reason = fmt::format("{} already holds {} with the same cache key",
                                    options_.output->describe(), artifact::kernel_tag(version_, release_));
-      throw Finished{KernelStatus::up_to_date};
+      return true;
     }
+    return false;
   }
 
   void prepare_root() {
