@@ -22,6 +22,9 @@ mapfile -t unit_targets < <(ninja -C build-asan -t targets | sed -n 's/^\([a-z0-
 ninja -C build-asan -j"$jobs" "${unit_targets[@]}"
 
 status=0
+echo "== format (.clang-format; scripts/check-format.sh)"
+scripts/check-format.sh || status=1
+
 echo "== unit tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" || status=1
