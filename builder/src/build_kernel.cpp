@@ -48,12 +48,6 @@ struct KernelDirs {
   fs::path root, tree, out, eval_out, files, runtime, eval_log;
 };
 
-std::string selector_of(const oci::Reference& reference) {
-  if (auto digest = reference.digest()) return digest->str();
-  if (auto tag = reference.tag()) return *tag;
-  return reference.is_layout() ? "" : "latest";
-}
-
 // PACKAGE_NAME and PACKAGE_VERSION become directories of the build tree.
 bool plain_component(std::string_view text) {
   return !text.empty() && text != "." && text != ".." &&
@@ -246,7 +240,7 @@ class KernelJob {
     }
     step("resolving build image");
     image_target_ = options_.open_target(*request_.image);
-    image_.emplace(inspect_build_image(*image_target_, selector_of(*request_.image),
+    image_.emplace(inspect_build_image(*image_target_, oci::selector_of(*request_.image),
                                        request_.image->str(), request_.release));
     release_ = image_->release;
     arch_ = image_->arch;

@@ -16,10 +16,4 @@ std::unique_ptr<oci::Target> open_target(const oci::Reference& reference, const 
   return oci::open_registry(reference.registry(), registry_options(flags));
 }
 
-std::string reference_selector(const oci::Reference& reference) {
-  if (auto digest = reference.digest()) return digest->str();
-  if (auto tag = reference.tag()) return *tag;
-  return reference.is_layout() ? "" : "latest";
-}
-
 }  // namespace ckms::cli

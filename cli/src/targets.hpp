@@ -15,7 +15,4 @@ namespace ckms::cli {
 std::unique_ptr<oci::Target> open_target(const oci::Reference& reference, const RegistryFlags& flags,
                                          bool create_layout);
 
-// The tag or digest to resolve in a target ("" lets a layout pick its only manifest).
-std::string reference_selector(const oci::Reference& reference);
-
 }  // namespace ckms::cli

@@ -102,6 +102,12 @@ bool is_valid_repository(std::string_view repository) {
   }
 }
 
+std::string selector_of(const Reference& reference) {
+  if (auto digest = reference.digest()) return digest->str();
+  if (auto tag = reference.tag()) return *tag;
+  return reference.is_layout() ? "" : "latest";
+}
+
 std::string sanitize_tag(std::string_view text) {
   std::string out;
   for (char c : text) {

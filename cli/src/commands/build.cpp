@@ -301,7 +301,7 @@ bool run_build(App& app, const BuildArgs& args) {
     const auto source_target = open_target(reference, args.registry, false);
     if (!app.options().quiet) fmt::print(stderr, "fetching source {}\n", reference.str());
     options.source_dir = work.path() / "source";
-    const auto fetched = artifact::fetch_source(*source_target, reference_selector(reference), options.source_dir);
+    const auto fetched = artifact::fetch_source(*source_target, oci::selector_of(reference), options.source_dir);
     options.source_digest = fetched.layer_digest;
   } else {
     fail(ErrorKind::not_found, "{}: no such directory (a source artifact is named REGISTRY/REPO:TAG or oci:DIR:TAG)",

@@ -131,7 +131,7 @@ void run_build(App& app, const BuildArgs& args) {
     const auto base = oci::Reference::parse(args.base);
     say(fmt::format("toolchain: layers of {}", base.str()));
     toolchain = images::toolchain_from_image(std::shared_ptr<oci::Target>(open_target(base, args.registry, false)),
-                                             reference_selector(base));
+                                             oci::selector_of(base));
   }
 
   Destinations destinations(args.registry);

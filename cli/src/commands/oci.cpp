@@ -38,7 +38,7 @@ void run_copy(const App& app, const CopyArgs& args) {
   oci::CopyOptions options{.observer = &progress, .include_referrers = args.referrers};
   std::optional<std::string> tag = destination_ref.tag();
   if (!tag && !destination_ref.digest()) tag = source_ref.tag();
-  const auto result = oci::copy(*source, reference_selector(source_ref), *destination,
+  const auto result = oci::copy(*source, oci::selector_of(source_ref), *destination,
                                 tag ? std::optional<std::string_view>(*tag) : std::nullopt, options);
   if (const_cast<App&>(app).options().json) {
     print_json({{"digest", result.root.digest.str()},
@@ -62,7 +62,7 @@ struct InspectArgs {
 void run_inspect(App& app, const InspectArgs& args) {
   const auto ref = oci::Reference::parse(args.reference);
   auto target = open_target(ref, args.registry, false);
-  const auto descriptor = target->resolve(reference_selector(ref));
+  const auto descriptor = target->resolve(oci::selector_of(ref));
   const std::string bytes = oci::fetch_bytes(*target, descriptor);
   if (args.raw) {
     std::cout << bytes;
@@ -223,7 +223,7 @@ void check_titles(const oci::ImageManifest& manifest, const std::string& where) 
 void run_pull(App& app, const PullArgs& args) {
   const auto ref = oci::Reference::parse(args.reference);
   auto target = open_target(ref, args.registry, false);
-  auto descriptor = target->resolve(reference_selector(ref));
+  auto descriptor = target->resolve(oci::selector_of(ref));
   if (mt::is_index(descriptor.media_type)) {
     const auto index = oci::ImageIndex::parse(oci::fetch_bytes(*target, descriptor), ref.str());
     if (index.manifests.size() != 1) {

@@ -54,7 +54,7 @@ struct PullArgs {
 void run_pull(App& app, const PullArgs& args) {
   const auto ref = oci::Reference::parse(args.reference);
   auto target = open_target(ref, args.registry, false);
-  const auto fetched = artifact::fetch_source(*target, reference_selector(ref), args.output);
+  const auto fetched = artifact::fetch_source(*target, oci::selector_of(ref), args.output);
   if (app.options().json) {
     print_json({{"reference", ref.str()},
                 {"digest", fetched.manifest.digest.str()},

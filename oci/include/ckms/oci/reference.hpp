@@ -63,4 +63,8 @@ bool is_valid_repository(std::string_view repository);
 // replacing characters a tag cannot hold with '_' (the design's rule for kernel releases).
 std::string sanitize_tag(std::string_view text);
 
+// What a Target resolves for `reference`: its digest, else its tag, else "latest" for a
+// registry and "" (the layout's one image) for a layout.
+std::string selector_of(const Reference& reference);
+
 }  // namespace ckms::oci
