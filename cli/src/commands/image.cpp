@@ -2,27 +2,21 @@
 // kernel) and resolve (the reference a kernel's build image has under a template).
 #include "image.hpp"
 
-#include <cstdlib>
-#include <filesystem>
-#include <map>
-#include <memory>
+#include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "ckms/images/build_image.hpp"
-#include "ckms/images/debian_packages.hpp"
-#include "ckms/images/resolve.hpp"
-#include "ckms/images/rpm_packages.hpp"
 #include "ckms/base/error.hpp"
-#include "ckms/base/temp_dir.hpp"
 #include "ckms/base/time.hpp"
+#include "ckms/images/build_images.hpp"
+#include "ckms/images/resolve.hpp"
 #include "ckms/oci/layer_create.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
 
 namespace ckms::cli {
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -44,37 +38,46 @@ struct ResolveArgs {
   std::vector<std::string> kernels;
 };
 
-fs::path default_apt_cache() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') return fs::path(xdg) / "ckms/debs";
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') return fs::path(home) / ".cache/ckms/debs";
-  return "/var/cache/ckms/debs";
-}
-
 oci::LayerCompression parse_compression(const std::string& name) {
   if (name == "gzip") return oci::LayerCompression::gzip;
   if (name == "zstd") return oci::LayerCompression::zstd;
   fail(ErrorKind::usage, "--compression must be gzip or zstd, not '{}'", name);
 }
 
-// Several kernels usually share one repository: open it once, so that the toolchain layer
-// goes up once and a registry session is reused.
-class Destinations {
+// Progress on stderr as the pipeline goes; each image's line on stdout as it is pushed.
+class ImageOutput final : public images::BuildImagesObserver {
  public:
-  explicit Destinations(const RegistryFlags& flags) : flags_(flags) {}
-  oci::Target& open(const oci::Reference& reference) {
-    const std::string key =
-        reference.is_layout() ? "oci:" + reference.layout().directory.string() : reference.registry().repository_str();
-    auto& target = targets_[key];
-    if (!target) target = open_target(reference, flags_, true);
-    return *target;
+  explicit ImageOutput(const GlobalOptions& options) : options_(options) {}
+  void step(std::string_view what) override {
+    if (!options_.quiet && !options_.json) fmt::print(stderr, "{}\n", what);
+  }
+  void built(const images::BuiltImage& built) override {
+    if (!options_.json) fmt::print("{} {}@{}\n", built.kernel, built.reference, built.image.manifest.digest.str());
   }
 
  private:
-  const RegistryFlags& flags_;
-  std::map<std::string, std::unique_ptr<oci::Target>> targets_;
+  const GlobalOptions& options_;
 };
 
-void run_build(App& app, const BuildArgs& args) {
+nlohmann::json summary_json(const images::BuildImagesSummary& summary) {
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& built : summary.images) {
+    nlohmann::json package_list = nlohmann::json::array();
+    for (const auto& package : built.packages) {
+      package_list.push_back({{"package", package.name}, {"version", package.version}});
+    }
+    results.push_back({{"kernel", built.kernel},
+                       {"reference", built.reference},
+                       {"digest", built.image.manifest.digest.str()},
+                       {"headersLayer", built.image.headers_layer.digest.str()},
+                       {"packages", package_list}});
+  }
+  nlohmann::json toolchain_layers = nlohmann::json::array();
+  for (const auto& layer : summary.toolchain_layers) toolchain_layers.push_back(layer.digest.str());
+  return {{"images", results}, {"toolchainLayers", toolchain_layers}};
+}
+
+images::BuildImagesOptions build_options(const BuildArgs& args) {
   if (args.toolchain_tar.empty() == args.base.empty()) {
     fail(ErrorKind::usage, "give exactly one of --toolchain-tar and --base");
   }
@@ -84,83 +87,30 @@ void run_build(App& app, const BuildArgs& args) {
   if (args.output.empty() == args.reference_template.empty()) {
     fail(ErrorKind::usage, "give exactly one of --output and --template");
   }
-  const std::string reference_template =
-      args.output.empty() ? args.reference_template : args.output + ":" + std::string(images::kReleasePlaceholder);
   if (!args.output.empty() && !oci::Reference::parse(args.output).is_layout()) {
     fail(ErrorKind::usage, "--output takes oci:DIR; use --template for registries");
   }
-  // Checked before any work, so a bad template does not cost a toolchain layer.
-  for (const auto& kernel : args.kernels) images::image_reference(reference_template, kernel);
+  images::BuildImagesOptions options{
+      .kernels = args.kernels,
+      .toolchain_tar = args.toolchain_tar,
+      .rpms = args.rpms,
+      .debs = args.debs,
+      .apt_cache = args.apt_cache,
+      .reference_template = args.output.empty() ? args.reference_template
+                                                : args.output + ":" + std::string(images::kReleasePlaceholder),
+      .layer_options = {.compression = parse_compression(args.compression),
+                        .source_date_epoch = ckms::source_date_epoch_from_environment()},
+      .open_target = [&registry = args.registry](const oci::Reference& reference, bool for_push) {
+        return open_target(reference, registry, for_push);
+      }};
+  if (!args.base.empty()) options.base = oci::Reference::parse(args.base);
+  return options;
+}
 
-  images::LayerOptions layer_options;
-  layer_options.compression = parse_compression(args.compression);
-  layer_options.source_date_epoch = ckms::source_date_epoch_from_environment();
-  const bool progress = !app.options().quiet && !app.options().json;
-  auto say = [&](const std::string& line) {
-    if (progress) fmt::print(stderr, "{}\n", line);
-  };
-
-  // Packages first: a missing kernel should fail before minutes go into the toolchain layer.
-  std::vector<images::HeadersTree> kernel_trees;
-  if (!args.rpms.empty()) {
-    const images::RpmDirectorySource rpms(args.rpms);
-    for (const auto& kernel : args.kernels) {
-      say(fmt::format("kernel {}: kernel-devel package", kernel));
-      kernel_trees.push_back(images::rpm_headers_tree(kernel, rpms.kernel_devel(kernel)));
-    }
-  } else {
-    std::unique_ptr<images::PackageSource> packages;
-    if (!args.debs.empty()) {
-      packages = std::make_unique<images::DirectorySource>(args.debs);
-    } else {
-      packages =
-          std::make_unique<images::AptSource>(args.apt_cache.empty() ? default_apt_cache() : fs::path(args.apt_cache));
-    }
-    for (const auto& kernel : args.kernels) {
-      say(fmt::format("kernel {}: headers packages", kernel));
-      kernel_trees.push_back(images::debian_headers_tree(kernel, images::kernel_header_packages(kernel, *packages)));
-    }
-  }
-
-  TempDir work("ckms-image-");
-  images::Toolchain toolchain;
-  if (!args.toolchain_tar.empty()) {
-    say(fmt::format("toolchain: re-packing {}", args.toolchain_tar));
-    toolchain = images::toolchain_from_tar(args.toolchain_tar, work.path() / "toolchain", layer_options);
-  } else {
-    const auto base = oci::Reference::parse(args.base);
-    say(fmt::format("toolchain: layers of {}", base.str()));
-    toolchain = images::toolchain_from_image(std::shared_ptr<oci::Target>(open_target(base, args.registry, false)),
-                                             oci::selector_of(base));
-  }
-
-  Destinations destinations(args.registry);
-  nlohmann::json results = nlohmann::json::array();
-  for (std::size_t i = 0; i < args.kernels.size(); ++i) {
-    const std::string& kernel = args.kernels[i];
-    const auto& tree = kernel_trees[i];
-    const std::string reference_text = images::image_reference(reference_template, kernel);
-    const auto reference = oci::Reference::parse(reference_text);
-    say(fmt::format("kernel {}: building {}", kernel, reference_text));
-    const auto image = images::build_kernel_image(toolchain, kernel, tree, destinations.open(reference),
-                                                  reference.tag().value_or(oci::sanitize_tag(kernel)),
-                                                  work.path() / "kernels", layer_options);
-    nlohmann::json package_list = nlohmann::json::array();
-    for (const auto& package : tree.packages) {
-      package_list.push_back({{"package", package.name}, {"version", package.version}});
-    }
-    results.push_back({{"kernel", kernel},
-                       {"reference", reference_text},
-                       {"digest", image.manifest.digest.str()},
-                       {"headersLayer", image.headers_layer.digest.str()},
-                       {"packages", package_list}});
-    if (!app.options().json) fmt::print("{} {}@{}\n", kernel, reference_text, image.manifest.digest.str());
-  }
-  if (app.options().json) {
-    nlohmann::json toolchain_layers = nlohmann::json::array();
-    for (const auto& layer : toolchain.layers) toolchain_layers.push_back(layer.digest.str());
-    print_json({{"images", results}, {"toolchainLayers", toolchain_layers}});
-  }
+void run_build(App& app, const BuildArgs& args) {
+  ImageOutput output(app.options());
+  const auto summary = images::build_images(build_options(args), output);
+  if (app.options().json) print_json(summary_json(summary));
 }
 
 void run_resolve(App& app, const ResolveArgs& args) {
