@@ -16,8 +16,8 @@
 
 #include <fmt/format.h>
 
-#include "ckms/artifact/source_artifact.hpp"
 #include "ckms/builder/build.hpp"
+#include "ckms/builder/build_source.hpp"
 #include "ckms/builder/scratch_dir.hpp"
 #include "ckms/builder/stop.hpp"
 #include "ckms/images/resolve.hpp"
@@ -130,15 +130,6 @@ void set_limits(builder::BuildOptions& options, const BuildArgs& args) {
   if (*options.pids_limit <= 0) fail(ErrorKind::usage, "--pids-limit must be at least 1");
 }
 
-// Scratch space goes where temporary files go.
-// A source artifact is named like any reference; a directory wins when both could match.
-bool looks_like_reference(const std::string& text) {
-  if (text.starts_with("oci:")) return true;
-  const auto first = text.substr(0, text.find('/'));
-  return text.find('/') != std::string::npos &&
-         (first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost");
-}
-
 std::string seconds(std::chrono::milliseconds duration) {
   return fmt::format("{:.1f}s", static_cast<double>(duration.count()) / 1000.0);
 }
@@ -240,7 +231,7 @@ bool run_build(App& app, const BuildArgs& args) {
     fail(ErrorKind::usage, "--sign-key and --sign-cert go together");
   }
   // Before the output is opened (which creates a layout): a failed build leaves nothing.
-  if (!fs::is_directory(args.source) && !looks_like_reference(args.source)) {
+  if (!fs::is_directory(args.source) && !builder::looks_like_reference(args.source)) {
     fail(ErrorKind::not_found, "{}: no such directory (a source artifact is named REGISTRY/REPO:TAG or oci:DIR:TAG)",
          args.source);
   }
@@ -294,19 +285,9 @@ bool run_build(App& app, const BuildArgs& args) {
 
   builder::ScratchDir work(temp_parent());
   options.work_dir = work.path() / "work";
-  if (fs::is_directory(args.source)) {
-    options.source_dir = fs::absolute(args.source);
-  } else if (looks_like_reference(args.source)) {
-    const auto reference = oci::Reference::parse(args.source);
-    const auto source_target = open_target(reference, args.registry, false);
+  builder::place_source(args.source, work.path(), options, [&app](const oci::Reference& reference) {
     if (!app.options().quiet) fmt::print(stderr, "fetching source {}\n", reference.str());
-    options.source_dir = work.path() / "source";
-    const auto fetched = artifact::fetch_source(*source_target, oci::selector_of(reference), options.source_dir);
-    options.source_digest = fetched.layer_digest;
-  } else {
-    fail(ErrorKind::not_found, "{}: no such directory (a source artifact is named REGISTRY/REPO:TAG or oci:DIR:TAG)",
-         args.source);
-  }
+  });
 
   Progress progress(app.options().quiet || app.options().json, labels);
   const builder::BuildSummary summary = builder::build_modules(options, progress);
