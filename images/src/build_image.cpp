@@ -214,7 +214,7 @@ KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view rele
       .config = oci::Descriptor::for_content(std::string(mt::kOciConfig), config_bytes),
       .layers = toolchain.layers,
       .subject = std::nullopt,
-      .annotations = {{std::string(oci::annotation::kKernelRelease), std::string(release)}}};
+      .annotations = {{std::string(kLabelKernelRelease), std::string(release)}}};
   manifest.layers.push_back(headers_layer);
   push_bytes_if_missing(destination, manifest.config, config_bytes);
 

@@ -47,7 +47,7 @@ TEST_CASE("no credentials for a registry that needs them is an auth error") {
   options.credentials.reset();
   RegistryRepository repo(registry.reference("ckms/locked"), options);
   std::string message;
-  CHECK(kind_of([&] { test::push_blob(repo, media_type::kKmodLayer, "x"); }, message) == ErrorKind::auth);
+  CHECK(kind_of([&] { test::push_blob(repo, media_type::kOciLayerTar, "x"); }, message) == ErrorKind::auth);
   CHECK_THAT(message, Catch::Contains("401"));
 }
 
@@ -58,7 +58,7 @@ TEST_CASE("a scope the token service denies is an auth error naming the reposito
   registry.deny("ckms/secret");
   RegistryRepository secret(registry.reference("ckms/secret"), registry.options());
   std::string message;
-  CHECK(kind_of([&] { test::push_blob(secret, media_type::kKmodLayer, "x"); }, message) == ErrorKind::auth);
+  CHECK(kind_of([&] { test::push_blob(secret, media_type::kOciLayerTar, "x"); }, message) == ErrorKind::auth);
   CHECK_THAT(message, Catch::Contains("ckms/secret"));
   // Mounting from a denied repository needs pull there: the registry refuses and says so.
   CHECK(kind_of([&] { secret.mount(image.layer, "ckms/open"); }, message) == ErrorKind::auth);

@@ -88,7 +88,7 @@ TEST_CASE("a large blob streams up in one PATCH, also without a known size") {
   RegistryFixture registry(RegistrySetup::open_http);
   RegistryRepository repo(registry.reference("ckms/streamed"), registry.options());
   const std::string bytes = test::random_bytes(3 << 20, 40);
-  Descriptor descriptor = Descriptor::for_content(std::string(media_type::kKmodLayer), bytes);
+  Descriptor descriptor = Descriptor::for_content(std::string(media_type::kOciLayerTar), bytes);
   const bool known_size = GENERATE(true, false);
   if (!known_size) descriptor.size = -1;  // chunked transfer encoding
   std::uint64_t reported = 0;
@@ -134,7 +134,7 @@ TEST_CASE("a connection cut during a streamed upload leaves nothing in the regis
   through_proxy.registry = proxy.authority();
   RegistryRepository repo(through_proxy, registry.options());
   const std::string bytes = test::random_bytes(3 << 20, 41);
-  const Descriptor descriptor = Descriptor::for_content(std::string(media_type::kKmodLayer), bytes);
+  const Descriptor descriptor = Descriptor::for_content(std::string(media_type::kOciLayerTar), bytes);
   StringReader content(bytes);
   try {
     repo.push(descriptor, content);

@@ -55,7 +55,7 @@ TEST_CASE("a blob whose bytes do not match its digest is refused and nothing is 
   RegistryRepository repo(registry.reference("ckms/integrity"), options);
   const std::string claimed = test::random_bytes(4000, 10);
   const std::string actual = test::random_bytes(4000, 11);
-  const Descriptor descriptor = Descriptor::for_content(std::string(media_type::kKmodLayer), claimed);
+  const Descriptor descriptor = Descriptor::for_content(std::string(media_type::kOciLayerTar), claimed);
   StringReader reader(actual);
   try {
     repo.push(descriptor, reader);
@@ -64,7 +64,7 @@ TEST_CASE("a blob whose bytes do not match its digest is refused and nothing is 
     CHECK(e.kind() == ErrorKind::integrity);
   }
   CHECK_FALSE(repo.exists(descriptor));
-  CHECK_FALSE(repo.exists(Descriptor::for_content(std::string(media_type::kKmodLayer), actual)));
+  CHECK_FALSE(repo.exists(Descriptor::for_content(std::string(media_type::kOciLayerTar), actual)));
   const auto blobs = registry.storage() / "docker/registry/v2/blobs/sha256";
   CHECK_FALSE(std::filesystem::exists(blobs / descriptor.digest.hex().substr(0, 2) / descriptor.digest.hex()));
 }
@@ -144,7 +144,7 @@ TEST_CASE("a redirect to another host does not carry the registry's credentials"
   RegistryOptions options = fast_plain();
   options.credentials = Credentials{"u", "p", ""};
   RegistryRepository repo(scripted(registry, "ckms/redirected"), options);
-  const Descriptor descriptor = Descriptor::for_content(std::string(media_type::kKmodLayer), blob);
+  const Descriptor descriptor = Descriptor::for_content(std::string(media_type::kOciLayerTar), blob);
   auto reader = repo.fetch(descriptor);
   CHECK(read_all(*reader, 1 << 20, "blob") == blob);
   REQUIRE(storage_saw_authorization);
@@ -155,7 +155,7 @@ TEST_CASE("a download cut off mid-blob resumes with a Range request") {
   RegistryFixture registry(RegistrySetup::open_http);
   RegistryRepository direct(registry.reference("ckms/resume"), registry.options());
   const std::string blob = test::random_bytes(3 << 20, 13);
-  const Descriptor descriptor = test::push_blob(direct, media_type::kKmodLayer, blob);
+  const Descriptor descriptor = test::push_blob(direct, media_type::kOciLayerTar, blob);
 
   const int port = std::stoi(registry.host().substr(registry.host().find(':') + 1));
   CuttingProxy proxy(port, CuttingProxy::Direction::replies, 1 << 20);

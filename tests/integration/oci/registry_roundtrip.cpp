@@ -52,7 +52,7 @@ TEST_CASE("content round-trips through a registry in every auth setup") {
     CHECK(fetch_bytes(repo, small.manifest) == small.manifest_bytes);
     auto reader = repo.fetch(large.layer);
     CHECK(read_all(*reader, 1 << 20, "layer") == large.layer_bytes);
-    CHECK_FALSE(repo.exists(Descriptor::for_content(std::string(media_type::kKmodLayer), "never pushed")));
+    CHECK_FALSE(repo.exists(Descriptor::for_content(std::string(media_type::kOciLayerTar), "never pushed")));
     try {
       repo.resolve("missing");
       FAIL("resolved a tag that does not exist");
@@ -93,7 +93,7 @@ TEST_CASE("content round-trips through a registry in every auth setup") {
     RegistryRepository other(registry.reference("ckms/other"), options);
     CHECK(other.mount(large.layer, "ckms/hello"));
     CHECK(other.exists(large.layer));
-    CHECK_FALSE(other.mount(Descriptor::for_content(std::string(media_type::kKmodLayer), "absent"), "ckms/hello"));
+    CHECK_FALSE(other.mount(Descriptor::for_content(std::string(media_type::kOciLayerTar), "absent"), "ckms/hello"));
     if (setup == RegistrySetup::token) {
       const auto scopes = registry.requested_scopes();
       CHECK(std::find(scopes.begin(), scopes.end(), "repository:ckms/hello:pull") != scopes.end());

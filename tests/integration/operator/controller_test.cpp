@@ -52,10 +52,10 @@ void publish(ckms::testkit::RegistryFixture& registry, const std::string& releas
   ckms::oci::RegistryRepository repo(registry.reference("ckms/ckms-hello"), registry.options());
   const std::string config = json{{"name", "ckms-hello"}, {"version", "1.0.0"}, {"kernel_release", release}}.dump();
   const auto config_descriptor =
-      ckms::oci::Descriptor::for_content(std::string(ckms::oci::media_type::kKmodConfig), config);
+      ckms::oci::Descriptor::for_content(std::string(ckms::artifact::kModuleConfigMediaType), config);
   ckms::oci::push_bytes(repo, config_descriptor, config);
   const ckms::oci::ImageManifest manifest{std::string(ckms::oci::media_type::kOciManifest),
-                                          std::string(ckms::oci::media_type::kKmodArtifact),
+                                          std::string(ckms::artifact::kModuleArtifactType),
                                           config_descriptor,
                                           {},
                                           std::nullopt,

@@ -1,6 +1,7 @@
 #pragma once
-// Media types ckms reads and writes: OCI image-spec v1.1 and Docker schema 2 (for images
-// pulled from Docker-era registries), plus ckms's own artifact types.
+// Media types of OCI image-spec v1.1 and Docker schema 2 (for images pulled from Docker-era
+// registries). ckms's own artifact types are artifact's (module_artifact.hpp,
+// source_artifact.hpp).
 
 #include <string_view>
 
@@ -20,12 +21,6 @@ inline constexpr std::string_view kDockerManifestList =
 inline constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
 inline constexpr std::string_view kDockerLayerGzip =
     "application/vnd.docker.image.rootfs.diff.tar.gzip";
-
-// ckms artifacts (shared/DESIGN.md, "Formats").
-inline constexpr std::string_view kKmodArtifact = "application/vnd.ckms.kmod.v1";
-inline constexpr std::string_view kKmodConfig = "application/vnd.ckms.kmod.config.v1+json";
-inline constexpr std::string_view kKmodLayer = "application/vnd.ckms.kmod.layer.v1";
-inline constexpr std::string_view kSourceArtifact = "application/vnd.ckms.source.v1";
 
 // The OCI empty descriptor's content ("{}") and its digest.
 inline constexpr std::string_view kEmptyJson = "{}";
@@ -48,5 +43,4 @@ namespace ckms::oci::annotation {
 inline constexpr std::string_view kTitle = "org.opencontainers.image.title";
 inline constexpr std::string_view kRefName = "org.opencontainers.image.ref.name";
 inline constexpr std::string_view kCreated = "org.opencontainers.image.created";
-inline constexpr std::string_view kKernelRelease = "io.ckms.kernel.release";
 }  // namespace ckms::oci::annotation
