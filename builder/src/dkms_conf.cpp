@@ -154,9 +154,10 @@ std::vector<std::string> DkmsConf::directives_set() const {
   return names;
 }
 
-DkmsConf resolve_dkms_conf(const RawVariables& raw, const DkmsEnvironment& env) {
-  DkmsConf conf;
-  conf.raw = raw;
+namespace {
+
+// The single-valued directives and the arrays that are not module records.
+void read_directives(const RawVariables& raw, DkmsConf& conf) {
   conf.package_name = first_value(raw, "PACKAGE_NAME");
   conf.package_version = first_value(raw, "PACKAGE_VERSION");
   conf.pre_build = first_value(raw, "PRE_BUILD");
@@ -184,9 +185,40 @@ DkmsConf resolve_dkms_conf(const RawVariables& raw, const DkmsEnvironment& env) 
       conf.ignored.push_back({std::string(name), it->second.begin()->second, std::string(reason)});
     }
   }
+}
 
-  // Module records: as many as the longest of the four arrays has elements (counts, not
-  // highest indexes: a sparse array loses its last records in DKMS too).
+// case ${STRIP[i]} in [nN]*) no;; [yY]*) yes;; '') ${strip[0]:-yes};; other: unset, and
+// DKMS strips whatever is not "no". `strip0` is record 0's setting.
+std::string strip_setting(const std::string& strip_raw, const std::string& strip0) {
+  if (!strip_raw.empty() && (strip_raw[0] == 'n' || strip_raw[0] == 'N')) return "no";
+  if (!strip_raw.empty() && (strip_raw[0] == 'y' || strip_raw[0] == 'Y')) return "yes";
+  if (strip_raw.empty()) return strip0.empty() ? "yes" : strip0;
+  return "";
+}
+
+// DKMS's complaints about one module record, in its words.
+void check_record(const ModuleEntry& m, std::size_t i, std::vector<std::string>& errors) {
+  if (m.built_name.empty()) {
+    errors.push_back(fmt::format("No 'BUILT_MODULE_NAME' directive specified for record #{}.", i));
+  }
+  if (ends_in_object(m.built_name)) {
+    errors.push_back(fmt::format("'BUILT_MODULE_NAME' directive ends in '.o' or '.ko' in record #{}.", i));
+  }
+  if (ends_in_object(m.dest_name)) {
+    errors.push_back(fmt::format("'DEST_MODULE_NAME' directive ends in '.o' or '.ko' in record #{}.", i));
+  }
+  if (m.dest_location.empty()) {
+    errors.push_back(fmt::format("No 'DEST_MODULE_LOCATION' directive specified for record #{}.", i));
+  }
+  if (!starts_with_any(m.dest_location, {"/kernel", "/updates", "/extra"})) {
+    errors.push_back(fmt::format(
+        "Directive 'DEST_MODULE_LOCATION' does not begin with '/kernel', '/updates', or '/extra' in record #{}.", i));
+  }
+}
+
+// Module records: as many as the longest of the four arrays has elements (counts, not
+// highest indexes: a sparse array loses its last records in DKMS too).
+void read_module_records(const RawVariables& raw, const DkmsEnvironment& env, DkmsConf& conf) {
   const std::size_t records =
       std::max({count(raw, "BUILT_MODULE_NAME"), count(raw, "BUILT_MODULE_LOCATION"),
                 count(raw, "DEST_MODULE_NAME"), count(raw, "DEST_MODULE_LOCATION")});
@@ -198,17 +230,7 @@ DkmsConf resolve_dkms_conf(const RawVariables& raw, const DkmsEnvironment& env) 
     m.built_location = element(raw, "BUILT_MODULE_LOCATION", i);
     m.dest_name = element(raw, "DEST_MODULE_NAME", i);
     m.dest_location = element(raw, "DEST_MODULE_LOCATION", i);
-    // case ${STRIP[i]} in [nN]*) no;; [yY]*) yes;; '') ${strip[0]:-yes};; other: unset,
-    // and DKMS strips whatever is not "no".
-    const std::string strip_raw = element(raw, "STRIP", i);
-    std::string strip_value;
-    if (!strip_raw.empty() && (strip_raw[0] == 'n' || strip_raw[0] == 'N')) {
-      strip_value = "no";
-    } else if (!strip_raw.empty() && (strip_raw[0] == 'y' || strip_raw[0] == 'Y')) {
-      strip_value = "yes";
-    } else if (strip_raw.empty()) {
-      strip_value = strip0.empty() ? "yes" : strip0;
-    }
+    const std::string strip_value = strip_setting(element(raw, "STRIP", i), strip0);
     if (i == 0) strip0 = strip_value;
     m.strip = strip_value != "no";
 
@@ -217,32 +239,19 @@ DkmsConf resolve_dkms_conf(const RawVariables& raw, const DkmsEnvironment& env) 
     }
     if (m.dest_name.empty()) m.dest_name = m.built_name;
     if (!m.built_location.empty() && m.built_location.back() != '/') m.built_location += '/';
-
-    if (m.built_name.empty()) {
-      conf.errors.push_back(
-          fmt::format("No 'BUILT_MODULE_NAME' directive specified for record #{}.", i));
-    }
-    if (ends_in_object(m.built_name)) {
-      conf.errors.push_back(fmt::format(
-          "'BUILT_MODULE_NAME' directive ends in '.o' or '.ko' in record #{}.", i));
-    }
-    if (ends_in_object(m.dest_name)) {
-      conf.errors.push_back(
-          fmt::format("'DEST_MODULE_NAME' directive ends in '.o' or '.ko' in record #{}.", i));
-    }
     m.install_location = override_dest_location(m.dest_location, env.running_distribution);
-    if (m.dest_location.empty()) {
-      conf.errors.push_back(
-          fmt::format("No 'DEST_MODULE_LOCATION' directive specified for record #{}.", i));
-    }
-    if (!starts_with_any(m.dest_location, {"/kernel", "/updates", "/extra"})) {
-      conf.errors.push_back(fmt::format(
-          "Directive 'DEST_MODULE_LOCATION' does not begin with '/kernel', '/updates', or "
-          "'/extra' in record #{}.",
-          i));
-    }
+    check_record(m, i, conf.errors);
     conf.modules.push_back(std::move(m));
   }
+}
+
+}  // namespace
+
+DkmsConf resolve_dkms_conf(const RawVariables& raw, const DkmsEnvironment& env) {
+  DkmsConf conf;
+  conf.raw = raw;
+  read_directives(raw, conf);
+  read_module_records(raw, env, conf);
 
   conf.clean = first_value(raw, "CLEAN");
   if (conf.clean.empty()) {
