@@ -514,66 +514,9 @@ class Interpreter {
   void execute(const Statement& st) {
     const auto& tokens = st.tokens;
     if (tokens.empty()) return;
-    const bool has_op = std::any_of(tokens.begin(), tokens.end(),
-                                    [](const Token& t) { return t.kind == Token::Kind::op; });
-
-    // Leading block keywords: `then X=1` is an assignment inside the block.
-    std::size_t first = 0;
     bool conditional = !blocks_.empty();
-    while (first < tokens.size() && tokens[first].kind == Token::Kind::word &&
-           !tokens[first].assignment && tokens[first].w.plain) {
-      const std::string& k = tokens[first].w.value;
-      if (kBlockClosers.contains(k)) {
-        if (!blocks_.empty()) blocks_.pop_back();
-        ++first;
-        continue;
-      }
-      if (kBlockOpeners.contains(k)) {
-        report(st.line, k == "{" ? "group" : k, fmt::format("`{}` block: shell logic", k));
-        blocks_.push_back(k);
-        conditional = true;
-        first = tokens.size();  // the rest is the block's condition or word list
-        break;
-      }
-      if (kBlockMiddles.contains(k)) {
-        if (k == "elif") first = tokens.size();
-        ++first;
-        conditional = true;
-        continue;
-      }
-      break;
-    }
-    // Parentheses: subshells and function definitions open blocks; inside `case`, a lone
-    // `)` ends a pattern.
-    int parens = 0;
-    for (const auto& t : tokens) {
-      if (t.kind != Token::Kind::op) continue;
-      if (t.op == "(") ++parens;
-      if (t.op == ")") --parens;
-    }
-    if (has_op) {
-      const auto op = std::find_if(tokens.begin(), tokens.end(),
-                                   [](const Token& t) { return t.kind == Token::Kind::op; });
-      const bool function_def = op != tokens.begin() && op->op == "(" &&
-                                op + 1 != tokens.end() && (op + 1)->op == ")";
-      if (function_def) {
-        report(st.line, "function definition", "functions are shell logic");
-      } else if (!blocks_.empty() && blocks_.back() == "case" && parens < 0) {
-        // a case pattern
-      } else {
-        report(st.line, fmt::format("operator `{}`", op->op),
-               "pipelines, lists, redirections and subshells are shell logic");
-      }
-      conditional = true;
-    }
-    for (; parens > 0; --parens) blocks_.emplace_back("(");
-    // `name() {` and `... {` open a group that a later `}` closes.
-    if (first < tokens.size() && tokens.back().kind == Token::Kind::word && !tokens.back().assignment &&
-        tokens.back().w.plain && tokens.back().w.value == "{" && &tokens.back() != &tokens[first]) {
-      blocks_.emplace_back("{");
-      conditional = true;
-    }
-    for (; parens < 0 && !blocks_.empty() && blocks_.back() == "("; ++parens) blocks_.pop_back();
+    const std::size_t first = skip_block_keywords(st, conditional);
+    if (track_operators_and_groups(st, first)) conditional = true;
 
     if (first >= tokens.size()) {
       mark_assignments_unknown(tokens, st.line, "inside shell logic");
@@ -589,8 +532,81 @@ class Interpreter {
                                fmt::format("assigned inside shell logic at line {}", st.line));
       return;
     }
+    execute_plain(st, first);
+  }
 
-    // A plain statement: assignments, optionally followed by a command.
+  // Leading block keywords: `then X=1` is an assignment inside the block. Returns the index
+  // of the first token after them (tokens.size() when the rest is a condition or word list).
+  std::size_t skip_block_keywords(const Statement& st, bool& conditional) {
+    const auto& tokens = st.tokens;
+    std::size_t first = 0;
+    while (first < tokens.size() && tokens[first].kind == Token::Kind::word &&
+           !tokens[first].assignment && tokens[first].w.plain) {
+      const std::string& k = tokens[first].w.value;
+      if (kBlockClosers.contains(k)) {
+        if (!blocks_.empty()) blocks_.pop_back();
+        ++first;
+        continue;
+      }
+      if (kBlockOpeners.contains(k)) {
+        report(st.line, k == "{" ? "group" : k, fmt::format("`{}` block: shell logic", k));
+        blocks_.push_back(k);
+        conditional = true;
+        return tokens.size();  // the rest is the block's condition or word list
+      }
+      if (kBlockMiddles.contains(k)) {
+        if (k == "elif") first = tokens.size();
+        ++first;
+        conditional = true;
+        continue;
+      }
+      break;
+    }
+    return first;
+  }
+
+  // Operators, subshells, function definitions and `... {` groups: reports them and keeps
+  // the block stack; returns whether the statement is shell logic because of them.
+  bool track_operators_and_groups(const Statement& st, std::size_t first) {
+    const auto& tokens = st.tokens;
+    bool logic = false;
+    // Parentheses: subshells and function definitions open blocks; inside `case`, a lone
+    // `)` ends a pattern.
+    int parens = 0;
+    for (const auto& t : tokens) {
+      if (t.kind != Token::Kind::op) continue;
+      if (t.op == "(") ++parens;
+      if (t.op == ")") --parens;
+    }
+    const auto op = std::find_if(tokens.begin(), tokens.end(),
+                                 [](const Token& t) { return t.kind == Token::Kind::op; });
+    if (op != tokens.end()) {
+      const bool function_def = op != tokens.begin() && op->op == "(" &&
+                                op + 1 != tokens.end() && (op + 1)->op == ")";
+      if (function_def) {
+        report(st.line, "function definition", "functions are shell logic");
+      } else if (!blocks_.empty() && blocks_.back() == "case" && parens < 0) {
+        // a case pattern
+      } else {
+        report(st.line, fmt::format("operator `{}`", op->op),
+               "pipelines, lists, redirections and subshells are shell logic");
+      }
+      logic = true;
+    }
+    for (; parens > 0; --parens) blocks_.emplace_back("(");
+    // `name() {` and `... {` open a group that a later `}` closes.
+    if (first < tokens.size() && tokens.back().kind == Token::Kind::word && !tokens.back().assignment &&
+        tokens.back().w.plain && tokens.back().w.value == "{" && &tokens.back() != &tokens[first]) {
+      blocks_.emplace_back("{");
+      logic = true;
+    }
+    for (; parens < 0 && !blocks_.empty() && blocks_.back() == "("; ++parens) blocks_.pop_back();
+    return logic;
+  }
+
+  // A plain statement: assignments, optionally followed by a command.
+  void execute_plain(const Statement& st, std::size_t first) {
+    const auto& tokens = st.tokens;
     std::size_t i = first;
     while (i < tokens.size() && tokens[i].assignment) ++i;
     if (i == tokens.size()) {
