@@ -105,6 +105,72 @@ bool bash_regex_match(const std::string& text, const std::string& regex) {
   return Regex(regex).matches(text);
 }
 
+namespace {
+
+// Make command: MAKE[0] unless MAKE_MATCH[0] is set; the last MAKE[i] whose MAKE_MATCH[i]
+// matches wins. DKMS walks indexes below the element count.
+std::string make_command(const DkmsConf& conf, const DkmsEnvironment& env, const KernelTarget& kernel,
+                         const std::string& build_dir) {
+  std::string command;
+  if (element(conf.make_match, 0).empty()) command = element(conf.make, 0);
+  for (std::size_t i = 0; i < conf.make.size(); ++i) {
+    const std::string make = element(conf.make, i);
+    const std::string match = element(conf.make_match, i);
+    if (!make.empty() && !match.empty() && bash_regex_match(kernel.release, match)) command = make;
+  }
+  if (command.empty()) command = fmt::format("make -C {} M={}", env.kernel_source_dir, build_dir);
+  // DKMS looks at vmlinux first; headers packages ship none, so the .config decides.
+  if (kernel.config) {
+    if (kernel.config->contains("CONFIG_CC_IS_CLANG=y")) command += " CC=clang";
+    if (kernel.config->contains("CONFIG_LD_IS_LLD=y")) command += " LD=ld.lld";
+  }
+  return command;
+}
+
+// Why BUILD_EXCLUSIVE_* and build_exclude keep this kernel from building; empty when none do.
+std::vector<std::string> exclusion_reasons(const DkmsConf& conf, const KernelTarget& kernel) {
+  const std::string& kver = kernel.release;
+  std::vector<std::string> reasons;
+  if (conf.build_exclude_forced) reasons.emplace_back("dkms.conf sets build_exclude itself");
+  if (!conf.build_exclusive_kernel.empty() &&
+      !bash_regex_match(kver, conf.build_exclusive_kernel)) {
+    reasons.push_back(fmt::format("kernel {} does not match BUILD_EXCLUSIVE_KERNEL=\"{}\"", kver,
+                                  conf.build_exclusive_kernel));
+  }
+  if (!conf.build_exclusive_kernel_min.empty() &&
+      dkms_version_key(kver) < dkms_version_key(conf.build_exclusive_kernel_min)) {
+    reasons.push_back(fmt::format("kernel {} is older than BUILD_EXCLUSIVE_KERNEL_MIN=\"{}\"", kver,
+                                  conf.build_exclusive_kernel_min));
+  }
+  if (!conf.build_exclusive_kernel_max.empty() &&
+      dkms_version_key(kver) > dkms_version_key(conf.build_exclusive_kernel_max)) {
+    reasons.push_back(fmt::format("kernel {} is newer than BUILD_EXCLUSIVE_KERNEL_MAX=\"{}\"", kver,
+                                  conf.build_exclusive_kernel_max));
+  }
+  if (!conf.build_exclusive_arch.empty() &&
+      !bash_regex_match(kernel.arch, conf.build_exclusive_arch)) {
+    reasons.push_back(fmt::format("arch {} does not match BUILD_EXCLUSIVE_ARCH=\"{}\"", kernel.arch,
+                                  conf.build_exclusive_arch));
+  }
+  // Only with a .config, as DKMS: `grep -q -E "^${kconf}=[ym]"`, `!` negates.
+  if (!conf.build_exclusive_config.empty() && kernel.config) {
+    for (const auto& option : words(conf.build_exclusive_config)) {
+      if (option.starts_with("!")) {
+        const std::string name = option.substr(1);
+        if (kernel.config->grep("^" + name + "=[ym]")) {
+          reasons.push_back(fmt::format("{} is set in the kernel's .config (BUILD_EXCLUSIVE_CONFIG)", name));
+        }
+      } else if (!kernel.config->grep("^" + option + "=[ym]")) {
+        reasons.push_back(fmt::format("{} is not set in the kernel's .config (BUILD_EXCLUSIVE_CONFIG)",
+                                      option));
+      }
+    }
+  }
+  return reasons;
+}
+
+}  // namespace
+
 BuildPlan plan_build(const DkmsConf& conf, const DkmsEnvironment& env, const KernelTarget& kernel) {
   BuildPlan plan;
   plan.kernel_release = kernel.release;
@@ -112,22 +178,7 @@ BuildPlan plan_build(const DkmsConf& conf, const DkmsEnvironment& env, const Ker
   plan.build_dir = env.build_dir(conf.package_name, conf.package_version);
   const std::string& kver = kernel.release;
 
-  // Make command: MAKE[0] unless MAKE_MATCH[0] is set; the last MAKE[i] whose MAKE_MATCH[i]
-  // matches wins. DKMS walks indexes below the element count.
-  if (element(conf.make_match, 0).empty()) plan.make_command = element(conf.make, 0);
-  for (std::size_t i = 0; i < conf.make.size(); ++i) {
-    const std::string make = element(conf.make, i);
-    const std::string match = element(conf.make_match, i);
-    if (!make.empty() && !match.empty() && bash_regex_match(kver, match)) plan.make_command = make;
-  }
-  if (plan.make_command.empty()) {
-    plan.make_command = fmt::format("make -C {} M={}", env.kernel_source_dir, plan.build_dir);
-  }
-  // DKMS looks at vmlinux first; headers packages ship none, so the .config decides.
-  if (kernel.config) {
-    if (kernel.config->contains("CONFIG_CC_IS_CLANG=y")) plan.make_command += " CC=clang";
-    if (kernel.config->contains("CONFIG_LD_IS_LLD=y")) plan.make_command += " LD=ld.lld";
-  }
+  plan.make_command = make_command(conf, env, kernel, plan.build_dir);
   // actual_build: "${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver}"
   plan.make_invocation = plan.make_command;
   if (plan.make_invocation.starts_with("make")) {
@@ -146,45 +197,8 @@ BuildPlan plan_build(const DkmsConf& conf, const DkmsEnvironment& env, const Ker
     }
   }
 
-  auto exclude = [&](std::string reason) {
-    plan.excluded = true;
-    plan.exclusion_reasons.push_back(std::move(reason));
-  };
-  if (conf.build_exclude_forced) exclude("dkms.conf sets build_exclude itself");
-  if (!conf.build_exclusive_kernel.empty() &&
-      !bash_regex_match(kver, conf.build_exclusive_kernel)) {
-    exclude(fmt::format("kernel {} does not match BUILD_EXCLUSIVE_KERNEL=\"{}\"", kver,
-                        conf.build_exclusive_kernel));
-  }
-  if (!conf.build_exclusive_kernel_min.empty() &&
-      dkms_version_key(kver) < dkms_version_key(conf.build_exclusive_kernel_min)) {
-    exclude(fmt::format("kernel {} is older than BUILD_EXCLUSIVE_KERNEL_MIN=\"{}\"", kver,
-                        conf.build_exclusive_kernel_min));
-  }
-  if (!conf.build_exclusive_kernel_max.empty() &&
-      dkms_version_key(kver) > dkms_version_key(conf.build_exclusive_kernel_max)) {
-    exclude(fmt::format("kernel {} is newer than BUILD_EXCLUSIVE_KERNEL_MAX=\"{}\"", kver,
-                        conf.build_exclusive_kernel_max));
-  }
-  if (!conf.build_exclusive_arch.empty() &&
-      !bash_regex_match(kernel.arch, conf.build_exclusive_arch)) {
-    exclude(fmt::format("arch {} does not match BUILD_EXCLUSIVE_ARCH=\"{}\"", kernel.arch,
-                        conf.build_exclusive_arch));
-  }
-  // Only with a .config, as DKMS: `grep -q -E "^${kconf}=[ym]"`, `!` negates.
-  if (!conf.build_exclusive_config.empty() && kernel.config) {
-    for (const auto& option : words(conf.build_exclusive_config)) {
-      if (option.starts_with("!")) {
-        const std::string name = option.substr(1);
-        if (kernel.config->grep("^" + name + "=[ym]")) {
-          exclude(fmt::format("{} is set in the kernel's .config (BUILD_EXCLUSIVE_CONFIG)", name));
-        }
-      } else if (!kernel.config->grep("^" + option + "=[ym]")) {
-        exclude(fmt::format("{} is not set in the kernel's .config (BUILD_EXCLUSIVE_CONFIG)",
-                            option));
-      }
-    }
-  }
+  plan.exclusion_reasons = exclusion_reasons(conf, kernel);
+  plan.excluded = !plan.exclusion_reasons.empty();
 
   for (const auto& m : conf.modules) {
     plan.modules.push_back({m.built_location + m.built_name + ".ko", m.dest_name, m.dest_location,
