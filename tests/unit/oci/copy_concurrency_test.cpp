@@ -73,7 +73,7 @@ class RecordingObserver final : public CopyObserver {
     leave();
   }
 
-  std::vector<Digest> started_, finished_;
+  std::vector<ckms::Digest> started_, finished_;
   int in_flight_ = 0, max_in_flight_ = 0, advances_ = 0;
   bool overlapped_ = false;
   bool unexpected_outcome_ = false;
@@ -112,7 +112,7 @@ TEST_CASE("a concurrent copy preserves every digest and reports each blob once")
   CHECK_FALSE(observer.unexpected_outcome_);
   CHECK(observer.started_.size() == 9);
   CHECK(observer.finished_.size() == 9);
-  CHECK(std::set<Digest>(observer.started_.begin(), observer.started_.end()).size() == 9);
+  CHECK(std::set<ckms::Digest>(observer.started_.begin(), observer.started_.end()).size() == 9);
   CHECK(observer.in_flight_ == 0);
   CHECK(observer.advances_ > 0);
   if (concurrency == 1) CHECK(observer.max_in_flight_ == 1);

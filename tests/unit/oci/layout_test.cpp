@@ -78,7 +78,7 @@ TEST_CASE("a push whose bytes differ from the descriptor leaves nothing behind")
   ckms::testkit::TempDir dir;
   Layout layout(dir / "store", Layout::Mode::create_if_missing);
   auto claimed = Descriptor::for_content("application/octet-stream", "the real content");
-  StringReader wrong("the fake content");
+  ckms::StringReader wrong("the fake content");
   CHECK_THROWS_AS(layout.push(claimed, wrong), ckms::Error);
   CHECK_FALSE(fs::exists(layout.blob_path(claimed.digest)));
   std::size_t files = 0;
