@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "ckms/base/error.hpp"
+#include "ckms/base/time.hpp"
 #include "insertion.hpp"
 #include "prepare.hpp"
 
@@ -76,7 +77,7 @@ bool may_fall_back(const Error& e) { return e.kind() == ErrorKind::network || e.
 
 std::vector<ModuleRecord> records_for(const LoadReport& report, const std::vector<detail::PreparedModule>& prepared) {
   std::vector<ModuleRecord> out;
-  const std::string now = utc_now();
+  const std::string now = rfc3339_now();
   const std::string boot = current_boot_id();
   for (std::size_t i = 0; i < prepared.size(); ++i) {
     const auto& p = prepared[i];

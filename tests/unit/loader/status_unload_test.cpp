@@ -6,6 +6,7 @@
 #include "ckms/loader/status.hpp"
 #include "ckms/loader/unload.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/base/time.hpp"
 #include "loader_fixture.hpp"
 
 namespace ckms::loader::test {
@@ -106,7 +107,7 @@ TEST_CASE("records survive a round trip and refuse what is not one", "[loader]")
                       .file_digest = ckms::digest_of("f"),
                       .parameters = {{"greeting", "hi"}},
                       .dependencies_inserted = {"crc7"},
-                      .loaded_at = utc_now(),
+                      .loaded_at = ckms::rfc3339_now(),
                       .boot_id = current_boot_id()};
   state.write(record);
   const auto back = state.find("ckms_tiny");

@@ -52,7 +52,6 @@ struct ModuleRecord {
 
 // The current boot's id, or "" where the kernel does not expose one.
 std::string current_boot_id();
-std::string utc_now();
 
 // Serialises loads and unloads on one node (an exclusive flock on <state dir>/lock), so
 // that two of them never interleave inserts, rollbacks and records.
