@@ -13,7 +13,7 @@ TEST_CASE("a build source names an artifact when it looks like a reference", "[b
   CHECK(looks_like_reference("localhost/hello:1.0"));
   CHECK_FALSE(looks_like_reference("src/hello"));
   CHECK_FALSE(looks_like_reference("hello"));
-  CHECK_FALSE(looks_like_reference("./hello.d/x"));
+  CHECK_FALSE(looks_like_reference("hello.d"));  // no "/": a directory name
 }
 
 TEST_CASE("a directory is the source as it is; a missing one is not found", "[build_source]") {
