@@ -10,9 +10,7 @@
 
 namespace {
 
-bool inside(std::string_view part, std::string_view whole) {
-  return whole.find(part) != std::string_view::npos;
-}
+bool inside(std::string_view part, std::string_view whole) { return whole.find(part) != std::string_view::npos; }
 
 }  // namespace
 

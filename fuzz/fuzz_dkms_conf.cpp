@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string_view>
 
+#include "ckms/base/error.hpp"
 #include "ckms/builder/dkms_conf.hpp"
 #include "ckms/builder/dkms_conf_static.hpp"
-#include "ckms/base/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -109,8 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.limits.max_file_bytes = 1 << 20;
   options.limits.max_entries = 4096;
   // Both ways of resolving paths beneath the target, chosen by something the input decides.
-  options.resolve = size % 2 == 0 ? ckms::ResolveStrategy::automatic
-                                  : ckms::ResolveStrategy::component_walk;
+  options.resolve = size % 2 == 0 ? ckms::ResolveStrategy::automatic : ckms::ResolveStrategy::component_walk;
   try {
     (void)ckms::oci::apply_layer(layer, target, options);
   } catch (const ckms::Error&) {

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "ckms/kmod/modinfo.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/kmod/modinfo.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view module(reinterpret_cast<const char*>(data), size);

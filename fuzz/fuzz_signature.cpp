@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "ckms/kmod/signature.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/kmod/signature.hpp"
 
 namespace {
 

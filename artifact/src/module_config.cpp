@@ -7,10 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
+#include "ckms/artifact/names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "module_internal.hpp"
-#include "ckms/artifact/names.hpp"
 
 namespace ckms::artifact {
 namespace {
@@ -133,8 +133,8 @@ void validate(const ModuleConfig& config, ErrorKind kind, std::string_view where
     }
     if (file.size < 0) refuse(fmt::format("{}: size {} is negative", what, file.size));
     if (!is_install_location(file.install_location)) {
-      refuse(fmt::format("{}: install location '{}' is not a relative path of plain names", what,
-                         file.install_location));
+      refuse(
+          fmt::format("{}: install location '{}' is not a relative path of plain names", what, file.install_location));
     }
     if (!is_printable(file.vermagic) || !is_printable(file.srcversion) || !is_printable(file.signer)) {
       refuse(fmt::format("{}: vermagic, srcversion and signer must not hold control characters", what));
@@ -226,11 +226,8 @@ ModuleConfig ModuleConfig::parse(std::string_view bytes, std::string_view where)
 std::string ModuleConfig::serialize() const {
   json files_json = json::array();
   for (const auto& file : files) files_json.push_back(file_to_json(file));
-  json j{{"name", name},
-         {"version", version},
-         {"kernelRelease", kernel_release},
-         {"arch", arch},
-         {"files", files_json}};
+  json j{
+      {"name", name}, {"version", version}, {"kernelRelease", kernel_release}, {"arch", arch}, {"files", files_json}};
   if (!default_parameters.empty()) j["defaultParameters"] = default_parameters;
   if (!default_parameters_signature.empty()) j["defaultParametersSignature"] = default_parameters_signature;
   json p = json::object();

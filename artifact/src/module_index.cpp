@@ -20,8 +20,8 @@ namespace {
 // round fetches only what changed.
 using EntryCache = std::map<ckms::Digest, std::optional<oci::Descriptor>>;
 
-std::optional<oci::Descriptor> entry_for(oci::Target& target, const oci::Descriptor& resolved,
-                                         const std::string& tag, std::string_view version) {
+std::optional<oci::Descriptor> entry_for(oci::Target& target, const oci::Descriptor& resolved, const std::string& tag,
+                                         std::string_view version) {
   if (!oci::media_type::is_manifest(resolved.media_type)) return std::nullopt;
   const std::string where = fmt::format("{}:{}", target.describe(), tag);
   auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(target, resolved), where);
@@ -37,13 +37,11 @@ std::optional<oci::Descriptor> entry_for(oci::Target& target, const oci::Descrip
       .size = resolved.size,
       .annotations = {{std::string(kKernelReleaseAnnotation), config.kernel_release}},
       .artifact_type = std::string(kModuleArtifactType),
-      .platform = oci::Platform{.os = "linux",
-                                .architecture = oci_architecture(config.arch),
-                                .os_version = config.kernel_release}};
+      .platform = oci::Platform{
+          .os = "linux", .architecture = oci_architecture(config.arch), .os_version = config.kernel_release}};
 }
 
-std::vector<oci::Descriptor> collect_entries(oci::Target& target, std::string_view version,
-                                             EntryCache& cache) {
+std::vector<oci::Descriptor> collect_entries(oci::Target& target, std::string_view version, EntryCache& cache) {
   const std::string prefix = oci::sanitize_tag(version) + "-";
   std::vector<oci::Descriptor> entries;
   for (const auto& tag : target.tags()) {
@@ -93,11 +91,10 @@ std::vector<std::string> published_kernels(oci::Target& target, std::string_view
   const auto descriptor = detail::try_resolve(target, oci::sanitize_tag(version));
   if (!descriptor) return {};
   if (!oci::media_type::is_index(descriptor->media_type)) {
-    fail(ErrorKind::integrity, "{}:{} is a {}, not a module index", target.describe(), version,
-         descriptor->media_type);
+    fail(ErrorKind::integrity, "{}:{} is a {}, not a module index", target.describe(), version, descriptor->media_type);
   }
-  const auto index = oci::ImageIndex::parse(oci::fetch_bytes(target, *descriptor),
-                                            fmt::format("{}:{}", target.describe(), version));
+  const auto index =
+      oci::ImageIndex::parse(oci::fetch_bytes(target, *descriptor), fmt::format("{}:{}", target.describe(), version));
   std::vector<std::string> kernels;
   for (const auto& entry : index.manifests) {
     if (auto release = entry.annotation(kKernelReleaseAnnotation)) kernels.push_back(*release);

@@ -23,10 +23,9 @@ bool is_module_manifest(const oci::ImageManifest& manifest);
 // Fetches the manifest that `descriptor` names and its config; refuses (integrity) a
 // manifest that is not a module artifact or whose layers do not match the config: every
 // file exactly one layer of its digest, size and title, and no other layer.
-ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor,
-                           std::string_view where);
+ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor, std::string_view where);
 // The same for a manifest already fetched and parsed from `descriptor`.
-ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor,
-                           oci::ImageManifest manifest, std::string_view where);
+ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor, oci::ImageManifest manifest,
+                           std::string_view where);
 
 }  // namespace ckms::artifact::detail

@@ -15,8 +15,8 @@ constexpr std::size_t kMaxTagLength = 128;  // OCI distribution-spec tag grammar
 std::string oci_architecture(std::string_view kernel_arch) {
   // uname -m names on the left, GOARCH (what OCI platforms use) on the right.
   static const std::map<std::string_view, std::string_view> table{
-      {"x86_64", "amd64"}, {"aarch64", "arm64"}, {"i386", "386"},     {"i686", "386"},
-      {"armv7l", "arm"},   {"ppc64le", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"},
+      {"x86_64", "amd64"},        {"aarch64", "arm64"},   {"i386", "386"},    {"i686", "386"},
+      {"armv7l", "arm"},          {"ppc64le", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"},
       {"loongarch64", "loong64"}, {"mips64", "mips64"}};
   const auto it = table.find(kernel_arch);
   return std::string(it == table.end() ? kernel_arch : it->second);
@@ -47,18 +47,15 @@ std::optional<oci::Descriptor> try_resolve(oci::Target& target, std::string_view
 }
 
 bool is_module_manifest(const oci::ImageManifest& manifest) {
-  return manifest.artifact_type == kModuleArtifactType &&
-         manifest.config.media_type == kModuleConfigMediaType;
+  return manifest.artifact_type == kModuleArtifactType && manifest.config.media_type == kModuleConfigMediaType;
 }
 
-ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor,
-                           std::string_view where) {
+ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor, std::string_view where) {
   if (!oci::media_type::is_manifest(descriptor.media_type)) {
-    fail(ErrorKind::integrity, "{}: {} is a {}, not a module artifact manifest", where,
-         descriptor.digest.str(), descriptor.media_type);
+    fail(ErrorKind::integrity, "{}: {} is a {}, not a module artifact manifest", where, descriptor.digest.str(),
+         descriptor.media_type);
   }
-  return load_module(target, descriptor, oci::ImageManifest::parse(oci::fetch_bytes(target, descriptor), where),
-                     where);
+  return load_module(target, descriptor, oci::ImageManifest::parse(oci::fetch_bytes(target, descriptor), where), where);
 }
 
 ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descriptor, oci::ImageManifest manifest,
@@ -76,8 +73,8 @@ ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descripto
   }
   for (const auto& layer : manifest.layers) {
     if (layer.media_type != kModuleLayerMediaType) {
-      fail(ErrorKind::integrity, "{}: layer {} has media type {}, not {}", where, layer.digest.str(),
-           layer.media_type, kModuleLayerMediaType);
+      fail(ErrorKind::integrity, "{}: layer {} has media type {}, not {}", where, layer.digest.str(), layer.media_type,
+           kModuleLayerMediaType);
     }
   }
   for (const auto& file : config.files) {
@@ -97,17 +94,16 @@ ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descripto
   }
   if (const auto release = manifest.annotations.find(std::string(kKernelReleaseAnnotation));
       release != manifest.annotations.end() && release->second != config.kernel_release) {
-    fail(ErrorKind::integrity, "{}: the manifest says kernel {} but its config says {}", where,
-         release->second, config.kernel_release);
+    fail(ErrorKind::integrity, "{}: the manifest says kernel {} but its config says {}", where, release->second,
+         config.kernel_release);
   }
 
   std::optional<std::string> cache_key;
   if (auto key = manifest.annotations.find(std::string(kCacheKeyAnnotation)); key != manifest.annotations.end()) {
     cache_key = key->second;
   }
-  oci::Descriptor manifest_descriptor{.media_type = descriptor.media_type,
-                                      .digest = descriptor.digest,
-                                      .size = descriptor.size};
+  oci::Descriptor manifest_descriptor{
+      .media_type = descriptor.media_type, .digest = descriptor.digest, .size = descriptor.size};
   return ResolvedModule{.manifest_descriptor = std::move(manifest_descriptor),
                         .manifest = std::move(manifest),
                         .config = std::move(config),

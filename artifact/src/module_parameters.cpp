@@ -5,23 +5,21 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "ckms/kmod/modinfo.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/kmod/modinfo.hpp"
 
 namespace ckms::artifact {
 namespace {
 
 bool is_name(std::string_view text) {
   return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                  c == '-';
-         });
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
 }
 
 bool is_value(std::string_view text) {
-  return std::none_of(text.begin(), text.end(), [](char c) {
-    return c == '"' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+  return std::none_of(text.begin(), text.end(),
+                      [](char c) { return c == '"' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 // The kernel compares parameter names with '-' and '_' equal (parameq).
@@ -49,11 +47,13 @@ ParameterSetting ParameterSetting::parse(std::string_view text) {
   if (dot != std::string_view::npos) {
     setting.module = kmod::normalize_module_name(key.substr(0, dot));
     setting.name = std::string(key.substr(dot + 1));
-    if (!is_name(setting.module)) fail(ErrorKind::usage, "parameter '{}': '{}' is not a module name", text, key.substr(0, dot));
+    if (!is_name(setting.module))
+      fail(ErrorKind::usage, "parameter '{}': '{}' is not a module name", text, key.substr(0, dot));
   } else {
     setting.name = std::string(key);
   }
-  if (!is_name(setting.name)) fail(ErrorKind::usage, "parameter '{}': '{}' is not a parameter name", text, setting.name);
+  if (!is_name(setting.name))
+    fail(ErrorKind::usage, "parameter '{}': '{}' is not a parameter name", text, setting.name);
   setting.name = normalize_parameter(setting.name);
   if (!is_value(setting.value)) {
     fail(ErrorKind::usage, "parameter '{}': a value cannot hold '\"' or control characters", text);
@@ -80,8 +80,8 @@ std::map<std::string, ParameterValues> resolve_parameters(
     const std::string m = kmod::normalize_module_name(module);
     for (const auto& [name, value] : values) {
       if (!declares(m, normalize_parameter(name))) {
-        fail(ErrorKind::integrity, "the artifact's default parameter {}.{} is not a parameter of module {}",
-             module, name, module);
+        fail(ErrorKind::integrity, "the artifact's default parameter {}.{} is not a parameter of module {}", module,
+             name, module);
       }
       out[m][normalize_parameter(name)] = value;
     }

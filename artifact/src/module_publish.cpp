@@ -4,24 +4,23 @@
 
 #include <filesystem>
 
+#include "ckms/artifact/names.hpp"
 #include "ckms/base/io.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/reference.hpp"
 #include "module_internal.hpp"
-#include "ckms/artifact/names.hpp"
 
 namespace ckms::artifact {
 namespace fs = std::filesystem;
 
 PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
   ModuleConfig& config = built.config;
-  const std::string where =
-      fmt::format("module {} {} for {}", config.name, config.version, config.kernel_release);
+  const std::string where = fmt::format("module {} {} for {}", config.name, config.version, config.kernel_release);
   // Names first: a file name must not reach the file system before it has been checked.
   detail::validate(config, ErrorKind::usage, where);
   if (config.version.size() + 1 + config.kernel_release.size() > 128) {
-    fail(ErrorKind::usage, "{}: '{}-{}' is longer than the 128 characters a tag can hold", where,
-         config.version, config.kernel_release);
+    fail(ErrorKind::usage, "{}: '{}-{}' is longer than the 128 characters a tag can hold", where, config.version,
+         config.kernel_release);
   }
   const std::string tag = kernel_tag(config.version, config.kernel_release);
 
@@ -42,10 +41,9 @@ PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
 
   // The config now holds every file's digest and size.
   const std::string config_bytes = config.serialize();
-  oci::ImageManifest manifest{
-      .artifact_type = std::string(kModuleArtifactType),
-      .config = oci::Descriptor::for_content(std::string(kModuleConfigMediaType), config_bytes),
-      .layers = std::move(layers)};
+  oci::ImageManifest manifest{.artifact_type = std::string(kModuleArtifactType),
+                              .config = oci::Descriptor::for_content(std::string(kModuleConfigMediaType), config_bytes),
+                              .layers = std::move(layers)};
   oci::push_bytes(target, manifest.config, config_bytes);
 
   manifest.annotations[std::string(kKernelReleaseAnnotation)] = config.kernel_release;

@@ -22,8 +22,7 @@ std::string kernels_available(oci::Target& target, std::string_view version) {
 
 }  // namespace
 
-ResolvedModule resolve_module(oci::Target& target, std::string_view version,
-                              std::string_view kernel_release) {
+ResolvedModule resolve_module(oci::Target& target, std::string_view version, std::string_view kernel_release) {
   const std::string tag = kernel_tag(version, kernel_release);
   if (const auto tagged = detail::try_resolve(target, tag)) {
     auto module = detail::load_module(target, *tagged, fmt::format("{}:{}", target.describe(), tag));
@@ -57,8 +56,8 @@ ResolvedModule resolve_module(oci::Target& target, std::string_view version,
       return module;
     }
   }
-  fail(ErrorKind::not_found, "{}: no module artifact of version {} for kernel {} ({})", target.describe(),
-       version, kernel_release, kernels_available(target, version));
+  fail(ErrorKind::not_found, "{}: no module artifact of version {} for kernel {} ({})", target.describe(), version,
+       kernel_release, kernels_available(target, version));
 }
 
 }  // namespace ckms::artifact

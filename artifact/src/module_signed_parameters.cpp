@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/auth_credentials.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/oci/auth_credentials.hpp"
 
 namespace ckms::artifact {
 
@@ -19,19 +19,16 @@ constexpr std::string_view kParametersDocumentType = "application/vnd.ckms.kmod.
 std::string default_parameters_document(const ModuleConfig& config) {
   nlohmann::json files = nlohmann::json::array();
   for (const auto& file : config.files) files.push_back({{"file", file.file_name}, {"digest", file.digest.str()}});
-  const nlohmann::json document{{"mediaType", kParametersDocumentType},
-                                {"name", config.name},
-                                {"version", config.version},
-                                {"kernelRelease", config.kernel_release},
-                                {"arch", config.arch},
-                                {"files", files},
-                                {"defaultParameters", config.default_parameters}};
+  const nlohmann::json document{
+      {"mediaType", kParametersDocumentType},          {"name", config.name}, {"version", config.version},
+      {"kernelRelease", config.kernel_release},        {"arch", config.arch}, {"files", files},
+      {"defaultParameters", config.default_parameters}};
   // Sorted keys and no spaces: the builder and every node produce the same bytes.
   return document.dump();
 }
 
-void sign_default_parameters(ModuleConfig& config, const std::filesystem::path& files_dir,
-                             const kmod::SigningKey& key, const kmod::SignOptions& options) {
+void sign_default_parameters(ModuleConfig& config, const std::filesystem::path& files_dir, const kmod::SigningKey& key,
+                             const kmod::SignOptions& options) {
   config.default_parameters_signature.clear();
   if (config.default_parameters.empty()) return;
   for (auto& file : config.files) {

@@ -10,9 +10,7 @@ bool is_control(char c) {
   return u < 0x20 || u == 0x7f;
 }
 
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
 }  // namespace
 
@@ -23,13 +21,11 @@ bool is_plain_file_name(std::string_view name) {
 
 bool is_module_name(std::string_view name) {
   if (name.empty() || name.size() > 55) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return is_alnum(c) || c == '_' || c == '-'; });
+  return std::all_of(name.begin(), name.end(), [](char c) { return is_alnum(c) || c == '_' || c == '-'; });
 }
 
 bool is_plain_token(std::string_view text) {
-  return is_plain_file_name(text) &&
-         std::none_of(text.begin(), text.end(), [](char c) { return c == ' '; });
+  return is_plain_file_name(text) && std::none_of(text.begin(), text.end(), [](char c) { return c == ' '; });
 }
 
 bool is_install_location(std::string_view location) {
@@ -49,8 +45,6 @@ bool is_parameter_name(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [](char c) { return is_alnum(c) || c == '_'; });
 }
 
-bool is_printable(std::string_view text) {
-  return std::none_of(text.begin(), text.end(), is_control);
-}
+bool is_printable(std::string_view text) { return std::none_of(text.begin(), text.end(), is_control); }
 
 }  // namespace ckms::artifact

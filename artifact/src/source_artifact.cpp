@@ -36,8 +36,7 @@ void require_dkms_conf(const fs::path& source_dir) {
   }
   // A symlink would be packed as a link and point outside the tree once unpacked.
   if (!fs::is_regular_file(fs::symlink_status(source_dir / "dkms.conf", ec))) {
-    fail(ErrorKind::usage, "{}: no dkms.conf (a regular file) at its top; not a DKMS source tree",
-         source_dir.string());
+    fail(ErrorKind::usage, "{}: no dkms.conf (a regular file) at its top; not a DKMS source tree", source_dir.string());
   }
 }
 
@@ -90,9 +89,8 @@ PackedSource pack_source(const fs::path& source_dir, const fs::path& work_dir) {
   const auto created = oci::create_layer(
       source_dir, layer_file,
       oci::CreateOptions{.compression = oci::LayerCompression::gzip, .source_date_epoch = kSourceEpoch});
-  return PackedSource{.layer_file = layer_file,
-                      .digest = created.digest,
-                      .size = static_cast<std::int64_t>(created.size)};
+  return PackedSource{
+      .layer_file = layer_file, .digest = created.digest, .size = static_cast<std::int64_t>(created.size)};
 }
 
 oci::Descriptor push_packed_source(oci::Target& target, const PackedSource& packed, std::string_view tag) {
@@ -121,7 +119,8 @@ oci::Descriptor push_source(oci::Target& target, const fs::path& source_dir, std
 
 FetchedSource fetch_source(oci::Target& target, std::string_view tag_or_digest, const fs::path& dest) {
   std::error_code ec;
-  if (fs::exists(fs::symlink_status(dest, ec)) && !(fs::is_directory(fs::symlink_status(dest, ec)) && fs::is_empty(dest, ec))) {
+  if (fs::exists(fs::symlink_status(dest, ec)) &&
+      !(fs::is_directory(fs::symlink_status(dest, ec)) && fs::is_empty(dest, ec))) {
     fail(ErrorKind::usage, "{}: exists and is not an empty directory", dest.string());
   }
   const auto descriptor = target.resolve(tag_or_digest);
@@ -142,9 +141,9 @@ FetchedSource fetch_source(oci::Target& target, std::string_view tag_or_digest, 
   Staging staging(dest);
   {
     auto reader = target.fetch(layer);  // verifies digest and size as it streams
-    oci::apply_layer(*reader, staging.path(),
-                     oci::UnpackOptions{.layer_name = fmt::format("{} layer {}", where, layer.digest.str()),
-                                        .xattrs = false});
+    oci::apply_layer(
+        *reader, staging.path(),
+        oci::UnpackOptions{.layer_name = fmt::format("{} layer {}", where, layer.digest.str()), .xattrs = false});
   }
   if (!fs::is_regular_file(fs::symlink_status(staging.path() / "dkms.conf", ec))) {
     fail(ErrorKind::integrity, "{}: the source has no dkms.conf at its top", where);

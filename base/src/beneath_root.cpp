@@ -24,18 +24,11 @@ long sys_openat2(int dirfd, const char* path, const open_how& how) {
 
 [[noreturn]] void refuse_resolution(std::string_view what, std::string_view relative, int error) {
   switch (error) {
-    case EXDEV:
-      fail(ErrorKind::refused, "{}: path '{}' leads outside the target through a symlink", what,
-           relative);
-    case ELOOP:
-      fail(ErrorKind::refused, "{}: path '{}' passes through a symlink that is not followed", what,
-           relative);
+    case EXDEV: fail(ErrorKind::refused, "{}: path '{}' leads outside the target through a symlink", what, relative);
+    case ELOOP: fail(ErrorKind::refused, "{}: path '{}' passes through a symlink that is not followed", what, relative);
     case ENOTDIR:
-      fail(ErrorKind::refused, "{}: path '{}' passes through something that is not a directory",
-           what, relative);
-    default:
-      fail(ErrorKind::io, "{}: cannot open directory '{}': {}", what, relative,
-           std::strerror(error));
+      fail(ErrorKind::refused, "{}: path '{}' passes through something that is not a directory", what, relative);
+    default: fail(ErrorKind::io, "{}: cannot open directory '{}': {}", what, relative, std::strerror(error));
   }
 }
 
@@ -69,8 +62,7 @@ BeneathRoot::BeneathRoot(const std::filesystem::path& root, ResolveStrategy stra
   }
 }
 
-UniqueFd BeneathRoot::resolve(std::string_view relative, int flags, std::string_view what,
-                              int& error) {
+UniqueFd BeneathRoot::resolve(std::string_view relative, int flags, std::string_view what, int& error) {
   error = 0;
   const std::string path = relative.empty() ? std::string(".") : std::string(relative);
   if (strategy_ == ResolveStrategy::openat2) {
@@ -95,14 +87,12 @@ UniqueFd BeneathRoot::resolve(std::string_view relative, int flags, std::string_
     const std::string component(rest.substr(0, slash));
     const bool last = slash == std::string_view::npos;
     const int component_flags = last ? flags : O_PATH;
-    UniqueFd next(::openat(current.get(), component.c_str(),
-                           component_flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd next(::openat(current.get(), component.c_str(), component_flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!next) {
       error = errno;
       if (error == ENOTDIR) {
         struct stat st {};
-        if (::fstatat(current.get(), component.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISLNK(st.st_mode)) {
+        if (::fstatat(current.get(), component.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
           error = ELOOP;
         }
       }
@@ -118,8 +108,7 @@ UniqueFd BeneathRoot::resolve(std::string_view relative, int flags, std::string_
   return current;
 }
 
-UniqueFd BeneathRoot::open_directory(std::string_view relative, bool create_missing,
-                                     std::string_view what) {
+UniqueFd BeneathRoot::open_directory(std::string_view relative, bool create_missing, std::string_view what) {
   int error = 0;
   UniqueFd fd = resolve(relative, O_PATH, what, error);
   if (fd) return fd;
@@ -150,8 +139,7 @@ UniqueFd BeneathRoot::open_directory(std::string_view relative, bool create_miss
   return fd;
 }
 
-UniqueFd BeneathRoot::open_directory_readable(std::string_view relative, bool gone_ok,
-                                              std::string_view what) {
+UniqueFd BeneathRoot::open_directory_readable(std::string_view relative, bool gone_ok, std::string_view what) {
   int error = 0;
   UniqueFd fd = resolve(relative, O_RDONLY | O_NOFOLLOW, what, error);
   if (!fd && gone_ok && (error == ENOENT || error == ENOTDIR || error == ELOOP)) return fd;

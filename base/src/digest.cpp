@@ -21,9 +21,7 @@
 namespace ckms {
 namespace {
 
-std::size_t hex_length(DigestAlgorithm algorithm) {
-  return algorithm == DigestAlgorithm::sha256 ? 64 : 128;
-}
+std::size_t hex_length(DigestAlgorithm algorithm) { return algorithm == DigestAlgorithm::sha256 ? 64 : 128; }
 
 bool is_lower_hex(std::string_view text) {
   for (char c : text) {
@@ -57,8 +55,7 @@ std::optional<Digest> Digest::try_parse(std::string_view text) noexcept {
 
 Digest Digest::parse(std::string_view text) {
   if (auto digest = try_parse(text)) return *digest;
-  fail(ErrorKind::usage, "invalid digest '{}': expected sha256:<64 hex> or sha512:<128 hex>",
-       text);
+  fail(ErrorKind::usage, "invalid digest '{}': expected sha256:<64 hex> or sha512:<128 hex>", text);
 }
 
 std::string Digest::str() const { return std::string(to_string(algorithm_)) + ":" + hex_; }
@@ -67,8 +64,7 @@ struct Hasher::Context {
   std::variant<SHA256_CTX, SHA512_CTX> state;
 };
 
-Hasher::Hasher(DigestAlgorithm algorithm)
-    : context_(std::make_unique<Context>()), algorithm_(algorithm) {
+Hasher::Hasher(DigestAlgorithm algorithm) : context_(std::make_unique<Context>()), algorithm_(algorithm) {
   if (algorithm == DigestAlgorithm::sha256) {
     SHA256_Init(&context_->state.emplace<SHA256_CTX>());
   } else {

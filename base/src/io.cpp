@@ -78,8 +78,7 @@ void write_all(int fd, std::span<const std::byte> bytes, std::string_view what) 
   }
 }
 
-std::uint64_t copy_to_fd(Reader& reader, int fd, std::string_view what,
-                         const ProgressFn& progress) {
+std::uint64_t copy_to_fd(Reader& reader, int fd, std::string_view what, const ProgressFn& progress) {
   std::vector<std::byte> buffer(kCopyBufferSize);
   std::uint64_t total = 0;
   while (std::size_t n = reader.read(buffer)) {
@@ -92,8 +91,7 @@ std::uint64_t copy_to_fd(Reader& reader, int fd, std::string_view what,
 
 AtomicFile::AtomicFile(std::filesystem::path target, DigestAlgorithm algorithm)
     : target_(std::move(target)), hasher_(algorithm) {
-  std::string pattern = (target_.parent_path() / ("." + target_.filename().string() + ".XXXXXX"))
-                            .string();
+  std::string pattern = (target_.parent_path() / ("." + target_.filename().string() + ".XXXXXX")).string();
   fd_ = UniqueFd(::mkostemp(pattern.data(), O_CLOEXEC));
   if (!fd_) fail_errno("cannot create a temporary file beside " + target_.string());
   temp_ = pattern;
@@ -118,16 +116,15 @@ std::uint64_t AtomicFile::write_from(Reader& reader, const ProgressFn& progress)
   return size() - start;
 }
 
-Digest AtomicFile::commit(const std::optional<Digest>& expected,
-                          std::optional<std::int64_t> expected_size, mode_t mode) {
+Digest AtomicFile::commit(const std::optional<Digest>& expected, std::optional<std::int64_t> expected_size,
+                          mode_t mode) {
   if (expected_size && static_cast<std::int64_t>(size()) != *expected_size) {
-    fail(ErrorKind::integrity, "{}: got {} bytes, expected {}", target_.string(), size(),
-         *expected_size);
+    fail(ErrorKind::integrity, "{}: got {} bytes, expected {}", target_.string(), size(), *expected_size);
   }
   Digest actual = hasher_.finish();
   if (expected && actual != *expected) {
-    fail(ErrorKind::integrity, "{}: content has digest {}, expected {}", target_.string(),
-         actual.str(), expected->str());
+    fail(ErrorKind::integrity, "{}: content has digest {}, expected {}", target_.string(), actual.str(),
+         expected->str());
   }
   if (::fchmod(fd_.get(), mode) != 0) fail_errno("cannot chmod " + temp_.string());
   if (::fsync(fd_.get()) != 0) fail_errno("cannot fsync " + temp_.string());
@@ -147,7 +144,8 @@ void fsync_directory(const std::filesystem::path& dir) {
 void ensure_private_directory(const std::filesystem::path& dir, mode_t mode, std::string_view what) {
   std::error_code ec;
   std::filesystem::create_directories(dir.parent_path(), ec);
-  if (ec) fail(ErrorKind::io, "{} {}: cannot create {}: {}", what, dir.string(), dir.parent_path().string(), ec.message());
+  if (ec)
+    fail(ErrorKind::io, "{} {}: cannot create {}: {}", what, dir.string(), dir.parent_path().string(), ec.message());
   const bool created = ::mkdir(dir.c_str(), 0700) == 0;
   if (!created && errno != EEXIST) fail_errno(fmt::format("{} {}: cannot create it", what, dir.string()));
   const UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -164,8 +162,9 @@ void ensure_private_directory(const std::filesystem::path& dir, mode_t mode, std
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) fail_errno(fmt::format("{} {}: cannot stat it", what, dir.string()));
   if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
-    fail(ErrorKind::refused, "{} {}: owned by uid {}, neither root nor this user; remove it or choose another directory",
-         what, dir.string(), st.st_uid);
+    fail(ErrorKind::refused,
+         "{} {}: owned by uid {}, neither root nor this user; remove it or choose another directory", what,
+         dir.string(), st.st_uid);
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     fail(ErrorKind::refused, "{} {}: writable by group or others (mode {:04o}); chmod go-w it or remove it", what,

@@ -19,9 +19,7 @@ std::string rfc3339(std::int64_t seconds_since_epoch) {
   return text;
 }
 
-std::string rfc3339_now() {
-  return rfc3339(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
-}
+std::string rfc3339_now() { return rfc3339(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())); }
 
 std::optional<std::int64_t> source_date_epoch_from_environment() {
   const char* text = std::getenv("SOURCE_DATE_EPOCH");

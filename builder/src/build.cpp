@@ -11,9 +11,9 @@
 
 #include "build_kernel.hpp"
 #include "ckms/artifact/source_artifact.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/stop.hpp"
-#include "ckms/base/error.hpp"
 
 namespace ckms::builder {
 namespace fs = std::filesystem;
@@ -44,8 +44,8 @@ std::string_view to_string(KernelStatus status) {
 bool BuildSummary::any_failed() const { return count(KernelStatus::failed) > 0; }
 
 std::size_t BuildSummary::count(KernelStatus status) const {
-  return static_cast<std::size_t>(std::count_if(
-      kernels.begin(), kernels.end(), [&](const KernelResult& k) { return k.status == status; }));
+  return static_cast<std::size_t>(
+      std::count_if(kernels.begin(), kernels.end(), [&](const KernelResult& k) { return k.status == status; }));
 }
 
 BuildSummary build_modules(const BuildOptions& options, BuildObserver& observer) {
@@ -53,30 +53,32 @@ BuildSummary build_modules(const BuildOptions& options, BuildObserver& observer)
   if (options.output == nullptr) fail(ErrorKind::usage, "no output to publish to");
   const fs::path conf = options.source_dir / "dkms.conf";
   if (!fs::is_regular_file(conf)) {
-    fail(ErrorKind::not_found, "{}: no dkms.conf; a DKMS module source has one at its top", options.source_dir.string());
+    fail(ErrorKind::not_found, "{}: no dkms.conf; a DKMS module source has one at its top",
+         options.source_dir.string());
   }
   fs::create_directories(options.work_dir);
   // Container root (an unprivileged host uid when rootful) must pass through to the mounts.
   fs::permissions(options.work_dir, fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
 
-  detail::BuildContext context{.options = options,
-                               .observer = observer,
-                               .source_digest = options.source_digest
-                                                    ? *options.source_digest
-                                                    : artifact::pack_source(options.source_dir, options.work_dir / "source")
-                                                          .digest,
-                               .dkms_conf_digest = ckms::digest_of_file(conf)};
+  detail::BuildContext context{
+      .options = options,
+      .observer = observer,
+      .source_digest = options.source_digest
+                           ? *options.source_digest
+                           : artifact::pack_source(options.source_dir, options.work_dir / "source").digest,
+      .dkms_conf_digest = ckms::digest_of_file(conf)};
   fs::remove_all(options.work_dir / "source");
   if (options.signing) {
     context.key.emplace(kmod::SigningKey::load(options.signing->key_file, options.signing->cert_file));
     context.certificate_digest = ckms::digest_of_file(options.signing->cert_file);
   }
   if (!options.in_place) {
-    context.unpack_cache = std::make_unique<oci::UnpackCache>(options.cache_dir / "unpack", unpack_cache_group(options));
+    context.unpack_cache =
+        std::make_unique<oci::UnpackCache>(options.cache_dir / "unpack", unpack_cache_group(options));
   }
 
-  const unsigned workers = std::min<unsigned>(options.jobs == 0 ? cpus() : options.jobs,
-                                              static_cast<unsigned>(options.kernels.size()));
+  const unsigned workers =
+      std::min<unsigned>(options.jobs == 0 ? cpus() : options.jobs, static_cast<unsigned>(options.kernels.size()));
   context.make_jobs = options.make_jobs != 0 ? options.make_jobs : std::max(1u, cpus() / workers);
 
   BuildSummary summary;

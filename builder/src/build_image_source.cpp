@@ -4,10 +4,10 @@
 
 #include <fmt/format.h>
 
+#include "ckms/base/beneath_root.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/builder/sandbox.hpp"
 #include "ckms/images/build_image.hpp"
-#include "ckms/base/error.hpp"
-#include "ckms/base/beneath_root.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/media_types.hpp"
 
@@ -22,15 +22,13 @@ bool is_layer_type(std::string_view type) {
          type == mt::kDockerLayerGzip;
 }
 
-oci::Descriptor platform_manifest(oci::Target& target, std::string_view selector,
-                                  std::string_view reference) {
+oci::Descriptor platform_manifest(oci::Target& target, std::string_view selector, std::string_view reference) {
   const oci::Descriptor root = target.resolve(selector);
   if (!mt::is_index(root.media_type)) return root;
   const std::string arch = host_oci_architecture();
   const auto index = oci::ImageIndex::parse(oci::fetch_bytes(target, root), reference);
   for (const auto& manifest : index.manifests) {
-    if (manifest.platform && manifest.platform->os == "linux" &&
-        manifest.platform->architecture == arch) {
+    if (manifest.platform && manifest.platform->os == "linux" && manifest.platform->architecture == arch) {
       return manifest;
     }
   }
@@ -43,8 +41,8 @@ std::string checked_source_dir(std::string value, std::string_view reference) {
   const bool plain = value.starts_with('/') && value.find("/..") == std::string::npos &&
                      value.find_first_of(" \t\n'\"$`\\;&|<>()*?[]{}") == std::string::npos;
   if (!plain) {
-    fail(ErrorKind::refused, "build image {}: label {} '{}' is not a plain absolute path",
-         reference, images::kLabelKernelSourceDir, value);
+    fail(ErrorKind::refused, "build image {}: label {} '{}' is not a plain absolute path", reference,
+         images::kLabelKernelSourceDir, value);
   }
   return value;
 }
@@ -66,13 +64,11 @@ std::string kernel_arch(std::string_view oci_architecture) {
   return std::string(oci_architecture);
 }
 
-BuildImage inspect_build_image(oci::Target& target, std::string_view selector,
-                               std::string_view reference,
+BuildImage inspect_build_image(oci::Target& target, std::string_view selector, std::string_view reference,
                                const std::optional<std::string>& expected_release) {
   const oci::Descriptor descriptor = platform_manifest(target, selector, reference);
   if (!mt::is_manifest(descriptor.media_type)) {
-    fail(ErrorKind::usage, "build image {}: {} is not an image manifest", reference,
-         descriptor.media_type);
+    fail(ErrorKind::usage, "build image {}: {} is not an image manifest", reference, descriptor.media_type);
   }
   auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(target, descriptor), reference);
   if (manifest.artifact_type) {
@@ -81,15 +77,15 @@ BuildImage inspect_build_image(oci::Target& target, std::string_view selector,
   }
   for (const auto& layer : manifest.layers) {
     if (!is_layer_type(layer.media_type)) {
-      fail(ErrorKind::usage, "build image {}: layer {} has media type {}, not a tar layer",
-           reference, layer.digest.str(), layer.media_type);
+      fail(ErrorKind::usage, "build image {}: layer {} has media type {}, not a tar layer", reference,
+           layer.digest.str(), layer.media_type);
     }
   }
   auto config = oci::ImageConfig::parse(oci::fetch_bytes(target, manifest.config),
                                         fmt::format("build image {} config", reference));
   if (config.os != "linux" || config.architecture != host_oci_architecture()) {
-    fail(ErrorKind::usage, "build image {} is {}/{}; this machine runs linux/{} images",
-         reference, config.os, config.architecture, host_oci_architecture());
+    fail(ErrorKind::usage, "build image {} is {}/{}; this machine runs linux/{} images", reference, config.os,
+         config.architecture, host_oci_architecture());
   }
 
   const auto label = [&](std::string_view name) -> std::optional<std::string> {
@@ -109,13 +105,11 @@ BuildImage inspect_build_image(oci::Target& target, std::string_view selector,
   } else if (expected_release) {
     release = *expected_release;
   } else {
-    fail(ErrorKind::usage,
-         "build image {} has no {} label; name the kernel with --kernel and --image-template",
+    fail(ErrorKind::usage, "build image {} has no {} label; name the kernel with --kernel and --image-template",
          reference, images::kLabelKernelRelease);
   }
   std::string source_dir = checked_source_dir(
-      label(images::kLabelKernelSourceDir).value_or("/lib/modules/" + release + "/build"),
-      reference);
+      label(images::kLabelKernelSourceDir).value_or("/lib/modules/" + release + "/build"), reference);
   std::string arch = kernel_arch(config.architecture);
   return BuildImage{.reference = std::string(reference),
                     .manifest = descriptor,

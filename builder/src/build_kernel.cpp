@@ -14,6 +14,10 @@
 #include <fmt/format.h>
 
 #include "ckms/artifact/module_artifact.hpp"
+#include "ckms/base/beneath_root.hpp"
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
+#include "ckms/base/time.hpp"
 #include "ckms/builder/build_cache.hpp"
 #include "ckms/builder/build_image_source.hpp"
 #include "ckms/builder/build_script.hpp"
@@ -24,10 +28,6 @@
 #include "ckms/builder/stop.hpp"
 #include "ckms/builder/tree_files.hpp"
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/base/error.hpp"
-#include "ckms/base/io.hpp"
-#include "ckms/base/beneath_root.hpp"
-#include "ckms/base/time.hpp"
 
 namespace ckms::builder::detail {
 namespace fs = std::filesystem;
@@ -43,8 +43,13 @@ constexpr std::size_t kMaxKernelFileBytes = 16 << 20;
 // (or `eval_out` while dkms.conf is evaluated) at /out.
 struct KernelDirs {
   explicit KernelDirs(fs::path base)
-      : root(std::move(base)), tree(root / "tree"), out(root / "out"), eval_out(root / "eval-out"),
-        files(root / "files"), runtime(root / "runtime"), eval_log(root / "evaluation.log") {}
+      : root(std::move(base)),
+        tree(root / "tree"),
+        out(root / "out"),
+        eval_out(root / "eval-out"),
+        files(root / "files"),
+        runtime(root / "runtime"),
+        eval_log(root / "evaluation.log") {}
   fs::path root, tree, out, eval_out, files, runtime, eval_log;
 };
 
@@ -103,9 +108,7 @@ std::string log_tail(const fs::path& log, std::size_t lines) {
 }
 
 // The provenance's `created`: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
-std::string created_time() {
-  return rfc3339(source_date_epoch_from_environment().value_or(std::time(nullptr)));
-}
+std::string created_time() { return rfc3339(source_date_epoch_from_environment().value_or(std::time(nullptr))); }
 
 // 8 GiB, 512 MiB, or bytes: limits as the flags would give them.
 std::string byte_size(std::int64_t bytes) {
@@ -126,7 +129,10 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
 class KernelJob {
  public:
   KernelJob(BuildContext& context, const KernelRequest& request, std::size_t index)
-      : context_(context), options_(context.options), request_(request), index_(index),
+      : context_(context),
+        options_(context.options),
+        request_(request),
+        index_(index),
         dirs_(options_.work_dir / fmt::format("kernel-{}", index)) {
     result_.kernel = request.release.value_or(request.image ? request.image->str() : "?");
     if (request.image) result_.image_reference = request.image->str();
@@ -207,7 +213,8 @@ class KernelJob {
 
   // Between steps and after a sandbox run: a stopped ckms starts nothing new.
   static void stop_if_requested() {
-    if (const int signal = stop_requested()) fail(ErrorKind::build, "stopped: ckms got signal {} ({})", signal, ::strsignal(signal));
+    if (const int signal = stop_requested())
+      fail(ErrorKind::build, "stopped: ckms got signal {} ({})", signal, ::strsignal(signal));
   }
 
   void fail_with(std::string reason) {
@@ -240,8 +247,8 @@ class KernelJob {
     }
     step("resolving build image");
     image_target_ = options_.open_target(*request_.image);
-    image_.emplace(inspect_build_image(*image_target_, oci::selector_of(*request_.image),
-                                       request_.image->str(), request_.release));
+    image_.emplace(inspect_build_image(*image_target_, oci::selector_of(*request_.image), request_.image->str(),
+                                       request_.release));
     release_ = image_->release;
     arch_ = image_->arch;
     source_dir_ = image_->source_dir;
@@ -253,9 +260,8 @@ class KernelJob {
   // written before the build (or the failure) of this run, so an up-to-date kernel keeps
   // pointing at the log of the build that made its artifact.
   void set_log_file() {
-    const std::string identity = !name_.empty() && !version_.empty()
-                                     ? fmt::format("{}-{}", name_, version_)
-                                     : "unknown-module";
+    const std::string identity =
+        !name_.empty() && !version_.empty() ? fmt::format("{}-{}", name_, version_) : "unknown-module";
     result_.log_file = options_.log_dir / identity / (oci::sanitize_tag(result_.kernel) + ".log");
   }
 
@@ -280,8 +286,7 @@ class KernelJob {
     try {
       const auto parsed = parse_dkms_conf_static_file(options_.source_dir / "dkms.conf", env);
       const auto exact = [&](std::string_view name) -> std::string {
-        if (std::find(parsed.undetermined.begin(), parsed.undetermined.end(), name) !=
-            parsed.undetermined.end()) {
+        if (std::find(parsed.undetermined.begin(), parsed.undetermined.end(), name) != parsed.undetermined.end()) {
           return {};
         }
         return first_value(parsed.variables, name);
@@ -330,8 +335,8 @@ class KernelJob {
       result_.artifact = artifact::PublishedModule{.manifest = published->manifest_descriptor,
                                                    .tag = artifact::kernel_tag(version_, release_)};
       if (!fs::exists(result_.log_file)) result_.log_file.clear();
-      result_.reason = fmt::format("{} already holds {} with the same cache key",
-                                   options_.output->describe(), artifact::kernel_tag(version_, release_));
+      result_.reason = fmt::format("{} already holds {} with the same cache key", options_.output->describe(),
+                                   artifact::kernel_tag(version_, release_));
       return true;
     }
     return false;
@@ -391,12 +396,13 @@ class KernelJob {
       // the tree is staged from a read-only mount first, as the sandbox's first step.
       spec.mounts = {{dirs_.tree, kSandboxSourceDir, false}, {out, kSandboxOutputDir, true}};
       spec.tmpfs = {{kDkmsTreeMountPoint, options_.scratch_size_bytes}};
-      spec.argv.insert(spec.argv.begin(),
-                       {"bash", "-c",
-                        fmt::format("cp -R -P --preserve=mode,timestamps,links {}/. {}/ || {{ echo 'ckms: error: cannot "
-                                    "stage the build tree (is --scratch-size too small?)'; exit {}; }}; exec \"$@\"",
-                                    kSandboxSourceDir, kDkmsTreeMountPoint, static_cast<int>(kScriptNoBuildDir)),
-                        "ckms-stage"});
+      spec.argv.insert(
+          spec.argv.begin(),
+          {"bash", "-c",
+           fmt::format("cp -R -P --preserve=mode,timestamps,links {}/. {}/ || {{ echo 'ckms: error: cannot "
+                       "stage the build tree (is --scratch-size too small?)'; exit {}; }}; exec \"$@\"",
+                       kSandboxSourceDir, kDkmsTreeMountPoint, static_cast<int>(kScriptNoBuildDir)),
+           "ckms-stage"});
     }
     spec.time_limit = options_.time_limit;
     spec.mode = options_.mode;
@@ -434,8 +440,8 @@ class KernelJob {
 
   DkmsConf evaluate(const DkmsEnvironment& env) {
     fresh_directory(dirs_.eval_out);
-    const std::string conf = env.build_dir(name_.empty() ? "module" : name_, version_.empty() ? "version" : version_) +
-                             "/dkms.conf";
+    const std::string conf =
+        env.build_dir(name_.empty() ? "module" : name_, version_.empty() ? "version" : version_) + "/dkms.conf";
     const std::string dump = sandbox_path(dirs_.eval_out, kSandboxOutputDir) + "/" + std::string(kEvaluationDump);
     // The dump goes to a file in the output mount: the sandbox's stdout and stderr are both
     // the log, and what the file itself prints must not mix into the dump.
@@ -448,8 +454,8 @@ class KernelJob {
     const std::string printed = file_end(dirs_.eval_log, 64 << 10);
     evaluation_notes_.clear();
     if (!printed.empty()) {
-      evaluation_notes_ = fmt::format("ckms: evaluating dkms.conf printed:\n{}{}", printed,
-                                      printed.ends_with('\n') ? "" : "\n");
+      evaluation_notes_ =
+          fmt::format("ckms: evaluating dkms.conf printed:\n{}{}", printed, printed.ends_with('\n') ? "" : "\n");
     }
     if (run.timed_out) {
       fail(ErrorKind::build, "evaluating dkms.conf took longer than {} s", options_.time_limit.count());
@@ -472,9 +478,9 @@ class KernelJob {
     step("building");
     fresh_directory(dirs_.out);
     // The build writes the log itself, so that it can be followed while it grows.
-    const SandboxResult run = run_sandboxed(
-        {"bash", "-c", build_script(plan, env, sandbox_path(dirs_.out, kSandboxOutputDir))}, dirs_.out,
-        result_.log_file);
+    const SandboxResult run =
+        run_sandboxed({"bash", "-c", build_script(plan, env, sandbox_path(dirs_.out, kSandboxOutputDir))}, dirs_.out,
+                      result_.log_file);
     log_started_ = true;
     log(evaluation_notes_);
     evaluation_notes_.clear();
@@ -543,13 +549,14 @@ class KernelJob {
       artifact::sign_default_parameters(config, dirs_.files, *context_.key,
                                         options_.signing ? options_.signing->options : kmod::SignOptions{});
     }
-    artifact::BuiltModuleSet built{.config = std::move(config), .files_dir = dirs_.files, .cache_key = result_.cache_key};
+    artifact::BuiltModuleSet built{
+        .config = std::move(config), .files_dir = dirs_.files, .cache_key = result_.cache_key};
     {
       std::lock_guard lock(context_.output_mutex);
       result_.artifact = artifact::publish_module(*options_.output, std::move(built));
     }
-    log(fmt::format("ckms: published {} as {} ({})\n", options_.output->describe(),
-                                             result_.artifact->tag, result_.artifact->manifest.digest.str()));
+    log(fmt::format("ckms: published {} as {} ({})\n", options_.output->describe(), result_.artifact->tag,
+                    result_.artifact->manifest.digest.str()));
   }
 
   BuildContext& context_;

@@ -24,17 +24,14 @@ constexpr std::size_t kMaxKernelConfigBytes = 16 << 20;
 
 class Regex {
  public:
-  explicit Regex(const std::string& pattern)
-      : ok_(::regcomp(&re_, pattern.c_str(), REG_EXTENDED | REG_NOSUB) == 0) {}
+  explicit Regex(const std::string& pattern) : ok_(::regcomp(&re_, pattern.c_str(), REG_EXTENDED | REG_NOSUB) == 0) {}
   ~Regex() {
     if (ok_) ::regfree(&re_);
   }
   Regex(const Regex&) = delete;
   Regex& operator=(const Regex&) = delete;
   bool ok() const { return ok_; }
-  bool matches(const std::string& text) const {
-    return ok_ && ::regexec(&re_, text.c_str(), 0, nullptr, 0) == 0;
-  }
+  bool matches(const std::string& text) const { return ok_ && ::regexec(&re_, text.c_str(), 0, nullptr, 0) == 0; }
 
  private:
   regex_t re_{};
@@ -89,8 +86,7 @@ std::string dkms_version_key(std::string_view version) {
   while (i < version.size()) {
     const bool digit = std::isdigit(static_cast<unsigned char>(version[i]));
     std::size_t j = i;
-    while (j < version.size() &&
-           static_cast<bool>(std::isdigit(static_cast<unsigned char>(version[j]))) == digit) {
+    while (j < version.size() && static_cast<bool>(std::isdigit(static_cast<unsigned char>(version[j]))) == digit) {
       ++j;
     }
     const std::string_view run = version.substr(i, j - i);
@@ -101,9 +97,7 @@ std::string dkms_version_key(std::string_view version) {
   return out;
 }
 
-bool bash_regex_match(const std::string& text, const std::string& regex) {
-  return Regex(regex).matches(text);
-}
+bool bash_regex_match(const std::string& text, const std::string& regex) { return Regex(regex).matches(text); }
 
 namespace {
 
@@ -132,10 +126,9 @@ std::vector<std::string> exclusion_reasons(const DkmsConf& conf, const KernelTar
   const std::string& kver = kernel.release;
   std::vector<std::string> reasons;
   if (conf.build_exclude_forced) reasons.emplace_back("dkms.conf sets build_exclude itself");
-  if (!conf.build_exclusive_kernel.empty() &&
-      !bash_regex_match(kver, conf.build_exclusive_kernel)) {
-    reasons.push_back(fmt::format("kernel {} does not match BUILD_EXCLUSIVE_KERNEL=\"{}\"", kver,
-                                  conf.build_exclusive_kernel));
+  if (!conf.build_exclusive_kernel.empty() && !bash_regex_match(kver, conf.build_exclusive_kernel)) {
+    reasons.push_back(
+        fmt::format("kernel {} does not match BUILD_EXCLUSIVE_KERNEL=\"{}\"", kver, conf.build_exclusive_kernel));
   }
   if (!conf.build_exclusive_kernel_min.empty() &&
       dkms_version_key(kver) < dkms_version_key(conf.build_exclusive_kernel_min)) {
@@ -147,10 +140,9 @@ std::vector<std::string> exclusion_reasons(const DkmsConf& conf, const KernelTar
     reasons.push_back(fmt::format("kernel {} is newer than BUILD_EXCLUSIVE_KERNEL_MAX=\"{}\"", kver,
                                   conf.build_exclusive_kernel_max));
   }
-  if (!conf.build_exclusive_arch.empty() &&
-      !bash_regex_match(kernel.arch, conf.build_exclusive_arch)) {
-    reasons.push_back(fmt::format("arch {} does not match BUILD_EXCLUSIVE_ARCH=\"{}\"", kernel.arch,
-                                  conf.build_exclusive_arch));
+  if (!conf.build_exclusive_arch.empty() && !bash_regex_match(kernel.arch, conf.build_exclusive_arch)) {
+    reasons.push_back(
+        fmt::format("arch {} does not match BUILD_EXCLUSIVE_ARCH=\"{}\"", kernel.arch, conf.build_exclusive_arch));
   }
   // Only with a .config, as DKMS: `grep -q -E "^${kconf}=[ym]"`, `!` negates.
   if (!conf.build_exclusive_config.empty() && kernel.config) {
@@ -161,8 +153,7 @@ std::vector<std::string> exclusion_reasons(const DkmsConf& conf, const KernelTar
           reasons.push_back(fmt::format("{} is set in the kernel's .config (BUILD_EXCLUSIVE_CONFIG)", name));
         }
       } else if (!kernel.config->grep("^" + option + "=[ym]")) {
-        reasons.push_back(fmt::format("{} is not set in the kernel's .config (BUILD_EXCLUSIVE_CONFIG)",
-                                      option));
+        reasons.push_back(fmt::format("{} is not set in the kernel's .config (BUILD_EXCLUSIVE_CONFIG)", option));
       }
     }
   }
@@ -182,8 +173,7 @@ BuildPlan plan_build(const DkmsConf& conf, const DkmsEnvironment& env, const Ker
   // actual_build: "${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver}"
   plan.make_invocation = plan.make_command;
   if (plan.make_invocation.starts_with("make")) {
-    plan.make_invocation.replace(
-        0, 4, fmt::format("make -j{} KERNELRELEASE={}", env.parallel_jobs, kver));
+    plan.make_invocation.replace(0, 4, fmt::format("make -j{} KERNELRELEASE={}", env.parallel_jobs, kver));
   }
   plan.clean_command = conf.clean;
   plan.pre_build = conf.pre_build;
@@ -201,8 +191,8 @@ BuildPlan plan_build(const DkmsConf& conf, const DkmsEnvironment& env, const Ker
   plan.excluded = !plan.exclusion_reasons.empty();
 
   for (const auto& m : conf.modules) {
-    plan.modules.push_back({m.built_location + m.built_name + ".ko", m.dest_name, m.dest_location,
-                            m.install_location, m.strip});
+    plan.modules.push_back(
+        {m.built_location + m.built_name + ".ko", m.dest_name, m.dest_location, m.install_location, m.strip});
   }
   return plan;
 }

@@ -32,8 +32,7 @@ std::string describe_script_exit(int code) {
 
 std::string output_file_name(std::size_t index) { return fmt::format("{}.ko", index); }
 
-std::string build_script(const BuildPlan& plan, const DkmsEnvironment& env,
-                         const std::string& output_dir) {
+std::string build_script(const BuildPlan& plan, const DkmsEnvironment& env, const std::string& output_dir) {
   std::vector<std::string> built;
   std::vector<std::string> strip;
   for (const auto& module : plan.modules) {
@@ -59,8 +58,7 @@ std::string build_script(const BuildPlan& plan, const DkmsEnvironment& env,
   script += fmt::format("__ckms_make={}\n", shell_quoted(plan.make_invocation));
   script += fmt::format("__ckms_modules={}\n", array(built));
   script += fmt::format("__ckms_strip={}\n", array(strip));
-  script += fmt::format("__ckms_what={}\n",
-                        shell_quoted(fmt::format("{} ({})", plan.kernel_release, plan.arch)));
+  script += fmt::format("__ckms_what={}\n", shell_quoted(fmt::format("{} ({})", plan.kernel_release, plan.arch)));
   script += fmt::format("__ckms_out_names={}\n", [&] {
     std::vector<std::string> names;
     for (std::size_t i = 0; i < plan.modules.size(); ++i) names.push_back(output_file_name(i));
@@ -71,9 +69,8 @@ std::string build_script(const BuildPlan& plan, const DkmsEnvironment& env,
   script += fmt::format(
       "__ckms_exit_missing_patch={}\n__ckms_exit_patch_failed={}\n__ckms_exit_make_failed={}\n"
       "__ckms_exit_module_missing={}\n__ckms_exit_copy_failed={}\n__ckms_exit_no_build_dir={}\n",
-      static_cast<int>(kScriptMissingPatch), static_cast<int>(kScriptPatchFailed),
-      static_cast<int>(kScriptMakeFailed), static_cast<int>(kScriptModuleMissing),
-      static_cast<int>(kScriptCopyFailed), static_cast<int>(kScriptNoBuildDir));
+      static_cast<int>(kScriptMissingPatch), static_cast<int>(kScriptPatchFailed), static_cast<int>(kScriptMakeFailed),
+      static_cast<int>(kScriptModuleMissing), static_cast<int>(kScriptCopyFailed), static_cast<int>(kScriptNoBuildDir));
 
   script += R"SCRIPT(
 __ckms_say() { printf 'ckms: %s\n' "$*"; }

@@ -6,12 +6,12 @@
 
 #include <fmt/format.h>
 
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/builder/build_script.hpp"
 #include "ckms/builder/tree_files.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/base/error.hpp"
-#include "ckms/base/io.hpp"
 
 namespace ckms::builder {
 namespace fs = std::filesystem;
@@ -39,8 +39,7 @@ std::string kbuild_module_name(std::string_view built_path) {
 }
 
 std::vector<artifact::ModuleFile> collect_modules(const BuildPlan& plan, const fs::path& output_dir,
-                                                  const fs::path& files_dir,
-                                                  const CollectOptions& options) {
+                                                  const fs::path& files_dir, const CollectOptions& options) {
   fs::create_directories(files_dir);
   std::vector<artifact::ModuleFile> files;
   std::set<std::string> names;
@@ -48,12 +47,10 @@ std::vector<artifact::ModuleFile> collect_modules(const BuildPlan& plan, const f
     const ModuleOutput& planned = plan.modules[i];
     const std::string what =
         fmt::format("kernel {}: module {} ({})", plan.kernel_release, planned.dest_name, planned.built_path);
-    const auto bytes =
-        read_plain_file(output_dir, output_file_name(i), options.max_module_bytes, what);
+    const auto bytes = read_plain_file(output_dir, output_file_name(i), options.max_module_bytes, what);
     if (!bytes) fail(ErrorKind::build, "{}: the build did not hand it over", what);
     if (kmod::detect_compression(*bytes) != kmod::Compression::none) {
-      fail(ErrorKind::build, "{}: the build produced a compressed file; ckms compresses after signing",
-           what);
+      fail(ErrorKind::build, "{}: the build produced a compressed file; ckms compresses after signing", what);
     }
 
     const kmod::ModInfo info = kmod::read_modinfo(*bytes, what, options.max_module_bytes);
@@ -62,8 +59,8 @@ std::vector<artifact::ModuleFile> collect_modules(const BuildPlan& plan, const f
       fail(ErrorKind::build, "{}: modinfo names it '{}', not '{}'", what, info.name, expected_name);
     }
     if (first_word(info.vermagic) != plan.kernel_release) {
-      fail(ErrorKind::build, "{}: vermagic '{}' does not name kernel {}; it would not load there",
-           what, info.vermagic, plan.kernel_release);
+      fail(ErrorKind::build, "{}: vermagic '{}' does not name kernel {}; it would not load there", what, info.vermagic,
+           plan.kernel_release);
     }
 
     std::string content = *bytes;
@@ -81,11 +78,9 @@ std::vector<artifact::ModuleFile> collect_modules(const BuildPlan& plan, const f
 
     if (planned.dest_name.empty() || planned.dest_name.starts_with('.') ||
         planned.dest_name.find('/') != std::string::npos) {
-      fail(ErrorKind::build, "{}: DEST_MODULE_NAME '{}' is not a plain file name", what,
-           planned.dest_name);
+      fail(ErrorKind::build, "{}: DEST_MODULE_NAME '{}' is not a plain file name", what, planned.dest_name);
     }
-    const std::string file_name =
-        planned.dest_name + ".ko" + std::string(kmod::suffix(options.compression));
+    const std::string file_name = planned.dest_name + ".ko" + std::string(kmod::suffix(options.compression));
     if (!names.insert(file_name).second) {
       fail(ErrorKind::build, "{}: two modules would both be published as {}", what, file_name);
     }
@@ -120,8 +115,7 @@ std::vector<artifact::ModuleFile> in_load_order(std::vector<artifact::ModuleFile
     if (marks[i] == Mark::visiting) {
       std::string cycle;
       for (const auto& name : path) cycle += name + " -> ";
-      fail(ErrorKind::build, "modules depend on each other in a cycle: {}{}", cycle,
-           files[i].module_name);
+      fail(ErrorKind::build, "modules depend on each other in a cycle: {}{}", cycle, files[i].module_name);
     }
     marks[i] = Mark::visiting;
     path.push_back(files[i].module_name);

@@ -10,8 +10,7 @@ namespace ckms::builder {
 namespace {
 
 bool starts_with_any(std::string_view text, std::initializer_list<std::string_view> prefixes) {
-  return std::any_of(prefixes.begin(), prefixes.end(),
-                     [&](std::string_view p) { return text.starts_with(p); });
+  return std::any_of(prefixes.begin(), prefixes.end(), [&](std::string_view p) { return text.starts_with(p); });
 }
 
 std::string element(const RawVariables& raw, std::string_view name, std::size_t index) {
@@ -40,9 +39,7 @@ std::string override_dest_location(const std::string& declared, const std::strin
   return declared;
 }
 
-bool ends_in_object(std::string_view name) {
-  return name.ends_with(".o") || name.ends_with(".ko");
-}
+bool ends_in_object(std::string_view name) { return name.ends_with(".o") || name.ends_with(".ko"); }
 
 std::vector<std::string> split_words(std::string_view text) {
   std::vector<std::string> words;
@@ -103,8 +100,7 @@ DkmsEnvironment DkmsEnvironment::for_kernel(std::string kernelver, std::string a
   return env;
 }
 
-std::string DkmsEnvironment::build_dir(std::string_view package_name,
-                                       std::string_view package_version) const {
+std::string DkmsEnvironment::build_dir(std::string_view package_name, std::string_view package_version) const {
   return fmt::format("{}/{}/{}/build", dkms_tree, module.empty() ? package_name : module,
                      module_version.empty() ? package_version : module_version);
 }
@@ -128,23 +124,52 @@ std::vector<std::pair<std::string, std::string>> DkmsEnvironment::variables() co
 }
 
 const std::vector<std::string_view>& dkms_conf_variable_names() {
-  static const std::vector<std::string_view> names = {
-      "CLEAN", "PACKAGE_NAME", "PACKAGE_VERSION", "POST_ADD", "POST_BUILD", "POST_INSTALL",
-      "POST_REMOVE", "PRE_BUILD", "PRE_INSTALL", "BUILD_DEPENDS", "BUILD_EXCLUSIVE_KERNEL",
-      "BUILD_EXCLUSIVE_KERNEL_MIN", "BUILD_EXCLUSIVE_KERNEL_MAX", "BUILD_EXCLUSIVE_ARCH",
-      "BUILD_EXCLUSIVE_CONFIG", "build_exclude", "OBSOLETE_BY", "MAKE", "MAKE_MATCH", "PATCH",
-      "PATCH_MATCH", "patch_array", "BUILT_MODULE_NAME", "built_module_name",
-      "BUILT_MODULE_LOCATION", "built_module_location", "DEST_MODULE_NAME", "dest_module_name",
-      "DEST_MODULE_LOCATION", "dest_module_location", "STRIP", "strip", "AUTOINSTALL",
-      "NO_WEAK_MODULES", "SIGN_FILE", "MOK_SIGNING_KEY", "MOK_CERTIFICATE", "REMAKE_INITRD",
-      "MODULES_CONF", "MODULES_CONF_OBSOLETES", "MODULES_CONF_ALIAS_TYPE",
-      "MODULES_CONF_OBSOLETE_ONLY"};
+  static const std::vector<std::string_view> names = {"CLEAN",
+                                                      "PACKAGE_NAME",
+                                                      "PACKAGE_VERSION",
+                                                      "POST_ADD",
+                                                      "POST_BUILD",
+                                                      "POST_INSTALL",
+                                                      "POST_REMOVE",
+                                                      "PRE_BUILD",
+                                                      "PRE_INSTALL",
+                                                      "BUILD_DEPENDS",
+                                                      "BUILD_EXCLUSIVE_KERNEL",
+                                                      "BUILD_EXCLUSIVE_KERNEL_MIN",
+                                                      "BUILD_EXCLUSIVE_KERNEL_MAX",
+                                                      "BUILD_EXCLUSIVE_ARCH",
+                                                      "BUILD_EXCLUSIVE_CONFIG",
+                                                      "build_exclude",
+                                                      "OBSOLETE_BY",
+                                                      "MAKE",
+                                                      "MAKE_MATCH",
+                                                      "PATCH",
+                                                      "PATCH_MATCH",
+                                                      "patch_array",
+                                                      "BUILT_MODULE_NAME",
+                                                      "built_module_name",
+                                                      "BUILT_MODULE_LOCATION",
+                                                      "built_module_location",
+                                                      "DEST_MODULE_NAME",
+                                                      "dest_module_name",
+                                                      "DEST_MODULE_LOCATION",
+                                                      "dest_module_location",
+                                                      "STRIP",
+                                                      "strip",
+                                                      "AUTOINSTALL",
+                                                      "NO_WEAK_MODULES",
+                                                      "SIGN_FILE",
+                                                      "MOK_SIGNING_KEY",
+                                                      "MOK_CERTIFICATE",
+                                                      "REMAKE_INITRD",
+                                                      "MODULES_CONF",
+                                                      "MODULES_CONF_OBSOLETES",
+                                                      "MODULES_CONF_ALIAS_TYPE",
+                                                      "MODULES_CONF_OBSOLETE_ONLY"};
   return names;
 }
 
-std::string first_value(const RawVariables& raw, std::string_view name) {
-  return element(raw, name, 0);
-}
+std::string first_value(const RawVariables& raw, std::string_view name) { return element(raw, name, 0); }
 
 std::vector<std::string> DkmsConf::directives_set() const {
   std::vector<std::string> names;
@@ -219,9 +244,8 @@ void check_record(const ModuleEntry& m, std::size_t i, std::vector<std::string>&
 // Module records: as many as the longest of the four arrays has elements (counts, not
 // highest indexes: a sparse array loses its last records in DKMS too).
 void read_module_records(const RawVariables& raw, const DkmsEnvironment& env, DkmsConf& conf) {
-  const std::size_t records =
-      std::max({count(raw, "BUILT_MODULE_NAME"), count(raw, "BUILT_MODULE_LOCATION"),
-                count(raw, "DEST_MODULE_NAME"), count(raw, "DEST_MODULE_LOCATION")});
+  const std::size_t records = std::max({count(raw, "BUILT_MODULE_NAME"), count(raw, "BUILT_MODULE_LOCATION"),
+                                        count(raw, "DEST_MODULE_NAME"), count(raw, "DEST_MODULE_LOCATION")});
   std::string strip0;
   for (std::size_t i = 0; i < records; ++i) {
     ModuleEntry m;

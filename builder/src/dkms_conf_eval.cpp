@@ -72,18 +72,16 @@ std::string evaluation_script(const DkmsEnvironment& env, const std::string& con
 
 RawVariables parse_evaluation_output(std::string_view output, std::string_view where) {
   if (output.size() > kMaxEvaluationOutputBytes) {
-    fail(ErrorKind::usage, "{}: dkms.conf evaluation printed {} bytes, more than {}", where,
-         output.size(), kMaxEvaluationOutputBytes);
+    fail(ErrorKind::usage, "{}: dkms.conf evaluation printed {} bytes, more than {}", where, output.size(),
+         kMaxEvaluationOutputBytes);
   }
-  const std::set<std::string_view> known(dkms_conf_variable_names().begin(),
-                                         dkms_conf_variable_names().end());
+  const std::set<std::string_view> known(dkms_conf_variable_names().begin(), dkms_conf_variable_names().end());
   std::size_t pos = 0;
   std::size_t field_number = 0;
   const auto field = [&]() -> std::string_view {
     const std::size_t end = output.find('\0', pos);
     if (end == std::string_view::npos) {
-      fail(ErrorKind::usage, "{}: dkms.conf evaluation output is truncated after field {}",
-           where, field_number);
+      fail(ErrorKind::usage, "{}: dkms.conf evaluation output is truncated after field {}", where, field_number);
     }
     const std::string_view f = output.substr(pos, end - pos);
     pos = end + 1;
@@ -94,8 +92,7 @@ RawVariables parse_evaluation_output(std::string_view output, std::string_view w
     std::size_t value = 0;
     const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) {
-      fail(ErrorKind::usage, "{}: dkms.conf evaluation output has a bad {} '{}'", where, what,
-           text);
+      fail(ErrorKind::usage, "{}: dkms.conf evaluation output has a bad {} '{}'", where, what, text);
     }
     return value;
   };
@@ -107,20 +104,17 @@ RawVariables parse_evaluation_output(std::string_view output, std::string_view w
     if (tag == "end") {
       const std::size_t expected = number(field(), "record count");
       if (expected != records || pos != output.size()) {
-        fail(ErrorKind::usage,
-             "{}: dkms.conf evaluation output announces {} records but holds {}{}", where,
-             expected, records, pos != output.size() ? " and trailing bytes" : "");
+        fail(ErrorKind::usage, "{}: dkms.conf evaluation output announces {} records but holds {}{}", where, expected,
+             records, pos != output.size() ? " and trailing bytes" : "");
       }
       return vars;
     }
     if (tag != "v") {
-      fail(ErrorKind::usage, "{}: dkms.conf evaluation output has an unknown record '{}'", where,
-           tag);
+      fail(ErrorKind::usage, "{}: dkms.conf evaluation output has an unknown record '{}'", where, tag);
     }
     const std::string_view name = field();
     if (!known.contains(name)) {
-      fail(ErrorKind::usage, "{}: dkms.conf evaluation output names '{}', not a DKMS variable",
-           where, name);
+      fail(ErrorKind::usage, "{}: dkms.conf evaluation output names '{}', not a DKMS variable", where, name);
     }
     const std::size_t index = number(field(), "array index");
     vars[std::string(name)][index] = std::string(field());

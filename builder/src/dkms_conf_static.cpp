@@ -12,9 +12,9 @@
 
 #include <fmt/format.h>
 
-#include "ckms/builder/tree_files.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/builder/tree_files.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -23,28 +23,25 @@ bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) 
 bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 bool is_meta(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == ';' || c == '&' || c == '|' || c == '(' ||
-         c == ')' || c == '<' || c == '>';
+  return c == ' ' || c == '\t' || c == '\n' || c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '<' ||
+         c == '>';
 }
 
 // Variables bash or the process sets at run time: their value in DKMS's shell is not
 // something a file's text decides.
 const std::set<std::string, std::less<>> kRuntimeVariables = {
-    "BASH_SOURCE", "PWD",  "OLDPWD", "RANDOM", "SECONDS", "LINENO", "HOSTNAME", "BASH_VERSION",
-    "UID",         "EUID", "PPID",   "HOME",   "PATH",    "USER",   "SHELL",    "IFS",
-    "FUNCNAME",    "BASHPID", "TMPDIR"};
+    "BASH_SOURCE", "PWD",  "OLDPWD", "RANDOM", "SECONDS", "LINENO", "HOSTNAME", "BASH_VERSION", "UID",   "EUID",
+    "PPID",        "HOME", "PATH",   "USER",   "SHELL",   "IFS",    "FUNCNAME", "BASHPID",      "TMPDIR"};
 
-const std::set<std::string, std::less<>> kBlockOpeners = {"if", "case", "for", "while",
-                                                         "until", "select", "{"};
+const std::set<std::string, std::less<>> kBlockOpeners = {"if", "case", "for", "while", "until", "select", "{"};
 const std::set<std::string, std::less<>> kBlockClosers = {"fi", "esac", "done", "}"};
-const std::set<std::string, std::less<>> kBlockMiddles = {"then", "else", "elif", "do", "!",
-                                                         "time"};
+const std::set<std::string, std::less<>> kBlockMiddles = {"then", "else", "elif", "do", "!", "time"};
 
 struct Word {
   std::string value;
-  bool plain = true;        // no quotes or expansions: may be a keyword
-  bool determined = true;   // false when the value depends on what is not known
-  std::string why;          // why not determined
+  bool plain = true;       // no quotes or expansions: may be a keyword
+  bool determined = true;  // false when the value depends on what is not known
+  std::string why;         // why not determined
 };
 
 struct Assignment {
@@ -87,9 +84,21 @@ class Lexer {
       skip_blanks();
       if (at_end()) break;
       const char c = s_[pos_];
-      if (c == '#' ) { skip_to_newline(); continue; }
-      if (c == '\n') { ++pos_; ++line_; skip_heredocs(); break; }
-      if (c == ';') { ++pos_; if (peek() == ';' || peek() == '&') ++pos_; break; }
+      if (c == '#') {
+        skip_to_newline();
+        continue;
+      }
+      if (c == '\n') {
+        ++pos_;
+        ++line_;
+        skip_heredocs();
+        break;
+      }
+      if (c == ';') {
+        ++pos_;
+        if (peek() == ';' || peek() == '&') ++pos_;
+        break;
+      }
       if (c == '&' || c == '|' || c == '(' || c == ')' || c == '<' || c == '>') {
         st.tokens.push_back(read_operator());
         continue;
@@ -100,9 +109,7 @@ class Lexer {
   }
 
  private:
-  char peek(std::size_t ahead = 0) const {
-    return pos_ + ahead < s_.size() ? s_[pos_ + ahead] : '\0';
-  }
+  char peek(std::size_t ahead = 0) const { return pos_ + ahead < s_.size() ? s_[pos_ + ahead] : '\0'; }
 
   void syntax_error(std::size_t line, std::string detail) {
     unsupported(line, "syntax error", std::move(detail));
@@ -112,8 +119,15 @@ class Lexer {
 
   void skip_blanks() {
     while (!at_end()) {
-      if (is_blank(s_[pos_])) { ++pos_; continue; }
-      if (s_[pos_] == '\\' && peek(1) == '\n') { pos_ += 2; ++line_; continue; }
+      if (is_blank(s_[pos_])) {
+        ++pos_;
+        continue;
+      }
+      if (s_[pos_] == '\\' && peek(1) == '\n') {
+        pos_ += 2;
+        ++line_;
+        continue;
+      }
       break;
     }
   }
@@ -126,9 +140,20 @@ class Lexer {
     for (;;) {
       skip_blanks();
       if (at_end()) return;
-      if (s_[pos_] == '#') { skip_to_newline(); continue; }
-      if (s_[pos_] == ';') { ++pos_; continue; }
-      if (s_[pos_] == '\n') { ++pos_; ++line_; skip_heredocs(); continue; }
+      if (s_[pos_] == '#') {
+        skip_to_newline();
+        continue;
+      }
+      if (s_[pos_] == ';') {
+        ++pos_;
+        continue;
+      }
+      if (s_[pos_] == '\n') {
+        ++pos_;
+        ++line_;
+        skip_heredocs();
+        continue;
+      }
       return;
     }
   }
@@ -183,8 +208,7 @@ class Lexer {
       const std::size_t close = s_.find(']', p);
       if (close == std::string_view::npos || close > s_.find('\n', p)) return std::nullopt;
       std::string subscript(s_.substr(p + 1, close - p - 1));
-      subscript.erase(std::remove_if(subscript.begin(), subscript.end(), is_blank),
-                      subscript.end());
+      subscript.erase(std::remove_if(subscript.begin(), subscript.end(), is_blank), subscript.end());
       if (!subscript.empty() &&
           std::all_of(subscript.begin(), subscript.end(),
                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
@@ -244,7 +268,11 @@ class Lexer {
     while (!at_end()) {
       const char c = s_[pos_];
       if (c == '\n') ++line_;
-      if (c == '\\') { if (peek(1) == '\n') ++line_; pos_ += 2; continue; }
+      if (c == '\\') {
+        if (peek(1) == '\n') ++line_;
+        pos_ += 2;
+        continue;
+      }
       if (c == '\'') {
         const std::size_t end = s_.find('\'', pos_ + 1);
         if (end == std::string_view::npos) break;
@@ -252,9 +280,16 @@ class Lexer {
         pos_ = end + 1;
         continue;
       }
-      if (c == '"') { skip_double_quoted(); if (failed_) return; continue; }
+      if (c == '"') {
+        skip_double_quoted();
+        if (failed_) return;
+        continue;
+      }
       if (c == open) ++depth;
-      if (c == close && --depth == 0) { ++pos_; return; }
+      if (c == close && --depth == 0) {
+        ++pos_;
+        return;
+      }
       ++pos_;
     }
     syntax_error(start_line, fmt::format("unbalanced '{}' opened at line {}", open, start_line));
@@ -279,8 +314,15 @@ class Lexer {
     const std::size_t line = line_;
     for (++pos_; !at_end(); ++pos_) {
       if (s_[pos_] == '\n') ++line_;
-      if (s_[pos_] == '\\') { if (peek(1) == '\n') ++line_; ++pos_; continue; }
-      if (s_[pos_] == '"') { ++pos_; return; }
+      if (s_[pos_] == '\\') {
+        if (peek(1) == '\n') ++line_;
+        ++pos_;
+        continue;
+      }
+      if (s_[pos_] == '"') {
+        ++pos_;
+        return;
+      }
     }
     syntax_error(line, fmt::format("unterminated double quote opened at line {}", line));
   }
@@ -314,9 +356,9 @@ class Lexer {
       if (body[p] == '[' && body.back() == ']') {
         const std::string subscript = body.substr(p + 1, body.size() - p - 2);
         if (subscript == "@" || subscript == "*") return append_lookup(w, line, name, std::nullopt, true);
-        if (!subscript.empty() && subscript.size() < 10 &&
-            std::all_of(subscript.begin(), subscript.end(),
-                        [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+        if (!subscript.empty() && subscript.size() < 10 && std::all_of(subscript.begin(), subscript.end(), [](char c) {
+              return std::isdigit(static_cast<unsigned char>(c));
+            })) {
           return append_lookup(w, line, name, std::stoul(subscript), false);
         }
       }
@@ -349,16 +391,14 @@ class Lexer {
     ++pos_;
   }
 
-  void append_lookup(Word& w, std::size_t line, const std::string& name,
-                     std::optional<std::size_t> index, bool all) {
+  void append_lookup(Word& w, std::size_t line, const std::string& name, std::optional<std::size_t> index, bool all) {
     Word found = lookup(name, index, all);
     // `X=$X$X` doubles a value per line: bash would grow it until memory runs out. No word
     // may exceed what a whole dkms.conf may hold.
     if (w.value.size() + found.value.size() > kMaxDkmsConfBytes) {
       if (w.determined) {
         undetermined(w, line, "oversized value",
-                     fmt::format("${} would make a word of more than {} bytes", name,
-                                 kMaxDkmsConfBytes));
+                     fmt::format("${} would make a word of more than {} bytes", name, kMaxDkmsConfBytes));
       }
       return;
     }
@@ -376,17 +416,36 @@ class Lexer {
     w.plain = false;
     while (!at_end()) {
       const char c = s_[pos_];
-      if (c == '"') { ++pos_; return; }
+      if (c == '"') {
+        ++pos_;
+        return;
+      }
       if (c == '\\') {
         const char n = peek(1);
-        if (n == '\n') { pos_ += 2; ++line_; continue; }
-        if (n == '$' || n == '`' || n == '"' || n == '\\') { w.value += n; pos_ += 2; continue; }
+        if (n == '\n') {
+          pos_ += 2;
+          ++line_;
+          continue;
+        }
+        if (n == '$' || n == '`' || n == '"' || n == '\\') {
+          w.value += n;
+          pos_ += 2;
+          continue;
+        }
         w.value += c;
         ++pos_;
         continue;
       }
-      if (c == '$') { expand(w, true); if (failed_) return; continue; }
-      if (c == '`') { skip_backquote(w); if (failed_) return; continue; }
+      if (c == '$') {
+        expand(w, true);
+        if (failed_) return;
+        continue;
+      }
+      if (c == '`') {
+        skip_backquote(w);
+        if (failed_) return;
+        continue;
+      }
       if (c == '\n') ++line_;
       w.value += c;
       ++pos_;
@@ -400,7 +459,11 @@ class Lexer {
       const char c = s_[pos_];
       if (is_meta(c)) break;
       if (c == '\\') {
-        if (peek(1) == '\n') { pos_ += 2; ++line_; continue; }
+        if (peek(1) == '\n') {
+          pos_ += 2;
+          ++line_;
+          continue;
+        }
         w.plain = false;
         if (pos_ + 1 < s_.size()) w.value += s_[pos_ + 1];
         pos_ += 2;
@@ -420,9 +483,19 @@ class Lexer {
         pos_ = end + 1;
         continue;
       }
-      if (c == '"') { read_double_quoted(w); continue; }
-      if (c == '$') { expand(w, false); continue; }
-      if (c == '`') { w.plain = false; skip_backquote(w); continue; }
+      if (c == '"') {
+        read_double_quoted(w);
+        continue;
+      }
+      if (c == '$') {
+        expand(w, false);
+        continue;
+      }
+      if (c == '`') {
+        w.plain = false;
+        skip_backquote(w);
+        continue;
+      }
       w.value += c;
       ++pos_;
     }
@@ -525,11 +598,9 @@ class Interpreter {
     if (conditional) {
       // Inside a block the block itself was reported; an operator outside one was too.
       if (blocks_.empty() && !tokens[first].assignment && tokens[first].kind == Token::Kind::word) {
-        report(st.line, fmt::format("command {}", quote_input(tokens[first].w.value)),
-               "commands are not run");
+        report(st.line, fmt::format("command {}", quote_input(tokens[first].w.value)), "commands are not run");
       }
-      mark_assignments_unknown(tokens, st.line,
-                               fmt::format("assigned inside shell logic at line {}", st.line));
+      mark_assignments_unknown(tokens, st.line, fmt::format("assigned inside shell logic at line {}", st.line));
       return;
     }
     execute_plain(st, first);
@@ -540,8 +611,8 @@ class Interpreter {
   std::size_t skip_block_keywords(const Statement& st, bool& conditional) {
     const auto& tokens = st.tokens;
     std::size_t first = 0;
-    while (first < tokens.size() && tokens[first].kind == Token::Kind::word &&
-           !tokens[first].assignment && tokens[first].w.plain) {
+    while (first < tokens.size() && tokens[first].kind == Token::Kind::word && !tokens[first].assignment &&
+           tokens[first].w.plain) {
       const std::string& k = tokens[first].w.value;
       if (kBlockClosers.contains(k)) {
         if (!blocks_.empty()) blocks_.pop_back();
@@ -578,11 +649,10 @@ class Interpreter {
       if (t.op == "(") ++parens;
       if (t.op == ")") --parens;
     }
-    const auto op = std::find_if(tokens.begin(), tokens.end(),
-                                 [](const Token& t) { return t.kind == Token::Kind::op; });
+    const auto op =
+        std::find_if(tokens.begin(), tokens.end(), [](const Token& t) { return t.kind == Token::Kind::op; });
     if (op != tokens.end()) {
-      const bool function_def = op != tokens.begin() && op->op == "(" &&
-                                op + 1 != tokens.end() && (op + 1)->op == ")";
+      const bool function_def = op != tokens.begin() && op->op == "(" && op + 1 != tokens.end() && (op + 1)->op == ")";
       if (function_def) {
         report(st.line, "function definition", "functions are shell logic");
       } else if (!blocks_.empty() && blocks_.back() == "case" && parens < 0) {
@@ -628,8 +698,7 @@ class Interpreter {
         return;
       }
     }
-    if (tokens[i].w.plain && (command == ":" || command == "true") && i + 1 == tokens.size() &&
-        i == first) {
+    if (tokens[i].w.plain && (command == ":" || command == "true") && i + 1 == tokens.size() && i == first) {
       return;
     }
     report(st.line, fmt::format("command {}", quote_input(command)), "commands are not run");
@@ -637,8 +706,7 @@ class Interpreter {
                              fmt::format("set beside command {} at line {}", quote_input(command), st.line));
   }
 
-  void mark_assignments_unknown(const std::vector<Token>& tokens, std::size_t line,
-                                const std::string& why) {
+  void mark_assignments_unknown(const std::vector<Token>& tokens, std::size_t line, const std::string& why) {
     for (const auto& t : tokens) {
       if (t.assignment) {
         mark_unknown(t.assignment->name, why);
@@ -676,11 +744,10 @@ std::string echo_collapse(std::string_view value) {
 
 }  // namespace
 
-StaticParseResult parse_dkms_conf_static(std::string_view text, const DkmsEnvironment& env,
-                                         std::string_view where) {
+StaticParseResult parse_dkms_conf_static(std::string_view text, const DkmsEnvironment& env, std::string_view where) {
   if (text.size() > kMaxDkmsConfBytes) {
-    fail(ErrorKind::usage, "{}: {} bytes is more than a dkms.conf may hold ({} bytes)", where,
-         text.size(), kMaxDkmsConfBytes);
+    fail(ErrorKind::usage, "{}: {} bytes is more than a dkms.conf may hold ({} bytes)", where, text.size(),
+         kMaxDkmsConfBytes);
   }
   if (text.find('\0') != std::string_view::npos) {
     fail(ErrorKind::usage, "{}: contains a NUL byte; not a dkms.conf", where);
@@ -722,8 +789,7 @@ StaticParseResult parse_dkms_conf_static(std::string_view text, const DkmsEnviro
   return out;
 }
 
-StaticParseResult parse_dkms_conf_static_file(const std::filesystem::path& file,
-                                              const DkmsEnvironment& env) {
+StaticParseResult parse_dkms_conf_static_file(const std::filesystem::path& file, const DkmsEnvironment& env) {
   const auto text = read_plain_file(file.parent_path(), file.filename().string(), kMaxDkmsConfBytes, file.string());
   if (!text) fail(ErrorKind::not_found, "{}: no such file", file.string());
   return parse_dkms_conf_static(*text, env, file.string());

@@ -32,7 +32,8 @@ bool has_module_source(const std::filesystem::path& dir, const ModuleEntry& m) {
     const std::string name = it->path().filename().string();
     if (name == m.built_name + ".c" || name == underscored + ".c") return true;
     if ((name == "Makefile" || name == "Kbuild" || name.ends_with(".mk") || name == "Makefile.in" ||
-         name == "Kbuild.in" || name == "Makefile.am") && it->is_regular_file(ec)) {
+         name == "Kbuild.in" || name == "Makefile.am") &&
+        it->is_regular_file(ec)) {
       std::string text;
       try {
         text = ckms::read_file(it->path(), 1 << 20);
@@ -64,8 +65,8 @@ std::string_view to_string(Severity severity) {
 bool LintReport::buildable() const { return count(Severity::error) == 0; }
 
 std::size_t LintReport::count(Severity severity) const {
-  return static_cast<std::size_t>(std::count_if(
-      findings.begin(), findings.end(), [&](const LintFinding& f) { return f.severity == severity; }));
+  return static_cast<std::size_t>(
+      std::count_if(findings.begin(), findings.end(), [&](const LintFinding& f) { return f.severity == severity; }));
 }
 
 LintReport lint(const std::filesystem::path& source_dir, const LintOptions& options) {
@@ -75,8 +76,8 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
   if (!std::filesystem::is_regular_file(report.conf_path, ec)) {
     fail(ErrorKind::not_found, "{}: no dkms.conf in this directory", report.conf_path.string());
   }
-  DkmsEnvironment env = DkmsEnvironment::for_kernel(
-      options.kernel_release.value_or(std::string(kPlaceholderKernel)), options.arch);
+  DkmsEnvironment env =
+      DkmsEnvironment::for_kernel(options.kernel_release.value_or(std::string(kPlaceholderKernel)), options.arch);
   // `dkms add` learns module and version from the file itself, then reads it again.
   const StaticParseResult first = parse_dkms_conf_static_file(report.conf_path, env);
   env.module = first_value(first.variables, "PACKAGE_NAME");
@@ -91,18 +92,15 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
 
   for (const auto& u : parsed.unsupported) {
     add(Severity::warning, u.line,
-        fmt::format("{}: {} (the build evaluates the file in its sandbox)", u.construct,
-                    u.detail));
+        fmt::format("{}: {} (the build evaluates the file in its sandbox)", u.construct, u.detail));
   }
   for (const auto& n : parsed.notes) add(Severity::note, n.line, fmt::format("{}: {}", n.construct, n.detail));
   const auto undetermined = [&](std::string_view name) {
-    return std::find(parsed.undetermined.begin(), parsed.undetermined.end(), name) !=
-           parsed.undetermined.end();
+    return std::find(parsed.undetermined.begin(), parsed.undetermined.end(), name) != parsed.undetermined.end();
   };
   for (const auto& name : parsed.undetermined) {
     add(Severity::warning, 0,
-        fmt::format("{} depends on shell logic; its value is known only after sandbox evaluation",
-                    name));
+        fmt::format("{} depends on shell logic; its value is known only after sandbox evaluation", name));
   }
   // read_conf's refusals are errors only when the static reading is complete for the
   // variables involved; otherwise the sandbox may well see them set.
@@ -110,8 +108,8 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
                              !undetermined("BUILT_MODULE_LOCATION") && !undetermined("DEST_MODULE_NAME") &&
                              !undetermined("PACKAGE_NAME");
   for (const auto& e : report.conf.errors) {
-    const bool certain = modules_known && !(e.find("PACKAGE_VERSION") != std::string::npos &&
-                                            undetermined("PACKAGE_VERSION"));
+    const bool certain =
+        modules_known && !(e.find("PACKAGE_VERSION") != std::string::npos && undetermined("PACKAGE_VERSION"));
     add(certain ? Severity::error : Severity::warning, 0,
         certain ? e : fmt::format("{} (may be set by shell logic)", e));
   }
@@ -134,7 +132,7 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
     }
   }
   for (const auto& [name, array] : report.conf.raw) {
-    if ((name == "PATCH") ) {
+    if ((name == "PATCH")) {
       for (const auto& [index, patch] : array) {
         if (!patch.empty() && !std::filesystem::exists(source_dir / "patches" / patch, ec)) {
           add(Severity::error, 0, fmt::format("PATCH[{}]={}: no such file in patches/", index, quote_input(patch)));

@@ -8,8 +8,8 @@
 
 #include <fstream>
 
-#include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/builder/sandbox_bundle.hpp"
 #include "sandbox_seccomp.hpp"
 
 namespace ckms::builder {
@@ -49,10 +49,7 @@ json system_mounts(const SandboxSpec& spec, bool rootless) {
        {"type", "tmpfs"},
        {"source", "tmpfs"},
        {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
-      {{"destination", "/dev/pts"},
-       {"type", "devpts"},
-       {"source", "devpts"},
-       {"options", devpts_options}},
+      {{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"}, {"options", devpts_options}},
       {{"destination", "/dev/shm"},
        {"type", "tmpfs"},
        {"source", "shm"},
@@ -70,8 +67,7 @@ json system_mounts(const SandboxSpec& spec, bool rootless) {
       {{"destination", "/tmp"},
        {"type", "tmpfs"},
        {"source", "tmpfs"},
-       {"options",
-        {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(spec.tmp_size_bytes)}}},
+       {"options", {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(spec.tmp_size_bytes)}}},
   });
 }
 
@@ -80,8 +76,7 @@ json system_mounts(const SandboxSpec& spec, bool rootless) {
 void check_destination(const SandboxSpec& spec, const std::string& destination) {
   const std::filesystem::path dest(destination);
   if (!dest.is_absolute() || destination.find("..") != std::string::npos)
-    fail(ErrorKind::usage, "sandbox mount destination {} must be an absolute path without '..'",
-         destination);
+    fail(ErrorKind::usage, "sandbox mount destination {} must be an absolute path without '..'", destination);
   std::error_code ec;
   // symlink_status: a link in the image would resolve against the host here.
   const auto status = std::filesystem::symlink_status(spec.rootfs / dest.relative_path(), ec);
@@ -122,8 +117,7 @@ json bundle_config(const SandboxSpec& spec, const UserMappings& mappings) {
          "the kernel)");
 
   json rlimits = json::array();
-  for (const auto& r : spec.rlimits)
-    rlimits.push_back({{"type", r.type}, {"soft", r.soft}, {"hard", r.hard}});
+  for (const auto& r : spec.rlimits) rlimits.push_back({{"type", r.type}, {"soft", r.soft}, {"hard", r.hard}});
 
   json mounts = system_mounts(spec, rootless);
   for (const auto& m : spec.mounts) {
@@ -153,11 +147,9 @@ json bundle_config(const SandboxSpec& spec, const UserMappings& mappings) {
       {"uidMappings", mapping_json(mappings.uids)},
       {"gidMappings", mapping_json(mappings.gids)},
       {"maskedPaths",
-       {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-        "/proc/scsi"}},
-      {"readonlyPaths",
-       {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
+       {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}},
+      {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
       {"seccomp", seccomp_profile()},
   };
   if (!rootless) {

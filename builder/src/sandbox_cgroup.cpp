@@ -59,7 +59,8 @@ BuildCgroup::BuildCgroup(const std::string& id, std::optional<std::int64_t> memo
     const std::string bytes = std::to_string(*memory_bytes);
     write_value(dirs_[0] / "memory.limit_in_bytes", bytes);
     // With swap accounting, the limit also holds for what the build would swap out.
-    if (fs::exists(dirs_[0] / "memory.memsw.limit_in_bytes")) write_value(dirs_[0] / "memory.memsw.limit_in_bytes", bytes);
+    if (fs::exists(dirs_[0] / "memory.memsw.limit_in_bytes"))
+      write_value(dirs_[0] / "memory.memsw.limit_in_bytes", bytes);
   }
   if (pids) write_value(dirs_[1] / "pids.max", std::to_string(*pids));
 }

@@ -9,9 +9,9 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include "ckms/base/error.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_run.hpp"
-#include "ckms/base/error.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -51,8 +51,7 @@ SandboxMode effective_mode(const SandboxSpec& spec) {
 
 UserMappings user_mappings(const SandboxSpec& spec) {
   if (effective_mode(spec) == SandboxMode::rootful) {
-    if (spec.rootful_mapping.size == 0)
-      fail(ErrorKind::usage, "sandbox: the rootful uid/gid mapping has size 0");
+    if (spec.rootful_mapping.size == 0) fail(ErrorKind::usage, "sandbox: the rootful uid/gid mapping has size 0");
     return {{spec.rootful_mapping}, {spec.rootful_mapping}};
   }
   const uid_t uid = ::geteuid();

@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "ckms/builder/sandbox_process.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/builder/sandbox_process.hpp"
 #include "sandbox_cgroup.hpp"
 
 namespace ckms::builder {
@@ -23,7 +23,7 @@ ckms::UniqueFd lock_if_abandoned(const fs::path& file) {
   ckms::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
   if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return {};
   // Unlinked between our open and our lock: its owner finished and cleaned up.
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || st.st_nlink == 0) return {};
   return fd;
 }

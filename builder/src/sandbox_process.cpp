@@ -14,11 +14,11 @@
 #include <map>
 #include <thread>
 
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/builder/sandbox_process.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/builder/stop.hpp"
-#include "ckms/base/error.hpp"
-#include "ckms/base/io.hpp"
 
 extern char** environ;
 
@@ -27,11 +27,9 @@ namespace {
 
 int rlimit_resource(const std::string& type) {
   static const std::map<std::string, int> names = {
-      {"RLIMIT_AS", RLIMIT_AS},         {"RLIMIT_CORE", RLIMIT_CORE},
-      {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_DATA", RLIMIT_DATA},
-      {"RLIMIT_FSIZE", RLIMIT_FSIZE},   {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-      {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_STACK", RLIMIT_STACK},
-      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}};
+      {"RLIMIT_AS", RLIMIT_AS},       {"RLIMIT_CORE", RLIMIT_CORE},   {"RLIMIT_CPU", RLIMIT_CPU},
+      {"RLIMIT_DATA", RLIMIT_DATA},   {"RLIMIT_FSIZE", RLIMIT_FSIZE}, {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_NPROC", RLIMIT_NPROC}, {"RLIMIT_STACK", RLIMIT_STACK}, {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}};
   const auto it = names.find(type);
   if (it == names.end()) fail(ErrorKind::usage, "sandbox: unknown rlimit {}", type);
   return it->second;
@@ -49,8 +47,7 @@ std::string resolve(const std::string& program, const std::optional<std::vector<
     std::string_view path = *saved;
     while (!path.empty()) {
       const auto colon = path.find(':');
-      const std::filesystem::path candidate =
-          std::filesystem::path(std::string(path.substr(0, colon))) / program;
+      const std::filesystem::path candidate = std::filesystem::path(std::string(path.substr(0, colon))) / program;
       if (::access(candidate.c_str(), X_OK) == 0) return candidate;
       if (colon == std::string_view::npos) break;
       path.remove_prefix(colon + 1);
@@ -75,8 +72,7 @@ pid_t spawn_child(const std::vector<std::string>& argv, const ChildOptions& opti
     envp.push_back(nullptr);
   }
   std::vector<std::pair<int, rlimit>> limits;
-  for (const auto& r : options.rlimits)
-    limits.emplace_back(rlimit_resource(r.type), rlimit{r.soft, r.hard});
+  for (const auto& r : options.rlimits) limits.emplace_back(rlimit_resource(r.type), rlimit{r.soft, r.hard});
   ckms::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull) fail_errno("open /dev/null");
   const int out_fd = options.log_fd >= 0 ? options.log_fd : devnull.get();
@@ -111,8 +107,8 @@ std::optional<int> wait_child(pid_t pid, std::chrono::steady_clock::time_point d
       return 128 + WTERMSIG(status);
     }
     if (done < 0 && errno != EINTR) fail_errno("waitpid " + std::to_string(pid));
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || (stoppable && stop_requested() != 0)) return std::nullopt;
     const int slice = static_cast<int>(std::min<long long>(left.count(), 250));
     if (pidfd) {

@@ -14,12 +14,12 @@
 
 #include <fmt/format.h>
 
+#include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_process.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/builder/stop.hpp"
-#include "ckms/base/error.hpp"
-#include "ckms/base/io.hpp"
 #include "log_pump.hpp"
 #include "sandbox_cgroup.hpp"
 #include "sandbox_owner.hpp"
@@ -64,8 +64,7 @@ class ContainerGuard {
  public:
   ContainerGuard(std::vector<std::string> runc, std::string id, std::filesystem::path bundle,
                  std::filesystem::path state)
-      : runc_(std::move(runc)), id_(std::move(id)), bundle_(std::move(bundle)),
-        state_(std::move(state)) {}
+      : runc_(std::move(runc)), id_(std::move(id)), bundle_(std::move(bundle)), state_(std::move(state)) {}
   ~ContainerGuard() {
     try {
       auto argv = runc_;
@@ -99,8 +98,7 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   std::filesystem::create_directories(work);
   // Container root (an unmapped host uid in rootful mode) must traverse to the bind
   // mount sources and the bundle; it gets search permission only, not listing.
-  std::filesystem::permissions(work, std::filesystem::perms::others_exec |
-                                         std::filesystem::perms::group_exec,
+  std::filesystem::permissions(work, std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
                                std::filesystem::perm_options::add);
   ckms::UniqueFd log = open_log(spec.log_file);
 

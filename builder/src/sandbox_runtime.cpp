@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "ckms/builder/sandbox_run.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/builder/sandbox_run.hpp"
 
 namespace ckms::builder {
 
@@ -32,8 +32,7 @@ std::optional<std::filesystem::path> find_program(const std::string& name) {
 std::filesystem::path detect_runtime(const std::optional<std::string>& override_runtime) {
   const std::string wanted = override_runtime.value_or("runc");
   if (auto found = find_program(wanted)) return *found;
-  fail(ErrorKind::not_found, "OCI runtime {} not found in PATH (install runc, or pass a path)",
-       wanted);
+  fail(ErrorKind::not_found, "OCI runtime {} not found in PATH (install runc, or pass a path)", wanted);
 }
 
 }  // namespace ckms::builder

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "ckms/base/error.hpp"
 #include "ckms/base/beneath_root.hpp"
+#include "ckms/base/error.hpp"
 
 namespace ckms::builder {
 namespace fs = std::filesystem;
@@ -28,7 +28,7 @@ bool is_scratch_name(const std::string& name) {
 }
 
 bool has_marker(int dirfd) {
-  struct stat st{};
+  struct stat st {};
   return ::fstatat(dirfd, std::string(kMarker).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -57,8 +57,8 @@ ScratchDir::ScratchDir(const fs::path& parent) {
   };
   lock_ = open_directory(pending);
   if (!lock_ || ::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) give_up("lock work directory " + pending);
-  const ckms::UniqueFd marker(::openat(lock_.get(), std::string(kMarker).c_str(),
-                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  const ckms::UniqueFd marker(
+      ::openat(lock_.get(), std::string(kMarker).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!marker) give_up("mark work directory " + pending);
   path_ = parent / (std::string(kPrefix) + pending.substr(pending.size() - kRandomPart));
   if (::rename(pending.c_str(), path_.c_str()) != 0) give_up("rename work directory to " + path_.string());
@@ -78,7 +78,7 @@ std::vector<fs::path> remove_abandoned_scratch(const fs::path& parent) {
   for (const auto& entry : fs::directory_iterator(parent, ec)) {
     const fs::path path = entry.path();
     if (!is_scratch_name(path.filename().string())) continue;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
     const ckms::UniqueFd lock = open_directory(path);
     if (!lock || !has_marker(lock.get()) || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;

@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ckms/base/beneath_root.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
-#include "ckms/base/beneath_root.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -19,7 +19,7 @@ namespace {
 // Reads an fd that must be a regular file, refusing anything larger than `limit` before
 // reading and while reading (the file may grow under a running build).
 std::string read_regular(int fd, std::size_t limit, std::string_view what) {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) fail_errno(fmt::format("{}: stat", what));
   if (!S_ISREG(st.st_mode)) fail(ErrorKind::refused, "{}: not a regular file", what);
   if (static_cast<std::uint64_t>(st.st_size) > limit) {
@@ -48,9 +48,8 @@ std::string relative_of(std::string_view path) {
 
 }  // namespace
 
-std::optional<std::string> read_file_in_root(const std::filesystem::path& root,
-                                             std::string_view path, std::size_t limit,
-                                             std::string_view what) {
+std::optional<std::string> read_file_in_root(const std::filesystem::path& root, std::string_view path,
+                                             std::size_t limit, std::string_view what) {
   const std::string relative = relative_of(path);
   if (relative.empty()) fail(ErrorKind::usage, "{}: no file named", what);
   const ckms::UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -64,8 +63,7 @@ std::optional<std::string> read_file_in_root(const std::filesystem::path& root,
     const long result = ::syscall(SYS_openat2, root_fd.get(), relative.c_str(), &how, sizeof how);
     if (result < 0) {
       if (errno == ENOENT) return std::nullopt;
-      fail(ErrorKind::refused, "{}: cannot open {} inside {}: {}", what, path, root.string(),
-           std::strerror(errno));
+      fail(ErrorKind::refused, "{}: cannot open {} inside {}: {}", what, path, root.string(), std::strerror(errno));
     }
     fd = ckms::UniqueFd(static_cast<int>(result));
   } else {
@@ -73,27 +71,25 @@ std::optional<std::string> read_file_in_root(const std::filesystem::path& root,
     const auto [parent, name] = ckms::split_parent(relative);
     const ckms::UniqueFd dir = beneath.open_directory(parent, false, what);
     if (!dir) return std::nullopt;
-    fd = ckms::UniqueFd(::openat(dir.get(), std::string(name).c_str(),
-                                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    fd = ckms::UniqueFd(::openat(dir.get(), std::string(name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd) {
       if (errno == ENOENT) return std::nullopt;
-      fail(ErrorKind::refused, "{}: cannot open {} inside {}: {}", what, path, root.string(),
-           std::strerror(errno));
+      fail(ErrorKind::refused, "{}: cannot open {} inside {}: {}", what, path, root.string(), std::strerror(errno));
     }
   }
   return read_regular(fd.get(), limit, what);
 }
 
-std::optional<std::string> read_plain_file(const std::filesystem::path& dir, std::string_view name,
-                                           std::size_t limit, std::string_view what) {
+std::optional<std::string> read_plain_file(const std::filesystem::path& dir, std::string_view name, std::size_t limit,
+                                           std::string_view what) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
     fail(ErrorKind::usage, "{}: '{}' is not a plain file name", what, name);
   }
   const ckms::UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir_fd) fail_errno(fmt::format("{}: open {}", what, dir.string()));
   // O_NONBLOCK: opening a FIFO planted under the expected name must not hang the host.
-  const ckms::UniqueFd fd(::openat(dir_fd.get(), std::string(name).c_str(),
-                                  O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  const ckms::UniqueFd fd(
+      ::openat(dir_fd.get(), std::string(name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd) {
     if (errno == ENOENT) return std::nullopt;
     if (errno == ELOOP) fail(ErrorKind::refused, "{}: is a symlink, which is never followed", what);

@@ -14,8 +14,8 @@
 namespace ckms::cli {
 
 struct GlobalOptions {
-  bool json = false;       // machine-readable output on stdout
-  bool quiet = false;      // no progress
+  bool json = false;   // machine-readable output on stdout
+  bool quiet = false;  // no progress
   int verbose = 0;
 };
 

@@ -2,10 +2,10 @@
 
 #include "app.hpp"
 #include "commands/build.hpp"
-#include "commands/lint.hpp"
-#include "commands/load.hpp"
 #include "commands/image.hpp"
 #include "commands/key.hpp"
+#include "commands/lint.hpp"
+#include "commands/load.hpp"
 #include "commands/source.hpp"
 
 int main(int argc, char** argv) {

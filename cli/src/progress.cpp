@@ -40,9 +40,8 @@ void ProgressPrinter::finished(const oci::Descriptor& blob, Outcome outcome) {
   if (quiet_) return;
   std::lock_guard lock(mutex_);
   const char* verb = outcome == Outcome::copied ? "copied" : outcome == Outcome::mounted ? "mounted" : "exists";
-  fmt::print(stderr, "{}{} {} {} ({})\n", terminal_ ? "\r\033[K" : "", verb,
-             blob.digest.hex().substr(0, 12), blob.media_type,
-             human_size(static_cast<std::uint64_t>(blob.size)));
+  fmt::print(stderr, "{}{} {} {} ({})\n", terminal_ ? "\r\033[K" : "", verb, blob.digest.hex().substr(0, 12),
+             blob.media_type, human_size(static_cast<std::uint64_t>(blob.size)));
 }
 
 }  // namespace ckms::cli

@@ -9,9 +9,10 @@ namespace ckms::cli {
 void add_registry_flags(CLI::App* command, RegistryFlags& flags) {
   command->add_flag("--plain-http", flags.plain_http,
                     "Talk HTTP instead of HTTPS to a registry on loopback (refused for any other host)");
-  command->add_option("--insecure-registry", flags.insecure_registries,
-                      "Talk plain HTTP to this registry (HOST or HOST:PORT, repeatable): credentials and "
-                      "artifacts cross the network in clear")
+  command
+      ->add_option("--insecure-registry", flags.insecure_registries,
+                   "Talk plain HTTP to this registry (HOST or HOST:PORT, repeatable): credentials and "
+                   "artifacts cross the network in clear")
       // One HOST per flag, so that a reference after it stays a positional argument.
       ->allow_extra_args(false);
   command->add_option("--ca-cert", flags.ca_cert, "PEM file of CAs to trust besides the system's")

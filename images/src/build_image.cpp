@@ -6,9 +6,9 @@
 #include <ctime>
 #include <utility>
 
-#include "ckms/images/decompress.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
+#include "ckms/images/decompress.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -22,7 +22,7 @@ namespace mt = oci::media_type;
 namespace {
 
 std::int64_t file_mtime(const fs::path& file) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(file.c_str(), &st) != 0) fail_errno(file.string());
   return st.st_mtim.tv_sec;
 }
@@ -120,8 +120,8 @@ Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_
   Toolchain toolchain;
   toolchain.config = oci::ImageConfig::parse(oci::fetch_bytes(*source, manifest.config), where);
   if (toolchain.config.os != "linux" || toolchain.config.architecture != "amd64") {
-    fail(ErrorKind::usage, "{}: a {}/{} image cannot build linux/amd64 kernel modules", where,
-         toolchain.config.os, toolchain.config.architecture);
+    fail(ErrorKind::usage, "{}: a {}/{} image cannot build linux/amd64 kernel modules", where, toolchain.config.os,
+         toolchain.config.architecture);
   }
   if (toolchain.config.diff_ids.size() != manifest.layers.size()) {
     fail(ErrorKind::integrity, "{}: {} layers but {} diff_ids in its config", where, manifest.layers.size(),
@@ -132,17 +132,16 @@ Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_
   return toolchain;
 }
 
-oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release,
-                                     std::string_view source_dir, const ckms::Digest& headers_diff_id,
-                                     std::string comment, std::int64_t created) {
+oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release, std::string_view source_dir,
+                                     const ckms::Digest& headers_diff_id, std::string comment, std::int64_t created) {
   oci::ImageConfig config = toolchain.config;
   config.architecture = "amd64";
   config.os = "linux";
   config.created = rfc3339(created);
   config.labels[std::string(kLabelKernelRelease)] = std::string(release);
   config.labels[std::string(kLabelKernelSourceDir)] = std::string(source_dir);
-  const bool has_path = std::any_of(config.env.begin(), config.env.end(),
-                                    [](const std::string& e) { return e.starts_with("PATH="); });
+  const bool has_path =
+      std::any_of(config.env.begin(), config.env.end(), [](const std::string& e) { return e.starts_with("PATH="); });
   if (!has_path) config.env.insert(config.env.begin(), std::string(kDefaultPath));
   // History is one entry per layer; a base image whose history also lists empty layers
   // cannot be extended entry for entry, so its history is left out rather than made wrong.
@@ -165,8 +164,8 @@ HeadersTree debian_headers_tree(std::string_view release, const std::vector<Pack
 }
 
 KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view release,
-                               const std::vector<PackageFile>& packages, oci::Target& destination,
-                               std::string_view tag, const fs::path& work_dir, const LayerOptions& options) {
+                               const std::vector<PackageFile>& packages, oci::Target& destination, std::string_view tag,
+                               const fs::path& work_dir, const LayerOptions& options) {
   return build_kernel_image(toolchain, release, debian_headers_tree(release, packages), destination, tag, work_dir,
                             options);
 }
@@ -208,13 +207,12 @@ KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view rele
   const std::string config_bytes =
       kernel_image_config(toolchain, release, headers.source_dir, layer.diff_id, std::move(comment), created)
           .serialize();
-  oci::ImageManifest manifest{
-      .media_type = std::string(mt::kOciManifest),
-      .artifact_type = std::nullopt,
-      .config = oci::Descriptor::for_content(std::string(mt::kOciConfig), config_bytes),
-      .layers = toolchain.layers,
-      .subject = std::nullopt,
-      .annotations = {{std::string(kLabelKernelRelease), std::string(release)}}};
+  oci::ImageManifest manifest{.media_type = std::string(mt::kOciManifest),
+                              .artifact_type = std::nullopt,
+                              .config = oci::Descriptor::for_content(std::string(mt::kOciConfig), config_bytes),
+                              .layers = toolchain.layers,
+                              .subject = std::nullopt,
+                              .annotations = {{std::string(kLabelKernelRelease), std::string(release)}}};
   manifest.layers.push_back(headers_layer);
   push_bytes_if_missing(destination, manifest.config, config_bytes);
 

@@ -70,14 +70,17 @@ Toolchain toolchain(const BuildImagesOptions& options, const fs::path& work_dir,
 }  // namespace
 
 fs::path default_apt_cache() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') return fs::path(xdg) / "ckms/debs";
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') return fs::path(home) / ".cache/ckms/debs";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0')
+    return fs::path(xdg) / "ckms/debs";
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0')
+    return fs::path(home) / ".cache/ckms/debs";
   return "/var/cache/ckms/debs";
 }
 
 BuildImagesSummary build_images(const BuildImagesOptions& options, BuildImagesObserver& observer) {
   if (options.toolchain_tar.empty() == !options.base.has_value()) {
-    fail(ErrorKind::usage, "a kernel build image needs exactly one toolchain: a root filesystem tarball or a base image");
+    fail(ErrorKind::usage,
+         "a kernel build image needs exactly one toolchain: a root filesystem tarball or a base image");
   }
   // Checked before any work, so a bad template does not cost a toolchain layer.
   for (const auto& kernel : options.kernels) image_reference(options.reference_template, kernel);

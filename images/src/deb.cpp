@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 
-#include "ckms/images/decompress.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/images/decompress.hpp"
 
 namespace ckms::images {
 namespace fs = std::filesystem;
@@ -38,8 +38,8 @@ ArchivePtr open_ar(const fs::path& deb) {
   archive_read_support_format_ar(archive.get());
   if (archive_read_open_filename(archive.get(), deb.c_str(), 1 << 16) != ARCHIVE_OK) {
     const bool missing = !fs::exists(deb);
-    fail(missing ? ErrorKind::not_found : ErrorKind::integrity, "{}: not a Debian package: {}",
-         deb.string(), archive_error_string(archive.get()));
+    fail(missing ? ErrorKind::not_found : ErrorKind::integrity, "{}: not a Debian package: {}", deb.string(),
+         archive_error_string(archive.get()));
   }
   return archive;
 }
@@ -60,8 +60,7 @@ void with_member(const fs::path& deb, std::string_view prefix,
     return;
   }
   if (status != ARCHIVE_EOF) {
-    fail(ErrorKind::integrity, "{}: corrupt Debian package: {}", deb.string(),
-         archive_error_string(archive.get()));
+    fail(ErrorKind::integrity, "{}: corrupt Debian package: {}", deb.string(), archive_error_string(archive.get()));
   }
   fail(ErrorKind::integrity, "{}: Debian package without a {}.* member", deb.string(), prefix);
 }

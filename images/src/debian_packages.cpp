@@ -1,7 +1,7 @@
 #include "ckms/images/debian_packages.hpp"
 
-#include <cctype>
 #include <unistd.h>
+#include <cctype>
 
 #include <algorithm>
 #include <set>
@@ -70,9 +70,7 @@ std::vector<Dependency> parse_depends(std::string_view depends, std::string_view
   return result;
 }
 
-AptSource::AptSource(fs::path cache_dir) : cache_dir_(std::move(cache_dir)) {
-  fs::create_directories(cache_dir_);
-}
+AptSource::AptSource(fs::path cache_dir) : cache_dir_(std::move(cache_dir)) { fs::create_directories(cache_dir_); }
 
 PackageFile AptSource::get(const Dependency& dependency) {
   // Only an exact version can be asked of apt; otherwise apt's candidate is what an
@@ -87,8 +85,8 @@ PackageFile AptSource::get(const Dependency& dependency) {
   fs::create_directories(scratch);
   const auto uris = run_process({"apt-get", "download", "--print-uris", spec}, scratch);
   if (uris.exit_code != 0) {
-    fail(ErrorKind::not_found, "{}: apt cannot find it (apt-get download {}): {}", describe(dependency),
-         spec, trim(uris.err));
+    fail(ErrorKind::not_found, "{}: apt cannot find it (apt-get download {}): {}", describe(dependency), spec,
+         trim(uris.err));
   }
   // Lines: 'URI' FILENAME SIZE HASH
   std::string filename;
@@ -108,8 +106,7 @@ PackageFile AptSource::get(const Dependency& dependency) {
   if (!fs::exists(file)) {
     const auto download = run_process({"apt-get", "download", spec}, scratch);
     if (download.exit_code != 0 || !fs::exists(scratch / filename)) {
-      fail(ErrorKind::network, "{}: apt-get download {} failed: {}", describe(dependency), spec,
-           trim(download.err));
+      fail(ErrorKind::network, "{}: apt-get download {} failed: {}", describe(dependency), spec, trim(download.err));
     }
     fs::rename(scratch / filename, file);
   }
@@ -120,7 +117,8 @@ PackageFile AptSource::get(const Dependency& dependency) {
 }
 
 DirectorySource::DirectorySource(const fs::path& directory) : directory_(directory) {
-  if (!fs::is_directory(directory)) fail(ErrorKind::not_found, "{}: no such directory of .deb files", directory.string());
+  if (!fs::is_directory(directory))
+    fail(ErrorKind::not_found, "{}: no such directory of .deb files", directory.string());
   for (const auto& entry : fs::directory_iterator(directory)) {
     if (entry.path().extension() != ".deb" || !entry.is_regular_file()) continue;
     packages_.push_back({entry.path(), read_deb_control(entry.path())});

@@ -1,8 +1,8 @@
 #include "ckms/images/decompress.hpp"
 
-#include <cerrno>
 #include <archive.h>
 #include <archive_entry.h>
+#include <cerrno>
 
 #include <exception>
 #include <vector>

@@ -9,8 +9,7 @@ std::string image_reference(std::string_view reference_template, std::string_vie
   if (release.empty()) fail(ErrorKind::usage, "empty kernel release");
   const std::size_t at = reference_template.find(kReleasePlaceholder);
   if (at == std::string_view::npos) {
-    fail(ErrorKind::usage, "image template '{}' has no {} placeholder", reference_template,
-         kReleasePlaceholder);
+    fail(ErrorKind::usage, "image template '{}' has no {} placeholder", reference_template, kReleasePlaceholder);
   }
   std::string reference(reference_template);
   const std::string tag = oci::sanitize_tag(release);
@@ -21,8 +20,8 @@ std::string image_reference(std::string_view reference_template, std::string_vie
   try {
     oci::Reference::parse(reference);  // validation only: the caller gets the text as written
   } catch (const Error& e) {
-    fail(ErrorKind::usage, "image template '{}' for kernel {} gives no valid reference: {}",
-         reference_template, release, e.what());
+    fail(ErrorKind::usage, "image template '{}' for kernel {} gives no valid reference: {}", reference_template,
+         release, e.what());
   }
   return reference;
 }

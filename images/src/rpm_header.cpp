@@ -38,10 +38,10 @@ namespace {
 constexpr std::uint64_t kLeadSize = 96;
 constexpr std::array<unsigned char, 4> kLeadMagic{0xed, 0xab, 0xee, 0xdb};
 constexpr std::array<unsigned char, 4> kHeaderMagic{0x8e, 0xad, 0xe8, 0x01};
-constexpr std::uint32_t kMaxEntries = 0xffff;          // rpm's hdrchkTags
-constexpr std::uint32_t kMaxStore = 0x0fffffff;        // rpm's HEADER_DATA_MAX
+constexpr std::uint32_t kMaxEntries = 0xffff;                   // rpm's hdrchkTags
+constexpr std::uint32_t kMaxStore = 0x0fffffff;                 // rpm's HEADER_DATA_MAX
 constexpr std::uint64_t kMaxTagBytes = std::uint64_t{1} << 20;  // ckms's: names and short lists
-constexpr std::uint16_t kSignatureHeaderType = 5;      // RPMSIGTYPE_HEADERSIG, the only one since rpm 3
+constexpr std::uint16_t kSignatureHeaderType = 5;               // RPMSIGTYPE_HEADERSIG, the only one since rpm 3
 
 enum Tag : std::uint32_t {
   kName = 1000,
@@ -80,7 +80,7 @@ class RpmFile {
       if (errno == ENOENT) fail(ErrorKind::not_found, "{}: no such RPM package", path.string());
       fail_errno(path.string());
     }
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) fail_errno(path.string());
     if (!S_ISREG(st.st_mode)) fail(ErrorKind::usage, "{}: not a regular file", path.string());
     size_ = static_cast<std::uint64_t>(st.st_size);
@@ -120,8 +120,7 @@ struct IndexEntry {
 // One header structure: its index in memory, its store left in the file.
 class Header {
  public:
-  Header(const RpmFile& file, std::uint64_t offset, std::string which)
-      : file_(file), which_(std::move(which)) {
+  Header(const RpmFile& file, std::uint64_t offset, std::string which) : file_(file), which_(std::move(which)) {
     std::array<unsigned char, 16> intro{};
     file.read(offset, intro, which_);
     if (!std::equal(kHeaderMagic.begin(), kHeaderMagic.end(), intro.begin())) {
@@ -155,7 +154,8 @@ class Header {
     const IndexEntry* entry = find(tag);
     if (entry == nullptr) return std::nullopt;
     expect(*entry, kString);
-    if (entry->count != 1) fail(ErrorKind::integrity, "{}: {} tag {}: a string with count {}", file_.name(), which_, tag, entry->count);
+    if (entry->count != 1)
+      fail(ErrorKind::integrity, "{}: {} tag {}: a string with count {}", file_.name(), which_, tag, entry->count);
     return strings_at(*entry).front();
   }
 
@@ -192,7 +192,8 @@ class Header {
 
   void expect(const IndexEntry& entry, std::uint32_t type) const {
     if (entry.type != type) {
-      fail(ErrorKind::integrity, "{}: {} tag {} has type {}, not {}", file_.name(), which_, entry.tag, entry.type, type);
+      fail(ErrorKind::integrity, "{}: {} tag {} has type {}, not {}", file_.name(), which_, entry.tag, entry.type,
+           type);
     }
   }
 
@@ -269,13 +270,15 @@ std::string RpmHeader::nevra() const { return fmt::format("{}-{}-{}.{}", name, v
 RpmHeader read_rpm_header(const fs::path& rpm) {
   const RpmFile file(rpm);
   std::array<unsigned char, kLeadSize> lead{};
-  if (file.size() < lead.size()) fail(ErrorKind::integrity, "{}: not an RPM package ({} bytes)", file.name(), file.size());
+  if (file.size() < lead.size())
+    fail(ErrorKind::integrity, "{}: not an RPM package ({} bytes)", file.name(), file.size());
   file.read(0, lead, "lead");
   if (!std::equal(kLeadMagic.begin(), kLeadMagic.end(), lead.begin())) {
     fail(ErrorKind::integrity, "{}: not an RPM package (no RPM lead magic)", file.name());
   }
   // rpm 4 writes lead format 3; other versions put other things after the lead.
-  if (lead[4] != 3) fail(ErrorKind::integrity, "{}: RPM lead format {}, only 3 (rpm 4 packages) is read", file.name(), lead[4]);
+  if (lead[4] != 3)
+    fail(ErrorKind::integrity, "{}: RPM lead format {}, only 3 (rpm 4 packages) is read", file.name(), lead[4]);
   const std::uint16_t signature_type = static_cast<std::uint16_t>((lead[78] << 8) | lead[79]);
   if (signature_type != kSignatureHeaderType) {
     fail(ErrorKind::integrity, "{}: RPM signature type {}, only {} is read", file.name(), signature_type,

@@ -31,7 +31,8 @@ std::string file_names(const std::vector<const RpmPackageFile*>& packages) {
 }  // namespace
 
 RpmDirectorySource::RpmDirectorySource(const fs::path& directory) : directory_(directory) {
-  if (!fs::is_directory(directory)) fail(ErrorKind::not_found, "{}: no such directory of .rpm files", directory.string());
+  if (!fs::is_directory(directory))
+    fail(ErrorKind::not_found, "{}: no such directory of .rpm files", directory.string());
   for (const auto& entry : fs::directory_iterator(directory)) {
     if (entry.path().extension() != ".rpm" || !entry.is_regular_file()) continue;
     packages_.push_back({entry.path(), read_rpm_header(entry.path())});

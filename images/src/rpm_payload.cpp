@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "ckms/images/rpm.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/images/rpm.hpp"
 
 namespace ckms::images {
 namespace fs = std::filesystem;

@@ -33,8 +33,7 @@ class BoundedSink {
   void operator()(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return;
     if (size > limit_ - total_) {
-      fail(ErrorKind::refused, "{}: decompresses to more than the {} bytes allowed", what_,
-           limit_);
+      fail(ErrorKind::refused, "{}: decompresses to more than the {} bytes allowed", what_, limit_);
     }
     total_ += size;
     sink_(bytes_of(data, size));
@@ -67,8 +66,7 @@ struct LzmaStream {
 
 // Drives an lzma_stream from a Reader to a sink; shared by the encoder and the decoder.
 template <typename Emit>
-void run_lzma(lzma_stream& strm, ckms::Reader& in, Emit&& emit, std::string_view what,
-              ErrorKind data_error) {
+void run_lzma(lzma_stream& strm, ckms::Reader& in, Emit&& emit, std::string_view what, ErrorKind data_error) {
   std::vector<std::byte> inbuf(ckms::kCopyBufferSize);
   std::vector<std::uint8_t> outbuf(ckms::kCopyBufferSize);
   lzma_action action = LZMA_RUN;
@@ -94,8 +92,7 @@ std::uint64_t xz_compress(ckms::Reader& in, const ByteSink& out, std::string_vie
     fail(ErrorKind::internal, "{}: liblzma has no default preset", what);
   }
   options.dict_size = 1U << 20;  // --lzma2=dict=1MiB, as scripts/Makefile.modinst
-  const std::array<lzma_filter, 2> filters{{{LZMA_FILTER_LZMA2, &options},
-                                            {LZMA_VLI_UNKNOWN, nullptr}}};
+  const std::array<lzma_filter, 2> filters{{{LZMA_FILTER_LZMA2, &options}, {LZMA_VLI_UNKNOWN, nullptr}}};
   LzmaStream s;
   const lzma_ret ret = lzma_stream_encoder(&s.strm, filters.data(), LZMA_CHECK_CRC32);
   if (ret != LZMA_OK) fail(ErrorKind::internal, "{}: {}", what, lzma_message(ret));
@@ -111,8 +108,7 @@ std::uint64_t xz_compress(ckms::Reader& in, const ByteSink& out, std::string_vie
   return total;
 }
 
-std::uint64_t xz_decompress(ckms::Reader& in, const ByteSink& out, std::uint64_t limit,
-                            std::string_view what) {
+std::uint64_t xz_decompress(ckms::Reader& in, const ByteSink& out, std::uint64_t limit, std::string_view what) {
   LzmaStream s;
   // Concatenated streams and stream padding are valid .xz, as for `xz -d`.
   const lzma_ret ret = lzma_stream_decoder(&s.strm, kXzMemoryLimit, LZMA_CONCATENATED);
@@ -158,8 +154,7 @@ std::uint64_t zstd_compress(ckms::Reader& in, const ByteSink& out, std::string_v
   return total;
 }
 
-std::uint64_t zstd_decompress(ckms::Reader& in, const ByteSink& out, std::uint64_t limit,
-                              std::string_view what) {
+std::uint64_t zstd_decompress(ckms::Reader& in, const ByteSink& out, std::uint64_t limit, std::string_view what) {
   std::unique_ptr<ZSTD_DCtx, ZstdDctxFree> dctx(ZSTD_createDCtx());
   if (!dctx) fail(ErrorKind::internal, "{}: cannot create a zstd context", what);
   std::vector<std::byte> inbuf(ckms::kCopyBufferSize);
@@ -218,8 +213,7 @@ Compression compression_from_name(const std::filesystem::path& file) {
   return Compression::none;
 }
 
-std::uint64_t compress(ckms::Reader& in, Compression format, const ByteSink& out,
-                       std::string_view what) {
+std::uint64_t compress(ckms::Reader& in, Compression format, const ByteSink& out, std::string_view what) {
   switch (format) {
     case Compression::xz: return xz_compress(in, out, what);
     case Compression::zstd: return zstd_compress(in, out, what);
@@ -228,8 +222,8 @@ std::uint64_t compress(ckms::Reader& in, Compression format, const ByteSink& out
   fail(ErrorKind::usage, "{}: no compression format chosen", what);
 }
 
-std::uint64_t decompress(ckms::Reader& in, Compression format, const ByteSink& out,
-                         std::uint64_t limit, std::string_view what) {
+std::uint64_t decompress(ckms::Reader& in, Compression format, const ByteSink& out, std::uint64_t limit,
+                         std::string_view what) {
   switch (format) {
     case Compression::xz: return xz_decompress(in, out, limit, what);
     case Compression::zstd: return zstd_decompress(in, out, limit, what);
@@ -269,8 +263,7 @@ std::string compress(std::string_view bytes, Compression format, std::string_vie
   return out;
 }
 
-std::string decompress(std::string_view bytes, Compression format, std::uint64_t limit,
-                       std::string_view what) {
+std::string decompress(std::string_view bytes, Compression format, std::uint64_t limit, std::string_view what) {
   ViewReader in(bytes);
   std::string out;
   decompress(in, format, append_to(out), limit, what);

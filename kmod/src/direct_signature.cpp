@@ -198,7 +198,8 @@ bool signature_matches(CMS_SignerInfo* signer, std::string_view content, const C
 
   const auto* key_der = reinterpret_cast<const unsigned char*>(certificate.rsa_public_key.data());
   const unsigned char* key_end = key_der + certificate.rsa_public_key.size();
-  std::unique_ptr<RSA, RsaFree> rsa(d2i_RSAPublicKey(nullptr, &key_der, static_cast<long>(certificate.rsa_public_key.size())));
+  std::unique_ptr<RSA, RsaFree> rsa(
+      d2i_RSAPublicKey(nullptr, &key_der, static_cast<long>(certificate.rsa_public_key.size())));
   if (!rsa || key_der != key_end) return false;
   const ASN1_OCTET_STRING* signature = CMS_SignerInfo_get0_signature(signer);
   const int modulus_size = RSA_size(rsa.get());

@@ -21,11 +21,11 @@ namespace ckms::kmod::direct {
 // What the check needs of a trusted certificate, read from its DER without OpenSSL's X.509
 // decoder.
 struct CertificateFields {
-  std::string issuer;           // DER of the issuer Name
-  std::string serial;           // the serial's magnitude, big-endian, no leading zeros
-  std::string subject;          // DER of the subject Name
-  std::string subject_key_id;   // the subject key identifier extension's value; may be empty
-  std::string rsa_public_key;   // RSAPublicKey DER; empty when the key is not rsaEncryption
+  std::string issuer;          // DER of the issuer Name
+  std::string serial;          // the serial's magnitude, big-endian, no leading zeros
+  std::string subject;         // DER of the subject Name
+  std::string subject_key_id;  // the subject key identifier extension's value; may be empty
+  std::string rsa_public_key;  // RSAPublicKey DER; empty when the key is not rsaEncryption
 };
 
 // Nullopt when `der` does not start with a well-formed X.509 certificate.

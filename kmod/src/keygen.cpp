@@ -29,9 +29,8 @@ void set_random_serial(X509* cert) {
 
 void add_name_entry(X509_NAME* name, const char* field, const std::string& value) {
   if (value.empty()) return;
-  if (X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
-                                 0) != 1) {
+  if (X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(value.c_str()), -1,
+                                 -1, 0) != 1) {
     fail(ErrorKind::usage, "key generation: invalid {} {:?}{}", field, value, ossl::errors());
   }
 }
@@ -43,10 +42,8 @@ void add_extensions(X509* cert) {
   // subjectKeyIdentifier comes before authorityKeyIdentifier, which copies it.
   // keyid:always keeps the AKI in a self-signed certificate, as x509.genkey intends.
   const std::pair<int, const char*> extensions[] = {
-      {NID_basic_constraints, "critical,CA:FALSE"},
-      {NID_key_usage, "digitalSignature"},
-      {NID_subject_key_identifier, "hash"},
-      {NID_authority_key_identifier, "keyid:always"},
+      {NID_basic_constraints, "critical,CA:FALSE"}, {NID_key_usage, "digitalSignature"},
+      {NID_subject_key_identifier, "hash"},         {NID_authority_key_identifier, "keyid:always"},
       {NID_ext_key_usage, "codeSigning"},
   };
   for (const auto& [nid, value] : extensions) {
@@ -80,12 +77,10 @@ void write_atomically(const std::filesystem::path& file, const std::string& cont
 
 }  // namespace
 
-GeneratedKey generate_signing_key(const std::filesystem::path& key_file,
-                                  const std::filesystem::path& cert_file,
+GeneratedKey generate_signing_key(const std::filesystem::path& key_file, const std::filesystem::path& cert_file,
                                   const KeygenOptions& options) {
   if (options.rsa_bits < 2048 || options.rsa_bits > 16384) {
-    fail(ErrorKind::usage, "key generation: RSA key size {} is outside 2048..16384",
-         options.rsa_bits);
+    fail(ErrorKind::usage, "key generation: RSA key size {} is outside 2048..16384", options.rsa_bits);
   }
   if (options.days <= 0) {
     fail(ErrorKind::usage, "key generation: validity of {} days is not positive", options.days);
@@ -119,8 +114,7 @@ GeneratedKey generate_signing_key(const std::filesystem::path& key_file,
   result.serial = ossl::serial_hex(X509_get0_serialNumber(cert.get()));
   const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(cert.get());
   if (skid != nullptr) {
-    result.key_id = ossl::hex(ASN1_STRING_get0_data(skid),
-                              static_cast<std::size_t>(ASN1_STRING_length(skid)));
+    result.key_id = ossl::hex(ASN1_STRING_get0_data(skid), static_cast<std::size_t>(ASN1_STRING_length(skid)));
   }
   return result;
 }

@@ -96,18 +96,26 @@ ModInfo parse_entries(std::string_view section) {
     if (entry.empty()) continue;  // alignment padding between entries
     const std::size_t eq = entry.find('=');
     const std::string_view key = entry.substr(0, eq);
-    const std::string_view value =
-        eq == std::string_view::npos ? std::string_view() : entry.substr(eq + 1);
+    const std::string_view value = eq == std::string_view::npos ? std::string_view() : entry.substr(eq + 1);
     info.entries.emplace_back(key, value);
-    if (key == "name") info.name = value;
-    else if (key == "vermagic") info.vermagic = value;
-    else if (key == "srcversion") info.srcversion = value;
-    else if (key == "license") info.license = value;
-    else if (key == "retpoline") info.retpoline = value;
-    else if (key == "intree") info.intree = value;
-    else if (key == "depends") info.depends = split_commas(value);
-    else if (key == "parm") add_parameter_field(info, value, &ModuleParameter::description);
-    else if (key == "parmtype") add_parameter_field(info, value, &ModuleParameter::type);
+    if (key == "name")
+      info.name = value;
+    else if (key == "vermagic")
+      info.vermagic = value;
+    else if (key == "srcversion")
+      info.srcversion = value;
+    else if (key == "license")
+      info.license = value;
+    else if (key == "retpoline")
+      info.retpoline = value;
+    else if (key == "intree")
+      info.intree = value;
+    else if (key == "depends")
+      info.depends = split_commas(value);
+    else if (key == "parm")
+      add_parameter_field(info, value, &ModuleParameter::description);
+    else if (key == "parmtype")
+      add_parameter_field(info, value, &ModuleParameter::type);
   }
   // The compiler emits a file's .modinfo entries last-declared first; kmod's modinfo undoes
   // that, and so do we, so parameters come in source order.
@@ -116,7 +124,8 @@ ModInfo parse_entries(std::string_view section) {
 }
 
 ModInfo parse_elf(std::string image, std::string_view what) {
-  if (!image.starts_with("\x7f" "ELF")) {
+  if (!image.starts_with("\x7f"
+                         "ELF")) {
     fail(ErrorKind::usage, "{}: not a kernel module: not an ELF file", what);
   }
   init_libelf();
@@ -125,8 +134,7 @@ ModInfo parse_elf(std::string image, std::string_view what) {
   GElf_Ehdr header;
   if (gelf_getehdr(elf.get(), &header) == nullptr) malformed(what, "unreadable ELF header");
   if (header.e_type != ET_REL) {
-    fail(ErrorKind::usage, "{}: not a kernel module: ELF type {} is not relocatable", what,
-         header.e_type);
+    fail(ErrorKind::usage, "{}: not a kernel module: ELF type {} is not relocatable", what, header.e_type);
   }
   return parse_entries(modinfo_section(elf.get(), image, what));
 }

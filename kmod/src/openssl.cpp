@@ -66,9 +66,7 @@ namespace {
 // Key and certificate files are small; anything bigger is not one.
 constexpr std::size_t kMaxCredentialFile = 1 << 20;
 
-bool looks_like_pem(std::string_view bytes) {
-  return bytes.find("-----BEGIN ") != std::string_view::npos;
-}
+bool looks_like_pem(std::string_view bytes) { return bytes.find("-----BEGIN ") != std::string_view::npos; }
 
 }  // namespace
 
@@ -119,12 +117,10 @@ PKey read_private_key(const std::filesystem::path& file) {
   Bio bio = memory_bio(bytes);
   // An empty passphrase callback: an encrypted key fails instead of prompting on a terminal.
   const auto no_passphrase = [](char*, int, int, void*) { return 0; };
-  PKey key(looks_like_pem(bytes)
-               ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr)
-               : d2i_PrivateKey_bio(bio.get(), nullptr));
+  PKey key(looks_like_pem(bytes) ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr)
+                                 : d2i_PrivateKey_bio(bio.get(), nullptr));
   if (!key) {
-    fail(ErrorKind::usage, "{}: no unencrypted private key (PEM or DER) in it{}", file.string(),
-         errors());
+    fail(ErrorKind::usage, "{}: no unencrypted private key (PEM or DER) in it{}", file.string(), errors());
   }
   return key;
 }

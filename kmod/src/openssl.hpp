@@ -18,14 +18,16 @@ namespace ckms::kmod::ossl {
 template <auto Free>
 struct Deleter {
   template <typename T>
-  void operator()(T* p) const { Free(p); }
+  void operator()(T* p) const {
+    Free(p);
+  }
 };
 
 using Bio = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 using Cms = std::unique_ptr<CMS_ContentInfo, Deleter<CMS_ContentInfo_free>>;
 using PKey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-inline void free_x509_stack(STACK_OF(X509)* stack) { sk_X509_pop_free(stack, X509_free); }
+inline void free_x509_stack(STACK_OF(X509) * stack) { sk_X509_pop_free(stack, X509_free); }
 using X509Stack = std::unique_ptr<STACK_OF(X509), Deleter<free_x509_stack>>;
 
 // Drains OpenSSL's error queue: "; reason; reason" or "" when it is empty.

@@ -4,10 +4,10 @@
 
 #include <array>
 
-#include "ckms/kmod/compress.hpp"
-#include "ckms/kmod/signature.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/kmod/compress.hpp"
+#include "ckms/kmod/signature.hpp"
 #include "openssl.hpp"
 
 namespace ckms::kmod {
@@ -22,26 +22,23 @@ SigningKey::SigningKey(SigningKey&&) noexcept = default;
 SigningKey& SigningKey::operator=(SigningKey&&) noexcept = default;
 SigningKey::~SigningKey() = default;
 
-SigningKey SigningKey::load(const std::filesystem::path& key_file,
-                            const std::filesystem::path& cert_file) {
+SigningKey SigningKey::load(const std::filesystem::path& key_file, const std::filesystem::path& cert_file) {
   auto impl = std::make_unique<Impl>();
   impl->key = ossl::read_private_key(key_file);
   ossl::X509Stack certs = ossl::read_certificates(cert_file);
   impl->cert.reset(X509_dup(sk_X509_value(certs.get(), 0)));
   if (!impl->cert) fail(ErrorKind::internal, "cannot copy a certificate{}", ossl::errors());
   if (X509_check_private_key(impl->cert.get(), impl->key.get()) != 1) {
-    fail(ErrorKind::usage, "{}: the private key does not belong to the certificate in {}{}",
-         key_file.string(), cert_file.string(), ossl::errors());
+    fail(ErrorKind::usage, "{}: the private key does not belong to the certificate in {}{}", key_file.string(),
+         cert_file.string(), ossl::errors());
   }
   return SigningKey(std::move(impl));
 }
 
-std::string SigningKey::subject() const {
-  return ossl::name_text(X509_get_subject_name(impl_->cert.get()));
-}
+std::string SigningKey::subject() const { return ossl::name_text(X509_get_subject_name(impl_->cert.get())); }
 
-std::string sign_module(std::string_view module, const SigningKey& key,
-                        const SignOptions& options, std::string_view what) {
+std::string sign_module(std::string_view module, const SigningKey& key, const SignOptions& options,
+                        std::string_view what) {
   if (detect_compression(module) != Compression::none) {
     fail(ErrorKind::usage, "{}: is compressed; modules are signed before compression", what);
   }
@@ -59,13 +56,12 @@ std::string sign_module(std::string_view module, const SigningKey& key,
   // The same calls, flags and order as scripts/sign-file.c, which is what makes the output
   // identical: a detached SignedData without certificates or signed attributes, identifying
   // the signer by issuer and serial (or by key identifier with -k).
-  ossl::Cms cms(CMS_sign(nullptr, nullptr, nullptr, nullptr,
-                         CMS_NOCERTS | CMS_PARTIAL | CMS_BINARY | CMS_DETACHED | CMS_STREAM));
+  ossl::Cms cms(
+      CMS_sign(nullptr, nullptr, nullptr, nullptr, CMS_NOCERTS | CMS_PARTIAL | CMS_BINARY | CMS_DETACHED | CMS_STREAM));
   if (!cms) failed("CMS_sign");
-  const unsigned int signer_flags = CMS_NOCERTS | CMS_BINARY | CMS_NOSMIMECAP | CMS_NOATTR |
-                                    (options.use_key_id ? CMS_USE_KEYID : 0U);
-  if (CMS_add1_signer(cms.get(), key.impl_->cert.get(), key.impl_->key.get(), digest,
-                      signer_flags) == nullptr) {
+  const unsigned int signer_flags =
+      CMS_NOCERTS | CMS_BINARY | CMS_NOSMIMECAP | CMS_NOATTR | (options.use_key_id ? CMS_USE_KEYID : 0U);
+  if (CMS_add1_signer(cms.get(), key.impl_->cert.get(), key.impl_->key.get(), digest, signer_flags) == nullptr) {
     failed("CMS_add1_signer");
   }
   ossl::Bio content = ossl::memory_bio(module);
@@ -92,16 +88,14 @@ std::string sign_module(std::string_view module, const SigningKey& key,
   return out;
 }
 
-void sign_module_file(const std::filesystem::path& file, const SigningKey& key,
-                      const SignOptions& options) {
+void sign_module_file(const std::filesystem::path& file, const SigningKey& key, const SignOptions& options) {
   const std::string module = ckms::read_file(file, kDefaultDecompressLimit);
   const std::string signed_module = sign_module(module, key, options, file.string());
   ckms::AtomicFile out(file);
   out.write(signed_module);
   std::error_code ec;
   const auto perms = std::filesystem::status(file, ec).permissions();
-  out.commit(std::nullopt, std::nullopt,
-             ec ? 0644 : static_cast<mode_t>(perms & std::filesystem::perms::mask));
+  out.commit(std::nullopt, std::nullopt, ec ? 0644 : static_cast<mode_t>(perms & std::filesystem::perms::mask));
 }
 
 }  // namespace ckms::kmod

@@ -39,8 +39,8 @@ std::optional<AppendedSignature> split_signature(std::string_view module, std::s
   const std::string_view info = rest.substr(rest.size() - kSignatureInfoSize);
   const auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(info[i]); };
   if (byte(2) != kPkeyIdPkcs7) {
-    fail(ErrorKind::integrity, "{}: malformed module signature: id_type {} is not PKCS#7 ({})",
-         what, byte(2), kPkeyIdPkcs7);
+    fail(ErrorKind::integrity, "{}: malformed module signature: id_type {} is not PKCS#7 ({})", what, byte(2),
+         kPkeyIdPkcs7);
   }
   // The kernel (mod_check_sig) rejects PKCS#7 signatures that set these.
   if (byte(0) != 0 || byte(1) != 0 || byte(3) != 0 || byte(4) != 0) {
@@ -52,12 +52,10 @@ std::optional<AppendedSignature> split_signature(std::string_view module, std::s
   const std::uint32_t sig_len = read_be32(info.substr(8, 4));
   const std::size_t available = rest.size() - kSignatureInfoSize;
   if (sig_len == 0 || sig_len > available) {
-    fail(ErrorKind::integrity,
-         "{}: malformed module signature: sig_len {} does not fit the {} bytes before it", what,
+    fail(ErrorKind::integrity, "{}: malformed module signature: sig_len {} does not fit the {} bytes before it", what,
          sig_len, available);
   }
-  return AppendedSignature{rest.substr(0, available - sig_len),
-                           rest.substr(available - sig_len, sig_len)};
+  return AppendedSignature{rest.substr(0, available - sig_len), rest.substr(available - sig_len, sig_len)};
 }
 
 std::string_view strip_signature(std::string_view module, std::string_view what) {
@@ -69,8 +67,7 @@ ossl::Cms parse_signature_cms(std::string_view cms_der, std::string_view what) {
   ossl::Bio bio = ossl::memory_bio(cms_der);
   ossl::Cms cms(d2i_CMS_bio(bio.get(), nullptr));
   if (!cms) {
-    fail(ErrorKind::integrity, "{}: malformed module signature: not a CMS message{}", what,
-         ossl::errors());
+    fail(ErrorKind::integrity, "{}: malformed module signature: not a CMS message{}", what, ossl::errors());
   }
   if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed) {
     fail(ErrorKind::integrity, "{}: malformed module signature: not a SignedData", what);
@@ -94,8 +91,7 @@ SignerId signer_of(CMS_ContentInfo* cms, std::string_view what) {
   X509_NAME* issuer = nullptr;
   ASN1_INTEGER* serial = nullptr;
   if (CMS_SignerInfo_get0_signer_id(si, &key_id, &issuer, &serial) != 1) {
-    fail(ErrorKind::integrity, "{}: malformed module signature: no signer identifier{}", what,
-         ossl::errors());
+    fail(ErrorKind::integrity, "{}: malformed module signature: no signer identifier{}", what, ossl::errors());
   }
   X509_ALGOR* digest = nullptr;
   CMS_SignerInfo_get0_algs(si, nullptr, nullptr, &digest, nullptr);
@@ -110,8 +106,7 @@ SignerId signer_of(CMS_ContentInfo* cms, std::string_view what) {
   }
   if (serial != nullptr) id.serial = ossl::serial_hex(serial);
   if (key_id != nullptr) {
-    id.key_id = ossl::hex(ASN1_STRING_get0_data(key_id),
-                          static_cast<std::size_t>(ASN1_STRING_length(key_id)));
+    id.key_id = ossl::hex(ASN1_STRING_get0_data(key_id), static_cast<std::size_t>(ASN1_STRING_length(key_id)));
   }
   if (digest_nid == NID_undef) {
     fail(ErrorKind::integrity, "{}: malformed module signature: unknown digest algorithm", what);

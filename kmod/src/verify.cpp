@@ -33,7 +33,8 @@ class TrustedCertificate {
     const auto* p = reinterpret_cast<const unsigned char*>(fields_->subject.data());
     std::unique_ptr<X509_NAME, ossl::Deleter<X509_NAME_free>> name(
         d2i_X509_NAME(nullptr, &p, static_cast<long>(fields_->subject.size())));
-    if (!name) fail(ErrorKind::usage, "{}: the certificate's subject is not a readable name{}", file_.string(), ossl::errors());
+    if (!name)
+      fail(ErrorKind::usage, "{}: the certificate's subject is not a readable name{}", file_.string(), ossl::errors());
     return ossl::name_text(name.get());
   }
 
@@ -84,9 +85,7 @@ TrustedCertificates TrustedCertificates::load(const std::vector<std::filesystem:
   return TrustedCertificates(std::move(impl));
 }
 
-std::size_t TrustedCertificates::size() const {
-  return impl_->certificates.size();
-}
+std::size_t TrustedCertificates::size() const { return impl_->certificates.size(); }
 
 std::vector<std::string> TrustedCertificates::subjects() const {
   std::vector<std::string> out;
@@ -94,8 +93,8 @@ std::vector<std::string> TrustedCertificates::subjects() const {
   return out;
 }
 
-Verified verify_module(std::string_view module, const TrustedCertificates& trusted,
-                       std::string_view what, std::uint64_t limit) {
+Verified verify_module(std::string_view module, const TrustedCertificates& trusted, std::string_view what,
+                       std::uint64_t limit) {
   const std::string bytes = decompress_auto(std::string(module), limit, what);
   const auto signature = split_signature(bytes, what);
   if (!signature) fail(ErrorKind::refused, "{}: refused: the module is not signed", what);
@@ -108,14 +107,14 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
   // the kernel refuses any such signature outright (pkcs7_supply_detached_data).
   ASN1_OCTET_STRING** carried = CMS_get0_content(cms.get());
   if (carried != nullptr && *carried != nullptr) {
-    fail(ErrorKind::integrity, "{}: malformed module signature: it carries content of its own, which the kernel refuses",
-         what);
+    fail(ErrorKind::integrity,
+         "{}: malformed module signature: it carries content of its own, which the kernel refuses", what);
   }
   // The kernel rejects a module signature over any other type (pkcs7_verify, "not
   // pkcs7-data"), even when it does not enforce signatures.
   if (OBJ_obj2nid(CMS_get0_eContentType(cms.get())) != NID_pkcs7_data) {
-    fail(ErrorKind::integrity, "{}: malformed module signature: it signs content of a type other than data, which the kernel refuses",
-         what);
+    fail(ErrorKind::integrity,
+         "{}: malformed module signature: it signs content of a type other than data, which the kernel refuses", what);
   }
   const auto& certificates = trusted.impl_->certificates;
   for (const auto& certificate : certificates) {

@@ -107,10 +107,9 @@ BootEntry read_boot_entry(const fs::path& file) {
   if (!root["artifact"]) fail(ErrorKind::usage, "{}: 'artifact' is missing (REPO:VERSION)", file.string());
 
   const YAML::Node artifact_node = root["artifact"];
-  BootEntry entry{.file = file,
-                  .request = LoadRequest{.reference = config.checked(artifact_node, "artifact", [&] {
-                                           return oci::Reference::parse(config.scalar(artifact_node, "artifact"));
-                                         })}};
+  BootEntry entry{.file = file, .request = LoadRequest{.reference = config.checked(artifact_node, "artifact", [&] {
+                                  return oci::Reference::parse(config.scalar(artifact_node, "artifact"));
+                                })}};
   entry.request.network = NetworkMode::fallback;
   if (!entry.request.reference.tag()) {
     config.error(artifact_node, "artifact", "needs the module version as its tag, e.g. REPO:1.0.0");
@@ -126,8 +125,8 @@ BootEntry read_boot_entry(const fs::path& file) {
       for (const auto& parameter : value) {
         const std::string name = config.scalar(parameter.first, key);
         const std::string text = name + "=" + config.scalar(parameter.second, "parameters." + name);
-        entry.request.parameters.push_back(
-            config.checked(parameter.first, "parameters." + name, [&] { return artifact::ParameterSetting::parse(text); }));
+        entry.request.parameters.push_back(config.checked(parameter.first, "parameters." + name,
+                                                          [&] { return artifact::ParameterSetting::parse(text); }));
       }
     } else if (key == "network") {
       entry.request.network = network_mode(config, value);
@@ -149,7 +148,8 @@ BootEntry read_boot_entry(const fs::path& file) {
 
 std::vector<fs::path> boot_config_files(const fs::path& directory) {
   std::error_code ec;
-  if (!fs::is_directory(directory, ec)) fail(ErrorKind::usage, "{}: no such configuration directory", directory.string());
+  if (!fs::is_directory(directory, ec))
+    fail(ErrorKind::usage, "{}: no such configuration directory", directory.string());
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(directory)) {
     const std::string name = entry.path().filename().string();
@@ -177,9 +177,8 @@ std::vector<BootResult> load_boot_config(const fs::path& directory, const std::v
     } catch (const Error& e) {
       // Parse errors already name the file; load errors get it here.
       const std::string message = e.what();
-      result.error = message.starts_with(file.string())
-                         ? e
-                         : Error(e.kind(), fmt::format("{}: {}", file.string(), message));
+      result.error =
+          message.starts_with(file.string()) ? e : Error(e.kind(), fmt::format("{}: {}", file.string(), message));
     }
     out.push_back(std::move(result));
   }

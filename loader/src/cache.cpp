@@ -2,9 +2,9 @@
 
 #include <fmt/ranges.h>
 
-#include "ckms/loader/cache.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/loader/cache.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "repository_view.hpp"
@@ -71,10 +71,8 @@ std::vector<CachedArtifact> ModuleCache::artifacts() {
       const auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(layout_, entry), *name);
       if (manifest.artifact_type != artifact::kModuleArtifactType) continue;
       auto config = artifact::ModuleConfig::parse(oci::fetch_bytes(layout_, manifest.config), *name);
-      out.push_back(CachedArtifact{.name = *name,
-                                   .repository = name->substr(0, colon),
-                                   .manifest = entry,
-                                   .config = std::move(config)});
+      out.push_back(CachedArtifact{
+          .name = *name, .repository = name->substr(0, colon), .manifest = entry, .config = std::move(config)});
     } catch (const Error&) {
       // A damaged entry is reported by `ckms verify`, and refused by a load that needs it.
     }

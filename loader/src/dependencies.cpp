@@ -8,8 +8,8 @@
 #include <cstdarg>
 #include <set>
 
-#include "ckms/loader/dependencies.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/loader/dependencies.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -66,8 +66,8 @@ std::vector<InTreeModule> InTreeModules::plan(const std::vector<Dependency>& nee
     }
     if (state != ModuleState::absent) return;
     const auto missing = [&](std::string_view why) {
-      fail(ErrorKind::refused, "missing dependency: module {} needs {}, which is not loaded and {}", needed_by,
-           key, why);
+      fail(ErrorKind::refused, "missing dependency: module {} needs {}, which is not loaded and {}", needed_by, key,
+           why);
     };
     if (!context_) missing(fmt::format("{} does not exist", directory_.string()));
 

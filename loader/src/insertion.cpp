@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "ckms/kmod/compress.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/kmod/compress.hpp"
 
 namespace ckms::loader::detail {
 
@@ -37,7 +37,8 @@ std::string Insertion::rollback() noexcept {
   }
   inserted_.clear();
   try {
-    std::string out = fmt::format("rolled back: removed {}", removed.empty() ? "nothing" : fmt::format("{}", fmt::join(removed, ", ")));
+    std::string out = fmt::format("rolled back: removed {}",
+                                  removed.empty() ? "nothing" : fmt::format("{}", fmt::join(removed, ", ")));
     if (!failed.empty()) out += fmt::format("; could not remove: {}", fmt::join(failed, "; "));
     return out;
   } catch (...) {

@@ -16,8 +16,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "ckms/loader/kernel.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/loader/kernel.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;

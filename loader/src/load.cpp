@@ -81,26 +81,27 @@ std::vector<ModuleRecord> records_for(const LoadReport& report, const std::vecto
   const std::string boot = current_boot_id();
   for (std::size_t i = 0; i < prepared.size(); ++i) {
     const auto& p = prepared[i];
-    out.push_back(ModuleRecord{.module = p.image.name,
-                               .package = report.package,
-                               .version = report.version,
-                               .kernel_release = report.kernel_release,
-                               .arch = report.arch,
-                               .source = report.source,
-                               .cache_name = report.cache_name,
-                               .manifest = report.manifest,
-                               .file = p.file->file_name,
-                               .file_digest = p.file->digest,
-                               .srcversion = p.info.srcversion,
-                               .signer = p.signer,
-                               // Parameters only take effect at insertion.
-                               .parameters = p.already_loaded ? artifact::ParameterValues{} : p.parameters,
-                               .parameter_sources = p.already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
-                               .dependencies_inserted = report.dependencies_inserted,
-                               .order = static_cast<int>(i),
-                               .inserted = !p.already_loaded,
-                               .loaded_at = now,
-                               .boot_id = boot});
+    out.push_back(
+        ModuleRecord{.module = p.image.name,
+                     .package = report.package,
+                     .version = report.version,
+                     .kernel_release = report.kernel_release,
+                     .arch = report.arch,
+                     .source = report.source,
+                     .cache_name = report.cache_name,
+                     .manifest = report.manifest,
+                     .file = p.file->file_name,
+                     .file_digest = p.file->digest,
+                     .srcversion = p.info.srcversion,
+                     .signer = p.signer,
+                     // Parameters only take effect at insertion.
+                     .parameters = p.already_loaded ? artifact::ParameterValues{} : p.parameters,
+                     .parameter_sources = p.already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
+                     .dependencies_inserted = report.dependencies_inserted,
+                     .order = static_cast<int>(i),
+                     .inserted = !p.already_loaded,
+                     .loaded_at = now,
+                     .boot_id = boot});
   }
   return out;
 }
@@ -201,14 +202,14 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   report.milliseconds.verify = clock.lap();
 
   const auto describe = [&](const detail::PreparedModule& p, ModuleAction action) {
-    return LoadedModule{.module = p.image.name,
-                        .file = p.file->file_name,
-                        .digest = p.file->digest,
-                        .signer = p.signer,
-                        .parameters = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameters,
-                        .parameter_sources =
-                            action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
-                        .action = action};
+    return LoadedModule{
+        .module = p.image.name,
+        .file = p.file->file_name,
+        .digest = p.file->digest,
+        .signer = p.signer,
+        .parameters = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameters,
+        .parameter_sources = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
+        .action = action};
   };
   if (request.fetch_only) {
     staging.commit(*resolved, report.cache_name);

@@ -3,9 +3,9 @@
 #include <map>
 #include <set>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/vermagic.hpp"
-#include "ckms/base/error.hpp"
 
 namespace ckms::loader::detail {
 
@@ -20,16 +20,15 @@ bool check_loaded(Kernel& kernel, const PreparedModule& module) {
     case ModuleState::builtin:
       fail(ErrorKind::refused, "module {} is built into this kernel; {} cannot replace it", name,
            module.file->file_name);
-    case ModuleState::going:
-      fail(ErrorKind::refused, "module {} is being removed right now; try again", name);
+    case ModuleState::going: fail(ErrorKind::refused, "module {} is being removed right now; try again", name);
     case ModuleState::live:
     case ModuleState::coming: break;
   }
   const auto loaded = kernel.srcversion(name);
   if (loaded && !module.info.srcversion.empty() && *loaded == module.info.srcversion) return true;
   fail(ErrorKind::refused,
-       "a different module {} is loaded (srcversion {}; {} has {}): unload it first (`ckms unload {}` or rmmod)",
-       name, loaded.value_or("unknown"), module.file->file_name,
+       "a different module {} is loaded (srcversion {}; {} has {}): unload it first (`ckms unload {}` or rmmod)", name,
+       loaded.value_or("unknown"), module.file->file_name,
        module.info.srcversion.empty() ? "none" : module.info.srcversion, name);
 }
 
@@ -70,9 +69,9 @@ std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& modu
 
   // Defaults apply only with a trusted signature over them: the registry cannot add or
   // change a parameter that the module signatures above would then seem to vouch for.
-  artifact::verify_default_parameters(module.config, trusted,
-                                      fmt::format("{} {} ({})", module.config.name, module.config.version,
-                                                  module.manifest_descriptor.digest.str()));
+  artifact::verify_default_parameters(
+      module.config, trusted,
+      fmt::format("{} {} ({})", module.config.name, module.config.version, module.manifest_descriptor.digest.str()));
   const auto parameters = artifact::resolve_parameters(settings, declared, module.config.default_parameters);
   const auto given = artifact::resolve_parameters(settings, declared, {});
   for (auto& prepared : out) {

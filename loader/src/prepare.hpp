@@ -4,12 +4,12 @@
 #include <vector>
 
 #include "ckms/artifact/module_artifact.hpp"
+#include "ckms/artifact/module_parameters.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/verify.hpp"
 #include "ckms/loader/cache.hpp"
 #include "ckms/loader/dependencies.hpp"
 #include "ckms/loader/kernel.hpp"
-#include "ckms/artifact/module_parameters.hpp"
 
 namespace ckms::loader::detail {
 

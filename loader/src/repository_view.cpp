@@ -7,9 +7,7 @@ namespace ckms::loader::detail {
 RepositoryView::RepositoryView(oci::Layout& layout, std::string repository)
     : layout_(layout), repository_(std::move(repository)), prefix_(repository_ + ":") {}
 
-std::string RepositoryView::describe() const {
-  return fmt::format("cache {} ({})", layout_.describe(), repository_);
-}
+std::string RepositoryView::describe() const { return fmt::format("cache {} ({})", layout_.describe(), repository_); }
 
 oci::Descriptor RepositoryView::resolve(std::string_view tag_or_digest) {
   if (ckms::Digest::try_parse(tag_or_digest)) return layout_.resolve(tag_or_digest);

@@ -7,9 +7,9 @@
 
 #include <cstdlib>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/cache.hpp"
-#include "ckms/base/error.hpp"
 #include "ckms/oci/media_types.hpp"
 
 namespace ckms::loader {
@@ -51,7 +51,8 @@ std::string_view media_type_role(std::string_view media_type) {
 Staging::Staging(ModuleCache& cache, oci::Target* source) : cache_(cache), source_(source) {
   remove_abandoned(cache_.directory());
   std::string templ = (cache_.directory() / (std::string(kStagingPrefix) + "XXXXXX")).string();
-  if (::mkdtemp(templ.data()) == nullptr) fail_errno("cannot create a staging directory in " + cache_.directory().string());
+  if (::mkdtemp(templ.data()) == nullptr)
+    fail_errno("cannot create a staging directory in " + cache_.directory().string());
   directory_ = templ;
   const fs::path lock = directory_ / kLockFile;
   lock_ = ckms::UniqueFd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -104,8 +105,8 @@ void Staging::fetch(const artifact::ResolvedModule& module) {
 LocalBlob Staging::read_layer(const artifact::ModuleFile& file) {
   const oci::Descriptor descriptor = layer_descriptor(file);
   if (static_cast<std::uint64_t>(file.size) > kmod::kDefaultDecompressLimit) {
-    fail(ErrorKind::refused, "{} ({}): {} bytes is more than a module may have", file.file_name,
-         file.digest.str(), file.size);
+    fail(ErrorKind::refused, "{} ({}): {} bytes is more than a module may have", file.file_name, file.digest.str(),
+         file.size);
   }
   const fs::path path = staged_or_cached(file.digest);
   LocalBlob blob;
@@ -124,15 +125,16 @@ LocalBlob Staging::read_layer(const artifact::ModuleFile& file) {
   blob.bytes.resize(static_cast<std::size_t>(std::min<std::int64_t>(st.st_size, file.size + 1)));
   std::size_t got = 0;
   while (got < blob.bytes.size()) {
-    const ssize_t n = ::pread(blob.file.get(), blob.bytes.data() + got, blob.bytes.size() - got,
-                              static_cast<off_t>(got));
+    const ssize_t n =
+        ::pread(blob.file.get(), blob.bytes.data() + got, blob.bytes.size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail_errno("cannot read " + path.string());
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
   }
   blob.bytes.resize(got);
-  if (got == static_cast<std::size_t>(file.size) && ckms::digest_of(blob.bytes, file.digest.algorithm()) == file.digest) {
+  if (got == static_cast<std::size_t>(file.size) &&
+      ckms::digest_of(blob.bytes, file.digest.algorithm()) == file.digest) {
     return blob;
   }
   const bool cached = path == cache_.layout().blob_path(file.digest);
@@ -140,8 +142,7 @@ LocalBlob Staging::read_layer(const artifact::ModuleFile& file) {
     fetch_blob(descriptor);
     return read_layer(file);
   }
-  fail(ErrorKind::integrity, "{}: {} does not match its digest {}{}", file.file_name, path.string(),
-       file.digest.str(),
+  fail(ErrorKind::integrity, "{}: {} does not match its digest {}{}", file.file_name, path.string(), file.digest.str(),
        cached ? " (the cache was altered; load online to fetch it again)" : "");
 }
 
@@ -150,8 +151,8 @@ void Staging::commit(const artifact::ResolvedModule& module, std::string_view na
   std::error_code ec;
   for (const auto& algorithm_dir : fs::directory_iterator(blobs)) {
     for (const auto& blob : fs::directory_iterator(algorithm_dir.path())) {
-      const auto digest = ckms::Digest::try_parse(algorithm_dir.path().filename().string() + ":" +
-                                                 blob.path().filename().string());
+      const auto digest =
+          ckms::Digest::try_parse(algorithm_dir.path().filename().string() + ":" + blob.path().filename().string());
       if (!digest) continue;  // a temp file of a push that failed
       const fs::path target = cache_.layout().blob_path(*digest);
       fs::create_directories(target.parent_path(), ec);

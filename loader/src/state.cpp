@@ -6,10 +6,9 @@
 #include <algorithm>
 #include <fstream>
 
-
-#include "ckms/loader/kernel.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
+#include "ckms/loader/kernel.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;

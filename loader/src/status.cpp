@@ -30,9 +30,9 @@ std::string StatusEntry::line() const {
 }
 
 nlohmann::json StatusEntry::to_json() const {
-  nlohmann::json j{{"module", module},   {"package", package}, {"version", version},
-                   {"kernelRelease", kernel_release}, {"arch", arch}, {"state", to_string(status)},
-                   {"source", source}};
+  nlohmann::json j{
+      {"module", module}, {"package", package},         {"version", version}, {"kernelRelease", kernel_release},
+      {"arch", arch},     {"state", to_string(status)}, {"source", source}};
   if (record) j["record"] = record->to_json();
   return j;
 }

@@ -28,8 +28,7 @@ UnloadReport unload(const std::vector<std::string>& names, StateStore& state, Ke
         if (record.module == module || record.package == name) chosen.push_back(record);
       }
       if (chosen.size() == before) {
-        fail(ErrorKind::not_found, "no module or package '{}' was loaded by ckms (`ckms status` lists what was)",
-             name);
+        fail(ErrorKind::not_found, "no module or package '{}' was loaded by ckms (`ckms status` lists what was)", name);
       }
     }
   }

@@ -1,7 +1,7 @@
 #include "ckms/loader/vermagic.hpp"
 
-#include "ckms/loader/kernel.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/loader/kernel.hpp"
 
 namespace ckms::loader {
 

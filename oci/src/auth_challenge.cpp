@@ -124,8 +124,6 @@ std::optional<std::string> AuthChallenge::param(std::string_view name) const {
   return it->second;
 }
 
-std::vector<AuthChallenge> parse_www_authenticate(std::string_view header) {
-  return Parser(header).parse();
-}
+std::vector<AuthChallenge> parse_www_authenticate(std::string_view header) { return Parser(header).parse(); }
 
 }  // namespace ckms::oci

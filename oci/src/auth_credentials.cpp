@@ -35,8 +35,7 @@ bool same_registry(std::string_view key, std::string_view host) {
   return is_docker_hub(normalized) && is_docker_hub(host);
 }
 
-const nlohmann::json* find_entry(const nlohmann::json& document, const char* section,
-                                std::string_view host) {
+const nlohmann::json* find_entry(const nlohmann::json& document, const char* section, std::string_view host) {
   const auto found = document.find(section);
   if (found == document.end() || !found->is_object()) return nullptr;
   const nlohmann::json& object = *found;
@@ -96,8 +95,7 @@ fs::path default_auth_file(const std::optional<fs::path>& auth_file) {
 }
 
 std::optional<Credentials> credentials_from_config(std::string_view json_text, std::string_view host,
-                                                   std::string_view where,
-                                                   const CredentialHelper& helper) {
+                                                   std::string_view where, const CredentialHelper& helper) {
   nlohmann::json document;
   try {
     document = nlohmann::json::parse(json_text);
@@ -111,15 +109,14 @@ std::optional<Credentials> credentials_from_config(std::string_view json_text, s
   if (const auto* entry = find_entry(document, "auths", host)) {
     if (auto credentials = from_auths_entry(*entry, where, host)) return credentials;
   }
-  if (auto store = document.find("credsStore"); store != document.end() && store->is_string() &&
-                                                !store->get<std::string>().empty()) {
+  if (auto store = document.find("credsStore");
+      store != document.end() && store->is_string() && !store->get<std::string>().empty()) {
     return helper(store->get<std::string>(), std::string(host));
   }
   return std::nullopt;
 }
 
-std::optional<Credentials> find_credentials(std::string_view host,
-                                            const std::optional<fs::path>& auth_file) {
+std::optional<Credentials> find_credentials(std::string_view host, const std::optional<fs::path>& auth_file) {
   for (const auto& file : credential_files(auth_file)) {
     std::error_code ec;
     if (!fs::exists(file, ec)) continue;
@@ -133,8 +130,7 @@ std::optional<Credentials> find_credentials(std::string_view host,
 std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -148,8 +144,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
   while (clean.size() % 4 != 0) clean += '=';
   std::string out(clean.size() / 4 * 3, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(clean.data()),
-                                static_cast<int>(clean.size()));
+                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
   if (n < 0) return std::nullopt;
   std::size_t size = static_cast<std::size_t>(n);
   // EVP_DecodeBlock counts padding as zero bytes.

@@ -14,8 +14,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "ckms/oci/auth_credentials.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/auth_credentials.hpp"
 
 extern char** environ;
 
@@ -67,7 +67,8 @@ HelperResult run_helper(const std::string& program, const std::string& input) {
     const ssize_t n = ::read(out_pipe[0], buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    if (result.out.size() + static_cast<std::size_t>(n) <= kMaxHelperOutput) result.out.append(buffer, static_cast<std::size_t>(n));
+    if (result.out.size() + static_cast<std::size_t>(n) <= kMaxHelperOutput)
+      result.out.append(buffer, static_cast<std::size_t>(n));
   }
   ::close(out_pipe[0]);
   int status = 0;
@@ -84,8 +85,7 @@ std::optional<Credentials> run_credential_helper(const std::string& helper, cons
   const HelperResult result = run_helper(program, host);
   if (result.status != 0) {
     if (result.out.find("credentials not found") != std::string::npos) return std::nullopt;
-    fail(ErrorKind::auth, "{} get {} failed (exit {}): {}", program, host, result.status,
-         result.out.substr(0, 200));
+    fail(ErrorKind::auth, "{} get {} failed (exit {}): {}", program, host, result.status, result.out.substr(0, 200));
   }
   try {
     const auto reply = nlohmann::json::parse(result.out);

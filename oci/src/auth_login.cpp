@@ -53,8 +53,7 @@ fs::path login(std::string_view host, const Credentials& credentials, const Regi
   const fs::path file = default_auth_file(options.auth_file);
   nlohmann::json document = load(file);
   if (!document.contains("auths") || !document["auths"].is_object()) document["auths"] = nlohmann::json::object();
-  document["auths"][std::string(host)] = {
-      {"auth", base64_encode(credentials.username + ":" + credentials.password)}};
+  document["auths"][std::string(host)] = {{"auth", base64_encode(credentials.username + ":" + credentials.password)}};
   store(file, document);
   return file;
 }

@@ -74,12 +74,13 @@ bool Authenticator::on_unauthorized(const HttpResponse& response, const Scopes& 
     if (chosen && chosen->scheme == "bearer") break;
   }
   if (!chosen) {
-    fail(ErrorKind::auth, "{}: the registry asks for authentication without a challenge ckms understands "
-         "(WWW-Authenticate: {})", policy_.subject,
-         response.headers.get("www-authenticate").value_or("<missing>"));
+    fail(ErrorKind::auth,
+         "{}: the registry asks for authentication without a challenge ckms understands "
+         "(WWW-Authenticate: {})",
+         policy_.subject, response.headers.get("www-authenticate").value_or("<missing>"));
   }
-  const bool known = challenge_ && challenge_->scheme == chosen->scheme &&
-                     challenge_->param("realm") == chosen->param("realm");
+  const bool known =
+      challenge_ && challenge_->scheme == chosen->scheme && challenge_->param("realm") == chosen->param("realm");
   if (chosen->scheme == "basic") {
     if (known || !credentials()) return false;  // the registry has seen our credentials already
     challenge_ = std::move(chosen);
@@ -120,8 +121,8 @@ std::string Authenticator::fetch_token(const Scopes& scopes) {
     request.method = "POST";
     request.url = realm;
     request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
-    request.body = query + "&grant_type=refresh_token&client_id=ckms&refresh_token=" +
-                   url_escape(creds->identity_token);
+    request.body =
+        query + "&grant_type=refresh_token&client_id=ckms&refresh_token=" + url_escape(creds->identity_token);
     request.has_body = true;
   } else {
     request.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") + query;
@@ -133,8 +134,8 @@ std::string Authenticator::fetch_token(const Scopes& scopes) {
          creds ? "the credentials" : "anonymous access", response.status, reply_excerpt(response));
   }
   if (response.status != 200) {
-    fail(ErrorKind::auth, "{}: the token service {} answered HTTP {}: {}", policy_.subject, realm,
-         response.status, reply_excerpt(response));
+    fail(ErrorKind::auth, "{}: the token service {} answered HTTP {}: {}", policy_.subject, realm, response.status,
+         reply_excerpt(response));
   }
   nlohmann::json reply;
   try {

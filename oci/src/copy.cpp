@@ -65,8 +65,8 @@ class GraphCopier {
 
   void copy_node(const Descriptor& node, int depth) {
     if (depth > kMaxDepth) {
-      fail(ErrorKind::refused, "{}: manifests nest deeper than {} levels at {}", source_.describe(),
-           kMaxDepth, node.digest.str());
+      fail(ErrorKind::refused, "{}: manifests nest deeper than {} levels at {}", source_.describe(), kMaxDepth,
+           node.digest.str());
     }
     if (!visited_.insert(node.digest).second) return;
     if (!media_type::is_manifest_or_index(node.media_type)) {
@@ -190,8 +190,8 @@ class GraphCopier {
 
 }  // namespace
 
-void copy_graph(Target& source, Target& destination, const Descriptor& root,
-                const CopyOptions& options, CopyResult& result) {
+void copy_graph(Target& source, Target& destination, const Descriptor& root, const CopyOptions& options,
+                CopyResult& result) {
   GraphCopier(source, destination, options, result).copy_node(root, 0);
 }
 

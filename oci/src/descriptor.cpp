@@ -9,9 +9,7 @@ namespace {
 // [A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}, RFC 6838's restricted-name, matched by hand:
 // a std::regex compiled at run time cost more than the rest of reading a manifest.
 bool is_restricted_name(std::string_view name) {
-  const auto alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  };
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
   if (name.empty() || name.size() > 127 || !alnum(name[0])) return false;
   for (char c : name) {
     if (!alnum(c) && std::string_view("!#$&^_.+-").find(c) == std::string_view::npos) return false;
@@ -39,9 +37,7 @@ std::optional<std::string> Descriptor::annotation(std::string_view key) const {
   return it->second;
 }
 
-std::string Descriptor::describe() const {
-  return fmt::format("{} ({}, {} bytes)", digest.str(), media_type, size);
-}
+std::string Descriptor::describe() const { return fmt::format("{} ({}, {} bytes)", digest.str(), media_type, size); }
 
 void to_json(nlohmann::json& j, const Platform& p) {
   j = {{"os", p.os}, {"architecture", p.architecture}};
@@ -75,8 +71,7 @@ Descriptor descriptor_from_json(const nlohmann::json& j, std::string_view where)
     }
     return it->get<std::string>();
   };
-  Descriptor d{.media_type = string_field("mediaType"),
-               .digest = [&] {
+  Descriptor d{.media_type = string_field("mediaType"), .digest = [&] {
                  const std::string text = string_field("digest");
                  auto parsed = Digest::try_parse(text);
                  if (!parsed) fail(ErrorKind::integrity, "{}: descriptor digest '{}' is invalid", where, text);

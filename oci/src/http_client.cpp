@@ -48,10 +48,8 @@ bool retryable(CURLcode code) {
     case CURLE_GOT_NOTHING:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR:
-      return true;
-    default:
-      return false;
+    case CURLE_SSL_CONNECT_ERROR: return true;
+    default: return false;
   }
 }
 
@@ -113,8 +111,8 @@ int BodySource::on_seek(void* user, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
-void configure(CURL* easy, const HttpOptions& options, const HttpRequest& request,
-               HeaderSink& header_sink, BodySource& body_source, curl_slist*& header_list) {
+void configure(CURL* easy, const HttpOptions& options, const HttpRequest& request, HeaderSink& header_sink,
+               BodySource& body_source, curl_slist*& header_list) {
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -243,8 +241,8 @@ struct BufferSink {
   }
 };
 
-HttpResponse perform(CURL* easy, const HttpOptions& options, const HttpRequest& request,
-                     curl::BodySource& body_source, std::size_t body_limit) {
+HttpResponse perform(CURL* easy, const HttpOptions& options, const HttpRequest& request, curl::BodySource& body_source,
+                     std::size_t body_limit) {
   HttpResponse response;
   curl::HeaderSink header_sink;
   curl_slist* header_list = nullptr;
@@ -258,8 +256,8 @@ HttpResponse perform(CURL* easy, const HttpOptions& options, const HttpRequest& 
   curl_slist_free_all(header_list);
   body_source.rethrow_failure();
   if (header_sink.overflow) {
-    throw HttpTransportError(fmt::format("{} {}: reply headers exceed {} bytes", request.method,
-                                         request.url, kMaxHeaderBytes), false);
+    throw HttpTransportError(
+        fmt::format("{} {}: reply headers exceed {} bytes", request.method, request.url, kMaxHeaderBytes), false);
   }
   if (sink.overflow) {
     throw HttpReplyTooLarge(fmt::format("{} {}: reply body larger than the {} bytes allowed, not read further",

@@ -47,8 +47,8 @@ struct BodySource {
 
 // Sets URL, method, headers, TLS, timeouts, buffer sizes and the header/body callbacks on
 // `easy`. `header_list` must be freed by the caller after the transfer.
-void configure(CURL* easy, const HttpOptions& options, const HttpRequest& request,
-               HeaderSink& header_sink, BodySource& body_source, curl_slist*& header_list);
+void configure(CURL* easy, const HttpOptions& options, const HttpRequest& request, HeaderSink& header_sink,
+               BodySource& body_source, curl_slist*& header_list);
 
 std::string describe_failure(CURLcode code, const char* error_buffer, const HttpRequest& request);
 

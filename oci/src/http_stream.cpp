@@ -101,12 +101,11 @@ class CurlStream final : public HttpStream {
 
   void check_result() {
     if (header_sink_.overflow) {
-      throw HttpTransportError(fmt::format("{} {}: reply headers exceed {} bytes", request_.method,
-                                           request_.url, kMaxHeaderBytes), false);
+      throw HttpTransportError(
+          fmt::format("{} {}: reply headers exceed {} bytes", request_.method, request_.url, kMaxHeaderBytes), false);
     }
     if (result_ != CURLE_OK) {
-      throw HttpTransportError(curl::describe_failure(result_, error_buffer_, request_),
-                               curl::retryable(result_));
+      throw HttpTransportError(curl::describe_failure(result_, error_buffer_, request_), curl::retryable(result_));
     }
   }
 

@@ -26,9 +26,7 @@ namespace fs = std::filesystem;
 constexpr std::string_view kTree = "rootfs";
 constexpr std::string_view kMarker = "complete";
 
-bool is_complete(const fs::path& entry) {
-  return ::access((entry / kMarker).c_str(), F_OK) == 0;
-}
+bool is_complete(const fs::path& entry) { return ::access((entry / kMarker).c_str(), F_OK) == 0; }
 
 void remove_path(const fs::path& path, std::string_view what) {
   const UniqueFd parent(::open(path.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

@@ -32,8 +32,7 @@ struct Item {
 using ArchivePtr = std::unique_ptr<struct archive, decltype(&archive_write_free)>;
 using EntryPtr = std::unique_ptr<archive_entry, decltype(&archive_entry_free)>;
 
-void collect(int dirfd, const std::string& prefix, const std::filesystem::path& source,
-             std::vector<Item>& items) {
+void collect(int dirfd, const std::string& prefix, const std::filesystem::path& source, std::vector<Item>& items) {
   const int listing_fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR* dir = listing_fd < 0 ? nullptr : ::fdopendir(listing_fd);
   if (dir == nullptr) {
@@ -230,9 +229,9 @@ CreatedLayer create_layer(const std::filesystem::path& source, const std::filesy
       }
     }
     if (options.xattrs && type != S_IFLNK) {
-      const UniqueFd fd = content ? UniqueFd(::dup(content.get()))
-                                  : UniqueFd(::openat(root.get(), item.path.c_str(),
-                                                      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+      const UniqueFd fd =
+          content ? UniqueFd(::dup(content.get()))
+                  : UniqueFd(::openat(root.get(), item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
       if (fd) add_xattrs(fd.get(), entry.get(), item_what);
     }
     check(tar.get(), archive_write_header(tar.get(), entry.get()), sink, item_what);

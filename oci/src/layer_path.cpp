@@ -6,14 +6,12 @@
 
 namespace ckms::oci {
 
-std::string normalize_entry_name(std::string_view name, std::size_t max_length,
-                                 std::string_view what) {
+std::string normalize_entry_name(std::string_view name, std::size_t max_length, std::string_view what) {
   if (name.find('\0') != std::string_view::npos) {
     fail(ErrorKind::refused, "{}: name contains a NUL byte", what);
   }
   if (name.size() > max_length) {
-    fail(ErrorKind::refused, "{}: name is {} bytes, longer than the {} allowed", what, name.size(),
-         max_length);
+    fail(ErrorKind::refused, "{}: name is {} bytes, longer than the {} allowed", what, name.size(), max_length);
   }
   // OCI says names are relative; archives made with `tar -C dir .` or by GNU tar from "/"
   // carry "./" or "/" prefixes that mean the same thing, so those alone are tolerated.
@@ -34,8 +32,7 @@ std::string normalize_entry_name(std::string_view name, std::size_t max_length,
       fail(ErrorKind::refused, "{}: name is not normalised (empty or '.' component)", what);
     }
     if (component.size() > NAME_MAX) {
-      fail(ErrorKind::refused, "{}: a component is {} bytes, longer than NAME_MAX", what,
-           component.size());
+      fail(ErrorKind::refused, "{}: a component is {} bytes, longer than NAME_MAX", what, component.size());
     }
     if (!out.empty()) out.push_back('/');
     out.append(component);

@@ -37,12 +37,12 @@ mode_t permitted_mode(mode_t recorded, bool owner_applied, bool privileged_bits)
 std::vector<std::string> UnpackNotes::finish() const {
   std::vector<std::string> out = lines;
   if (ownership_skipped > 0) {
-    out.push_back(fmt::format("ownership of {} entries not applied (not privileged to chown)",
-                              ownership_skipped));
+    out.push_back(fmt::format("ownership of {} entries not applied (not privileged to chown)", ownership_skipped));
   }
   if (privileges_dropped > 0) {
-    out.push_back(fmt::format("setuid/setgid bits or file capabilities of {} entries dropped (a sandbox never uses them)",
-                              privileges_dropped));
+    out.push_back(
+        fmt::format("setuid/setgid bits or file capabilities of {} entries dropped (a sandbox never uses them)",
+                    privileges_dropped));
   }
   return out;
 }

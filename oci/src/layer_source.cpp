@@ -93,8 +93,7 @@ void LayerSource::produce() {
 
 void LayerSource::decompress() {
   // libarchive's raw format is a plain decompressor: one "entry" whose data is the tar.
-  std::unique_ptr<struct archive, decltype(&archive_read_free)> raw(archive_read_new(),
-                                                                    archive_read_free);
+  std::unique_ptr<struct archive, decltype(&archive_read_free)> raw(archive_read_new(), archive_read_free);
   archive_read_support_filter_gzip(raw.get());
   archive_read_support_filter_zstd(raw.get());
   archive_read_support_format_raw(raw.get());

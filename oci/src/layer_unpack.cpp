@@ -40,9 +40,7 @@ struct DirectoryMetadata {
 class Unpacker {
  public:
   Unpacker(const std::filesystem::path& target, const UnpackOptions& options)
-      : options_(options),
-        root_(target, options.resolve),
-        privileges_(Privileges::of_current_process()) {}
+      : options_(options), root_(target, options.resolve), privileges_(Privileges::of_current_process()) {}
 
   UnpackResult run(Reader& layer);
 
@@ -52,14 +50,11 @@ class Unpacker {
   // Only marks the cache stale: the fd may still be in use by the entry being applied.
   void forget_parents() { cached_parent_valid_ = false; }
   void remove_existing(int dirfd, const std::string& name, std::string_view what);
-  void write_regular(archive* a, archive_entry* entry, int dirfd, const std::string& name,
-                     std::string_view what);
-  void make_directory(archive_entry* entry, const std::string& relative, int dirfd,
-                      const std::string& name, std::string_view what);
-  void make_hardlink(archive_entry* entry, int dirfd, const std::string& name,
-                     std::string_view what);
-  void make_symlink(archive_entry* entry, int dirfd, const std::string& name,
-                    std::string_view what);
+  void write_regular(archive* a, archive_entry* entry, int dirfd, const std::string& name, std::string_view what);
+  void make_directory(archive_entry* entry, const std::string& relative, int dirfd, const std::string& name,
+                      std::string_view what);
+  void make_hardlink(archive_entry* entry, int dirfd, const std::string& name, std::string_view what);
+  void make_symlink(archive_entry* entry, int dirfd, const std::string& name, std::string_view what);
   void make_node(archive_entry* entry, int dirfd, const std::string& name, std::string_view what);
   // Returns whether the recorded owner is now on the file.
   bool apply_owner(int fd, int dirfd, const char* name, archive_entry* entry, std::string_view what);
@@ -106,8 +101,8 @@ UnpackResult Unpacker::run(Reader& layer) {
     if (status == ARCHIVE_EOF) break;
     if (status < ARCHIVE_WARN) {
       source.rethrow_reader_error();
-      fail(ErrorKind::integrity, "{}: not a readable tar stream after entry {}: {}",
-           options_.layer_name, entries_, archive_message(a));
+      fail(ErrorKind::integrity, "{}: not a readable tar stream after entry {}: {}", options_.layer_name, entries_,
+           archive_message(a));
     }
     apply_entry(a, entry);
   }
@@ -120,11 +115,9 @@ void Unpacker::apply_entry(archive* a, archive_entry* entry) {
   const std::string raw_name = entry_name(entry);
   const std::string what = fmt::format("{}: entry '{}'", options_.layer_name, raw_name);
   if (++entries_ > options_.limits.max_entries) {
-    fail(ErrorKind::refused, "{}: more than the {} entries allowed", what,
-         options_.limits.max_entries);
+    fail(ErrorKind::refused, "{}: more than the {} entries allowed", what, options_.limits.max_entries);
   }
-  const std::string relative =
-      normalize_entry_name(raw_name, options_.limits.max_path_length, what);
+  const std::string relative = normalize_entry_name(raw_name, options_.limits.max_path_length, what);
   if (relative.empty()) return;  // the root itself: its owner and mode are the caller's
   const auto [parent, base] = split_parent(relative);
   const std::string name(base);
@@ -149,20 +142,19 @@ void Unpacker::apply_entry(archive* a, archive_entry* entry) {
       archive_entry_hardlink(entry) == nullptr) {
     const auto size = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_entry_size(entry), 0));
     if (size > options_.limits.max_file_bytes) {
-      fail(ErrorKind::refused, "{}: declares {} bytes, more than the {} allowed per file", what,
-           size, options_.limits.max_file_bytes);
+      fail(ErrorKind::refused, "{}: declares {} bytes, more than the {} allowed per file", what, size,
+           options_.limits.max_file_bytes);
     }
     if (file_bytes_ + size > options_.limits.max_total_bytes) {
-      fail(ErrorKind::refused, "{}: brings the layer to {} bytes, more than the {} allowed", what,
-           file_bytes_ + size, options_.limits.max_total_bytes);
+      fail(ErrorKind::refused, "{}: brings the layer to {} bytes, more than the {} allowed", what, file_bytes_ + size,
+           options_.limits.max_total_bytes);
     }
     file_bytes_ += size;
   }
 
   const int dirfd = parent_fd(parent, what);
   // Parents created implicitly belong to this layer too, so an opaque marker keeps them.
-  for (std::size_t slash = relative.find('/'); slash != std::string::npos;
-       slash = relative.find('/', slash + 1)) {
+  for (std::size_t slash = relative.find('/'); slash != std::string::npos; slash = relative.find('/', slash + 1)) {
     additions_.add(std::string_view(relative).substr(0, slash));
   }
   additions_.add(relative);
@@ -172,22 +164,13 @@ void Unpacker::apply_entry(archive* a, archive_entry* entry) {
     return;
   }
   switch (archive_entry_filetype(entry)) {
-    case AE_IFREG:
-      write_regular(a, entry, dirfd, name, what);
-      return;
-    case AE_IFDIR:
-      make_directory(entry, relative, dirfd, name, what);
-      return;
-    case AE_IFLNK:
-      make_symlink(entry, dirfd, name, what);
-      return;
+    case AE_IFREG: write_regular(a, entry, dirfd, name, what); return;
+    case AE_IFDIR: make_directory(entry, relative, dirfd, name, what); return;
+    case AE_IFLNK: make_symlink(entry, dirfd, name, what); return;
     case AE_IFCHR:
     case AE_IFBLK:
-    case AE_IFIFO:
-      make_node(entry, dirfd, name, what);
-      return;
-    default:
-      notes_.add(fmt::format("{}: unsupported file type skipped", what));
+    case AE_IFIFO: make_node(entry, dirfd, name, what); return;
+    default: notes_.add(fmt::format("{}: unsupported file type skipped", what));
   }
 }
 
@@ -209,16 +192,14 @@ void Unpacker::remove_existing(int dirfd, const std::string& name, std::string_v
   remove_tree_at(dirfd, name, what);
 }
 
-bool Unpacker::apply_owner(int fd, int dirfd, const char* name, archive_entry* entry,
-                           std::string_view what) {
+bool Unpacker::apply_owner(int fd, int dirfd, const char* name, archive_entry* entry, std::string_view what) {
   const auto uid = static_cast<uid_t>(archive_entry_uid(entry));
   const auto gid = static_cast<gid_t>(archive_entry_gid(entry));
   if (!privileges_.chown) {
     ++notes_.ownership_skipped;
     return uid == ::geteuid() && gid == ::getegid();
   }
-  const int status = fd >= 0 ? ::fchown(fd, uid, gid)
-                             : ::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+  const int status = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
   if (status == 0) return true;
   // In a user namespace ids outside the mapping cannot be given (EINVAL); that is a skip.
   if (errno == EPERM || errno == EINVAL) {
@@ -240,8 +221,7 @@ void Unpacker::apply_xattrs(int fd, archive_entry* entry, std::string_view what)
     }
     if (::fsetxattr(fd, key, value, size, 0) == 0) continue;
     if (errno == EPERM || errno == ENOTSUP || errno == EACCES) {
-      notes_.add(fmt::format("{}: extended attribute {} not applied: {}", what, key,
-                             std::strerror(errno)));
+      notes_.add(fmt::format("{}: extended attribute {} not applied: {}", what, key, std::strerror(errno)));
       continue;
     }
     fail_errno(fmt::format("{}: cannot set extended attribute {}", what, key));
@@ -256,8 +236,7 @@ void Unpacker::write_regular(archive* a, archive_entry* entry, int dirfd, const 
   UniqueFd fd;
   while (!fd) {
     temp = fmt::format(".ckms-unpack.{}.{}", ::getpid(), temp_counter_++);
-    fd = UniqueFd(::openat(dirfd, temp.c_str(),
-                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    fd = UniqueFd(::openat(dirfd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd && errno != EEXIST) fail_errno(fmt::format("{}: cannot create a file", what));
   }
   struct TempGuard {
@@ -330,8 +309,8 @@ void Unpacker::write_regular(archive* a, archive_entry* entry, int dirfd, const 
   guard.armed = false;
 }
 
-void Unpacker::make_directory(archive_entry* entry, const std::string& relative, int dirfd,
-                              const std::string& name, std::string_view what) {
+void Unpacker::make_directory(archive_entry* entry, const std::string& relative, int dirfd, const std::string& name,
+                              std::string_view what) {
   // Created owner-writable; the recorded mode and mtime are applied after the last entry,
   // when nothing more will be written into it.
   if (::mkdirat(dirfd, name.c_str(), 0700) != 0) {
@@ -356,18 +335,15 @@ void Unpacker::make_directory(archive_entry* entry, const std::string& relative,
   }
 }
 
-void Unpacker::make_hardlink(archive_entry* entry, int dirfd, const std::string& name,
-                             std::string_view what) {
-  const std::string target =
-      normalize_entry_name(archive_entry_hardlink(entry), options_.limits.max_path_length,
-                           fmt::format("{} (hard link target)", what));
+void Unpacker::make_hardlink(archive_entry* entry, int dirfd, const std::string& name, std::string_view what) {
+  const std::string target = normalize_entry_name(archive_entry_hardlink(entry), options_.limits.max_path_length,
+                                                  fmt::format("{} (hard link target)", what));
   const auto [target_parent, target_base] = split_parent(target);
   if (target.empty()) fail(ErrorKind::refused, "{}: hard link to the target root", what);
   const UniqueFd target_dir = root_.open_directory(target_parent, false, what);
   struct stat st {};
   const std::string target_name(target_base);
-  if (!target_dir ||
-      ::fstatat(target_dir.get(), target_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (!target_dir || ::fstatat(target_dir.get(), target_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     fail(ErrorKind::refused, "{}: hard link target '{}' is not in the target", what, target);
   }
   // A link to a symlink is a second copy of a pointer that may lead anywhere; real layers do
@@ -388,8 +364,7 @@ void Unpacker::make_hardlink(archive_entry* entry, int dirfd, const std::string&
   }
 }
 
-void Unpacker::make_symlink(archive_entry* entry, int dirfd, const std::string& name,
-                            std::string_view what) {
+void Unpacker::make_symlink(archive_entry* entry, int dirfd, const std::string& name, std::string_view what) {
   // The target is data: it is stored as written and never resolved while unpacking.
   const char* target = archive_entry_symlink(entry);
   if (target == nullptr) target = archive_entry_symlink_utf8(entry);
@@ -411,8 +386,7 @@ void Unpacker::make_symlink(archive_entry* entry, int dirfd, const std::string& 
   }
 }
 
-void Unpacker::make_node(archive_entry* entry, int dirfd, const std::string& name,
-                         std::string_view what) {
+void Unpacker::make_node(archive_entry* entry, int dirfd, const std::string& name, std::string_view what) {
   const mode_t type = archive_entry_filetype(entry);
   if (type != AE_IFIFO && !privileges_.mknod) {
     notes_.add(fmt::format("{}: device node skipped (not root in the initial user namespace)", what));
@@ -428,8 +402,8 @@ void Unpacker::make_node(archive_entry* entry, int dirfd, const std::string& nam
     fail_errno(fmt::format("{}: cannot create node", what));
   }
   const bool owned = apply_owner(-1, dirfd, name.c_str(), entry, what);
-  if (::fchmodat(dirfd, name.c_str(), permitted_mode(archive_entry_perm(entry), owned, options_.privileged_bits),
-                 0) != 0) {
+  if (::fchmodat(dirfd, name.c_str(), permitted_mode(archive_entry_perm(entry), owned, options_.privileged_bits), 0) !=
+      0) {
     fail_errno(fmt::format("{}: cannot chmod", what));
   }
   const timespec mtime = entry_mtime(entry);
@@ -468,8 +442,7 @@ void Unpacker::finish_directories() {
 
 }  // namespace
 
-UnpackResult apply_layer(Reader& layer, const std::filesystem::path& target,
-                         const UnpackOptions& options) {
+UnpackResult apply_layer(Reader& layer, const std::filesystem::path& target, const UnpackOptions& options) {
   Unpacker unpacker(target, options);
   return unpacker.run(layer);
 }

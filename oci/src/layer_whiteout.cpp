@@ -42,8 +42,7 @@ std::vector<std::string> list_names(int dirfd, std::string_view what) {
   return names;
 }
 
-void clear_lower(int dirfd, const std::string& directory, const LayerAdditions& additions,
-                 std::string_view what) {
+void clear_lower(int dirfd, const std::string& directory, const LayerAdditions& additions, std::string_view what) {
   for (const std::string& name : list_names(dirfd, what)) {
     const std::string child = join(directory, name);
     if (!additions.contains(child)) {
@@ -73,8 +72,8 @@ Whiteout classify_whiteout(std::string_view base, std::string_view what) {
   return {WhiteoutKind::remove, std::string(target)};
 }
 
-void apply_whiteout(int parent_fd, std::string_view parent, const std::string& name,
-                    const LayerAdditions& additions, std::string_view what) {
+void apply_whiteout(int parent_fd, std::string_view parent, const std::string& name, const LayerAdditions& additions,
+                    std::string_view what) {
   if (additions.contains(join(parent, name))) return;
   remove_tree_at(parent_fd, name, what);
 }

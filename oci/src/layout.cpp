@@ -178,8 +178,8 @@ void Layout::tag(const Descriptor& manifest, std::string_view tag) {
 void Layout::untag(std::string_view tag) {
   IndexLock lock(directory_, LOCK_EX);
   ImageIndex index = read_index(directory_);
-  const auto removed = std::erase_if(
-      index.manifests, [&](const Descriptor& d) { return d.annotation(annotation::kRefName) == tag; });
+  const auto removed =
+      std::erase_if(index.manifests, [&](const Descriptor& d) { return d.annotation(annotation::kRefName) == tag; });
   if (removed == 0) fail(ErrorKind::not_found, "{}: no tag '{}'", describe(), tag);
   write_index(directory_, index);
 }
@@ -193,8 +193,7 @@ std::vector<std::string> Layout::tags() {
   return out;
 }
 
-std::vector<Descriptor> Layout::referrers(const Descriptor& subject,
-                                          std::optional<std::string_view> artifact_type) {
+std::vector<Descriptor> Layout::referrers(const Descriptor& subject, std::optional<std::string_view> artifact_type) {
   std::vector<Descriptor> out;
   for (const auto& entry : entries()) {
     if (!media_type::is_manifest_or_index(entry.media_type) || !exists(entry)) continue;
@@ -213,8 +212,8 @@ std::vector<Descriptor> Layout::referrers(const Descriptor& subject,
 namespace {
 
 // Every blob reachable from `root`, manifests included, collected depth-first.
-void reachable(Layout& layout, const Descriptor& root, std::set<Digest>& seen,
-               std::vector<std::string>& problems, int depth = 0) {
+void reachable(Layout& layout, const Descriptor& root, std::set<Digest>& seen, std::vector<std::string>& problems,
+               int depth = 0) {
   if (!seen.insert(root.digest).second) return;
   if (!layout.exists(root)) {
     problems.push_back(fmt::format("{} is referenced but missing", root.describe()));
@@ -244,8 +243,8 @@ std::size_t Layout::gc() {
   std::size_t removed = 0;
   for (const auto& algorithm_dir : fs::directory_iterator(directory_ / "blobs")) {
     for (const auto& blob : fs::directory_iterator(algorithm_dir.path())) {
-      const auto digest = Digest::try_parse(algorithm_dir.path().filename().string() + ":" +
-                                            blob.path().filename().string());
+      const auto digest =
+          Digest::try_parse(algorithm_dir.path().filename().string() + ":" + blob.path().filename().string());
       // Unnamed files are temp files of interrupted writes: garbage by construction.
       if (!digest || !keep.contains(*digest)) {
         fs::remove(blob.path());
@@ -260,8 +259,7 @@ std::vector<std::string> Layout::verify() {
   std::vector<std::string> problems;
   for (const auto& algorithm_dir : fs::directory_iterator(directory_ / "blobs")) {
     for (const auto& blob : fs::directory_iterator(algorithm_dir.path())) {
-      const std::string name =
-          algorithm_dir.path().filename().string() + ":" + blob.path().filename().string();
+      const std::string name = algorithm_dir.path().filename().string() + ":" + blob.path().filename().string();
       const auto digest = Digest::try_parse(name);
       if (!digest) {
         // AtomicFile's hidden temp files: a write in progress, or one a crash cut short.

@@ -8,8 +8,8 @@ namespace {
 
 nlohmann::json parse_object(std::string_view bytes, std::string_view where) {
   if (bytes.size() > kMaxManifestBytes) {
-    fail(ErrorKind::refused, "{}: {} bytes is more than the {} a manifest may have", where,
-         bytes.size(), kMaxManifestBytes);
+    fail(ErrorKind::refused, "{}: {} bytes is more than the {} a manifest may have", where, bytes.size(),
+         kMaxManifestBytes);
   }
   nlohmann::json j = nlohmann::json::parse(bytes, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
@@ -25,8 +25,7 @@ void check_schema_version(const nlohmann::json& j, std::string_view where) {
   }
 }
 
-std::optional<std::string> optional_string(const nlohmann::json& j, const char* name,
-                                           std::string_view where) {
+std::optional<std::string> optional_string(const nlohmann::json& j, const char* name, std::string_view where) {
   const auto it = j.find(name);
   if (it == j.end()) return std::nullopt;
   if (!it->is_string()) fail(ErrorKind::integrity, "{}: '{}' must be a string", where, name);
@@ -45,8 +44,8 @@ Annotations annotations_of(const nlohmann::json& j, std::string_view where) {
   return out;
 }
 
-std::vector<Descriptor> descriptor_list(const nlohmann::json& j, const char* name,
-                                        std::string_view where, bool required) {
+std::vector<Descriptor> descriptor_list(const nlohmann::json& j, const char* name, std::string_view where,
+                                        bool required) {
   const auto it = j.find(name);
   if (it == j.end()) {
     if (required) fail(ErrorKind::integrity, "{}: '{}' is missing", where, name);
@@ -61,8 +60,7 @@ std::vector<Descriptor> descriptor_list(const nlohmann::json& j, const char* nam
   return out;
 }
 
-void put_common(nlohmann::json& j, const std::string& media_type,
-                const std::optional<std::string>& artifact_type,
+void put_common(nlohmann::json& j, const std::string& media_type, const std::optional<std::string>& artifact_type,
                 const std::optional<Descriptor>& subject, const Annotations& annotations) {
   j["schemaVersion"] = 2;
   j["mediaType"] = media_type;

@@ -95,7 +95,8 @@ bool is_valid_repository(std::string_view repository) {
   std::size_t start = 0;
   while (true) {
     const auto slash = repository.find('/', start);
-    const auto part = repository.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    const auto part =
+        repository.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (!is_path_component(part)) return false;
     if (slash == std::string_view::npos) return true;
     start = slash + 1;
@@ -111,8 +112,8 @@ std::string selector_of(const Reference& reference) {
 std::string sanitize_tag(std::string_view text) {
   std::string out;
   for (char c : text) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
     out.push_back(ok ? c : '_');
   }
   if (out.empty() || out[0] == '.' || out[0] == '-') out.insert(out.begin(), '_');
@@ -120,9 +121,7 @@ std::string sanitize_tag(std::string_view text) {
   return out;
 }
 
-std::string RegistryReference::api_host() const {
-  return registry == "docker.io" ? "registry-1.docker.io" : registry;
-}
+std::string RegistryReference::api_host() const { return registry == "docker.io" ? "registry-1.docker.io" : registry; }
 
 std::string RegistryReference::manifest_reference() const {
   if (digest) return digest->str();
@@ -172,9 +171,9 @@ Reference Reference::parse(std::string_view text) {
   }
   const auto first_slash = rest.find('/');
   const std::string first = rest.substr(0, first_slash);
-  const bool has_domain = first_slash != std::string::npos &&
-                          (first.find_first_of(".:") != std::string::npos || first == "localhost" ||
-                           first.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos);
+  const bool has_domain =
+      first_slash != std::string::npos && (first.find_first_of(".:") != std::string::npos || first == "localhost" ||
+                                           first.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos);
   if (has_domain) {
     if (first.size() > kMaxHostLength) bad(text, "the registry host is longer than a DNS name and port");
     if (!is_domain(first)) bad(text, "the registry host is not a valid host[:port]");
@@ -215,7 +214,12 @@ std::string Reference::str() const {
 Reference Reference::with_tag(std::string tag) const {
   if (!is_valid_tag(tag)) fail(ErrorKind::usage, "invalid tag '{}'", tag);
   auto copy = value_;
-  std::visit([&](auto& r) { r.tag = tag; r.digest.reset(); }, copy);
+  std::visit(
+      [&](auto& r) {
+        r.tag = tag;
+        r.digest.reset();
+      },
+      copy);
   return Reference(std::move(copy));
 }
 

@@ -20,8 +20,8 @@ void ResumingBlobReader::reopen() {
     if (digits == std::string::npos ||
         std::from_chars(range.data() + digits, range.data() + range.size(), start).ec != std::errc{} ||
         start != received_) {
-      fail(ErrorKind::registry, "{}: resumed at byte {} but the registry sent Content-Range '{}'", what_,
-           received_, range);
+      fail(ErrorKind::registry, "{}: resumed at byte {} but the registry sent Content-Range '{}'", what_, received_,
+           range);
     }
     return;
   }
@@ -46,8 +46,8 @@ std::size_t ResumingBlobReader::read(std::span<std::byte> buffer) {
       return n;
     } catch (const HttpTransportError& e) {
       if (!e.retryable() || resumes_ + 1 >= client_.options().max_attempts) {
-        fail(ErrorKind::network, "{}: {} (after {} bytes and {} resume{})", what_, e.what(), received_,
-             resumes_, resumes_ == 1 ? "" : "s");
+        fail(ErrorKind::network, "{}: {} (after {} bytes and {} resume{})", what_, e.what(), received_, resumes_,
+             resumes_ == 1 ? "" : "s");
       }
       ++resumes_;
       client_.backoff(resumes_, nullptr);

@@ -51,7 +51,8 @@ bool is_redirect(long status) {
 
 std::string lower(std::string_view text) {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -115,14 +116,13 @@ RegistryClient::RegistryClient(RegistryReference reference, RegistryOptions opti
     : reference_(std::move(reference)),
       options_(with_scheme(std::move(options), reference_)),
       http_(http_options(options_)),
-      auth_(AuthPolicy{reference_.api_host(), options_.plain_http, reference_.repository_str()},
-            [this]() -> std::optional<Credentials> {
-              if (options_.credentials) return options_.credentials;
-              return find_credentials(reference_.registry, options_.auth_file);
-            },
-            [this](const HttpRequest& request, std::size_t limit) {
-              return send(request, std::nullopt, limit);
-            }) {
+      auth_(
+          AuthPolicy{reference_.api_host(), options_.plain_http, reference_.repository_str()},
+          [this]() -> std::optional<Credentials> {
+            if (options_.credentials) return options_.credentials;
+            return find_credentials(reference_.registry, options_.auth_file);
+          },
+          [this](const HttpRequest& request, std::size_t limit) { return send(request, std::nullopt, limit); }) {
   if (options_.max_attempts < 1) options_.max_attempts = 1;
 }
 
@@ -181,8 +181,7 @@ HttpResponse RegistryClient::send_once(HttpRequest& request, const std::optional
       if (auto header = authorization(*scopes)) attempt.headers.push_back(*header);
     }
     HttpResponse response = http_.exchange(attempt, body_limit);
-    if (response.status == 401 && !answered_challenge && url_authority(attempt.url) == registry_host &&
-        scopes) {
+    if (response.status == 401 && !answered_challenge && url_authority(attempt.url) == registry_host && scopes) {
       answered_challenge = true;
       if (answer_challenge(response, *scopes)) continue;
     }
@@ -195,16 +194,15 @@ HttpResponse RegistryClient::send_once(HttpRequest& request, const std::optional
         continue;
       }
       if (location) {
-        fail(ErrorKind::registry, "{}: {} {}: more than {} redirects", describe(), request.method,
-             request.url, options_.max_redirects);
+        fail(ErrorKind::registry, "{}: {} {}: more than {} redirects", describe(), request.method, request.url,
+             options_.max_redirects);
       }
     }
     return response;
   }
 }
 
-HttpResponse RegistryClient::send(HttpRequest request, const std::optional<Scopes>& scopes,
-                                  std::size_t body_limit) {
+HttpResponse RegistryClient::send(HttpRequest request, const std::optional<Scopes>& scopes, std::size_t body_limit) {
   for (int attempt = 1;; ++attempt) {
     HttpRequest copy = request;
     try {
@@ -218,8 +216,7 @@ HttpResponse RegistryClient::send(HttpRequest request, const std::optional<Scope
       fail(ErrorKind::refused, "{}: {}", describe(), e.what());
     } catch (const HttpTransportError& e) {
       if (!e.retryable() || attempt >= options_.max_attempts) {
-        fail(ErrorKind::network, "{}: {} (after {} attempt{})", describe(), e.what(), attempt,
-             attempt == 1 ? "" : "s");
+        fail(ErrorKind::network, "{}: {} (after {} attempt{})", describe(), e.what(), attempt, attempt == 1 ? "" : "s");
       }
       backoff(attempt, nullptr);
     }
@@ -246,7 +243,8 @@ HttpResponse RegistryClient::send_streamed(const HttpRequest& request, Reader& b
       backoff(attempt, &response.headers);
     } catch (const HttpTransportError& e) {
       if (counted.count() > 0 && e.retryable()) {
-        throw InterruptedUpload(fmt::format("{}: {}: {} (after {} bytes)", describe(), what, e.what(), counted.count()));
+        throw InterruptedUpload(
+            fmt::format("{}: {}: {} (after {} bytes)", describe(), what, e.what(), counted.count()));
       }
       if (!e.retryable() || attempt >= options_.max_attempts) {
         fail(ErrorKind::network, "{}: {}: {} (after {} attempt{})", describe(), what, e.what(), attempt,
@@ -257,8 +255,7 @@ HttpResponse RegistryClient::send_streamed(const HttpRequest& request, Reader& b
   }
 }
 
-std::unique_ptr<HttpStream> RegistryClient::open(HttpRequest request, const Scopes& scopes,
-                                                 std::string_view what) {
+std::unique_ptr<HttpStream> RegistryClient::open(HttpRequest request, const Scopes& scopes, std::string_view what) {
   const std::string registry_host = url_authority(base_url());
   bool answered_challenge = false;
   int redirects = 0;
@@ -320,11 +317,11 @@ std::unique_ptr<HttpStream> RegistryClient::open(HttpRequest request, const Scop
 
 void RegistryClient::fail_reply(const HttpResponse& response, std::string_view what) const {
   const ErrorKind kind = response.status == 401 || response.status == 403 ? ErrorKind::auth
-                         : response.status == 404                        ? ErrorKind::not_found
-                                                                         : ErrorKind::registry;
+                         : response.status == 404                         ? ErrorKind::not_found
+                                                                          : ErrorKind::registry;
   std::string detail = summarize_error_body(response.body);
-  fail(kind, "{}: {}: the registry answered HTTP {}{}{}", describe(), what, response.status,
-       detail.empty() ? "" : ": ", detail);
+  fail(kind, "{}: {}: the registry answered HTTP {}{}{}", describe(), what, response.status, detail.empty() ? "" : ": ",
+       detail);
 }
 
 }  // namespace ckms::oci

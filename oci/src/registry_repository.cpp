@@ -61,10 +61,10 @@ Descriptor RegistryRepository::resolve(std::string_view tag_or_digest) {
   const auto header_digest = head.headers.get("docker-content-digest");
   const auto content_type = head.headers.get("content-type");
   const auto content_length = head.headers.get("content-length");
-  if (head.status == 200 && header_digest && content_type && content_length &&
-      Digest::try_parse(*header_digest) && media_type::is_manifest_or_index(bare_media_type(*content_type))) {
-    found = Descriptor{bare_media_type(*content_type), Digest::parse(*header_digest),
-                       std::stoll(*content_length), {}, {}, {}, {}};
+  if (head.status == 200 && header_digest && content_type && content_length && Digest::try_parse(*header_digest) &&
+      media_type::is_manifest_or_index(bare_media_type(*content_type))) {
+    found = Descriptor{
+        bare_media_type(*content_type), Digest::parse(*header_digest), std::stoll(*content_length), {}, {}, {}, {}};
   } else {
     // Without a digest header (or a HEAD the registry does not serve) the only way to the
     // digest is the bytes themselves.
@@ -77,8 +77,8 @@ Descriptor RegistryRepository::resolve(std::string_view tag_or_digest) {
     found = Descriptor::for_content(type, get.body);
   }
   if (digest && found->digest != *digest) {
-    fail(ErrorKind::integrity, "{}: asked for {}, the registry answered with {}", describe(),
-         digest->str(), found->digest.str());
+    fail(ErrorKind::integrity, "{}: asked for {}, the registry answered with {}", describe(), digest->str(),
+         found->digest.str());
   }
   return *found;
 }

@@ -26,8 +26,7 @@ std::string with_query(const std::string& url, std::string_view query) {
 std::string upload_location(const HttpResponse& response, RegistryClient& client, std::string_view what) {
   const auto location = response.headers.get("location");
   if (!location) {
-    fail(ErrorKind::registry, "{}: {}: HTTP {} without a Location header", client.describe(), what,
-         response.status);
+    fail(ErrorKind::registry, "{}: {}: HTTP {} without a Location header", client.describe(), what, response.status);
   }
   return resolve_url(response.url, *location);
 }
@@ -170,8 +169,8 @@ bool RegistryRepository::mount(const Descriptor& blob, std::string_view from_rep
   const std::string what = fmt::format("mounting {} from {}", blob.digest.str(), from_repository);
   HttpRequest request;
   request.method = "POST";
-  request.url = client_->url(fmt::format("blobs/uploads/?mount={}&from={}", url_escape(blob.digest.str()),
-                                         url_escape(from_repository)));
+  request.url = client_->url(
+      fmt::format("blobs/uploads/?mount={}&from={}", url_escape(blob.digest.str()), url_escape(from_repository)));
   const Scopes scopes{repository_scope(reference().repository, true), repository_scope(from_repository, false)};
   const HttpResponse response = client_->send(request, scopes);
   if (response.status == 201) return true;

@@ -23,15 +23,13 @@ class OwningVerifyingReader final : public Reader {
 
 }  // namespace
 
-std::unique_ptr<Reader> verified(std::unique_ptr<Reader> inner, const Descriptor& descriptor,
-                                 std::string what) {
+std::unique_ptr<Reader> verified(std::unique_ptr<Reader> inner, const Descriptor& descriptor, std::string what) {
   return std::make_unique<OwningVerifyingReader>(std::move(inner), descriptor, std::move(what));
 }
 
 std::string fetch_bytes(Target& target, const Descriptor& descriptor) {
   auto reader = target.fetch(descriptor);
-  return read_all(*reader, kMaxManifestBytes,
-                  fmt::format("{} in {}", descriptor.digest.str(), target.describe()));
+  return read_all(*reader, kMaxManifestBytes, fmt::format("{} in {}", descriptor.digest.str(), target.describe()));
 }
 
 void push_bytes(Target& target, const Descriptor& descriptor, std::string_view bytes) {

@@ -64,8 +64,8 @@ void Applier::sync_one(const Resource& resource, const json& d, const json* curr
   if (resource.kind == resource::daemon_sets.kind && pinned_nodes(*current) != pinned_nodes(d)) {
     const std::vector<std::string> nodes = pinned_nodes(d);
     replace_with_retry(
-        client_, resource.object(namespace_of(d), name), *current, [&](json& object) { pin_nodes(object, nodes); },
-        5, &stats.conflicts);
+        client_, resource.object(namespace_of(d), name), *current, [&](json& object) { pin_nodes(object, nodes); }, 5,
+        &stats.conflicts);
     ++stats.updated;
   }
 }
@@ -73,7 +73,9 @@ void Applier::sync_one(const Resource& resource, const json& d, const json* curr
 namespace {
 // A refusal (validation, admission, RBAC) that asking again unchanged will not turn into
 // a yes; conflicts, throttling and server errors are not refusals.
-bool refused(const ApiError& e) { return e.status() >= 400 && e.status() < 500 && e.status() != 409 && e.status() != 429; }
+bool refused(const ApiError& e) {
+  return e.status() >= 400 && e.status() < 500 && e.status() != 409 && e.status() != 429;
+}
 }  // namespace
 
 void Applier::sync(const Resource& resource, const std::vector<json>& observed, const std::vector<json>& desired,

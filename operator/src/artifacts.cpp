@@ -65,7 +65,7 @@ struct RegistryArtifactChecker::Pending {
 };
 
 RegistryArtifactChecker::Client& RegistryArtifactChecker::client_for(const std::string& module,
-                                                                    const KernelModuleSpec& spec) {
+                                                                     const KernelModuleSpec& spec) {
   const std::string identity = fmt::format("{} {}", spec.repository, spec.registry.plain_http);
   Client& client = clients_[module];
   if (client.identity != identity || !client.repository) {
@@ -123,10 +123,9 @@ std::map<std::string, ArtifactCheck> RegistryArtifactChecker::check(const std::s
     pending->answered.wait_for(lock, std::chrono::milliseconds(100));
   for (const auto& r : releases) {
     const auto it = pending->results.find(r);
-    out[r] = it != pending->results.end()
-                 ? it->second
-                 : ArtifactCheck{Availability::unknown, Silence::timeout,
-                                 fmt::format("no answer within {} ms", deadline_.count())};
+    out[r] = it != pending->results.end() ? it->second
+                                          : ArtifactCheck{Availability::unknown, Silence::timeout,
+                                                          fmt::format("no answer within {} ms", deadline_.count())};
   }
   return out;
 }

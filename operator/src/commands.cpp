@@ -40,7 +40,8 @@ std::vector<std::string> build_command(const KernelModuleSpec& spec, std::string
 }
 
 std::vector<std::string> load_command(const KernelModuleSpec& spec) {
-  std::vector<std::string> argv{std::string(pod_path::ckms), "load", fmt::format("{}:{}", spec.repository, spec.version)};
+  std::vector<std::string> argv{std::string(pod_path::ckms), "load",
+                                fmt::format("{}:{}", spec.repository, spec.version)};
   if (spec.trusted_certificate) {
     argv.emplace_back("--trust");
     argv.push_back(fmt::format("{}/{}", pod_path::trust, spec.trusted_certificate->key));

@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "ckms/operator/resources.hpp"
 #include "ckms/base/time.hpp"
+#include "ckms/operator/resources.hpp"
 
 namespace ckms::op {
 namespace {
@@ -48,8 +48,10 @@ Controller::Controller(const KubeConfig& config, ControllerOptions options, Arti
   for (Informer* informer : {modules_.get(), nodes_.get(), jobs_.get(), daemon_sets_.get(), pods_.get()}) {
     const std::string kind(informer->resource().kind);
     informer->on_error([this, kind](const std::string& message, bool expired) {
-      if (expired) log_.info("watch expired, listing again", {{"kind", kind}});
-      else log_.warn("list/watch failed, retrying", {{"kind", kind}, {"error", message}});
+      if (expired)
+        log_.info("watch expired, listing again", {{"kind", kind}});
+      else
+        log_.warn("list/watch failed, retrying", {{"kind", kind}, {"error", message}});
     });
   }
 }
@@ -252,8 +254,8 @@ void Controller::run(const std::atomic<bool>& stop) {
         std::lock_guard lock(mutex_);
         ++stats_.failures;
         auto& retry = retries_[name];
-        retry.second = retry.second.count() == 0 ? options_.retry_backoff
-                                                 : std::min(retry.second * 2, options_.max_retry_backoff);
+        retry.second =
+            retry.second.count() == 0 ? options_.retry_backoff : std::min(retry.second * 2, options_.max_retry_backoff);
         retry.first = Clock::now() + retry.second;
         log_.error("reconcile failed", {{"module", name}, {"error", e.what()}, {"retryInMs", retry.second.count()}});
       }

@@ -12,8 +12,9 @@ nlohmann::json make_event(const KernelModule& module, std::string_view type, std
   const std::string id = ckms::digest_of(fmt::format("{}\n{}\n{}\n{}", module.uid, type, reason, message)).hex();
   return {{"apiVersion", "v1"},
           {"kind", "Event"},
-          {"metadata", {{"name", fmt::format("{}.{}", module.name.substr(0, 200), id.substr(0, 16))},
-                        {"namespace", module.namespace_name}}},
+          {"metadata",
+           {{"name", fmt::format("{}.{}", module.name.substr(0, 200), id.substr(0, 16))},
+            {"namespace", module.namespace_name}}},
           {"involvedObject",
            {{"apiVersion", resource::kernel_modules.api_version()},
             {"kind", std::string(resource::kernel_modules.kind)},

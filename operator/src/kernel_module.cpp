@@ -95,7 +95,8 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
 
   out.module_name = r.string(spec, "moduleName", "spec.moduleName", false);
   if (out.module_name.empty()) out.module_name = out.repository.substr(out.repository.rfind('/') + 1);
-  if (!is_module_name(out.module_name)) r.bad("spec.moduleName", fmt::format("{} is not a module name", out.module_name));
+  if (!is_module_name(out.module_name))
+    r.bad("spec.moduleName", fmt::format("{} is not a module name", out.module_name));
 
   if (!spec.contains("source") || !spec["source"].is_object()) r.bad("spec.source", "is required");
   const json& source = spec["source"];
@@ -148,7 +149,8 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
   out.node_selector = r.string_map(spec, "nodeSelector", "spec.nodeSelector");
   for (const auto& [key, value] : out.node_selector) {
     if (!is_qualified_name(key)) r.bad("spec.nodeSelector", fmt::format("{} is not a label key", key));
-    if (!is_label_value(value)) r.bad(fmt::format("spec.nodeSelector.{}", key), fmt::format("{} is not a label value", value));
+    if (!is_label_value(value))
+      r.bad(fmt::format("spec.nodeSelector.{}", key), fmt::format("{} is not a label value", value));
   }
   if (spec.contains("tolerations") && !spec["tolerations"].is_null()) {
     if (!spec["tolerations"].is_array()) r.bad("spec.tolerations", "must be a list");
@@ -181,10 +183,10 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
 
 namespace {
 constexpr std::pair<KernelPhase, std::string_view> kPhaseNames[] = {{KernelPhase::unknown, "Unknown"},
-                                                                     {KernelPhase::building, "Building"},
-                                                                     {KernelPhase::build_failed, "BuildFailed"},
-                                                                     {KernelPhase::loading, "Loading"},
-                                                                     {KernelPhase::loaded, "Loaded"}};
+                                                                    {KernelPhase::building, "Building"},
+                                                                    {KernelPhase::build_failed, "BuildFailed"},
+                                                                    {KernelPhase::loading, "Loading"},
+                                                                    {KernelPhase::loaded, "Loaded"}};
 }  // namespace
 
 std::string_view to_string(KernelPhase phase) {
@@ -271,8 +273,7 @@ KernelModuleStatus status_from_json(const nlohmann::json& j) {
     for (const auto& k : j["kernels"]) {
       if (!k.is_object()) continue;
       s.kernels.push_back(KernelStatus{k.value("release", ""), k.value("nodes", 0), k.value("built", 0),
-                                       k.value("loaded", 0), k.value("failed", 0),
-                                       kernel_phase(k.value("phase", ""))});
+                                       k.value("loaded", 0), k.value("failed", 0), kernel_phase(k.value("phase", ""))});
     }
   }
   return s;

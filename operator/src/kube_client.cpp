@@ -83,9 +83,9 @@ void check_reply(const ApiReply& reply, std::string_view method, std::string_vie
     reason = status.value("reason", "");
     message = status.value("message", message);
   }
-  throw ApiError(reply.status, reason,
-                 fmt::format("API server: {} {}: {} {}", method, path, reply.status,
-                             message.empty() ? reason : message));
+  throw ApiError(
+      reply.status, reason,
+      fmt::format("API server: {} {}: {} {}", method, path, reply.status, message.empty() ? reason : message));
 }
 
 struct KubeClient::Handle {
@@ -107,9 +107,8 @@ KubeClient::~KubeClient() = default;
 namespace {
 
 // Everything but the body handling and timeouts, the same for every request.
-curl_slist* prepare(CURL* easy, const KubeConfig& config, const ClientOptions& options,
-                    std::string_view method, const std::string& url, const std::string* body,
-                    std::string_view content_type) {
+curl_slist* prepare(CURL* easy, const KubeConfig& config, const ClientOptions& options, std::string_view method,
+                    const std::string& url, const std::string* body, std::string_view content_type) {
   curl_easy_reset(easy);
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -176,8 +175,7 @@ ApiReply KubeClient::send(std::string_view method, const std::string& path, cons
 namespace {
 nlohmann::json parse_body(const ApiReply& reply, std::string_view method, std::string_view path) {
   auto parsed = nlohmann::json::parse(reply.body, nullptr, false);
-  if (parsed.is_discarded())
-    fail(ErrorKind::network, "API server: {} {}: reply is not JSON", method, path);
+  if (parsed.is_discarded()) fail(ErrorKind::network, "API server: {} {}: reply is not JSON", method, path);
   return parsed;
 }
 }  // namespace

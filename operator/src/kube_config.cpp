@@ -35,8 +35,7 @@ YAML::Node find_named(const YAML::Node& root, const std::string& list, const std
       if (entry["name"] && entry["name"].as<std::string>() == name) {
         const std::string field = list == "clusters" ? "cluster" : list == "users" ? "user" : "context";
         if (!entry[field] || !entry[field].IsMap())
-          fail(ErrorKind::usage, "kubeconfig {}: {} entry {} has no {} map", file.string(), list,
-               name, field);
+          fail(ErrorKind::usage, "kubeconfig {}: {} entry {} has no {} map", file.string(), list, name, field);
         return entry[field];
       }
     }
@@ -49,11 +48,9 @@ std::string string_field(const YAML::Node& node, const char* key) {
 }
 
 // `<key>-data` (base64) or `<key>` (a file, relative to the kubeconfig's directory).
-std::string pem_field(const YAML::Node& node, const std::string& key,
-                      const std::filesystem::path& file) {
+std::string pem_field(const YAML::Node& node, const std::string& key, const std::filesystem::path& file) {
   if (node[key + "-data"]) {
-    return base64_decode(node[key + "-data"].as<std::string>(),
-                         "kubeconfig " + file.string() + " " + key + "-data");
+    return base64_decode(node[key + "-data"].as<std::string>(), "kubeconfig " + file.string() + " " + key + "-data");
   }
   if (node[key]) {
     std::filesystem::path path = node[key].as<std::string>();
@@ -74,8 +71,7 @@ KubeConfig in_cluster_config(const std::filesystem::path& service_account_dir) {
   const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
   if (!host || !port || !*host || !*port)
-    fail(ErrorKind::not_found,
-         "not running in a pod: KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set");
+    fail(ErrorKind::not_found, "not running in a pod: KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set");
   KubeConfig config;
   const std::string h = host;
   // An IPv6 service address needs brackets in a URL.
@@ -127,7 +123,8 @@ KubeConfig load_kubeconfig(const std::filesystem::path& file, const std::optiona
              file.string(), context_name, unsupported);
     }
     if (config.client_cert_pem.empty() != config.client_key_pem.empty())
-      fail(ErrorKind::usage, "kubeconfig {}: user of context {} has a client certificate without key or a key without certificate",
+      fail(ErrorKind::usage,
+           "kubeconfig {}: user of context {} has a client certificate without key or a key without certificate",
            file.string(), context_name);
     const std::string ns = string_field(ctx, "namespace");
     if (!ns.empty()) config.namespace_name = ns;
@@ -186,8 +183,7 @@ std::string base64_decode(std::string_view text, std::string_view what) {
 }
 
 std::string base64_encode(std::string_view bytes) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;

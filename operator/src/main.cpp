@@ -52,9 +52,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   try {
-    const auto config = ckms::op::discover_config(
-        kubeconfig.empty() ? std::nullopt : std::optional<std::filesystem::path>(kubeconfig),
-        context.empty() ? std::nullopt : std::optional<std::string>(context));
+    const auto config =
+        ckms::op::discover_config(kubeconfig.empty() ? std::nullopt : std::optional<std::filesystem::path>(kubeconfig),
+                                  context.empty() ? std::nullopt : std::optional<std::string>(context));
     ckms::op::ControllerOptions options;
     options.namespace_name = namespace_name.empty() ? config.namespace_name : namespace_name;
     options.settings = settings;

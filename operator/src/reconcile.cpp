@@ -66,8 +66,7 @@ bool pod_ready(const json& pod) { return has_condition(pod, "Ready"); }
 
 Condition make_condition(const KernelModule& module, std::string type, bool value, std::string reason,
                          std::string message, const std::string& now) {
-  Condition c{std::move(type), value ? "True" : "False", std::move(reason), std::move(message), now,
-              module.generation};
+  Condition c{std::move(type), value ? "True" : "False", std::move(reason), std::move(message), now, module.generation};
   // A condition keeps its transition time until its status changes: an unchanged world
   // gives a byte-identical status, so a restarted operator writes nothing.
   if (const Condition* old = module.status.condition(c.type); old && old->status == c.status)
@@ -119,7 +118,7 @@ void mark_degraded(KernelModuleStatus& status, const KernelModule& module, const
 }
 
 std::map<std::string, std::vector<std::string>> nodes_by_kernel(const KernelModuleSpec& spec,
-                                                                 const std::vector<json>& nodes) {
+                                                                const std::vector<json>& nodes) {
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& node : nodes) {
     const std::string release = str(node, "/status/nodeInfo/kernelVersion");
@@ -177,8 +176,8 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
         } else if (const std::string why = pod_failure(pod); !why.empty()) {
           ++ks.failed;
           load_failed.push_back(fmt::format("{} ({})", node, release));
-          desired.events.push_back({"Warning", "LoadFailed",
-                                    fmt::format("loading on node {} (kernel {}) fails: {}", node, release, why)});
+          desired.events.push_back(
+              {"Warning", "LoadFailed", fmt::format("loading on node {} (kernel {}) fails: {}", node, release, why)});
         }
       }
       ks.loaded = std::min(ks.loaded, ks.nodes);
@@ -199,10 +198,9 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
         ks.failed = ks.nodes;
         ks.phase = KernelPhase::build_failed;
         build_failed.push_back(release);
-        desired.events.push_back(
-            {"Warning", "ArtifactMissing",
-             fmt::format("build Job {} for kernel {} completed, but {} has no tag for it",
-                         str(*job, "/metadata/name"), release, module.spec.repository)});
+        desired.events.push_back({"Warning", "ArtifactMissing",
+                                  fmt::format("build Job {} for kernel {} completed, but {} has no tag for it",
+                                              str(*job, "/metadata/name"), release, module.spec.repository)});
       } else {
         ks.phase = KernelPhase::building;
         building.push_back(release);

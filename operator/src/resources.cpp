@@ -9,8 +9,7 @@ std::string Resource::api_version() const {
 }
 
 std::string Resource::collection(std::string_view ns) const {
-  const std::string base = group.empty() ? fmt::format("/api/{}", version)
-                                         : fmt::format("/apis/{}/{}", group, version);
+  const std::string base = group.empty() ? fmt::format("/api/{}", version) : fmt::format("/apis/{}/{}", group, version);
   if (!namespaced) return fmt::format("{}/{}", base, plural);
   return fmt::format("{}/namespaces/{}/{}", base, ns, plural);
 }
@@ -21,9 +20,7 @@ std::string Resource::object(std::string_view ns, std::string_view name, std::st
   return path;
 }
 
-std::string owned_selector() {
-  return fmt::format("{}%3D{}", label::managed_by, label::managed_by_value);
-}
+std::string owned_selector() { return fmt::format("{}%3D{}", label::managed_by, label::managed_by_value); }
 
 std::vector<Permission> required_permissions() {
   // Informers list, then watch. Workloads are created, replaced and deleted, and read one

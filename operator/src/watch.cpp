@@ -36,17 +36,23 @@ void LineBuffer::feed(std::string_view bytes, const std::function<void(std::stri
 WatchEvent parse_watch_event(std::string_view line) {
   const auto doc = nlohmann::json::parse(line, nullptr, false);
   const auto excerpt = [&] { return std::string(line.substr(0, 200)); };
-  if (!doc.is_object() || !doc.contains("type") || !doc["type"].is_string() ||
-      !doc.contains("object") || !doc["object"].is_object())
+  if (!doc.is_object() || !doc.contains("type") || !doc["type"].is_string() || !doc.contains("object") ||
+      !doc["object"].is_object())
     fail(ErrorKind::network, "watch stream: not a watch event: {}", excerpt());
   const std::string type = doc["type"];
   WatchEvent event{WatchEventType::error, doc["object"]};
-  if (type == "ADDED") event.type = WatchEventType::added;
-  else if (type == "MODIFIED") event.type = WatchEventType::modified;
-  else if (type == "DELETED") event.type = WatchEventType::deleted;
-  else if (type == "BOOKMARK") event.type = WatchEventType::bookmark;
-  else if (type == "ERROR") event.type = WatchEventType::error;
-  else fail(ErrorKind::network, "watch stream: unknown event type {}", type);
+  if (type == "ADDED")
+    event.type = WatchEventType::added;
+  else if (type == "MODIFIED")
+    event.type = WatchEventType::modified;
+  else if (type == "DELETED")
+    event.type = WatchEventType::deleted;
+  else if (type == "BOOKMARK")
+    event.type = WatchEventType::bookmark;
+  else if (type == "ERROR")
+    event.type = WatchEventType::error;
+  else
+    fail(ErrorKind::network, "watch stream: unknown event type {}", type);
   if (event.type != WatchEventType::error) {
     const auto& meta = event.object.value("metadata", nlohmann::json::object());
     if (!meta.is_object() || !meta.contains("resourceVersion") || !meta["resourceVersion"].is_string())
@@ -155,8 +161,7 @@ void Informer::apply(const WatchEvent& event) {
 
 void Informer::watch_once(const std::atomic<bool>& stop) {
   std::string path = fmt::format("{}?watch=1&allowWatchBookmarks=true&timeoutSeconds={}&resourceVersion={}",
-                                 resource_.collection(namespace_), options_.watch_timeout.count(),
-                                 resource_version());
+                                 resource_.collection(namespace_), options_.watch_timeout.count(), resource_version());
   if (!selector_.empty()) path += "&labelSelector=" + selector_;
   {
     std::lock_guard lock(mutex_);
@@ -184,8 +189,7 @@ void Informer::watch_once(const std::atomic<bool>& stop) {
 
 void Informer::sleep_backoff(std::chrono::milliseconds delay, const std::atomic<bool>& stop) const {
   const auto until = std::chrono::steady_clock::now() + delay;
-  while (!stop && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (!stop && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 void Informer::run(const std::atomic<bool>& stop) {

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "ckms/images/resolve.hpp"
 #include "ckms/base/digest.hpp"
+#include "ckms/images/resolve.hpp"
 #include "ckms/operator/commands.hpp"
 #include "ckms/operator/resources.hpp"
 
@@ -37,8 +37,9 @@ json metadata(const KernelModule& module, const std::string& name, std::string_v
           {"labels", labels(module, component, release)},
           // The version is what the build must publish and the loader loads; it is part of
           // the spec hash even where no command line names it.
-          {"annotations", {{std::string(label::kernel_release), std::string(release)},
-                           {std::string(label::module_version), module.spec.version}}},
+          {"annotations",
+           {{std::string(label::kernel_release), std::string(release)},
+            {std::string(label::module_version), module.spec.version}}},
           {"ownerReferences", json::array({{{"apiVersion", resource::kernel_modules.api_version()},
                                             {"kind", std::string(resource::kernel_modules.kind)},
                                             {"name", module.name},
@@ -113,18 +114,17 @@ json build_job(const KernelModule& module, std::string_view release, const Opera
   }
   add_auth(spec, mounts, volumes);
 
-  json pod_spec = {
-      {"restartPolicy", "Never"},
-      {"nodeSelector", {{"kubernetes.io/os", "linux"}}},
-      {"imagePullSecrets", pull_secrets(spec)},
-      {"initContainers", init},
-      {"containers", json::array({{{"name", "build"},
-                                   {"image", images::image_reference(spec.build_image_template, release)},
-                                   {"imagePullPolicy", settings.image_pull_policy},
-                                   {"command", build_command(spec, release)},
-                                   {"env", json::array({{{"name", "HOME"}, {"value", "/tmp"}}})},
-                                   {"volumeMounts", mounts}}})},
-      {"volumes", volumes}};
+  json pod_spec = {{"restartPolicy", "Never"},
+                   {"nodeSelector", {{"kubernetes.io/os", "linux"}}},
+                   {"imagePullSecrets", pull_secrets(spec)},
+                   {"initContainers", init},
+                   {"containers", json::array({{{"name", "build"},
+                                                {"image", images::image_reference(spec.build_image_template, release)},
+                                                {"imagePullPolicy", settings.image_pull_policy},
+                                                {"command", build_command(spec, release)},
+                                                {"env", json::array({{{"name", "HOME"}, {"value", "/tmp"}}})},
+                                                {"volumeMounts", mounts}}})},
+                   {"volumes", volumes}};
   json job = {{"apiVersion", "batch/v1"},
               {"kind", "Job"},
               {"metadata", metadata(module, build_job_name(module, release), "build", release)},
@@ -140,16 +140,15 @@ json loader_daemon_set(const KernelModule& module, std::string_view release, con
                        const OperatorSettings& settings) {
   const KernelModuleSpec& spec = module.spec;
   // /run is the pod's own (the readiness marker); /run/ckms inside it is the host's.
-  json mounts = json::array({mount("modules", "/lib/modules", true), mount("cache", pod_path::cache, false),
-                             mount("run", "/run", false), mount("state", pod_path::state, false),
-                             mount("tmp", "/tmp", false)});
+  json mounts =
+      json::array({mount("modules", "/lib/modules", true), mount("cache", pod_path::cache, false),
+                   mount("run", "/run", false), mount("state", pod_path::state, false), mount("tmp", "/tmp", false)});
   const auto host_dir = [](std::string_view name, std::string_view path, std::string_view type) {
     return json{{"name", std::string(name)}, {"hostPath", {{"path", std::string(path)}, {"type", std::string(type)}}}};
   };
-  json volumes = json::array({host_dir("modules", "/lib/modules", "Directory"),
-                              host_dir("cache", pod_path::cache, "DirectoryOrCreate"),
-                              host_dir("state", pod_path::state, "DirectoryOrCreate"), empty_dir("run"),
-                              empty_dir("tmp")});
+  json volumes = json::array(
+      {host_dir("modules", "/lib/modules", "Directory"), host_dir("cache", pod_path::cache, "DirectoryOrCreate"),
+       host_dir("state", pod_path::state, "DirectoryOrCreate"), empty_dir("run"), empty_dir("tmp")});
   if (spec.trusted_certificate) {
     mounts.push_back(mount("trust", pod_path::trust, true));
     volumes.push_back({{"name", "trust"}, {"configMap", {{"name", spec.trusted_certificate->config_map}}}});
@@ -171,17 +170,12 @@ json loader_daemon_set(const KernelModule& module, std::string_view release, con
         {"readOnlyRootFilesystem", true},
         {"allowPrivilegeEscalation", false},
         {"capabilities", {{"drop", {"ALL"}}, {"add", {"SYS_MODULE"}}}}}},
-      {"readinessProbe",
-       {{"exec", {{"command", {"cat", std::string(pod_path::ready_marker)}}}}, {"periodSeconds", 5}}},
+      {"readinessProbe", {{"exec", {{"command", {"cat", std::string(pod_path::ready_marker)}}}}, {"periodSeconds", 5}}},
       {"lifecycle", {{"preStop", {{"exec", {{"command", unload_command(spec)}}}}}}},
       {"volumeMounts", mounts}};
-  json pod_spec = {
-      {"nodeSelector", node_selector},
-      {"tolerations", spec.tolerations},
-      {"imagePullSecrets", pull_secrets(spec)},
-      {"terminationGracePeriodSeconds", 60},
-      {"containers", json::array({container})},
-      {"volumes", volumes}};
+  json pod_spec = {{"nodeSelector", node_selector},          {"tolerations", spec.tolerations},
+                   {"imagePullSecrets", pull_secrets(spec)}, {"terminationGracePeriodSeconds", 60},
+                   {"containers", json::array({container})}, {"volumes", volumes}};
   json selector = {{std::string(label::managed_by), std::string(label::managed_by_value)},
                    {std::string(label::kernel_module), module.name},
                    {std::string(label::kernel), kernel_key(release)}};

@@ -97,11 +97,9 @@ std::string base64url(std::string_view bytes) {
   return out;
 }
 
-void make_certificate(const fs::path& key, const fs::path& cert, const std::string& subject,
-                      bool with_ip_san) {
-  std::vector<std::string> argv{"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                                "-keyout", key.string(), "-out", cert.string(), "-days", "2",
-                                "-subj", "/CN=" + subject};
+void make_certificate(const fs::path& key, const fs::path& cert, const std::string& subject, bool with_ip_san) {
+  std::vector<std::string> argv{"openssl",    "req",  "-x509",       "-newkey", "rsa:2048", "-nodes", "-keyout",
+                                key.string(), "-out", cert.string(), "-days",   "2",        "-subj",  "/CN=" + subject};
   if (with_ip_san) {
     argv.insert(argv.end(), {"-addext", "subjectAltName=IP:127.0.0.1"});
   }
@@ -202,8 +200,8 @@ RegistryFixture::RegistryFixture(RegistrySetup setup) : setup_(setup) {
   if (setup_ == RegistrySetup::basic_tls) {
     make_certificate(dir_ / "tls.key", dir_ / "tls.crt", "127.0.0.1", true);
     ca_cert_ = dir_ / "tls.crt";
-    http_section += "  tls:\n    certificate: " + (dir_ / "tls.crt").string() + "\n    key: " +
-                    (dir_ / "tls.key").string() + "\n";
+    http_section +=
+        "  tls:\n    certificate: " + (dir_ / "tls.crt").string() + "\n    key: " + (dir_ / "tls.key").string() + "\n";
     const RunResult htpasswd = run({"htpasswd", "-Bbn", credentials_.username, credentials_.password});
     if (htpasswd.exit_code != 0) throw std::runtime_error("htpasswd failed: " + htpasswd.err);
     write_text(dir_ / "htpasswd", htpasswd.out);
@@ -219,14 +217,15 @@ RegistryFixture::RegistryFixture(RegistrySetup setup) : setup_(setup) {
     OPENSSL_free(der);
     X509_free(cert);
     token_server_ = std::make_unique<LoopbackHttpServer>([this](const HttpExchange& e) { return issue_token(e); });
-    auth_section = "auth:\n  token:\n    realm: http://" + token_server_->authority() + "/token\n    service: " +
-                   kService + "\n    issuer: " + kIssuer + "\n    rootcertbundle: " +
-                   (dir_ / "token.crt").string() + "\n";
+    auth_section = "auth:\n  token:\n    realm: http://" + token_server_->authority() +
+                   "/token\n    service: " + kService + "\n    issuer: " + kIssuer +
+                   "\n    rootcertbundle: " + (dir_ / "token.crt").string() + "\n";
   }
   write_text(dir_ / "config.yml",
-             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: " +
-                 storage_.string() + "\n  delete:\n    enabled: true\n  redirect:\n    disable: true\n" +
-                 "http:\n" + http_section + auth_section);
+             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    "
+             "rootdirectory: " +
+                 storage_.string() + "\n  delete:\n    enabled: true\n  redirect:\n    disable: true\n" + "http:\n" +
+                 http_section + auth_section);
 
   const std::string log = (dir_ / "registry.log").string();
   posix_spawn_file_actions_t actions;
@@ -259,8 +258,7 @@ RegistryFixture::~RegistryFixture() {
   }
 }
 
-oci::RegistryReference RegistryFixture::reference(const std::string& repository,
-                                                  std::optional<std::string> tag) const {
+oci::RegistryReference RegistryFixture::reference(const std::string& repository, std::optional<std::string> tag) const {
   oci::RegistryReference ref;
   ref.registry = host();
   ref.repository = repository;
@@ -326,11 +324,16 @@ HttpReply RegistryFixture::issue_token(const HttpExchange& request) {
       access.push_back({{"type", scope.substr(0, first)}, {"name", name}, {"actions", actions}});
     }
   }
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  const nlohmann::json claims = {{"iss", kIssuer},     {"sub", subject},   {"aud", kService},
-                                 {"exp", now + 300},   {"nbf", now - 10},  {"iat", now},
-                                 {"jti", std::to_string(std::random_device{}())}, {"access", access}};
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const nlohmann::json claims = {{"iss", kIssuer},
+                                 {"sub", subject},
+                                 {"aud", kService},
+                                 {"exp", now + 300},
+                                 {"nbf", now - 10},
+                                 {"iat", now},
+                                 {"jti", std::to_string(std::random_device{}())},
+                                 {"access", access}};
   const std::string token = sign_jwt(claims.dump());
   const nlohmann::json reply = {{"token", token}, {"access_token", token}, {"expires_in", 300}};
   return {200, {{"Content-Type", "application/json"}}, reply.dump()};
@@ -341,12 +344,12 @@ std::string RegistryFixture::sign_jwt(const std::string& payload) const {
   const std::string input = base64url(header.dump()) + "." + base64url(payload);
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(signing_key_.c_str(), "r"), &std::fclose);
   std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> key(PEM_read_PrivateKey(file.get(), nullptr, nullptr, nullptr),
-                                                    &EVP_PKEY_free);
+                                                     &EVP_PKEY_free);
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   std::size_t size = 0;
   if (!key || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &size, reinterpret_cast<const unsigned char*>(input.data()),
-                     input.size()) != 1) {
+      EVP_DigestSign(ctx.get(), nullptr, &size, reinterpret_cast<const unsigned char*>(input.data()), input.size()) !=
+          1) {
     throw std::runtime_error("cannot sign a test token");
   }
   std::string signature(size, '\0');

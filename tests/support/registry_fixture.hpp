@@ -73,8 +73,7 @@ class RegistryFixture {
   RegistrySetup setup() const { return setup_; }
   // host:port
   std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-  oci::RegistryReference reference(const std::string& repository,
-                                   std::optional<std::string> tag = std::nullopt) const;
+  oci::RegistryReference reference(const std::string& repository, std::optional<std::string> tag = std::nullopt) const;
   // plain_http / ca_cert / credentials as the setup needs, fast retries, no credential files.
   oci::RegistryOptions options() const;
   const oci::Credentials& credentials() const { return credentials_; }

@@ -63,8 +63,7 @@ void drain(int fd, std::string& into) {
 
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   int out_pipe[2], err_pipe[2], in_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 ||
-      ::pipe2(in_pipe, O_CLOEXEC) != 0) {
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 || ::pipe2(in_pipe, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe failed");
   }
   posix_spawn_file_actions_t actions;
@@ -193,9 +192,7 @@ bool wait_for_port(int port, int timeout_ms) {
   return false;
 }
 
-bool have_program(const std::string& name) {
-  return run({"sh", "-c", "command -v " + name}).exit_code == 0;
-}
+bool have_program(const std::string& name) { return run({"sh", "-c", "command -v " + name}).exit_code == 0; }
 
 fs::path download_cache() {
   fs::path dir;

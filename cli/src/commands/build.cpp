@@ -11,19 +11,19 @@
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "ckms/base/error.hpp"
+#include "ckms/base/temp_dir.hpp"
 #include "ckms/builder/build.hpp"
 #include "ckms/builder/build_source.hpp"
 #include "ckms/builder/scratch_dir.hpp"
 #include "ckms/builder/stop.hpp"
 #include "ckms/images/resolve.hpp"
 #include "ckms/kmod/sign.hpp"
-#include "ckms/base/error.hpp"
-#include "ckms/base/temp_dir.hpp"
 #include "ckms/oci/reference.hpp"
 #include "targets.hpp"
 
@@ -102,12 +102,15 @@ std::int64_t parse_size(const std::string& flag, const std::string& text) {
   } catch (const std::exception&) {
   }
   std::string unit = text.substr(end == 0 ? text.size() : end);
-  if (unit.ends_with("iB")) unit.resize(unit.size() - 2);
-  else if (unit.ends_with('i') || unit.ends_with('B')) unit.pop_back();
-  static const std::map<std::string, int> shifts = {{"", 0}, {"K", 10}, {"k", 10}, {"M", 20}, {"m", 20},
+  if (unit.ends_with("iB"))
+    unit.resize(unit.size() - 2);
+  else if (unit.ends_with('i') || unit.ends_with('B'))
+    unit.pop_back();
+  static const std::map<std::string, int> shifts = {{"", 0},   {"K", 10}, {"k", 10}, {"M", 20}, {"m", 20},
                                                     {"G", 30}, {"g", 30}, {"T", 40}, {"t", 40}};
   const auto shift = shifts.find(unit);
-  if (number <= 0 || end == 0 || shift == shifts.end() || number > (std::numeric_limits<std::int64_t>::max() >> shift->second)) {
+  if (number <= 0 || end == 0 || shift == shifts.end() ||
+      number > (std::numeric_limits<std::int64_t>::max() >> shift->second)) {
     fail(ErrorKind::usage, "{} '{}': give a size such as 8G, 512M or a number of bytes", flag, text);
   }
   return static_cast<std::int64_t>(number) << shift->second;
@@ -214,7 +217,8 @@ void print_summary(const builder::BuildSummary& summary) {
     fmt::print(stderr, "ckms: {} version {}: index {}\n", summary.output, index.version, index.index.digest.str());
   }
   if (!summary.signed_modules) {
-    fmt::print(stderr, "ckms: warning: the modules are UNSIGNED (--no-sign); nodes that check signatures refuse them\n");
+    fmt::print(stderr,
+               "ckms: warning: the modules are UNSIGNED (--no-sign); nodes that check signatures refuse them\n");
   }
 }
 
@@ -241,7 +245,8 @@ bool run_build(App& app, const BuildArgs& args) {
   options.in_place = args.runtime == "none";
   options.runtime = args.runtime;
   options.compression = parse_compression(args.compress);
-  for (const auto& text : args.parameters) options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
+  for (const auto& text : args.parameters)
+    options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
   options.jobs = args.jobs;
   options.make_jobs = args.make_jobs;
   options.time_limit = std::chrono::seconds(args.timeout);
@@ -327,26 +332,32 @@ void register_build_commands(App& app) {
   static BuildArgs args;
   auto* build = app.root().add_subcommand(
       "build", "Build a DKMS module source for kernels in sandboxes, sign and publish the modules");
-  build->add_option("source", args.source, "Directory with dkms.conf, or a source artifact REF (oci:DIR:TAG, HOST/REPO:TAG)")
+  build
+      ->add_option("source", args.source,
+                   "Directory with dkms.conf, or a source artifact REF (oci:DIR:TAG, HOST/REPO:TAG)")
       ->required();
-  build->add_option("-k,--kernel", args.kernels, "Kernel release to build for (repeatable); its image comes from --image-template");
+  build->add_option("-k,--kernel", args.kernels,
+                    "Kernel release to build for (repeatable); its image comes from --image-template");
   build->add_option("--build-image", args.build_images,
                     "Kernel build image (repeatable); its io.ckms.kernel.release label names the kernel");
-  build->add_option("--image-template", args.image_template,
-                    "Build image reference with {release} (default: $CKMS_IMAGE_TEMPLATE, else oci:<cache-dir>/images:{release})");
+  build->add_option(
+      "--image-template", args.image_template,
+      "Build image reference with {release} (default: $CKMS_IMAGE_TEMPLATE, else oci:<cache-dir>/images:{release})");
   build->add_option("-o,--output", args.output, "Where artifacts go: a registry repository or oci:DIR")
       ->capture_default_str();
   build->add_option("--sign-key", args.sign_key, "Module signing private key (PEM or DER)")->check(CLI::ExistingFile);
   build->add_option("--sign-cert", args.sign_cert, "Its X.509 certificate (PEM or DER)")->check(CLI::ExistingFile);
   build->add_flag("--no-sign", args.no_sign, "Publish unsigned modules (nodes that check signatures refuse them)");
-  build->add_option("--sign-hash", args.sign_hash, "Signature hash, as sign-file's first argument")->capture_default_str();
+  build->add_option("--sign-hash", args.sign_hash, "Signature hash, as sign-file's first argument")
+      ->capture_default_str();
   build->add_option("--compress", args.compress, "Module compression: none, xz or zstd")->capture_default_str();
   build->add_option("--param", args.parameters,
                     "[MODULE.]NAME=VALUE default parameter the artifact carries for ckms load; repeatable");
   build->add_option("-j,--jobs", args.jobs, "Kernels built at once (default: one per CPU)");
   build->add_option("--make-jobs", args.make_jobs, "make -j for each build (default: CPUs / kernels at once)");
-  build->add_option("--runtime", args.runtime,
-                    "OCI runtime (name or path), or none to build in this root (inside a build image pod)")
+  build
+      ->add_option("--runtime", args.runtime,
+                   "OCI runtime (name or path), or none to build in this root (inside a build image pod)")
       ->capture_default_str();
   build->add_option("--cache-dir", args.cache_dir,
                     "Unpacked build images and logs (default: /var/cache/ckms as root, else $XDG_CACHE_HOME/ckms)");
@@ -355,14 +366,17 @@ void register_build_commands(App& app) {
   build->add_option("--memory", args.memory,
                     "Memory each sandbox run may use, /tmp and the build tree included, such as 8G (default: " +
                         std::string(kDefaultMemory) + "; root only)");
-  build->add_option("--scratch-size", args.scratch_size,
-                    "Size of the tmpfs each sandbox run builds in (the module's tree; counted in --memory)")
+  build
+      ->add_option("--scratch-size", args.scratch_size,
+                   "Size of the tmpfs each sandbox run builds in (the module's tree; counted in --memory)")
       ->capture_default_str();
-  build->add_option("--log-limit", args.log_limit,
-                    "Output of each sandbox run kept in its log; the rest is dropped and counted")
+  build
+      ->add_option("--log-limit", args.log_limit,
+                   "Output of each sandbox run kept in its log; the rest is dropped and counted")
       ->capture_default_str();
-  build->add_option("--pids-limit", args.pids_limit,
-                    fmt::format("Processes each sandbox run may have at once (default: {}; root only)", kDefaultPidsLimit));
+  build->add_option(
+      "--pids-limit", args.pids_limit,
+      fmt::format("Processes each sandbox run may have at once (default: {}; root only)", kDefaultPidsLimit));
   build->add_flag("--force", args.force, "Build even when the output already holds the same build");
   add_registry_flags(build, args.registry);
   app.on(build, [&app] {

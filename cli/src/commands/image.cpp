@@ -96,8 +96,8 @@ images::BuildImagesOptions build_options(const BuildArgs& args) {
       .rpms = args.rpms,
       .debs = args.debs,
       .apt_cache = args.apt_cache,
-      .reference_template = args.output.empty() ? args.reference_template
-                                                : args.output + ":" + std::string(images::kReleasePlaceholder),
+      .reference_template =
+          args.output.empty() ? args.reference_template : args.output + ":" + std::string(images::kReleasePlaceholder),
       .layer_options = {.compression = parse_compression(args.compression),
                         .source_date_epoch = ckms::source_date_epoch_from_environment()},
       .open_target = [&registry = args.registry](const oci::Reference& reference, bool for_push) {
@@ -136,14 +136,16 @@ void register_image_commands(App& app) {
   auto* build = image->add_subcommand("build", "Build and push one kernel build image per --kernel");
   build->add_option("-k,--kernel", build_args.kernels, "Kernel release, e.g. 6.1.0-56-cloud-amd64 (repeatable)")
       ->required();
-  build->add_option("--toolchain-tar", build_args.toolchain_tar,
-                    "Root filesystem tarball for the shared toolchain layer (e.g. from mmdebstrap)")
+  build
+      ->add_option("--toolchain-tar", build_args.toolchain_tar,
+                   "Root filesystem tarball for the shared toolchain layer (e.g. from mmdebstrap)")
       ->check(CLI::ExistingFile);
   build->add_option("--base", build_args.base, "Existing image whose layers and config are the toolchain");
   build->add_option("--debs", build_args.debs, "Directory of .deb files to use instead of apt-get download")
       ->check(CLI::ExistingDirectory);
-  build->add_option("--rpms", build_args.rpms,
-                    "Directory of .rpm files holding kernel-devel for each --kernel (Fedora, RHEL and kin)")
+  build
+      ->add_option("--rpms", build_args.rpms,
+                   "Directory of .rpm files holding kernel-devel for each --kernel (Fedora, RHEL and kin)")
       ->check(CLI::ExistingDirectory);
   build->add_option("--apt-cache", build_args.apt_cache,
                     "Where apt-get download keeps packages (default: $XDG_CACHE_HOME/ckms/debs)");
@@ -156,8 +158,9 @@ void register_image_commands(App& app) {
 
   static ResolveArgs resolve_args;
   auto* resolve = image->add_subcommand("resolve", "Print the build image reference of kernel releases");
-  resolve->add_option("--template", resolve_args.reference_template,
-                      "Image reference with {release}, e.g. REGISTRY/ckms/kernel-build:{release}")
+  resolve
+      ->add_option("--template", resolve_args.reference_template,
+                   "Image reference with {release}, e.g. REGISTRY/ckms/kernel-build:{release}")
       ->required();
   resolve->add_option("release", resolve_args.kernels, "Kernel release(s)")->required();
   app.on(resolve, [&app] { run_resolve(app, resolve_args); });

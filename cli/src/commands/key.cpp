@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "ckms/kmod/keygen.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/kmod/keygen.hpp"
 
 namespace ckms::cli {
 namespace fs = std::filesystem;
@@ -51,8 +51,9 @@ void run_generate(App& app, const GenerateArgs& args) {
                 {"bits", options.rsa_bits},
                 {"days", options.days}});
   } else {
-    fmt::print("key  {} (RSA {} bits, mode 0600)\ncert {}\n  subject {}\n  serial  {}\n  key id  {}\n  valid   {} days\n",
-               args.key, options.rsa_bits, args.cert, key.subject, key.serial, key.key_id, options.days);
+    fmt::print(
+        "key  {} (RSA {} bits, mode 0600)\ncert {}\n  subject {}\n  serial  {}\n  key id  {}\n  valid   {} days\n",
+        args.key, options.rsa_bits, args.cert, key.subject, key.serial, key.key_id, options.days);
   }
 }
 
@@ -68,8 +69,7 @@ void register_key_commands(App& app) {
   generate->add_option("--key", generate_args.key, "Private key file to write (PEM, mode 0600)")->required();
   generate->add_option("--cert", generate_args.cert, "Certificate file to write (PEM)")->required();
   generate->add_option("--subject", generate_args.subject, "Certificate common name (CN)");
-  generate->add_option("--days", generate_args.days, "Validity in days (default 3650)")
-      ->check(CLI::PositiveNumber);
+  generate->add_option("--days", generate_args.days, "Validity in days (default 3650)")->check(CLI::PositiveNumber);
   generate->add_option("--bits", generate_args.bits, "RSA key size (default 4096)")->check(CLI::PositiveNumber);
   generate->add_flag("--force", generate_args.force, "Replace existing files");
   app.on(generate, [&app] { run_generate(app, generate_args); });

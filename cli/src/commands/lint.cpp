@@ -26,8 +26,8 @@ void print_human(const builder::LintReport& report) {
              c.package_version.empty() ? "?" : c.package_version);
   fmt::print("directives: {}\n", fmt::join(c.directives_set(), " "));
   for (const auto& m : c.modules) {
-    fmt::print("module[{}]: {}{}.ko -> {}/{}.ko{}\n", m.index, m.built_location, m.built_name,
-               m.dest_location, m.dest_name, m.strip ? "" : " (not stripped)");
+    fmt::print("module[{}]: {}{}.ko -> {}/{}.ko{}\n", m.index, m.built_location, m.built_name, m.dest_location,
+               m.dest_name, m.strip ? "" : " (not stripped)");
   }
   if (report.plan) {
     const auto& p = *report.plan;
@@ -40,16 +40,14 @@ void print_human(const builder::LintReport& report) {
   }
   for (const auto& f : report.findings) {
     if (f.line > 0) {
-      fmt::print("{}:{}: {}: {}\n", report.conf_path.string(), f.line, builder::to_string(f.severity),
-                 f.message);
+      fmt::print("{}:{}: {}: {}\n", report.conf_path.string(), f.line, builder::to_string(f.severity), f.message);
     } else {
       fmt::print("{}: {}: {}\n", report.conf_path.string(), builder::to_string(f.severity), f.message);
     }
   }
   fmt::print("{} error(s), {} warning(s); {}\n", report.count(builder::Severity::error),
              report.count(builder::Severity::warning),
-             report.exact ? "read exactly as DKMS reads it"
-                          : "the build evaluates it in the sandbox for exact values");
+             report.exact ? "read exactly as DKMS reads it" : "the build evaluates it in the sandbox for exact values");
 }
 
 }  // namespace

@@ -56,11 +56,13 @@ void print_load_report(App& app, const loader::LoadReport& report) {
   if (!report.fallback_reason.empty()) {
     fmt::print("  registry not reachable, used the cache: {}\n", oci::printable(report.fallback_reason));
   }
-  for (const auto& dependency : report.dependencies_inserted) fmt::print("  {}: inserted (in-tree dependency)\n", dependency);
+  for (const auto& dependency : report.dependencies_inserted)
+    fmt::print("  {}: inserted (in-tree dependency)\n", dependency);
   for (const auto& m : report.modules) {
-    fmt::print("  {}: {}, signed by {}{}\n", oci::printable(m.module), loader::to_string(m.action),
-               oci::printable(m.signer),
-               oci::printable(m.parameters.empty() ? "" : ", parameters " + describe_parameters(m.parameters, m.parameter_sources)));
+    fmt::print(
+        "  {}: {}, signed by {}{}\n", oci::printable(m.module), loader::to_string(m.action), oci::printable(m.signer),
+        oci::printable(
+            m.parameters.empty() ? "" : ", parameters " + describe_parameters(m.parameters, m.parameter_sources)));
   }
 }
 
@@ -84,9 +86,10 @@ void run_load(App& app, const LoadArgs& args) {
   if (batch == !args.reference.empty()) {
     fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all, or --config-dir DIR");
   }
-  if (args.offline && args.offline_fallback) fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
-  if (batch && (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || args.offline ||
-                args.offline_fallback)) {
+  if (args.offline && args.offline_fallback)
+    fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
+  if (batch &&
+      (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || args.offline || args.offline_fallback)) {
     fail(ErrorKind::usage, "--all and --config-dir take --kernel, --param and the network mode from each file");
   }
   if (batch || !args.offline) {
@@ -121,7 +124,8 @@ void run_status(App& app, const PathArgs& args) {
   loader::LinuxKernel kernel;
   loader::StateStore state(args.state_dir);
   std::unique_ptr<loader::ModuleCache> cache;
-  if (fs::exists(fs::path(args.cache_dir) / "oci-layout")) cache = std::make_unique<loader::ModuleCache>(args.cache_dir);
+  if (fs::exists(fs::path(args.cache_dir) / "oci-layout"))
+    cache = std::make_unique<loader::ModuleCache>(args.cache_dir);
   const auto entries = loader::status(state, cache.get(), kernel);
   if (app.options().json) {
     nlohmann::json modules = nlohmann::json::array();
@@ -145,7 +149,8 @@ void register_load_commands(App& app) {
   auto* load = root.add_subcommand(
       "load", "Fetch, verify and insert a module artifact for the running kernel (or every configured one)");
   load->add_option("REF", load_args->reference, "REPO:VERSION or oci:DIR:VERSION");
-  load->add_flag("--all", load_args->all, fmt::format("Load every artifact configured in {}", loader::kDefaultConfigDir));
+  load->add_flag("--all", load_args->all,
+                 fmt::format("Load every artifact configured in {}", loader::kDefaultConfigDir));
   load->add_option("--config-dir", load_args->config_dir, "Load every artifact configured in DIR (*.yaml)");
   load->add_option("--kernel", load_args->kernel, "Kernel release to resolve for (default: uname -r)");
   load->add_option("--trust", load_args->trust,
@@ -159,7 +164,8 @@ void register_load_commands(App& app) {
                  "Fetch and verify into the cache without inserting (e.g. with --kernel for the next kernel)");
   add_cache_option(load, load_args->paths);
   add_state_option(load, load_args->paths);
-  load->add_option("--modules-dir", load_args->paths.modules_dir, "Where <release>/modules.dep.bin of in-tree modules is")
+  load->add_option("--modules-dir", load_args->paths.modules_dir,
+                   "Where <release>/modules.dep.bin of in-tree modules is")
       ->envname("CKMS_MODULES_DIR")
       ->capture_default_str();
   add_registry_flags(load, load_args->registry);

@@ -16,7 +16,7 @@ namespace {
 void run_boot_config(App& app, const LoadArgs& args, loader::Kernel& kernel) {
   const fs::path dir = args.all ? fs::path(loader::kDefaultConfigDir) : fs::path(args.config_dir);
   const auto results = loader::load_boot_config(dir, std::vector<fs::path>(args.trust.begin(), args.trust.end()),
-                                                 args.paths.paths(), kernel);
+                                                args.paths.paths(), kernel);
   nlohmann::json documents = nlohmann::json::array();
   int exit_code = kExitOk;
   for (const auto& result : results) {

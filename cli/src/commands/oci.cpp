@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app.hpp"
-#include "ckms/oci/copy.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -47,9 +47,8 @@ void run_copy(const App& app, const CopyArgs& args) {
                 {"blobsSkipped", result.blobs_skipped},
                 {"bytesCopied", result.bytes_copied}});
   } else {
-    fmt::print("{} -> {}\n{} ({} blobs copied, {} already present, {})\n", source_ref.str(),
-               destination_ref.str(), result.root.digest.str(), result.blobs_copied,
-               result.blobs_skipped, human_size(result.bytes_copied));
+    fmt::print("{} -> {}\n{} ({} blobs copied, {} already present, {})\n", source_ref.str(), destination_ref.str(),
+               result.root.digest.str(), result.blobs_copied, result.blobs_skipped, human_size(result.bytes_copied));
   }
 }
 
@@ -77,8 +76,8 @@ void run_inspect(App& app, const InspectArgs& args) {
                 {"manifest", document}});
     return;
   }
-  fmt::print("Reference:     {}\nDigest:        {}\nMedia type:    {}\nSize:          {}\n",
-             ref.str(), descriptor.digest.str(), oci::printable(descriptor.media_type), descriptor.size);
+  fmt::print("Reference:     {}\nDigest:        {}\nMedia type:    {}\nSize:          {}\n", ref.str(),
+             descriptor.digest.str(), oci::printable(descriptor.media_type), descriptor.size);
   if (mt::is_index(descriptor.media_type)) {
     const auto index = oci::ImageIndex::parse(bytes, ref.str());
     if (index.artifact_type) fmt::print("Artifact type: {}\n", oci::printable(*index.artifact_type));
@@ -95,10 +94,12 @@ void run_inspect(App& app, const InspectArgs& args) {
   } else {
     const auto manifest = oci::ImageManifest::parse(bytes, ref.str());
     if (manifest.artifact_type) fmt::print("Artifact type: {}\n", oci::printable(*manifest.artifact_type));
-    fmt::print("Config:        {} {}\nLayers:\n", manifest.config.digest.str(), oci::printable(manifest.config.media_type));
+    fmt::print("Config:        {} {}\nLayers:\n", manifest.config.digest.str(),
+               oci::printable(manifest.config.media_type));
     for (const auto& layer : manifest.layers) {
       fmt::print("  {}  {:>10}  {}  {}\n", layer.digest.str(), human_size(static_cast<std::uint64_t>(layer.size)),
-                 oci::printable(layer.media_type), oci::printable(layer.annotation(oci::annotation::kTitle).value_or("")));
+                 oci::printable(layer.media_type),
+                 oci::printable(layer.annotation(oci::annotation::kTitle).value_or("")));
     }
   }
 }
@@ -157,9 +158,8 @@ void run_push(App& app, const PushArgs& args) {
   }
   auto target = open_target(ref, args.registry, true);
   ProgressPrinter progress(app.options().quiet);
-  oci::ImageManifest manifest{
-      .artifact_type = args.artifact_type,
-      .config = oci::Descriptor::for_content(std::string(mt::kOciEmpty), mt::kEmptyJson)};
+  oci::ImageManifest manifest{.artifact_type = args.artifact_type,
+                              .config = oci::Descriptor::for_content(std::string(mt::kOciEmpty), mt::kEmptyJson)};
   oci::push_bytes(*target, manifest.config, mt::kEmptyJson);
   for (const auto& argument : args.files) {
     const auto [file, media_type] = split_file_argument(argument);
@@ -198,9 +198,8 @@ struct PullArgs {
 // Layer titles come from whoever pushed the artifact: only a plain file name may be written,
 // without control characters (a newline in a file name breaks every script that lists it).
 void check_title(const std::string& title, const std::string& where) {
-  const bool control = std::any_of(title.begin(), title.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+  const bool control =
+      std::any_of(title.begin(), title.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
   if (title.empty() || title == "." || title == ".." || title.find('/') != std::string::npos || control) {
     fail(ErrorKind::refused, "{}: layer title {:?} is not a plain file name; refusing to write it", where, title);
   }
@@ -276,7 +275,8 @@ void run_verify(App& app, const VerifyArgs& args) {
     fmt::print("{}: {} problem(s){}\n", ref.str(), problems.size(),
                args.gc ? fmt::format(", {} unreferenced blob(s) removed", removed) : "");
   }
-  if (!problems.empty()) fail(ErrorKind::integrity, "{}: {} blob(s) or reference(s) are damaged", ref.str(), problems.size());
+  if (!problems.empty())
+    fail(ErrorKind::integrity, "{}: {} blob(s) or reference(s) are damaged", ref.str(), problems.size());
 }
 
 struct LoginArgs {
@@ -296,8 +296,8 @@ void run_login(App& app, const LoginArgs& args) {
   if (!args.registry.auth_file.empty()) options.auth_file = args.registry.auth_file;
   std::string password;
   std::getline(std::cin, password);
-  const auto file = oci::login(reference.registry, oci::Credentials{.username = args.registry.username, .password = password},
-                               options);
+  const auto file = oci::login(reference.registry,
+                               oci::Credentials{.username = args.registry.username, .password = password}, options);
   if (app.options().json) {
     print_json({{"registry", reference.registry}, {"authFile", file.string()}});
   } else {
@@ -306,9 +306,8 @@ void run_login(App& app, const LoginArgs& args) {
 }
 
 void run_logout(App& app, const LoginArgs& args) {
-  const bool removed = oci::logout(args.host, args.registry.auth_file.empty()
-                                                  ? std::nullopt
-                                                  : std::optional<fs::path>(args.registry.auth_file));
+  const bool removed = oci::logout(
+      args.host, args.registry.auth_file.empty() ? std::nullopt : std::optional<fs::path>(args.registry.auth_file));
   if (!removed) fail(ErrorKind::not_found, "not logged in to {}", args.host);
   if (app.options().json) {
     print_json({{"registry", args.host}, {"removed", true}});
@@ -323,7 +322,8 @@ void register_oci_commands(App& app) {
   auto& root = app.root();
 
   static CopyArgs copy_args;
-  auto* copy = root.add_subcommand("copy", "Copy an image or artifact (with whole indexes) between registries and OCI layouts");
+  auto* copy =
+      root.add_subcommand("copy", "Copy an image or artifact (with whole indexes) between registries and OCI layouts");
   copy->add_option("source", copy_args.source, "Source: REGISTRY/REPO[:TAG|@DIGEST] or oci:DIR[:TAG]")->required();
   copy->add_option("destination", copy_args.destination, "Destination, same forms")->required();
   copy->add_flag("--referrers", copy_args.referrers, "Also copy manifests that refer to it (signatures, SBOMs)");
@@ -353,7 +353,8 @@ void register_oci_commands(App& app) {
   app.on(push, [&app] { run_push(app, push_args); });
 
   static PullArgs pull_args;
-  auto* pull = root.add_subcommand("pull", "Pull an artifact's files into a directory (names from org.opencontainers.image.title)");
+  auto* pull = root.add_subcommand(
+      "pull", "Pull an artifact's files into a directory (names from org.opencontainers.image.title)");
   pull->add_option("reference", pull_args.reference, "REGISTRY/REPO[:TAG|@DIGEST] or oci:DIR[:TAG]")->required();
   pull->add_option("-o,--output", pull_args.output, "Directory to write the files to")->required();
   add_registry_flags(pull, pull_args.registry);

@@ -56,8 +56,10 @@ loader::InTreePlanner in_tree_planner(App& app) {
   return [&app](const fs::path& directory, const std::vector<loader::Dependency>& absent,
                 loader::Kernel&) -> std::vector<loader::InTreeModule> {
     std::string names;
-    for (const auto& dependency : absent) names += fmt::format("{}{} (for {})", names.empty() ? "" : ", ", dependency.name, dependency.needed_by);
-    hand_over(app.argv(), fmt::format("inserting {} from {}, which the kernel does not have loaded,", names, directory.string()));
+    for (const auto& dependency : absent)
+      names += fmt::format("{}{} (for {})", names.empty() ? "" : ", ", dependency.name, dependency.needed_by);
+    hand_over(app.argv(),
+              fmt::format("inserting {} from {}, which the kernel does not have loaded,", names, directory.string()));
   };
 }
 

@@ -19,8 +19,7 @@ testkit::RegistryFixture& registry();
 std::unique_ptr<oci::RegistryRepository> repository(const std::string& name);
 
 // "hello" for one kernel: base.ko, and hello.ko depending on it.
-BuiltModuleSet module_set(const std::filesystem::path& dir, const std::string& version,
-                          const std::string& release);
+BuiltModuleSet module_set(const std::filesystem::path& dir, const std::string& version, const std::string& release);
 
 // The file of a blob in the registry's storage (docker-registry's filesystem driver).
 std::filesystem::path registry_blob_file(const ckms::Digest& digest);

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "artifact_testing.hpp"
-#include "ckms/kmod/sign.hpp"
 #include "ckms/base/digest.hpp"
+#include "ckms/kmod/sign.hpp"
 #include "hello_module.hpp"
 #include "testkit.hpp"
 
@@ -81,11 +81,13 @@ TEST_CASE("ckms source refuses bad input with the right exit codes", "[artifact]
   CHECK_THAT(no_conf.err, Catch::Contains("dkms.conf") && Catch::Contains((dir / "no-conf").string()));
   CHECK_FALSE(fs::exists(dir / "layout"));
 
-  const auto no_tag = run_ckms({"source", "push", source_tree(dir / "tree").string(), "oci:" + (dir / "layout").string()});
+  const auto no_tag =
+      run_ckms({"source", "push", source_tree(dir / "tree").string(), "oci:" + (dir / "layout").string()});
   CHECK(no_tag.exit_code == 2);
 
   REQUIRE(run_ckms({"source", "push", (dir / "tree").string(), layout_ref}).exit_code == 0);
-  const auto missing = run_ckms({"source", "pull", "oci:" + (dir / "layout").string() + ":nope", "-o", (dir / "o").string()});
+  const auto missing =
+      run_ckms({"source", "pull", "oci:" + (dir / "layout").string() + ":nope", "-o", (dir / "o").string()});
   CHECK(missing.exit_code == 3);
   const auto over = run_ckms({"source", "pull", layout_ref, "-o", (dir / "tree").string()});
   CHECK(over.exit_code == 2);
@@ -106,11 +108,10 @@ TEST_CASE("ckms key generate makes a key that signs modules as sign-file does", 
 
   const auto loaded = ckms::kmod::SigningKey::load(key, cert);
   CHECK(loaded.subject() == "CN = ckms test signer");
-  const auto enddate = ckms::kmod::test::run_ok({"openssl", "x509", "-in", cert.string(), "-noout", "-checkend",
-                                                 std::to_string(29 * 86400)});
+  const auto enddate = ckms::kmod::test::run_ok(
+      {"openssl", "x509", "-in", cert.string(), "-noout", "-checkend", std::to_string(29 * 86400)});
   CHECK_THAT(enddate, Catch::Contains("will not expire"));
-  CHECK(ckms::testkit::run({"openssl", "x509", "-in", cert.string(), "-noout", "-checkend",
-                            std::to_string(31 * 86400)})
+  CHECK(ckms::testkit::run({"openssl", "x509", "-in", cert.string(), "-noout", "-checkend", std::to_string(31 * 86400)})
             .exit_code != 0);
   const auto bits = ckms::kmod::test::run_ok({"openssl", "pkey", "-in", key.string(), "-noout", "-text"});
   CHECK_THAT(bits, Catch::Contains("2048 bit"));
@@ -130,7 +131,8 @@ TEST_CASE("ckms key generate never overwrites a key by accident", "[artifact][cl
   TempDir dir("ckms-cli-key");
   const fs::path key = dir / "k.key";
   const fs::path cert = dir / "k.crt";
-  const std::vector<std::string> args{"key", "generate", "--key", key.string(), "--cert", cert.string(), "--bits", "2048"};
+  const std::vector<std::string> args{"key",    "generate",    "--key",  key.string(),
+                                      "--cert", cert.string(), "--bits", "2048"};
   REQUIRE(run_ckms(args).exit_code == 0);
   const std::string first = ckms::testkit::read_text(key);
 
@@ -150,8 +152,9 @@ TEST_CASE("ckms key generate never overwrites a key by accident", "[artifact][cl
   CHECK(ckms::testkit::read_text(key) != first);
   CHECK_NOTHROW(ckms::kmod::SigningKey::load(key, cert));
 
-  CHECK(run_ckms({"key", "generate", "--key", (dir / "same").string(), "--cert", (dir / "same").string()}).exit_code == 2);
-  CHECK(run_ckms({"key", "generate", "--key", (dir / "x.key").string(), "--cert", (dir / "x.crt").string(), "--bits",
-                  "-5"})
+  CHECK(run_ckms({"key", "generate", "--key", (dir / "same").string(), "--cert", (dir / "same").string()}).exit_code ==
+        2);
+  CHECK(run_ckms(
+            {"key", "generate", "--key", (dir / "x.key").string(), "--cert", (dir / "x.crt").string(), "--bits", "-5"})
             .exit_code == 2);
 }

@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include "artifact_testing.hpp"
-#include "ckms/oci/copy.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -150,8 +150,7 @@ TEST_CASE("a tampered layer is caught when it is fetched", "[artifact][registry]
     CHECK(error_kind([&] { read_all(layout, resolved.manifest.layers[1]); }) == ErrorKind::integrity);
     // Copying it on (what a loader's cache does) refuses it as well, and keeps nothing.
     oci::Layout cache(dir / "cache", oci::Layout::Mode::create_if_missing);
-    CHECK(error_kind([&] { oci::copy(layout, kernel_tag("1.0", kOld), cache, std::nullopt); }) ==
-          ErrorKind::integrity);
+    CHECK(error_kind([&] { oci::copy(layout, kernel_tag("1.0", kOld), cache, std::nullopt); }) == ErrorKind::integrity);
     CHECK_FALSE(fs::exists(cache.blob_path(resolved.config.files[1].digest)));
   }
   SECTION("a tampered config is caught when resolving") {
@@ -192,8 +191,8 @@ TEST_CASE("skopeo reads module artifacts and copies them to a layout ckms resolv
           ckms::testkit::read_text(dir / ("files-2.0-" + kOld) / "base.ko"));
   }
   SECTION("the whole index: resolved through it, without per-kernel tags") {
-    const auto copied = run({"skopeo", "copy", "--all", "--tls-verify=false", base + "2.0",
-                             "oci:" + (dir / "copy").string() + ":2.0"});
+    const auto copied =
+        run({"skopeo", "copy", "--all", "--tls-verify=false", base + "2.0", "oci:" + (dir / "copy").string() + ":2.0"});
     INFO(copied.err);
     REQUIRE(copied.exit_code == 0);
     oci::Layout layout(dir / "copy", oci::Layout::Mode::open_existing);
@@ -266,8 +265,7 @@ namespace {
 // where a writer's view of the tags goes stale.
 class StaleListingTarget final : public oci::Target {
  public:
-  StaleListingTarget(oci::Target& inner, std::function<void()> between)
-      : inner_(inner), between_(std::move(between)) {}
+  StaleListingTarget(oci::Target& inner, std::function<void()> between) : inner_(inner), between_(std::move(between)) {}
   std::string describe() const override { return inner_.describe(); }
   oci::Descriptor resolve(std::string_view r) override { return inner_.resolve(r); }
   bool exists(const oci::Descriptor& d) override { return inner_.exists(d); }

@@ -148,15 +148,15 @@ TEST_CASE("fetching refuses what is not a safe source artifact and leaves nothin
   const auto push_layer_manifest = [&](const std::string& tag, const std::string& artifact_type,
                                        const std::string& python_entries) {
     const fs::path tar = dir / (tag + ".tar.gz");
-    const auto made = ckms::testkit::run(
-        {"python3", "-c",
-         "import io, sys, tarfile\n"
-         "t = tarfile.open(sys.argv[1], 'w:gz')\n"
-         "def add(name, data=b'x', kind=tarfile.REGTYPE, link=''):\n"
-         "    i = tarfile.TarInfo(name); i.type = kind; i.linkname = link; i.size = len(data) if kind == tarfile.REGTYPE else 0\n"
-         "    t.addfile(i, io.BytesIO(data) if kind == tarfile.REGTYPE else None)\n" +
-             python_entries + "\nt.close()\n",
-         tar.string()});
+    const auto made = ckms::testkit::run({"python3", "-c",
+                                          "import io, sys, tarfile\n"
+                                          "t = tarfile.open(sys.argv[1], 'w:gz')\n"
+                                          "def add(name, data=b'x', kind=tarfile.REGTYPE, link=''):\n"
+                                          "    i = tarfile.TarInfo(name); i.type = kind; i.linkname = link; i.size = "
+                                          "len(data) if kind == tarfile.REGTYPE else 0\n"
+                                          "    t.addfile(i, io.BytesIO(data) if kind == tarfile.REGTYPE else None)\n" +
+                                              python_entries + "\nt.close()\n",
+                                          tar.string()});
     INFO(made.err);
     REQUIRE(made.exit_code == 0);
     oci::Descriptor layer{.media_type = std::string(oci::media_type::kOciLayerGzip),
@@ -171,8 +171,7 @@ TEST_CASE("fetching refuses what is not a safe source artifact and leaves nothin
     layout.tag(descriptor, tag);
   };
 
-  push_layer_manifest("escape", std::string(kSourceArtifactType),
-                      "add('dkms.conf')\nadd('../../escaped', b'boom')");
+  push_layer_manifest("escape", std::string(kSourceArtifactType), "add('dkms.conf')\nadd('../../escaped', b'boom')");
   CHECK(error_kind([&] { fetch_source(layout, "escape", dir / "out-escape"); }) == ErrorKind::refused);
   CHECK_FALSE(fs::exists(dir / "out-escape"));
   CHECK_FALSE(fs::exists(dir / "escaped"));

@@ -107,10 +107,10 @@ std::string generic_image_template(const fs::path& dir, const std::string& relea
   REQUIRE(fs::exists("/usr/src/linux-headers-" + release + "/Makefile"));
   ckms::testkit::RunOptions options;
   options.timeout_seconds = 1800;
-  const auto built = run_ckms({"image", "build", "--toolchain-tar", toolchain_tar().string(), "--output",
-                               "oci:" + dir.string(), "--apt-cache", (ckms::testkit::download_cache() / "debs").string(),
-                               "--compression", "zstd", "--kernel", release},
-                              options);
+  const auto built = run_ckms(
+      {"image", "build", "--toolchain-tar", toolchain_tar().string(), "--output", "oci:" + dir.string(), "--apt-cache",
+       (ckms::testkit::download_cache() / "debs").string(), "--compression", "zstd", "--kernel", release},
+      options);
   INFO(built.out << built.err);
   REQUIRE(built.exit_code == 0);
   return "oci:" + dir.string() + ":{release}";
@@ -140,10 +140,10 @@ Outcome dkms_outcome(const fs::path& tree, const std::string& name, const std::s
   fs::create_directories(dir / "install");
   fs::create_directories(dir / "modules");
   fs::copy(tree, dir / "src" / (name + "-" + version), fs::copy_options::recursive | fs::copy_options::copy_symlinks);
-  const std::string trees =
-      " --sourcetree " + shell_quote((dir / "src").string()) + " --installtree " + shell_quote((dir / "install").string());
-  const std::string keys = "mok_signing_key=" + shell_quote(f.key.string()) +
-                           " mok_certificate=" + shell_quote(f.cert.string());
+  const std::string trees = " --sourcetree " + shell_quote((dir / "src").string()) + " --installtree " +
+                            shell_quote((dir / "install").string());
+  const std::string keys =
+      "mok_signing_key=" + shell_quote(f.key.string()) + " mok_certificate=" + shell_quote(f.cert.string());
   const std::string mv = " -m " + shell_quote(name) + " -v " + shell_quote(version);
   const std::string built = "/var/lib/dkms/" + name + "/" + version + "/" + release + "/x86_64/module";
   // 77 is DKMS's "BUILD_EXCLUSIVE does not match"; the script passes it on.
@@ -193,8 +193,8 @@ std::string table(const std::vector<Row>& rows) {
   std::ostringstream out;
   const auto line = [&](const std::string& package, const std::string& release, const std::string& dkms,
                         const std::string& ckms, const std::string& bytes, const std::string& modules) {
-    out << std::left << std::setw(22) << package << std::setw(22) << release << std::setw(16) << dkms
-        << std::setw(16) << ckms << std::setw(6) << bytes << modules << "\n";
+    out << std::left << std::setw(22) << package << std::setw(22) << release << std::setw(16) << dkms << std::setw(16)
+        << ckms << std::setw(6) << bytes << modules << "\n";
   };
   const auto status = [](const Outcome& o) {
     std::ostringstream s;

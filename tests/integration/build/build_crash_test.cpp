@@ -22,8 +22,8 @@
 
 #include <ckms/artifact/module_artifact.hpp>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "background_process.hpp"
@@ -66,7 +66,8 @@ std::vector<std::chrono::milliseconds> delays(unsigned seed, int rounds, int max
 // always finds the container running and the artifact unpublished, however busy the host.
 void copy_stalled_hello(const fs::path& dir) {
   copy_hello(dir);
-  std::ofstream(dir / "Makefile", std::ios::app) << "\n# Never finishes: the crash test kills it.\n$(shell sleep 600)\n";
+  std::ofstream(dir / "Makefile", std::ios::app)
+      << "\n# Never finishes: the crash test kills it.\n$(shell sleep 600)\n";
 }
 
 // Whether the output layout holds the module for `release`, published by whichever run.
@@ -139,15 +140,17 @@ TEST_CASE("kill -9 during ckms build: the next run completes, the unpack cache a
   fs::create_directories(tmpdir);
   copy_stalled_hello(dir / "stalled");
   const auto build_args = [&](const fs::path& source, const fs::path& cache_dir, const fs::path& out) {
-    return std::vector<std::string>{source.string(), "--kernel", release, "--image-template",
-                                    f.image_template(), "--sign-key", f.key.string(), "--sign-cert", f.cert.string(),
-                                    "--cache-dir", cache_dir.string(), "--output", "oci:" + out.string()};
+    return std::vector<std::string>{
+        source.string(),      "--kernel",    release,         "--image-template", f.image_template(), "--sign-key",
+        f.key.string(),       "--sign-cert", f.cert.string(), "--cache-dir",      cache_dir.string(), "--output",
+        "oci:" + out.string()};
   };
   // The next run after a kill, of the unaltered source: it builds unless the killed run had
   // already published, and what is published verifies. Returns its log.
   const auto next_run = [&](const fs::path& cache_dir, const fs::path& out, CrashTally& tally) {
     const bool killed_run_published = published(out, release);
-    const BuildRun again = ckms_build_json(build_args(dir / "hello", cache_dir, out), {.env = {{"TMPDIR", tmpdir.string()}}});
+    const BuildRun again =
+        ckms_build_json(build_args(dir / "hello", cache_dir, out), {.env = {{"TMPDIR", tmpdir.string()}}});
     CHECK(again.result.exit_code == 0);
     CHECK(again.kernel(release).at("status") == (killed_run_published ? "up-to-date" : "built"));
     CHECK(published(out, release));
@@ -156,7 +159,8 @@ TEST_CASE("kill -9 during ckms build: the next run completes, the unpack cache a
     CHECK(verified.exit_code == 0);
     if (again.result.exit_code == 0 && verified.exit_code == 0) ++tally.completed_after;
     // The killed run's scratch dir went with the next run, which removed its own too.
-    const auto scratch = entries_matching(tmpdir, [](const std::string& name) { return name.starts_with("ckms-scratch-"); });
+    const auto scratch =
+        entries_matching(tmpdir, [](const std::string& name) { return name.starts_with("ckms-scratch-"); });
     CHECK(scratch.empty());
     tally.leftovers += static_cast<int>(scratch.size());
     return ckms::testkit::read_text(again.kernel(release).at("log").get<std::string>());
@@ -251,7 +255,8 @@ TEST_CASE("SIGTERM and SIGINT during ckms build stop its containers before it ex
   // lands while the compile container runs. The marker is computed, so that nothing but
   // the script's run prints it.
   ckms::testkit::write_text(src / "make.sh", "echo ckms-test-marker-$((6*7))\nexec sleep 600\n");
-  ckms::testkit::write_text(src / "dkms.conf", ckms::testkit::read_text(src / "dkms.conf") + "MAKE[0]=\"bash make.sh\"\n");
+  ckms::testkit::write_text(src / "dkms.conf",
+                            ckms::testkit::read_text(src / "dkms.conf") + "MAKE[0]=\"bash make.sh\"\n");
   const fs::path tmpdir = dir / "tmp";
   fs::create_directories(tmpdir);
   const fs::path cache_dir = f.cache_dir;
@@ -264,7 +269,9 @@ TEST_CASE("SIGTERM and SIGINT during ckms build stop its containers before it ex
                              tmpdir);
     const fs::path log = logs / "ckms-hello-1.0.0" / (release + ".log");
     REQUIRE(build.wait_until(
-        [&] { return fs::exists(log) && ckms::testkit::read_text(log).find("ckms-test-marker-42") != std::string::npos; },
+        [&] {
+          return fs::exists(log) && ckms::testkit::read_text(log).find("ckms-test-marker-42") != std::string::npos;
+        },
         std::chrono::minutes(5)));
     std::vector<pid_t> inits;
     for (const auto& container : sandboxes_of(cache_dir, build.pid(), "runc")) {

@@ -21,8 +21,8 @@ namespace {
 
 // What a module build needs (shared/MACHINE.md "Headers and toolchain") plus what DKMS
 // itself brings: patch for PATCH[], kmod, and libssl3, which kbuild's sign-file links.
-const std::vector<std::string> kToolchainPackages = {"gcc-12", "make", "libc6-dev", "libelf-dev", "libssl3",
-                                                     "patch",  "kmod", "mawk"};
+const std::vector<std::string> kToolchainPackages = {"gcc-12",  "make",  "libc6-dev", "libelf-dev",
+                                                     "libssl3", "patch", "kmod",      "mawk"};
 
 fs::path debian_sources() {
   for (const auto& entry : fs::directory_iterator("/etc/apt/sources.list.d")) {
@@ -55,9 +55,9 @@ fs::path toolchain_tar() {
   options.timeout_seconds = 1800;
   const auto result = testkit::run(
       {"mmdebstrap", "--mode=unshare", "--variant=minbase", "--hook-dir=/usr/share/mmdebstrap/hooks/no-merged-usr",
-       "--include=" + packages, "--dpkgopt=path-exclude=/usr/share/man/*",
-       "--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
-       "--dpkgopt=path-exclude=/usr/share/info/*", "bookworm", temp.string(), debian_sources().string()},
+       "--include=" + packages, "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
+       "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/info/*", "bookworm", temp.string(),
+       debian_sources().string()},
       options);
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
@@ -98,9 +98,11 @@ void fill(Shared& shared) {
   f.images = f.root / "images";
   f.cache_dir = f.root / "cache";
 
-  std::vector<std::string> args = {"image", "build", "--toolchain-tar", toolchain_tar().string(), "--output",
-                                   "oci:" + f.images.string(), "--apt-cache",
-                                   (testkit::download_cache() / "debs").string(), "--compression", "zstd"};
+  std::vector<std::string> args = {"image",           "build",
+                                   "--toolchain-tar", toolchain_tar().string(),
+                                   "--output",        "oci:" + f.images.string(),
+                                   "--apt-cache",     (testkit::download_cache() / "debs").string(),
+                                   "--compression",   "zstd"};
   for (const auto& release : f.releases) args.insert(args.end(), {"--kernel", release});
   testkit::RunOptions options;
   options.timeout_seconds = 1800;
@@ -117,8 +119,8 @@ void fill(Shared& shared) {
                       "basicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\n"
                       "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n");
   const auto req = testkit::run({"openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "365", "-batch",
-                                 "-x509", "-config", config.string(), "-newkey", "rsa:2048", "-keyout",
-                                 f.key.string(), "-out", f.cert.string()});
+                                 "-x509", "-config", config.string(), "-newkey", "rsa:2048", "-keyout", f.key.string(),
+                                 "-out", f.cert.string()});
   INFO(req.err);
   REQUIRE(req.exit_code == 0);
   f.signer = "CN = ckms build test key";
@@ -157,7 +159,8 @@ BuildRun ckms_build_json(const std::vector<std::string>& args, const testkit::Ru
   run.summary = nlohmann::json::parse(run.result.out, nullptr, false);
   if (run.summary.is_discarded()) run.summary = nullptr;
   INFO("ckms build " << joined(args, " ") << "\nexit " << run.result.exit_code << "\nstdout:\n"
-                     << run.result.out << "\nstderr:\n" << run.result.err);
+                     << run.result.out << "\nstderr:\n"
+                     << run.result.err);
   REQUIRE(run.summary.is_object());
   return run;
 }

@@ -21,7 +21,7 @@ struct BuildFixture {
   std::filesystem::path cache_dir;    // --cache-dir of rootful runs
   std::filesystem::path key;
   std::filesystem::path cert;
-  std::string signer;                 // the certificate's subject, as ckms records it
+  std::string signer;  // the certificate's subject, as ckms records it
 
   std::string image_template() const { return "oci:" + images.string() + ":{release}"; }
 };

@@ -11,8 +11,8 @@
 
 #include "build_fixture.hpp"
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/kmod/signature.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/kmod/signature.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace fs = std::filesystem;
@@ -64,7 +64,7 @@ std::string dkms_build(const fs::path& dir, const std::string& release, const Bu
 }
 
 std::int64_t mtime_ns(const fs::path& file) {
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat(file.c_str(), &st) == 0);
   return st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec;
 }
@@ -77,10 +77,10 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
   ckms::testkit::TempDir dir("ckms-build-hello");
   copy_hello(dir / "hello");
   const fs::path out = dir / "out";
-  const std::vector<std::string> args = {(dir / "hello").string(), "--kernel", f.releases[0], "--kernel",
-                                         f.releases[1], "--image-template", f.image_template(), "--sign-key",
-                                         f.key.string(), "--sign-cert", f.cert.string(), "--cache-dir",
-                                         f.cache_dir.string(), "--output", "oci:" + out.string()};
+  const std::vector<std::string> args = {
+      (dir / "hello").string(), "--kernel",         f.releases[0],        "--kernel",     f.releases[1],
+      "--image-template",       f.image_template(), "--sign-key",         f.key.string(), "--sign-cert",
+      f.cert.string(),          "--cache-dir",      f.cache_dir.string(), "--output",     "oci:" + out.string()};
 
   const BuildRun first = ckms_build_json(args);
   REQUIRE(first.result.exit_code == 0);
@@ -97,8 +97,7 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
     CHECK(k.at("status") == "built");
     CHECK(k.at("name") == "ckms-hello");
     CHECK(k.at("version") == "1.0.0");
-    CHECK(k.at("plan").at("make_invocation").get<std::string>().find("KERNELRELEASE=" + release) !=
-          std::string::npos);
+    CHECK(k.at("plan").at("make_invocation").get<std::string>().find("KERNELRELEASE=" + release) != std::string::npos);
     const fs::path log = k.at("log").get<std::string>();
     CHECK(ckms::testkit::read_text(log).find("LD [M]") != std::string::npos);
     log_times[release] = mtime_ns(log);
@@ -131,8 +130,7 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
     // sign-file on the same unsigned module with the same key gives the same bytes.
     const fs::path resigned = dir / (release + ".resigned.ko");
     ckms::testkit::write_text(resigned, std::string(ckms::kmod::strip_signature(signed_module, "published module")));
-    const auto sign = run({sign_file_program().string(), "sha256", f.key.string(), f.cert.string(),
-                           resigned.string()});
+    const auto sign = run({sign_file_program().string(), "sha256", f.key.string(), f.cert.string(), resigned.string()});
     REQUIRE(sign.exit_code == 0);
     CHECK(ckms::testkit::read_text(resigned) == signed_module);
   }
@@ -160,8 +158,8 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
     CHECK(again.summary.at("counts").at("upToDate") == 2);
     CHECK(again.summary.at("counts").at("built") == 0);
     CHECK(elapsed < std::chrono::seconds(20));
-    WARN("no-op re-run for 2 kernels: "
-         << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() << " ms");
+    WARN("no-op re-run for 2 kernels: " << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                                        << " ms");
     for (const auto& release : f.releases) {
       const auto& k = again.kernel(release);
       CHECK(k.at("status") == "up-to-date");
@@ -175,9 +173,9 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
 
   {  // An unsigned build is the signed module without its signature.
     const fs::path unsigned_out = dir / "unsigned";
-    const auto text = run_ckms({"build", (dir / "hello").string(), "--kernel", f.releases[1], "--image-template",
-                            f.image_template(), "--no-sign", "--cache-dir", f.cache_dir.string(), "--output",
-                            "oci:" + unsigned_out.string()});
+    const auto text =
+        run_ckms({"build", (dir / "hello").string(), "--kernel", f.releases[1], "--image-template", f.image_template(),
+                  "--no-sign", "--cache-dir", f.cache_dir.string(), "--output", "oci:" + unsigned_out.string()});
     INFO(text.out << text.err);
     REQUIRE(text.exit_code == 0);
     CHECK(text.err.find("UNSIGNED") != std::string::npos);

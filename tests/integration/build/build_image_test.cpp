@@ -5,11 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include "build_fixture.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/builder/build_image_source.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace fs = std::filesystem;
@@ -41,9 +41,9 @@ TEST_CASE("build images: labels, one unpack per image, and hello built in each t
     fs::create_directory(scratch / "out");
     SandboxSpec spec;
     spec.rootfs = rootfs;
-    spec.argv = {"sh", "-c",
-                 "make -C " + image.source_dir + " M=/src KERNELRELEASE=" + release +
-                     " modules && cp /src/ckms_hello.ko /out/"};
+    spec.argv = {
+        "sh", "-c",
+        "make -C " + image.source_dir + " M=/src KERNELRELEASE=" + release + " modules && cp /src/ckms_hello.ko /out/"};
     spec.mounts = {{scratch / "src", kSandboxSourceDir, true}, {scratch / "out", kSandboxOutputDir, true}};
     spec.work_dir = scratch / "runtime";
     spec.log_file = scratch / "make.log";

@@ -39,8 +39,8 @@ TEST_CASE("an unprivileged user builds hello in the rootless sandbox", "[build][
   // A layout is opened with a lock file its reader must be able to write, so the user
   // gets its own copy of the image, as it would pull one from a registry.
   const std::string release = f.releases[1];
-  const auto copied = run_ckms({"copy", "oci:" + f.images.string() + ":" + release,
-                                "oci:" + (home / "images").string() + ":" + release});
+  const auto copied = run_ckms(
+      {"copy", "oci:" + f.images.string() + ":" + release, "oci:" + (home / "images").string() + ":" + release});
   REQUIRE(copied.exit_code == 0);
   give_to_nobody(home);
 
@@ -51,19 +51,19 @@ TEST_CASE("an unprivileged user builds hello in the rootless sandbox", "[build][
                  {"XDG_RUNTIME_DIR", home.string()}};
   options.timeout_seconds = 1200;
   const auto r = ckms::testkit::run(
-      {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ckms::testkit::ckms_binary().string(),
-       "--json", "build", (home / "hello").string(), "--kernel", release, "--image-template",
-       "oci:" + (home / "images").string() + ":{release}", "--sign-key", (home / "signing.key").string(), "--sign-cert", (home / "signing.crt").string(), "--output",
-       "oci:" + (home / "out").string()},
+      {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ckms::testkit::ckms_binary().string(), "--json",
+       "build", (home / "hello").string(), "--kernel", release, "--image-template",
+       "oci:" + (home / "images").string() + ":{release}", "--sign-key", (home / "signing.key").string(), "--sign-cert",
+       (home / "signing.crt").string(), "--output", "oci:" + (home / "out").string()},
       options);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
 
   // Rootless runc cannot set cgroup limits: asking for them is refused, not ignored.
-  const auto limited = ckms::testkit::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                           ckms::testkit::ckms_binary().string(), "build", (home / "hello").string(),
-                                           "--kernel", release, "--no-sign", "--memory", "1G"},
-                                          options);
+  const auto limited = ckms::testkit::run(
+      {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ckms::testkit::ckms_binary().string(), "build",
+       (home / "hello").string(), "--kernel", release, "--no-sign", "--memory", "1G"},
+      options);
   CHECK(limited.exit_code == 2);
   CHECK(limited.err.find("rootless containers cannot set cgroup limits") != std::string::npos);
   const auto summary = nlohmann::json::parse(r.out);
@@ -83,9 +83,9 @@ TEST_CASE("--runtime none builds in this root against its installed headers", "[
   const std::string release = f.releases[1];
   ckms::testkit::TempDir dir("ckms-build-in-place");
   copy_hello(dir / "hello");
-  const BuildRun run = ckms_build_json({(dir / "hello").string(), "--kernel", release, "--runtime", "none",
-                                        "--no-sign", "--cache-dir", (dir / "cache").string(), "--output",
-                                        "oci:" + (dir / "out").string()});
+  const BuildRun run =
+      ckms_build_json({(dir / "hello").string(), "--kernel", release, "--runtime", "none", "--no-sign", "--cache-dir",
+                       (dir / "cache").string(), "--output", "oci:" + (dir / "out").string()});
   REQUIRE(run.result.exit_code == 0);
   const auto& k = run.kernel(release);
   CHECK(k.at("status") == "built");

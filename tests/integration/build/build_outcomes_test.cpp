@@ -24,10 +24,10 @@ TEST_CASE("one kernel failing does not stop the other; the summary shows the log
                                                  "#ifdef CKMS_TEST_UNSUPPORTED\n"
                                                  "#error \"ckms test: this kernel is not supported\"\n#endif\n");
   const fs::path out = dir / "out";
-  const auto r = run_ckms({"build", src.string(), "-k", f.releases[0], "-k", f.releases[1], "--image-template",
-                       f.image_template(), "--sign-key", f.key.string(), "--sign-cert", f.cert.string(),
-                       "--cache-dir", f.cache_dir.string(), "--log-dir", (dir / "logs").string(), "--output",
-                       "oci:" + out.string()});
+  const auto r =
+      run_ckms({"build", src.string(), "-k", f.releases[0], "-k", f.releases[1], "--image-template", f.image_template(),
+                "--sign-key", f.key.string(), "--sign-cert", f.cert.string(), "--cache-dir", f.cache_dir.string(),
+                "--log-dir", (dir / "logs").string(), "--output", "oci:" + out.string()});
   INFO(r.out << r.err);
   CHECK(r.exit_code == 1);
   // The summary table: one line per kernel with its status and log.
@@ -51,19 +51,19 @@ TEST_CASE("an excluded kernel is reported with its reason, a wrongly labelled im
   copy_hello(src);
   std::string newer = f.releases[1];
   for (std::size_t at = newer.find('.'); at != std::string::npos; at = newer.find('.', at + 2)) newer.insert(at, "\\");
-  ckms::testkit::write_text(src / "dkms.conf", ckms::testkit::read_text(src / "dkms.conf") +
-                                                   "BUILD_EXCLUSIVE_KERNEL=\"^" + newer + "$\"\n");
+  ckms::testkit::write_text(
+      src / "dkms.conf", ckms::testkit::read_text(src / "dkms.conf") + "BUILD_EXCLUSIVE_KERNEL=\"^" + newer + "$\"\n");
   // A layout whose tag for the newer kernel holds the older kernel's image.
   const fs::path wrong = dir / "wrong";
-  const auto copied = run_ckms({"copy", "oci:" + f.images.string() + ":" + f.releases[0],
-                            "oci:" + wrong.string() + ":" + f.releases[1]});
+  const auto copied = run_ckms(
+      {"copy", "oci:" + f.images.string() + ":" + f.releases[0], "oci:" + wrong.string() + ":" + f.releases[1]});
   REQUIRE(copied.exit_code == 0);
 
   const fs::path out = dir / "out";
-  const BuildRun run = ckms_build_json({src.string(), "--build-image", "oci:" + f.images.string() + ":" + f.releases[0],
-                                        "--kernel", f.releases[1], "--image-template", "oci:" + wrong.string() + ":{release}",
-                                        "--no-sign", "--cache-dir", f.cache_dir.string(), "--output",
-                                        "oci:" + out.string()});
+  const BuildRun run =
+      ckms_build_json({src.string(), "--build-image", "oci:" + f.images.string() + ":" + f.releases[0], "--kernel",
+                       f.releases[1], "--image-template", "oci:" + wrong.string() + ":{release}", "--no-sign",
+                       "--cache-dir", f.cache_dir.string(), "--output", "oci:" + out.string()});
   CHECK(run.result.exit_code == 1);
   REQUIRE(run.summary.at("kernels").size() == 2);
   const auto& excluded = run.kernel(f.releases[0]);
@@ -79,10 +79,9 @@ TEST_CASE("an excluded kernel is reported with its reason, a wrongly labelled im
   CHECK(layout.tags().empty());
 
   // Excluded alone is success.
-  const BuildRun only_excluded = ckms_build_json({src.string(), "--build-image",
-                                                  "oci:" + f.images.string() + ":" + f.releases[0], "--no-sign",
-                                                  "--cache-dir", f.cache_dir.string(), "--output",
-                                                  "oci:" + out.string()});
+  const BuildRun only_excluded =
+      ckms_build_json({src.string(), "--build-image", "oci:" + f.images.string() + ":" + f.releases[0], "--no-sign",
+                       "--cache-dir", f.cache_dir.string(), "--output", "oci:" + out.string()});
   CHECK(only_excluded.result.exit_code == 0);
   CHECK(only_excluded.summary.at("counts").at("excluded") == 1);
 }

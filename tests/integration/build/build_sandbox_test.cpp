@@ -21,8 +21,9 @@ using namespace ckms::builder::test;
 TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file", "[build][sandbox]") {
   const auto& f = build_fixture();
   ckms::testkit::TempDir dir("ckms-build-hostile");
-  fs::permissions(dir.path(), fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
-                                  fs::perms::others_exec, fs::perm_options::add);
+  fs::permissions(dir.path(),
+                  fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec,
+                  fs::perm_options::add);
   std::atomic<int> connections{0};
   const ckms::testkit::LoopbackServer listener([&connections](int) { ++connections; });
   const fs::path secret = dir / "secret.h";
@@ -42,21 +43,26 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
   ckms::testkit::write_text(
       src / "hostile.sh",
       "#!/bin/bash\n"
-      "if exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(listener.port()) +
+      "if exec 3<>/dev/tcp/127.0.0.1/" +
+          std::to_string(listener.port()) +
           "; then echo 'hostile: network reached'; else echo 'hostile: network unreachable'; fi\n"
-          "if echo pwned > " + watched.string() +
+          "if echo pwned > " +
+          watched.string() +
           "; then echo 'hostile: host write done'; else echo 'hostile: host write failed'; fi\n"
-          "if cp " + secret.string() +
+          "if cp " +
+          secret.string() +
           " ./secret.h; then echo 'hostile: host read done'; else echo 'hostile: host read failed'; fi\n"
-          "if echo pwned > /usr/pwned; then echo 'hostile: image write done'; else echo 'hostile: image write failed'; fi\n"
-          "if unshare -U -r -n true; then echo 'hostile: namespaces made'; else echo 'hostile: namespaces refused'; fi\n"
+          "if echo pwned > /usr/pwned; then echo 'hostile: image write done'; else echo 'hostile: image write failed'; "
+          "fi\n"
+          "if unshare -U -r -n true; then echo 'hostile: namespaces made'; else echo 'hostile: namespaces refused'; "
+          "fi\n"
           "exit 0\n");
   fs::permissions(src / "hostile.sh", fs::perms::owner_all, fs::perm_options::add);
 
   const fs::path out = dir / "out";
-  const BuildRun run = ckms_build_json({src.string(), "--kernel", f.releases[1], "--image-template",
-                                        f.image_template(), "--no-sign", "--cache-dir", f.cache_dir.string(),
-                                        "--log-dir", (dir / "logs").string(), "--output", "oci:" + out.string()});
+  const BuildRun run = ckms_build_json({src.string(), "--kernel", f.releases[1], "--image-template", f.image_template(),
+                                        "--no-sign", "--cache-dir", f.cache_dir.string(), "--log-dir",
+                                        (dir / "logs").string(), "--output", "oci:" + out.string()});
   CHECK(run.result.exit_code == 1);
   const auto& k = run.kernel(f.releases[1]);
   CHECK(k.at("status") == "failed");
@@ -96,27 +102,33 @@ TEST_CASE("a build past its memory, process or scratch limit fails and says whic
   ckms::testkit::TempDir dir("ckms-build-limits");
   fs::permissions(dir.path(), fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add);
   // make runs a script of the source tree, so that dkms.conf needs no shell quoting.
-  const auto build_with = [&](const std::string& name, const std::string& script, const std::vector<std::string>& flags) {
+  const auto build_with = [&](const std::string& name, const std::string& script,
+                              const std::vector<std::string>& flags) {
     const fs::path src = dir / name;
     copy_hello(src);
     ckms::testkit::write_text(src / "make.sh", script);
-    ckms::testkit::write_text(src / "dkms.conf", ckms::testkit::read_text(src / "dkms.conf") + "MAKE[0]=\"bash make.sh\"\n");
-    std::vector<std::string> args = {src.string(), "--kernel", f.releases[1], "--image-template", f.image_template(),
-                                     "--no-sign", "--cache-dir", f.cache_dir.string(), "--log-dir",
-                                     (dir / "logs").string(), "--output", "oci:" + (dir / ("out-" + name)).string()};
+    ckms::testkit::write_text(src / "dkms.conf",
+                              ckms::testkit::read_text(src / "dkms.conf") + "MAKE[0]=\"bash make.sh\"\n");
+    std::vector<std::string> args = {src.string(),       "--kernel",
+                                     f.releases[1],      "--image-template",
+                                     f.image_template(), "--no-sign",
+                                     "--cache-dir",      f.cache_dir.string(),
+                                     "--log-dir",        (dir / "logs").string(),
+                                     "--output",         "oci:" + (dir / ("out-" + name)).string()};
     args.insert(args.end(), flags.begin(), flags.end());
     return ckms_build_json(args);
   };
 
   // bash holding a 400 MB string, against a 128 MiB limit.
-  const BuildRun hog = build_with("hog", "x=$(head -c 400000000 /dev/zero | tr '\\0' a)\necho ${#x}\n", {"--memory", "128M"});
+  const BuildRun hog =
+      build_with("hog", "x=$(head -c 400000000 /dev/zero | tr '\\0' a)\necho ${#x}\n", {"--memory", "128M"});
   INFO(hog.result.out << hog.result.err);
   CHECK(hog.result.exit_code == 1);
   const auto& hogged = hog.kernel(f.releases[1]);
   CHECK(hogged.at("status") == "failed");
-  CHECK_THAT(hogged.at("reason").get<std::string>(),
-             Catch::Contains("the build of ckms-hello for " + f.releases[1] + " exceeded its memory limit of 128 MiB") &&
-                 Catch::Contains("raise --memory"));
+  CHECK_THAT(hogged.at("reason").get<std::string>(), Catch::Contains("the build of ckms-hello for " + f.releases[1] +
+                                                                     " exceeded its memory limit of 128 MiB") &&
+                                                         Catch::Contains("raise --memory"));
 
   // More processes at once than the limit allows: forks fail, the module is never made.
   const BuildRun forks = build_with("forks", "for i in $(seq 64); do sleep 3 & done\nwait\n", {"--pids-limit", "32"});

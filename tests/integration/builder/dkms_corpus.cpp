@@ -20,8 +20,8 @@ constexpr const char* kDkms = "/usr/sbin/dkms";
 std::string dkms_functions() {
   const std::string text = testkit::read_text(kDkms);
   const std::vector<std::string> wanted = {
-      "_get_kernel_dir", "set_kernel_source_dir_and_kconfig", "mktemp_or_die", "error",
-      "deprecated", "die", "safe_source", "override_dest_module_location", "read_conf"};
+      "_get_kernel_dir", "set_kernel_source_dir_and_kconfig", "mktemp_or_die", "error", "deprecated", "die",
+      "safe_source",     "override_dest_module_location",     "read_conf"};
   std::istringstream in(text);
   std::string out;
   std::string line;
@@ -73,8 +73,8 @@ RawVariables run_dump(const std::string& script, const fs::path& dir, const std:
   testkit::RunOptions options;
   options.cwd = dir;
   options.timeout_seconds = 60;
-  const auto result = testkit::run({"env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C",
-                                    "bash", file.string()}, options);
+  const auto result =
+      testkit::run({"env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "bash", file.string()}, options);
   INFO(what << " stderr: " << result.err);
   REQUIRE(result.exit_code == 0);
   return parse_evaluation_output(result.out, what);
@@ -146,8 +146,8 @@ std::optional<RawVariables> dkms_read_conf(const fs::path& tree, const DkmsEnvir
   testkit::RunOptions options;
   options.cwd = copy;
   options.timeout_seconds = 60;
-  const auto result = testkit::run({"env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "bash",
-                                    file.string()}, options);
+  const auto result =
+      testkit::run({"env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "bash", file.string()}, options);
   INFO("dkms read_conf of " << tree << ": " << result.err);
   REQUIRE(result.exit_code == 0);
   RawVariables vars;

@@ -16,8 +16,8 @@
 namespace ckms::builder::corpus {
 
 struct Package {
-  std::string name;                // Debian package, e.g. v4l2loopback-dkms
-  std::filesystem::path tree;      // its /usr/src/<module>-<version>
+  std::string name;            // Debian package, e.g. v4l2loopback-dkms
+  std::filesystem::path tree;  // its /usr/src/<module>-<version>
 };
 
 // Fetches what is missing (network) and lists what is present; empty when nothing could

@@ -30,9 +30,9 @@ const std::string kCloudConfig =
     "CONFIG_PCI=y\nCONFIG_ACPI=y\n# CONFIG_USB is not set\n# CONFIG_VIDEO_DEV is not set\n"
     "CONFIG_MODULES=y\nCONFIG_PREEMPT_RT=y\n";
 
-const std::set<std::string> kWithShellLogic = {
-    "ddcci-dkms",  "digimend-dkms",        "iptables-netflow-dkms", "lttng-modules-dkms",
-    "openafs-modules-dkms", "v4l2loopback-dkms", "west-chamber-dkms"};
+const std::set<std::string> kWithShellLogic = {"ddcci-dkms",         "digimend-dkms",        "iptables-netflow-dkms",
+                                               "lttng-modules-dkms", "openafs-modules-dkms", "v4l2loopback-dkms",
+                                               "west-chamber-dkms"};
 
 DkmsEnvironment environment_for(const corpus::Package& p, const fs::path& kernel_dir) {
   DkmsEnvironment env = DkmsEnvironment::for_kernel(kKernel);
@@ -219,7 +219,8 @@ TEST_CASE("corpus: values checked by reading the files") {
   }
   SECTION("openafs: excluded on PREEMPT_RT, MAKE computed by shell logic") {
     const auto e = with("openafs-modules-dkms", generic, kGenericConfig);
-    CHECK(e.plan.make_command.starts_with("(./configure --disable-linux-syscall-probing --with-afs-sysname=amd64_linux26"));
+    CHECK(e.plan.make_command.starts_with(
+        "(./configure --disable-linux-syscall-probing --with-afs-sysname=amd64_linux26"));
     CHECK(with("openafs-modules-dkms", cloud, kCloudConfig).plan.excluded);
   }
   SECTION("dm-writeboost: scalar MAKE and module, BUILD_EXCLUSIVE_KERNEL_MIN") {

@@ -59,9 +59,9 @@ TEST_CASE("commands beyond the node's are handed to ckms-full with the same argu
   const RunResult key = run({kNode.string(), "key", "generate", "--key", (dir / "key.pem").string(), "--cert",
                              (dir / "cert.pem").string(), "--bits", "2048"});
   REQUIRE(key.exit_code == 0);
-  const RunResult online = run({kNode.string(), "load", "127.0.0.1:1/ckms/none:1.0", "--plain-http", "--trust",
-                                (dir / "cert.pem").string(), "--cache-dir", (dir / "cache").string(), "--state-dir",
-                                (dir / "state").string()});
+  const RunResult online =
+      run({kNode.string(), "load", "127.0.0.1:1/ckms/none:1.0", "--plain-http", "--trust", (dir / "cert.pem").string(),
+           "--cache-dir", (dir / "cache").string(), "--state-dir", (dir / "state").string()});
   INFO(online.err);
   CHECK(online.exit_code == 7);
 }
@@ -107,10 +107,17 @@ TEST_CASE("an offline load whose in-tree dependency is not loaded goes to ckms-f
 
   TempDir prefix;
   const fs::path node = install(kNode, prefix / "bin" / "ckms");
-  const std::vector<std::string> offline = {"load",        reference,         "--offline",
-                                            "--trust",     trust,             "--cache-dir",
-                                            f.paths.cache_dir.string(), "--state-dir", (prefix / "state").string(),
-                                            "--modules-dir", (prefix / "modules").string()};
+  const std::vector<std::string> offline = {"load",
+                                            reference,
+                                            "--offline",
+                                            "--trust",
+                                            trust,
+                                            "--cache-dir",
+                                            f.paths.cache_dir.string(),
+                                            "--state-dir",
+                                            (prefix / "state").string(),
+                                            "--modules-dir",
+                                            (prefix / "modules").string()};
   std::vector<std::string> alone = {node.string()};
   alone.insert(alone.end(), offline.begin(), offline.end());
   const RunResult without_full = run(alone);

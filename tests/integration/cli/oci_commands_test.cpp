@@ -36,7 +36,7 @@ fs::path push_example(const TempDir& dir) {
   ckms::testkit::write_text(dir / "hello.ko", std::string(100000, 'k'));
   ckms::testkit::write_text(dir / "README", "read me\n");
   require_ok(run_ckms({"push", "oci:" + (dir / "layout").string() + ":v1", (dir / "hello.ko").string(),
-                   (dir / "README").string(), "--artifact-type", "application/vnd.ckms.test.v1"}));
+                       (dir / "README").string(), "--artifact-type", "application/vnd.ckms.test.v1"}));
   return dir / "layout";
 }
 
@@ -77,8 +77,8 @@ TEST_CASE("skopeo and ckms read each other's layouts with identical digests") {
   CHECK(theirs.out == ours.out);
 
   // skopeo copies it on; ckms reads the copy and finds the same manifest digest.
-  const auto copied = run({"skopeo", "copy", "oci:" + layout.string() + ":v1",
-                           "oci:" + (dir / "by-skopeo").string() + ":v1"});
+  const auto copied =
+      run({"skopeo", "copy", "oci:" + layout.string() + ":v1", "oci:" + (dir / "by-skopeo").string() + ":v1"});
   INFO(copied.err);
   REQUIRE(copied.exit_code == 0);
   const auto back = run_ckms({"inspect", "--raw", "oci:" + (dir / "by-skopeo").string() + ":v1"});
@@ -86,8 +86,8 @@ TEST_CASE("skopeo and ckms read each other's layouts with identical digests") {
   CHECK(ckms::digest_of(back.out) == ckms::digest_of(ours.out));
 
   // ckms copies skopeo's copy; skopeo inspects ckms's copy unchanged.
-  require_ok(run_ckms({"copy", "oci:" + (dir / "by-skopeo").string() + ":v1",
-                   "oci:" + (dir / "by-ckms").string() + ":v2"}));
+  require_ok(
+      run_ckms({"copy", "oci:" + (dir / "by-skopeo").string() + ":v1", "oci:" + (dir / "by-ckms").string() + ":v2"}));
   const auto final_raw = run({"skopeo", "inspect", "--raw", "oci:" + (dir / "by-ckms").string() + ":v2"});
   REQUIRE(final_raw.exit_code == 0);
   CHECK(final_raw.out == ours.out);
@@ -99,7 +99,8 @@ TEST_CASE("an image umoci builds is copied by ckms with its digests preserved") 
   const auto image = (dir / "image").string();
   REQUIRE(run({"umoci", "init", "--layout", image}).exit_code == 0);
   REQUIRE(run({"umoci", "new", "--image", image + ":base"}).exit_code == 0);
-  REQUIRE(run({"umoci", "config", "--image", image + ":base", "--config.label", "io.ckms.kernel.release=6.1.0-0-test"}).exit_code == 0);
+  REQUIRE(run({"umoci", "config", "--image", image + ":base", "--config.label", "io.ckms.kernel.release=6.1.0-0-test"})
+              .exit_code == 0);
   const auto original = run({"skopeo", "inspect", "--raw", "oci:" + image + ":base"});
   REQUIRE(original.exit_code == 0);
   require_ok(run_ckms({"copy", "oci:" + image + ":base", "oci:" + (dir / "copy").string() + ":base"}));
@@ -127,10 +128,11 @@ void titled_layout(const fs::path& dir, const std::vector<std::string>& titles) 
   }
   const auto config = ckms::oci::Descriptor::for_content("application/vnd.oci.empty.v1+json", "{}");
   ckms::oci::push_bytes(layout, config, "{}");
-  nlohmann::json manifest = {{"schemaVersion", 2},
-                             {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                             {"config", {{"mediaType", config.media_type}, {"digest", config.digest.str()}, {"size", 2}}},
-                             {"layers", layers}};
+  nlohmann::json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+      {"config", {{"mediaType", config.media_type}, {"digest", config.digest.str()}, {"size", 2}}},
+      {"layers", layers}};
   const auto bytes = manifest.dump();
   const auto md = ckms::oci::Descriptor::for_content("application/vnd.oci.image.manifest.v1+json", bytes);
   ckms::oci::push_bytes(layout, md, bytes);
@@ -169,7 +171,8 @@ TEST_CASE("bad input is refused with the input named and the right exit code") {
   SECTION("a layer title that would escape the output directory is refused") {
     titled_layout(dir / "evil", {"../escaped"});
     fs::create_directories(dir / "out" / "inner");
-    const auto r = run_ckms({"pull", "oci:" + (dir / "evil").string() + ":evil", "-o", (dir / "out" / "inner").string()});
+    const auto r =
+        run_ckms({"pull", "oci:" + (dir / "evil").string() + ":evil", "-o", (dir / "out" / "inner").string()});
     CHECK(r.exit_code == 5);
     CHECK_THAT(r.err, Catch::Contains("../escaped"));
     CHECK_FALSE(fs::exists(dir / "out" / "escaped"));

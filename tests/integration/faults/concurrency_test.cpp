@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <iostream>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/loader/cache.hpp"
@@ -60,8 +60,8 @@ TEST_CASE("two builders publishing kernels of one version at once both end up in
       fs::create_directories(file.parent_path());
       testkit::write_text(file, "module " + release + std::string(50000, 'x'));
       releases.push_back(release);
-      pids.push_back(start({helper().string(), "publish", registry().host(), "faults/race", version, release,
-                            file.string()}));
+      pids.push_back(
+          start({helper().string(), "publish", registry().host(), "faults/race", version, release, file.string()}));
     }
     for (const pid_t pid : pids) CHECK(finish(pid) == 0);
     oci::RegistryRepository direct(registry().reference("faults/race"), fast_options());
@@ -78,8 +78,7 @@ TEST_CASE("two builders publishing kernels of one version at once both end up in
   CHECK(registry_problems().empty());
 }
 
-TEST_CASE("two processes copying into one layout, and fetching into one loader cache, corrupt nothing",
-          "[race]") {
+TEST_CASE("two processes copying into one layout, and fetching into one loader cache, corrupt nothing", "[race]") {
   material();
   const int rounds = std::max(env_int("CKMS_RACE_ROUNDS", 10), 1) / 2 + 1;
   testkit::TempDir dir("ckms-race");
@@ -105,14 +104,14 @@ TEST_CASE("two processes copying into one layout, and fetching into one loader c
     }
     // Same artifact from both, then one kernel each.
     for (int i = 0; i < 2; ++i) {
-      pids.push_back(start({helper().string(), "fetch", registry().host(), "faults/cache", "3.0", releases[0],
-                            cache.string()}));
+      pids.push_back(
+          start({helper().string(), "fetch", registry().host(), "faults/cache", "3.0", releases[0], cache.string()}));
     }
     for (const pid_t pid : pids) CHECK(finish(pid) == 0);
     pids.clear();
     for (int i = 0; i < 2; ++i) {
-      pids.push_back(start({helper().string(), "fetch", registry().host(), "faults/cache", "3.0", releases[i],
-                            cache.string()}));
+      pids.push_back(
+          start({helper().string(), "fetch", registry().host(), "faults/cache", "3.0", releases[i], cache.string()}));
     }
     for (const pid_t pid : pids) CHECK(finish(pid) == 0);
     CHECK(layout_problems(layout).empty());

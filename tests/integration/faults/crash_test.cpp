@@ -10,8 +10,8 @@
 #include <random>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "background_process.hpp"
 #include "ckms/oci/layout.hpp"
@@ -75,8 +75,7 @@ std::vector<std::string> wrong_files(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("kill -9 during pull, copy and source unpack: the next run completes and stores verify",
-          "[crash]") {
+TEST_CASE("kill -9 during pull, copy and source unpack: the next run completes and stores verify", "[crash]") {
   material();
   const int rounds = std::max(env_int("CKMS_CRASH_ROUNDS", 4), 1);
   FaultPlan plan;
@@ -135,25 +134,28 @@ TEST_CASE("kill -9 during pull, copy and source unpack: the next run completes a
   SECTION("ckms source pull (unpack)") {
     const fs::path tree = dir / "tree";
     fs::create_directories(tree / "src");
-    testkit::write_text(tree / "dkms.conf", "PACKAGE_NAME=crashy\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]=crashy\nAUTOINSTALL=yes\n");
+    testkit::write_text(tree / "dkms.conf",
+                        "PACKAGE_NAME=crashy\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]=crashy\nAUTOINSTALL=yes\n");
     std::mt19937 random(5);
     for (int i = 0; i < 64; ++i) {
       std::string bytes(64 << 10, '\0');
       for (char& c : bytes) c = static_cast<char>(random() & 0xff);
       testkit::write_text(tree / "src" / fmt::format("file{}.c", i), bytes);
     }
-    const auto pushed = run_ckms({"source", "push", "--plain-http", tree.string(), registry().host() + "/faults/source:1.0"});
+    const auto pushed =
+        run_ckms({"source", "push", "--plain-http", tree.string(), registry().host() + "/faults/source:1.0"});
     INFO(pushed.err);
     REQUIRE(pushed.exit_code == 0);
     CrashTally tally;
     int round = 0;
     for (const auto delay : delays(13, rounds)) {
       const fs::path out = dir / fmt::format("source-{}", round++);
-      const std::vector<std::string> args = {"source", "pull", "--plain-http",
-                                             slow.authority() + "/faults/source:1.0", "-o", out.string()};
+      const std::vector<std::string> args = {
+          "source", "pull", "--plain-http", slow.authority() + "/faults/source:1.0", "-o", out.string()};
       if (kill_during(args, delay)) ++tally.kills;
       // Either nothing or the whole tree under the final name.
-      if (fs::exists(out) && !fs::is_empty(out)) CHECK(testkit::read_text(out / "src/file63.c") == testkit::read_text(tree / "src/file63.c"));
+      if (fs::exists(out) && !fs::is_empty(out))
+        CHECK(testkit::read_text(out / "src/file63.c") == testkit::read_text(tree / "src/file63.c"));
       if (fs::exists(out) && !fs::is_empty(out)) {
         ++tally.completed_after;  // the killed run had finished
         continue;
@@ -176,8 +178,8 @@ TEST_CASE("kill -9 during pull, copy and source unpack: the next run completes a
 TEST_CASE("a write cut short by a crash does not fail verification, and gc removes it", "[crash]") {
   testkit::TempDir dir("ckms-crash");
   const fs::path layout = dir / "layout";
-  const auto pushed = run_ckms({"push", "oci:" + layout.string() + ":v1", "--artifact-type", "application/vnd.ckms.test.v1",
-                            (material().files_dir / "small.txt").string()});
+  const auto pushed = run_ckms({"push", "oci:" + layout.string() + ":v1", "--artifact-type",
+                                "application/vnd.ckms.test.v1", (material().files_dir / "small.txt").string()});
   REQUIRE(pushed.exit_code == 0);
   // What AtomicFile leaves when the process dies between mkostemp and rename.
   const fs::path temp = layout / "blobs/sha256" / ("." + std::string(64, 'a') + ".Xy12Zq");

@@ -5,20 +5,20 @@
 // match its digest. Prints the table of docs/reliability.md and writes it to
 // <build dir>/fault-table.txt. CKMS_FAULT_ITERATIONS runs each cell more often.
 
-#include <fstream>
 #include <algorithm>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "ckms/artifact/module_artifact.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/loader/cache.hpp"
-#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -101,7 +101,8 @@ Outcome from_cli(const testkit::RunResult& result, const std::string& name) {
 Outcome copy_registry_to_layout(const Context& c) {
   const fs::path layout = c.scratch / "layout";
   const std::string source = c.proxy + "/faults/src:v1";
-  Outcome outcome = from_cli(run_ckms({"copy", "--plain-http", source, "oci:" + layout.string() + ":v1"}), "faults/src");
+  Outcome outcome =
+      from_cli(run_ckms({"copy", "--plain-http", source, "oci:" + layout.string() + ":v1"}), "faults/src");
   for (auto& p : layout_problems(layout)) outcome.problems.push_back(p);
   if (fs::exists(layout / "oci-layout")) {
     oci::Layout copied(layout, oci::Layout::Mode::open_existing);
@@ -120,7 +121,7 @@ Outcome copy_registry_to_layout(const Context& c) {
 Outcome copy_layout_to_registry(const Context& c) {
   const std::string repository = "faults/copy-" + c.run;
   Outcome outcome = from_cli(run_ckms({"copy", "--plain-http", "oci:" + material().layout.string() + ":v1",
-                                   c.proxy + "/" + repository + ":v1"}),
+                                       c.proxy + "/" + repository + ":v1"}),
                              repository);
   check_registry_artifact(outcome, repository, outcome.ok);
   return outcome;
@@ -138,15 +139,16 @@ Outcome push_files(const Context& c) {
 
 Outcome pull_files(const Context& c) {
   const fs::path out = c.scratch / "pulled";
-  Outcome outcome = from_cli(run_ckms({"pull", "--plain-http", c.proxy + "/faults/src:v1", "-o", out.string()}),
-                             "faults/src");
+  Outcome outcome =
+      from_cli(run_ckms({"pull", "--plain-http", c.proxy + "/faults/src:v1", "-o", out.string()}), "faults/src");
   for (const auto& file : temp_files(out)) outcome.unclean.push_back("left over: " + file);
   // Whatever is there under a final name must be complete, success or not.
   if (fs::exists(out)) {
     for (const auto& entry : fs::directory_iterator(out)) {
       const auto name = entry.path().filename().string();
       if (name.starts_with(".")) continue;
-      if (!fs::exists(material().files_dir / name) || file_text(entry.path()) != file_text(material().files_dir / name)) {
+      if (!fs::exists(material().files_dir / name) ||
+          file_text(entry.path()) != file_text(material().files_dir / name)) {
         outcome.problems.push_back("pulled file " + name + " differs from the source");
       }
     }
@@ -178,8 +180,7 @@ Outcome publish_module(const Context& c) {
   try {
     const auto resolved = artifact::resolve_module(direct, "1.0", release);
     auto reader = direct.fetch(resolved.manifest.layers.at(0));
-    if (ckms::read_all(*reader, 8 << 20, "layer") !=
-        file_text(c.scratch / ("files-1.0-" + release) / "faulty.ko")) {
+    if (ckms::read_all(*reader, 8 << 20, "layer") != file_text(c.scratch / ("files-1.0-" + release) / "faulty.ko")) {
       outcome.problems.push_back("published layer differs from the module file");
     }
     if (outcome.ok) {
@@ -238,11 +239,10 @@ Outcome loader_fetch(const Context& c) {
   const std::string repository = "faults/loader";
   const fs::path cache_dir = c.scratch / "cache";
   const auto reference = oci::Reference::parse(c.proxy + "/" + repository);
-  Outcome outcome = from_cli(
-      run_ckms({"load", "--fetch-only", "--plain-http", "--kernel", artifact.release, "--trust",
-                artifact.cert.string(), "--cache-dir", cache_dir.string(), "--state-dir",
-                (c.scratch / "state").string(), c.proxy + "/" + repository + ":2.0"}),
-      repository);
+  Outcome outcome = from_cli(run_ckms({"load", "--fetch-only", "--plain-http", "--kernel", artifact.release, "--trust",
+                                       artifact.cert.string(), "--cache-dir", cache_dir.string(), "--state-dir",
+                                       (c.scratch / "state").string(), c.proxy + "/" + repository + ":2.0"}),
+                             repository);
   for (auto& p : layout_problems(cache_dir)) outcome.problems.push_back(p);
   if (outcome.ok) {
     try {
@@ -262,8 +262,7 @@ struct Row {
 
 }  // namespace
 
-TEST_CASE("every operation survives every network fault or fails cleanly, and nothing is corrupted",
-          "[faults]") {
+TEST_CASE("every operation survives every network fault or fails cleanly, and nothing is corrupted", "[faults]") {
   material();
   const int iterations = std::max(env_int("CKMS_FAULT_ITERATIONS", 1), 1);
   const std::vector<Fault> faults = {Fault::none,       Fault::reset,      Fault::status_500, Fault::status_502,
@@ -309,11 +308,13 @@ TEST_CASE("every operation survives every network fault or fails cleanly, and no
         } else {
           ++row.failed_cleanly;
         }
-        for (const auto& p : outcome.problems) findings.push_back(fmt::format("{} / {}: CORRUPTED: {}", fault_name(fault), op_name, p));
-        for (const auto& u : outcome.unclean) findings.push_back(fmt::format("{} / {}: UNCLEAN: {}", fault_name(fault), op_name, u));
+        for (const auto& p : outcome.problems)
+          findings.push_back(fmt::format("{} / {}: CORRUPTED: {}", fault_name(fault), op_name, p));
+        for (const auto& u : outcome.unclean)
+          findings.push_back(fmt::format("{} / {}: UNCLEAN: {}", fault_name(fault), op_name, u));
         if (!outcome.ok && outcome.problems.empty() && outcome.unclean.empty()) {
-          findings.push_back(fmt::format("{} / {}: failed cleanly: {}", fault_name(fault), op_name,
-                                         outcome.message.substr(0, 300)));
+          findings.push_back(
+              fmt::format("{} / {}: failed cleanly: {}", fault_name(fault), op_name, outcome.message.substr(0, 300)));
         }
       }
     }
@@ -342,8 +343,8 @@ TEST_CASE("every operation survives every network fault or fails cleanly, and no
   CHECK(total.corrupted == 0);
   CHECK(total.unclean == 0);
   // Faults that a retry can ride out must not make an operation fail.
-  for (const Fault fault : {Fault::none, Fault::status_500, Fault::status_502, Fault::status_503,
-                            Fault::status_429, Fault::slow}) {
+  for (const Fault fault :
+       {Fault::none, Fault::status_500, Fault::status_502, Fault::status_503, Fault::status_429, Fault::slow}) {
     INFO(fault_name(fault));
     CHECK(rows[fault].succeeded == rows[fault].tried);
   }

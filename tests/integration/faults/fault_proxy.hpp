@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstddef>
 #include <mutex>
@@ -147,8 +147,8 @@ class FaultProxy {
       if (n <= 0) return false;
       sent += static_cast<std::size_t>(n);
       if (slow) {
-        std::this_thread::sleep_for(std::chrono::microseconds(
-            static_cast<long long>(n) * 1'000'000 / static_cast<long long>(plan_.slow_bytes_per_second)));
+        std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(n) * 1'000'000 /
+                                                              static_cast<long long>(plan_.slow_bytes_per_second)));
       }
     }
     return sent == length;
@@ -189,8 +189,8 @@ class FaultProxy {
     // A reset hits an upload's body when there is one, else the reply's.
     const bool cut_request = fault == Fault::reset && has_body;
     std::size_t request_bytes = request.rest.size();
-    const std::size_t request_cut = std::max<std::size_t>(
-        std::stoull(header(request.text, "content-length").value_or("16384")) / 2, 1);
+    const std::size_t request_cut =
+        std::max<std::size_t>(std::stoull(header(request.text, "content-length").value_or("16384")) / 2, 1);
 
     std::string reply_head;
     bool head_done = false;
@@ -227,17 +227,16 @@ class FaultProxy {
           reply_head.resize(end + 4);
           const bool ok = reply_head.starts_with("HTTP/1.1 200") || reply_head.starts_with("HTTP/1.1 206");
           body_length = std::stoull(header(reply_head, "content-length").value_or("0"));
-          body_fault = is_get && ok && body_length > 1 && !cut_request &&
-                       (fault == Fault::reset || fault == Fault::truncate || fault == Fault::stall ||
-                        fault == Fault::flip);
+          body_fault =
+              is_get && ok && body_length > 1 && !cut_request &&
+              (fault == Fault::reset || fault == Fault::truncate || fault == Fault::stall || fault == Fault::flip);
           if (!send_all(client, reply_head.data(), reply_head.size(), slow)) break;
           if (!forward_body(client, server, body, body_seen, body_length, body_fault ? fault : Fault::none, slow))
             break;
           continue;
         }
         std::string piece(chunk);
-        if (!forward_body(client, server, piece, body_seen, body_length, body_fault ? fault : Fault::none, slow))
-          break;
+        if (!forward_body(client, server, piece, body_seen, body_length, body_fault ? fault : Fault::none, slow)) break;
       }
     }
     ::close(server);
@@ -245,8 +244,8 @@ class FaultProxy {
 
   // Sends one piece of a reply body, applying a body fault where the body's middle falls.
   // Returns false when the exchange ends here.
-  bool forward_body(int client, int server, std::string& piece, std::size_t& seen, std::size_t length,
-                    Fault fault, bool slow) {
+  bool forward_body(int client, int server, std::string& piece, std::size_t& seen, std::size_t length, Fault fault,
+                    bool slow) {
     const std::size_t middle = length / 2;
     if (fault != Fault::none && seen <= middle && middle < seen + piece.size()) {
       const std::size_t before = middle - seen;
@@ -273,8 +272,7 @@ class FaultProxy {
           piece.erase(0, before);
           break;
         }
-        default:
-          break;
+        default: break;
       }
     }
     seen += piece.size();

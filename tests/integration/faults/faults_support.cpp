@@ -65,8 +65,8 @@ const Material& material() {
     REQUIRE(pushed.exit_code == 0);
     oci::Layout layout(m.layout, oci::Layout::Mode::open_existing);
     m.root = layout.resolve("v1");
-    const auto copied = run_ckms({"copy", "--plain-http", "oci:" + m.layout.string() + ":v1",
-                              registry().host() + "/faults/src:v1"});
+    const auto copied =
+        run_ckms({"copy", "--plain-http", "oci:" + m.layout.string() + ":v1", registry().host() + "/faults/src:v1"});
     INFO(copied.err);
     REQUIRE(copied.exit_code == 0);
     return m;

@@ -30,7 +30,7 @@ oci::RegistryReference via(const std::string& authority, const std::string& repo
 struct Material {
   std::filesystem::path files_dir;
   std::vector<std::string> names;
-  std::filesystem::path layout;  // oci:<layout>:v1
+  std::filesystem::path layout;         // oci:<layout>:v1
   std::optional<oci::Descriptor> root;  // always set once made
 };
 const Material& material();

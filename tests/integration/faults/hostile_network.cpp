@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "ckms/base/error.hpp"
@@ -69,9 +69,9 @@ class DowngradingRegistry {
   explicit DowngradingRegistry(const fs::path& dir) {
     cert_ = dir / "tls.crt";
     key_ = dir / "tls.key";
-    const auto made = testkit::run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout",
-                                    key_.string(), "-out", cert_.string()});
+    const auto made = testkit::run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key_.string(),
+                                    "-out", cert_.string()});
     REQUIRE(made.exit_code == 0);
     ctx_ = SSL_CTX_new(TLS_server_method());
     REQUIRE(SSL_CTX_use_certificate_file(ctx_, cert_.c_str(), SSL_FILETYPE_PEM) == 1);
@@ -111,11 +111,12 @@ class DowngradingRegistry {
       const std::string head = read_head([ssl](char* b, int n) { return SSL_read(ssl, b, n); });
       if (!head.empty()) {
         ++tls_requests_;
-        const std::string target = head.substr(head.find(' ') + 1, head.find(' ', head.find(' ') + 1) - head.find(' ') - 1);
+        const std::string target =
+            head.substr(head.find(' ') + 1, head.find(' ', head.find(' ') + 1) - head.find(' ') - 1);
         std::string out;
         if (!has_authorization(head)) {
           out = reply(401, {{"WWW-Authenticate", "Basic realm=\"hostile\""}}, "");
-        } else if (target == "/v2/" ) {
+        } else if (target == "/v2/") {
           out = reply(200, {{"Content-Type", "application/json"}}, "{}");
         } else {
           out = reply(302, {{"Location", "http://" + authority() + target}}, "");
@@ -172,7 +173,10 @@ bool has_raw_controls(const std::string& text) {
   return false;
 }
 
-const std::string kHostileText = "evil\x1b]0;pwned\x07\x1b[2J\x1b[31mred\r\n\x9b" "6n\xc2\x9b" "31m\x7f";
+const std::string kHostileText =
+    "evil\x1b]0;pwned\x07\x1b[2J\x1b[31mred\r\n\x9b"
+    "6n\xc2\x9b"
+    "31m\x7f";
 
 }  // namespace
 
@@ -213,9 +217,9 @@ TEST_CASE("--plain-http to a host that is not loopback is refused unless --insec
   options.insecure_registries = {"0.0.0.0:" + port};
   CHECK(oci::RegistryRepository(via("0.0.0.0:" + port, "faults/insecure"), options).tags().empty());
 
-  const auto refused = testkit::run({testkit::ckms_binary().string(), "login", "--plain-http", "0.0.0.0:" + port,
-                                     "-u", "ckms", "--password-stdin"},
-                                    {.env = kNoAuthFile, .input = "s3cret\n", .timeout_seconds = 60});
+  const auto refused = testkit::run(
+      {testkit::ckms_binary().string(), "login", "--plain-http", "0.0.0.0:" + port, "-u", "ckms", "--password-stdin"},
+      {.env = kNoAuthFile, .input = "s3cret\n", .timeout_seconds = 60});
   INFO(refused.err);
   CHECK(refused.exit_code == 5);
   CHECK_THAT(refused.err, Catch::Contains("--insecure-registry 0.0.0.0:" + port));
@@ -235,9 +239,9 @@ TEST_CASE("--plain-http to a host that is not loopback is refused unless --insec
     INFO(ok.err);
     CHECK(ok.exit_code == 0);
   }
-  const auto other = testkit::run({testkit::ckms_binary().string(), "tags", "--plain-http", "--insecure-registry",
-                                   "registry.example", repository},
-                                  {.env = kNoAuthFile, .timeout_seconds = 60});
+  const auto other = testkit::run(
+      {testkit::ckms_binary().string(), "tags", "--plain-http", "--insecure-registry", "registry.example", repository},
+      {.env = kNoAuthFile, .timeout_seconds = 60});
   CHECK(other.exit_code == 5);
 }
 
@@ -245,8 +249,8 @@ TEST_CASE("terminal escapes from a registry never reach the terminal raw", "[hos
   ScriptedRegistry server([](const std::string& target) {
     if (target.find("/tags/list") != std::string::npos) {
       return reply(200, {{"Content-Type", "application/json"}},
-                   nlohmann::json{{"name", "hostile/escapes"}, {"tags", {"v1", kHostileText}}}
-                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                   nlohmann::json{{"name", "hostile/escapes"}, {"tags", {"v1", kHostileText}}}.dump(
+                       -1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
     const std::string body = std::string(R"({"errors":[{"code":"DENIED","message":")") + kHostileText + "\"}]}";
     return reply(403, {{"Content-Type", "application/json"}}, body);
@@ -280,7 +284,8 @@ TEST_CASE("terminal escapes from a registry never reach the terminal raw", "[hos
 TEST_CASE("printable escapes controls and broken UTF-8 and keeps other text", "[security]") {
   CHECK(oci::printable("plain text, ünïcødé ✓") == "plain text, ünïcødé ✓");
   CHECK(oci::printable("a\x1b[2Jb\nc\td\x7f") == "a\\x1b[2Jb\\x0ac\\x09d\\x7f");
-  CHECK(oci::printable("\xc2\x9b" "6n") == "\\xc2\\x9b6n");
+  CHECK(oci::printable("\xc2\x9b"
+                       "6n") == "\\xc2\\x9b6n");
   CHECK(oci::printable("\x9b\xff\xe2\x82") == "\\x9b\\xff\\xe2\\x82");
   CHECK(oci::printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a surrogate is not UTF-8
 }
@@ -291,7 +296,8 @@ TEST_CASE("a tag listing that links fresh pages without end stops at the page li
     const int n = ++page;
     // Ends after 200 pages so that a client without a limit returns instead of hanging.
     std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}};
-    if (n < 200) headers.emplace_back("Link", fmt::format("</v2/hostile/pages/tags/list?n=1&last=t{}>; rel=\"next\"", n));
+    if (n < 200)
+      headers.emplace_back("Link", fmt::format("</v2/hostile/pages/tags/list?n=1&last=t{}>; rel=\"next\"", n));
     return reply(200, headers, fmt::format(R"({{"name":"hostile/pages","tags":["t{}"]}})", n));
   });
   oci::RegistryOptions options;
@@ -320,23 +326,23 @@ TEST_CASE("a layer title with control characters is refused, not written or echo
   oci::push_bytes(layout, layer, content);
   const auto config = oci::Descriptor::for_content("application/vnd.oci.empty.v1+json", "{}");
   oci::push_bytes(layout, config, "{}");
-  const std::string bytes =
-      nlohmann::json{{"schemaVersion", 2},
-                     {"mediaType", oci::media_type::kOciManifest},
-                     {"config", {{"mediaType", config.media_type}, {"digest", config.digest.str()}, {"size", 2}}},
-                     {"layers",
-                      {{{"mediaType", layer.media_type},
-                        {"digest", layer.digest.str()},
-                        {"size", layer.size},
-                        {"annotations", layer.annotations}}}}}
-          .dump();
+  const std::string bytes = nlohmann::json{
+      {"schemaVersion", 2},
+      {"mediaType", oci::media_type::kOciManifest},
+      {"config", {{"mediaType", config.media_type}, {"digest", config.digest.str()}, {"size", 2}}},
+      {"layers",
+       {{{"mediaType", layer.media_type},
+         {"digest", layer.digest.str()},
+         {"size", layer.size},
+         {"annotations",
+          layer.annotations}}}}}.dump();
   const auto descriptor = oci::Descriptor::for_content(std::string(oci::media_type::kOciManifest), bytes);
   oci::push_bytes(layout, descriptor, bytes);
   layout.tag(descriptor, "v1");
 
-  const auto pulled = testkit::run({testkit::ckms_binary().string(), "pull", "oci:" + (dir / "evil").string() + ":v1",
-                                    "-o", (dir / "out").string()},
-                                   {.timeout_seconds = 60});
+  const auto pulled = testkit::run(
+      {testkit::ckms_binary().string(), "pull", "oci:" + (dir / "evil").string() + ":v1", "-o", (dir / "out").string()},
+      {.timeout_seconds = 60});
   INFO(pulled.err);
   CHECK(pulled.exit_code == 5);
   CHECK_THAT(pulled.err, Catch::Contains("not a plain file name"));

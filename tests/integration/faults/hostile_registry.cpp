@@ -16,11 +16,11 @@
 #include <mutex>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
-#include "ckms/oci/copy.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -159,8 +159,8 @@ long rss_kib() {
 
 // Sends a 1 GiB manifest body (zeros), stopping when the client goes away.
 void endless_manifest(RawServer& server, int fd, const Request& request, bool with_length) {
-  std::string head = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: " +
-                     std::string(oci::media_type::kOciManifest) + "\r\n";
+  std::string head =
+      "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: " + std::string(oci::media_type::kOciManifest) + "\r\n";
   // With a length it looks like a real registry's reply, digest header included, so the
   // client takes the HEAD at its word; without one, the client must read to learn the digest.
   if (with_length) {
@@ -176,8 +176,7 @@ void endless_manifest(RawServer& server, int fd, const Request& request, bool wi
 
 }  // namespace
 
-TEST_CASE("a 1 GiB manifest is refused after at most the manifest limit, with or without a length",
-          "[hostile]") {
+TEST_CASE("a 1 GiB manifest is refused after at most the manifest limit, with or without a length", "[hostile]") {
   const bool with_length = GENERATE(true, false);
   RawServer* self = nullptr;
   RawServer server(registry_like(
@@ -202,10 +201,10 @@ TEST_CASE("a 1 GiB manifest is refused after at most the manifest limit, with or
 
   // A node or a CI job sees the refusal as its exit code.
   const testkit::TempDir out;
-  const auto pulled = testkit::run({testkit::ckms_binary().string(), "pull", "--plain-http",
-                                    server.authority() + "/hostile/huge:v1", "-o", (out / "layout").string()},
-                                   {.env = {{"REGISTRY_AUTH_FILE", "/nonexistent/ckms-test-auth.json"}},
-                                    .timeout_seconds = 60});
+  const auto pulled =
+      testkit::run({testkit::ckms_binary().string(), "pull", "--plain-http", server.authority() + "/hostile/huge:v1",
+                    "-o", (out / "layout").string()},
+                   {.env = {{"REGISTRY_AUTH_FILE", "/nonexistent/ckms-test-auth.json"}}, .timeout_seconds = 60});
   INFO(pulled.err);
   CHECK(pulled.exit_code == 5);
   CHECK_THAT(pulled.err, Catch::Contains("hostile/huge") && Catch::Contains(std::to_string(oci::kMaxManifestBytes)));
@@ -215,10 +214,10 @@ TEST_CASE("endless redirects stop at the redirect limit with a clear error", "[h
   RawServer* self = nullptr;
   std::atomic<int> hop{0};
   RawServer server(registry_like(
-                       [&hop](RawServer& s, int fd, const Request&) {
-                         s.send(fd, reply(302, {{"Location", fmt::format("/v2/hostile/loop/manifests/hop{}", ++hop)}}, ""));
-                       },
-                       self));
+      [&hop](RawServer& s, int fd, const Request&) {
+        s.send(fd, reply(302, {{"Location", fmt::format("/v2/hostile/loop/manifests/hop{}", ++hop)}}, ""));
+      },
+      self));
   self = &server;
   oci::RegistryRepository repo(via(server.authority(), "hostile/loop"), hostile_options());
   const auto [error, took] = refused([&] { repo.resolve("v1"); });
@@ -239,13 +238,13 @@ TEST_CASE("an index that claims to contain itself is refused as the lie it is", 
       oci::media_type::kOciIndex, oci::media_type::kOciIndex, child_digest, 200);
   RawServer* self = nullptr;
   RawServer server(registry_like(
-                       [&index](RawServer& s, int fd, const Request&) {
-                         s.send(fd, reply(200,
-                                          {{"Content-Type", std::string(oci::media_type::kOciIndex)},
-                                           {"Docker-Content-Digest", ckms::digest_of(index).str()}},
-                                          index));
-                       },
-                       self));
+      [&index](RawServer& s, int fd, const Request&) {
+        s.send(fd, reply(200,
+                         {{"Content-Type", std::string(oci::media_type::kOciIndex)},
+                          {"Docker-Content-Digest", ckms::digest_of(index).str()}},
+                         index));
+      },
+      self));
   self = &server;
   oci::RegistryRepository repo(via(server.authority(), "hostile/self"), hostile_options());
   require_copy_refused(repo, ErrorKind::integrity, child_digest);
@@ -267,37 +266,37 @@ TEST_CASE("indexes nested without end are refused at the depth limit", "[hostile
   by_digest[ckms::digest_of(top).str()] = top;
   RawServer* self = nullptr;
   RawServer server(registry_like(
-                       [&](RawServer& s, int fd, const Request& r) {
-                         const std::string name = r.target.substr(r.target.rfind('/') + 1);
-                         const std::string& body = name == "v1" ? top : by_digest.count(name) ? by_digest.at(name) : top;
-                         if (!by_digest.count(name) && name != "v1") {
-                           s.send(fd, reply(404, {}, ""));
-                           return;
-                         }
-                         std::string answer = reply(200,
-                                                    {{"Content-Type", std::string(oci::media_type::kOciIndex)},
-                                                     {"Docker-Content-Digest", ckms::digest_of(body).str()}},
-                                                    body);
-                         if (r.method == "HEAD") answer.resize(answer.size() - body.size());
-                         s.send(fd, answer);
-                       },
-                       self));
+      [&](RawServer& s, int fd, const Request& r) {
+        const std::string name = r.target.substr(r.target.rfind('/') + 1);
+        const std::string& body = name == "v1" ? top : by_digest.count(name) ? by_digest.at(name) : top;
+        if (!by_digest.count(name) && name != "v1") {
+          s.send(fd, reply(404, {}, ""));
+          return;
+        }
+        std::string answer = reply(200,
+                                   {{"Content-Type", std::string(oci::media_type::kOciIndex)},
+                                    {"Docker-Content-Digest", ckms::digest_of(body).str()}},
+                                   body);
+        if (r.method == "HEAD") answer.resize(answer.size() - body.size());
+        s.send(fd, answer);
+      },
+      self));
   self = &server;
   oci::RegistryRepository repo(via(server.authority(), "hostile/deep"), hostile_options());
   require_copy_refused(repo, ErrorKind::refused, "deeper");
 }
 
-TEST_CASE("a token realm on a host that is not loopback is refused over plain http before any request",
-          "[hostile]") {
+TEST_CASE("a token realm on a host that is not loopback is refused over plain http before any request", "[hostile]") {
   RawServer* self = nullptr;
-  RawServer server(
-      [&self](int fd, const Request&) {
-        // 192.0.2.0/24 is TEST-NET-1: never routed, so a request there could only hang.
-        self->send(fd, reply(401,
-                             {{"WWW-Authenticate",
-                               R"(Bearer realm="http://192.0.2.1/token",service="hostile",scope="repository:hostile/realm:pull")"}},
-                             ""));
-      });
+  RawServer server([&self](int fd, const Request&) {
+    // 192.0.2.0/24 is TEST-NET-1: never routed, so a request there could only hang.
+    self->send(
+        fd,
+        reply(401,
+              {{"WWW-Authenticate",
+                R"(Bearer realm="http://192.0.2.1/token",service="hostile",scope="repository:hostile/realm:pull")"}},
+              ""));
+  });
   self = &server;
   oci::RegistryOptions options = hostile_options();
   options.credentials = oci::Credentials{"ckms", "s3cret-pa55", ""};
@@ -309,8 +308,7 @@ TEST_CASE("a token realm on a host that is not loopback is refused over plain ht
   CHECK(took < std::chrono::seconds(5));
 }
 
-TEST_CASE("a token realm on another loopback port gets the credentials, the registry only the token",
-          "[hostile]") {
+TEST_CASE("a token realm on another loopback port gets the credentials, the registry only the token", "[hostile]") {
   // The documented flow of a registry that delegates auth to a token service on another host
   // (Docker Hub's): Basic credentials go to the realm the registry names, over https or on
   // loopback only; the registry itself only ever sees the Bearer token.
@@ -332,7 +330,8 @@ TEST_CASE("a token realm on another loopback port gets the credentials, the regi
     token_self->send(fd, reply(200, {{"Content-Type", "application/json"}}, R"({"token":"granted-token"})"));
   });
   token_self = &tokens;
-  const std::string index = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
+  const std::string index =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
   RawServer* self = nullptr;
   RawServer server([&](int fd, const Request& r) {
     const std::string auth = authorization(r.head);
@@ -342,8 +341,8 @@ TEST_CASE("a token realm on another loopback port gets the credentials, the regi
     }
     if (auth.find("granted-token") == std::string::npos) {
       self->send(fd, reply(401,
-                           {{"WWW-Authenticate", fmt::format(R"(Bearer realm="http://{}/token",service="hostile")",
-                                                             tokens.authority())}},
+                           {{"WWW-Authenticate",
+                             fmt::format(R"(Bearer realm="http://{}/token",service="hostile")", tokens.authority())}},
                            ""));
       return;
     }

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/loader/cache.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/loader/cache.hpp"
 #include "ckms/oci/registry.hpp"
 
 namespace fs = std::filesystem;

@@ -1,11 +1,11 @@
 // UnpackCache with real processes: two racing on one key, and a filler killed midway.
 
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -105,9 +105,8 @@ TEST_CASE("a filler killed midway leaves a staging directory the next ensure rem
   UnpackCache cache(dir / "cache");
   CHECK_FALSE(cache.find(kManifest));
   CHECK(staging_dirs(dir / "cache") == 1);
-  const fs::path tree = cache.ensure(kManifest, [](const fs::path& staging) {
-    ckms::testkit::write_text(staging / "whole", "done");
-  });
+  const fs::path tree =
+      cache.ensure(kManifest, [](const fs::path& staging) { ckms::testkit::write_text(staging / "whole", "done"); });
   CHECK(staging_dirs(dir / "cache") == 0);
   CHECK(fs::exists(tree / "whole"));
   CHECK_FALSE(fs::exists(tree / "half"));
@@ -117,10 +116,10 @@ TEST_CASE("a filler killed midway leaves a staging directory the next ensure rem
 TEST_CASE("a filler that throws leaves no entry and the error reaches the caller") {
   ckms::testkit::TempDir dir;
   UnpackCache cache(dir / "cache");
-  CHECK_THROWS_AS(cache.ensure(kManifest, [](const fs::path&) {
-                    throw ckms::Error(ckms::ErrorKind::integrity, "layer digest mismatch");
-                  }),
-                  ckms::Error);
+  CHECK_THROWS_AS(
+      cache.ensure(kManifest,
+                   [](const fs::path&) { throw ckms::Error(ckms::ErrorKind::integrity, "layer digest mismatch"); }),
+      ckms::Error);
   CHECK_FALSE(cache.find(kManifest));
   CHECK(staging_dirs(dir / "cache") == 0);
   int calls = 0;

@@ -1,9 +1,9 @@
 // Deterministic layers: the same tree gives the same digests, and GNU tar reads them back.
 
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -49,8 +49,7 @@ void build_tree(const fs::path& root, bool reversed, std::int64_t mtime) {
 }  // namespace
 
 TEST_CASE("the same tree gives the same layer digests, however it was made") {
-  for (const LayerCompression compression :
-       {LayerCompression::gzip, LayerCompression::zstd, LayerCompression::none}) {
+  for (const LayerCompression compression : {LayerCompression::gzip, LayerCompression::zstd, LayerCompression::none}) {
     ckms::testkit::TempDir dir;
     build_tree(dir / "one", false, kEpoch + 100);
     build_tree(dir / "two", true, kEpoch + 99999);
@@ -88,13 +87,13 @@ TEST_CASE("a created layer lists sorted, owned by 0/0, clamped, and extracts ide
 
   const auto gz = ckms::testkit::read_text(dir / "layer.tar.gz");
   REQUIRE(gz.size() > 10);
-  CHECK(gz.substr(4, 4) == std::string(4, '\0'));  // no timestamp in the gzip header
+  CHECK(gz.substr(4, 4) == std::string(4, '\0'));          // no timestamp in the gzip header
   CHECK((static_cast<unsigned char>(gz[3]) & 0x08) == 0);  // no file name either
 
   ckms::testkit::RunOptions utc;
   utc.env["TZ"] = "UTC";
-  const auto listing = ckms::testkit::run({"tar", "--numeric-owner", "--full-time", "-tvzf",
-                                           (dir / "layer.tar.gz").string()}, utc);
+  const auto listing =
+      ckms::testkit::run({"tar", "--numeric-owner", "--full-time", "-tvzf", (dir / "layer.tar.gz").string()}, utc);
   REQUIRE(listing.exit_code == 0);
   std::vector<std::string> names;
   std::istringstream lines(listing.out);
@@ -117,8 +116,9 @@ TEST_CASE("a created layer lists sorted, owned by 0/0, clamped, and extracts ide
 
   fs::create_directory(dir / "by-tar");
   fs::create_directory(dir / "by-ckms");
-  REQUIRE(ckms::testkit::run({"tar", "-C", (dir / "by-tar").string(), "-xzf",
-                              (dir / "layer.tar.gz").string()}).exit_code == 0);
+  REQUIRE(
+      ckms::testkit::run({"tar", "-C", (dir / "by-tar").string(), "-xzf", (dir / "layer.tar.gz").string()}).exit_code ==
+      0);
   ckms::FileReader reader(dir / "layer.tar.gz");
   ckms::oci::apply_layer(reader, dir / "by-ckms");
   ckms::testing::TreeOptions modes_and_content;

@@ -10,8 +10,8 @@
 namespace ckms::testing {
 
 struct HeadersTree {
-  std::string release;                            // e.g. 6.1.0-56-cloud-amd64
-  std::vector<std::string> relative_dirs;         // under "/", e.g. usr/src/linux-headers-...
+  std::string release;                     // e.g. 6.1.0-56-cloud-amd64
+  std::vector<std::string> relative_dirs;  // under "/", e.g. usr/src/linux-headers-...
 };
 
 // The newest installed flavour directory whose -common directory is installed too.

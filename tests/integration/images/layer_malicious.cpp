@@ -2,10 +2,10 @@
 // offending entry named, or neutralised as docs/layers.md says; in every case nothing outside
 // the target changes (the whole parent directory, sentinel included, is compared).
 
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <cstring>
 #include <filesystem>
@@ -135,8 +135,7 @@ TEST_CASE("hostile names: climbing is refused, a leading slash is stripped") {
 TEST_CASE("hostile symlinks are stored but never written through") {
   {
     Sandbox box;
-    const auto outcome = box.apply(
-        TarBuilder().symlink("l", box.sentinel.string()).file("l/pwn", "x").finish());
+    const auto outcome = box.apply(TarBuilder().symlink("l", box.sentinel.string()).file("l/pwn", "x").finish());
     expect_refused(outcome, "l/pwn");
     CHECK(fs::is_symlink(box.target / "l"));
   }
@@ -148,8 +147,8 @@ TEST_CASE("hostile symlinks are stored but never written through") {
   }
   {
     Sandbox box;  // a file entry over a planted symlink replaces the link
-    CHECK_FALSE(box.apply(TarBuilder().symlink("l", (box.sentinel / "canary").string())
-                              .file("l", "replaced").finish()).refused);
+    CHECK_FALSE(box.apply(TarBuilder().symlink("l", (box.sentinel / "canary").string()).file("l", "replaced").finish())
+                    .refused);
     CHECK_FALSE(fs::is_symlink(box.target / "l"));
     CHECK(ckms::testkit::read_text(box.target / "l") == "replaced");
   }
@@ -164,13 +163,14 @@ TEST_CASE("hostile symlinks are stored but never written through") {
   }
   {
     Sandbox box;  // a chain whose last hop climbs out
-    expect_refused(box.apply(TarBuilder().symlink("c2", "../sentinel").symlink("c1", "c2")
-                                 .file("c1/canary", "x").finish()), "c1/canary");
+    expect_refused(
+        box.apply(TarBuilder().symlink("c2", "../sentinel").symlink("c1", "c2").file("c1/canary", "x").finish()),
+        "c1/canary");
   }
   {
     Sandbox box;  // a directory entry over a symlink becomes a real directory
-    CHECK_FALSE(box.apply(TarBuilder().symlink("s", box.sentinel.string()).dir("s/")
-                              .file("s/f", "inside").finish()).refused);
+    CHECK_FALSE(
+        box.apply(TarBuilder().symlink("s", box.sentinel.string()).dir("s/").file("s/f", "inside").finish()).refused);
     CHECK(fs::is_directory(fs::symlink_status(box.target / "s")));
     CHECK(ckms::testkit::read_text(box.target / "s/f") == "inside");
   }
@@ -193,14 +193,13 @@ TEST_CASE("hostile hard links are refused") {
   }
   {
     Sandbox box;
-    expect_refused(box.apply(TarBuilder().symlink("s", box.sentinel.string())
-                                 .hardlink("h", "s/canary").finish()), "h");
+    expect_refused(box.apply(TarBuilder().symlink("s", box.sentinel.string()).hardlink("h", "s/canary").finish()), "h");
     CHECK_FALSE(fs::exists(box.target / "h"));
   }
   {
     Sandbox box;  // a link to a symlink would be a second pointer out
-    expect_refused(box.apply(TarBuilder().symlink("s", (box.sentinel / "canary").string())
-                                 .hardlink("h", "s").finish()), "h");
+    expect_refused(box.apply(TarBuilder().symlink("s", (box.sentinel / "canary").string()).hardlink("h", "s").finish()),
+                   "h");
   }
 }
 
@@ -211,20 +210,20 @@ TEST_CASE("hostile whiteouts are refused") {
   }
   {
     Sandbox box;
-    expect_refused(box.apply(TarBuilder().symlink("d", box.sentinel.string())
-                                 .file("d/.wh..wh..opq", "").finish()), "d/.wh..wh..opq");
+    expect_refused(box.apply(TarBuilder().symlink("d", box.sentinel.string()).file("d/.wh..wh..opq", "").finish()),
+                   "d/.wh..wh..opq");
   }
   {
     Sandbox box;  // even a link that stays inside is not emptied through
-    const auto outcome = box.apply(TarBuilder().file("real/keep", "k").symlink("d", "real")
-                                       .file("d/.wh..wh..opq", "").finish());
+    const auto outcome =
+        box.apply(TarBuilder().file("real/keep", "k").symlink("d", "real").file("d/.wh..wh..opq", "").finish());
     expect_refused(outcome, "d/.wh..wh..opq");
     CHECK(fs::exists(box.target / "real/keep"));
   }
   {
     Sandbox box;
-    expect_refused(box.apply(TarBuilder().symlink("d", box.sentinel.string())
-                                 .file("d/.wh.canary", "").finish()), "d/.wh.canary");
+    expect_refused(box.apply(TarBuilder().symlink("d", box.sentinel.string()).file("d/.wh.canary", "").finish()),
+                   "d/.wh.canary");
   }
 }
 
@@ -235,7 +234,9 @@ TEST_CASE("decompression bombs are stopped at the header, not filled") {
     fs::create_directory(bomb_source);
     REQUIRE(ckms::testkit::run({"truncate", "-s", "10G", (bomb_source / "zeros").string()}).exit_code == 0);
     const fs::path bomb = box.base / "bomb.tar.gz";
-    REQUIRE(ckms::testkit::run({"tar", "-C", bomb_source.string(), "-S", "--hole-detection=seek", "-czf", bomb.string(), "zeros"}).exit_code == 0);
+    REQUIRE(ckms::testkit::run(
+                {"tar", "-C", bomb_source.string(), "-S", "--hole-detection=seek", "-czf", bomb.string(), "zeros"})
+                .exit_code == 0);
     CHECK(fs::file_size(bomb) < 10000);
     const std::string tar = ckms::read_file(bomb, 1 << 20);
     fs::remove_all(bomb_source);
@@ -245,10 +246,9 @@ TEST_CASE("decompression bombs are stopped at the header, not filled") {
   }
   {
     Sandbox box;  // a pax header declaring 10 GB, then zeros through gzip, cut short
-    const auto header = ckms::testkit::run(
-        {"python3", "-c",
-         "import sys, tarfile; i = tarfile.TarInfo('zeros'); i.size = 10 << 30; "
-         "sys.stdout.buffer.write(i.tobuf(tarfile.PAX_FORMAT) + bytes(1 << 22))"});
+    const auto header = ckms::testkit::run({"python3", "-c",
+                                            "import sys, tarfile; i = tarfile.TarInfo('zeros'); i.size = 10 << 30; "
+                                            "sys.stdout.buffer.write(i.tobuf(tarfile.PAX_FORMAT) + bytes(1 << 22))"});
     REQUIRE(header.exit_code == 0);
     ckms::testkit::RunOptions gzip;
     gzip.input = header.out;
@@ -271,10 +271,9 @@ TEST_CASE("decompression bombs are stopped at the header, not filled") {
 
 TEST_CASE("more entries than the default limit stop at the first one over") {
   Sandbox box;
-  const auto header = ckms::testkit::run(
-      {"python3", "-c",
-       "import sys, tarfile; i = tarfile.TarInfo('d/'); i.type = tarfile.DIRTYPE; "
-       "sys.stdout.buffer.write(i.tobuf(tarfile.USTAR_FORMAT))"});
+  const auto header = ckms::testkit::run({"python3", "-c",
+                                          "import sys, tarfile; i = tarfile.TarInfo('d/'); i.type = tarfile.DIRTYPE; "
+                                          "sys.stdout.buffer.write(i.tobuf(tarfile.USTAR_FORMAT))"});
   REQUIRE(header.exit_code == 0);
   REQUIRE(header.out.size() == 512);
   RepeatedEntries reader(header.out, 1'000'001);
@@ -317,17 +316,17 @@ TEST_CASE("as root, setuid/setgid bits and file capabilities are dropped unless 
   Sandbox box;
   // A pax header carrying a v2 capability set (CAP_NET_RAW permitted, effective), as
   // `setcap cap_setuid+ep` leaves it and GNU tar --xattrs records it.
-  const auto made = ckms::testkit::run(
-      {"python3", "-c",
-       "import io, struct, sys, tarfile\n"
-       "out = io.BytesIO()\n"
-       "t = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT)\n"
-       "cap = struct.pack('<IIIII', 0x02000001, 1 << 13, 0, 0, 0).decode('latin-1')\n"
-       "for name, mode, hdrs in (('bin/su', 0o4755, {}), ('bin/wall', 0o2755, {}),\n"
-       "                         ('bin/ping', 0o755, {'SCHILY.xattr.security.capability': cap})):\n"
-       "    i = tarfile.TarInfo(name); i.mode = mode; i.size = 3; i.pax_headers = hdrs\n"
-       "    t.addfile(i, io.BytesIO(b'elf'))\n"
-       "t.close(); sys.stdout.buffer.write(out.getvalue())\n"});
+  const auto made =
+      ckms::testkit::run({"python3", "-c",
+                          "import io, struct, sys, tarfile\n"
+                          "out = io.BytesIO()\n"
+                          "t = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT)\n"
+                          "cap = struct.pack('<IIIII', 0x02000001, 1 << 13, 0, 0, 0).decode('latin-1')\n"
+                          "for name, mode, hdrs in (('bin/su', 0o4755, {}), ('bin/wall', 0o2755, {}),\n"
+                          "                         ('bin/ping', 0o755, {'SCHILY.xattr.security.capability': cap})):\n"
+                          "    i = tarfile.TarInfo(name); i.mode = mode; i.size = 3; i.pax_headers = hdrs\n"
+                          "    t.addfile(i, io.BytesIO(b'elf'))\n"
+                          "t.close(); sys.stdout.buffer.write(out.getvalue())\n"});
   REQUIRE(made.exit_code == 0);
   ckms::StringReader reader(made.out);
   const auto result = ckms::oci::apply_layer(reader, box.target);

@@ -1,9 +1,9 @@
 // The rootless path, for real: this binary runs itself as nobody (setpriv) to apply a layer
 // with owners, a device node and setuid bits, and the root side checks what it got.
 
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -42,17 +42,16 @@ TEST_CASE("an unprivileged user applies a layer with owners, devices and setuid 
     return;
   }
   ckms::testkit::TempDir dir("ckms-rootless");
-  ckms::testkit::write_text(dir / "layer.tar",
-                            TarBuilder()
-                                .dir("bin/", 0755)
-                                .owned_file("bin/su", "elf", 04755, 0, 0)
-                                .owned_file("bin/wall", "elf", 02755, 0, 5)
-                                .owned_file("home/u/file", "data", 0640, 1000, 1000)
-                                .device("dev/null", AE_IFCHR, 1, 3)
-                                .device("dev/fifo", AE_IFIFO, 0, 0)
-                                .dir("ro/", 0555)
-                                .file("ro/inside", "x", 0444)
-                                .finish());
+  ckms::testkit::write_text(dir / "layer.tar", TarBuilder()
+                                                   .dir("bin/", 0755)
+                                                   .owned_file("bin/su", "elf", 04755, 0, 0)
+                                                   .owned_file("bin/wall", "elf", 02755, 0, 5)
+                                                   .owned_file("home/u/file", "data", 0640, 1000, 1000)
+                                                   .device("dev/null", AE_IFCHR, 1, 3)
+                                                   .device("dev/fifo", AE_IFIFO, 0, 0)
+                                                   .dir("ro/", 0555)
+                                                   .file("ro/inside", "x", 0444)
+                                                   .finish());
   fs::create_directory(dir / "target");
   for (const fs::path& path : {dir.path(), dir / "target", dir / "layer.tar"}) {
     REQUIRE(::chown(path.c_str(), kNobody, kNobody) == 0);
@@ -60,8 +59,8 @@ TEST_CASE("an unprivileged user applies a layer with owners, devices and setuid 
   ckms::testkit::RunOptions options;
   options.env["CKMS_ROOTLESS_DIR"] = dir.path().string();
   const std::string self = fs::read_symlink("/proc/self/exe").string();
-  const auto child = ckms::testkit::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                         self, "[.rootless-child]"}, options);
+  const auto child = ckms::testkit::run(
+      {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", self, "[.rootless-child]"}, options);
   INFO(child.out << child.err);
   REQUIRE(child.exit_code == 0);
 

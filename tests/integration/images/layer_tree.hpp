@@ -50,8 +50,10 @@ inline std::string tree_difference(const Tree& a, const Tree& b) {
   std::string out;
   for (const auto& [path, text] : a) {
     const auto other = b.find(path);
-    if (other == b.end()) out += fmt::format("only in first: {} {}\n", path, text);
-    else if (other->second != text) out += fmt::format("differs: {}: {} vs {}\n", path, text, other->second);
+    if (other == b.end())
+      out += fmt::format("only in first: {} {}\n", path, text);
+    else if (other->second != text)
+      out += fmt::format("differs: {}: {} vs {}\n", path, text, other->second);
   }
   for (const auto& [path, text] : b) {
     if (!a.contains(path)) out += fmt::format("only in second: {} {}\n", path, text);

@@ -2,9 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/compress.hpp"
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/base/error.hpp"
 #include "hello_module.hpp"
 #include "testkit.hpp"
 
@@ -26,19 +26,16 @@ TEST_CASE("xz output is what the kernel's Makefile makes and what xz reads", "[k
   run_ok({"xz", "-t", (dir / "ours.ko.xz").string()});
   REQUIRE(run_ok({"xz", "-dc", (dir / "ours.ko.xz").string()}) == module);
   // CRC32 check, as `xz --check=crc32` (xz -l --robot prints the check per stream).
-  REQUIRE_THAT(run_ok({"xz", "-l", "--robot", (dir / "ours.ko.xz").string()}),
-               Catch::Contains("CRC32"));
+  REQUIRE_THAT(run_ok({"xz", "-l", "--robot", (dir / "ours.ko.xz").string()}), Catch::Contains("CRC32"));
 
   // scripts/Makefile.modinst: xz --check=crc32 --lzma2=dict=1MiB
   fs::copy_file(hello_module().ko, dir / "theirs.ko");
   run_ok({"xz", "--check=crc32", "--lzma2=dict=1MiB", "-f", (dir / "theirs.ko").string()});
   REQUIRE(read_bytes(dir / "theirs.ko.xz") == ours);
-  REQUIRE(decompress(read_bytes(dir / "theirs.ko.xz"), Compression::xz, module.size(), "t") ==
-          module);
+  REQUIRE(decompress(read_bytes(dir / "theirs.ko.xz"), Compression::xz, module.size(), "t") == module);
 }
 
-TEST_CASE("zstd output is what zstd reads, and zstd's output is what we read",
-          "[kmod][compress]") {
+TEST_CASE("zstd output is what zstd reads, and zstd's output is what we read", "[kmod][compress]") {
   ckms::testkit::TempDir dir("ckms-kmod-zstd");
   const std::string module = read_bytes(hello_module().ko);
   const std::string ours = compress(module, Compression::zstd, "ckms_hello.ko");
@@ -48,8 +45,7 @@ TEST_CASE("zstd output is what zstd reads, and zstd's output is what we read",
 
   fs::copy_file(hello_module().ko, dir / "theirs.ko");
   run_ok({"zstd", "-T0", "-q", "-f", (dir / "theirs.ko").string()});
-  REQUIRE(decompress(read_bytes(dir / "theirs.ko.zst"), Compression::zstd, module.size(), "t") ==
-          module);
+  REQUIRE(decompress(read_bytes(dir / "theirs.ko.zst"), Compression::zstd, module.size(), "t") == module);
 }
 
 TEST_CASE("kmod's modinfo reads our .ko.xz and .ko.zst, and so do we", "[kmod][compress]") {

@@ -20,8 +20,7 @@ std::vector<std::string> cloud_releases() {
   const std::string flavour = "-cloud-amd64";
   for (const auto& entry : fs::directory_iterator("/usr/src")) {
     const std::string name = entry.path().filename().string();
-    if (name.starts_with(prefix) && name.ends_with(flavour) &&
-        fs::exists(entry.path() / "Makefile")) {
+    if (name.starts_with(prefix) && name.ends_with(flavour) && fs::exists(entry.path() / "Makefile")) {
       releases.push_back(name.substr(prefix.size()));
     }
   }
@@ -38,8 +37,7 @@ struct Build {
 
 std::string run_ok(const std::vector<std::string>& argv) {
   const testkit::RunResult result = testkit::run(argv);
-  INFO(argv[0] << " exited " << result.exit_code << "\nstdout:\n" << result.out << "\nstderr:\n"
-                << result.err);
+  INFO(argv[0] << " exited " << result.exit_code << "\nstdout:\n" << result.out << "\nstderr:\n" << result.err);
   REQUIRE(result.exit_code == 0);
   return result.out;
 }
@@ -54,8 +52,7 @@ const BuiltModule& hello_module() {
   b->module.release = releases.back();
   const fs::path src = b->dir / "hello";
   fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples" / "hello", src, fs::copy_options::recursive);
-  run_ok({"make", "-s", "-C", "/usr/src/linux-headers-" + b->module.release, "M=" + src.string(),
-          "modules"});
+  run_ok({"make", "-s", "-C", "/usr/src/linux-headers-" + b->module.release, "M=" + src.string(), "modules"});
   b->module.ko = src / "ckms_hello.ko";
   REQUIRE(fs::is_regular_file(b->module.ko));
   build = std::move(b);
@@ -85,16 +82,18 @@ KeyPair openssl_req_key(const fs::path& dir, const std::string& name, int bits) 
                       "string_mask = utf8only\n"
                       "x509_extensions = myexts\n"
                       "[ dn ]\n"
-                      "CN = " + name + "\n"
-                      "[ myexts ]\n"
-                      "basicConstraints=critical,CA:FALSE\n"
-                      "keyUsage=digitalSignature\n"
-                      "subjectKeyIdentifier=hash\n"
-                      "authorityKeyIdentifier=keyid\n");
+                      "CN = " +
+                          name +
+                          "\n"
+                          "[ myexts ]\n"
+                          "basicConstraints=critical,CA:FALSE\n"
+                          "keyUsage=digitalSignature\n"
+                          "subjectKeyIdentifier=hash\n"
+                          "authorityKeyIdentifier=keyid\n");
   KeyPair pair{dir / (name + ".key"), dir / (name + ".crt")};
-  run_ok({"openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "365", "-batch",
-          "-x509", "-config", config.string(), "-newkey", "rsa:" + std::to_string(bits),
-          "-keyout", pair.key.string(), "-out", pair.cert.string()});
+  run_ok({"openssl", "req", "-new", "-nodes", "-utf8", "-sha256", "-days", "365", "-batch", "-x509", "-config",
+          config.string(), "-newkey", "rsa:" + std::to_string(bits), "-keyout", pair.key.string(), "-out",
+          pair.cert.string()});
   return pair;
 }
 

@@ -10,8 +10,8 @@
 namespace ckms::kmod::test {
 
 struct BuiltModule {
-  std::string release;           // e.g. 6.1.0-56-cloud-amd64
-  std::filesystem::path ko;      // unsigned ckms_hello.ko; do not modify
+  std::string release;       // e.g. 6.1.0-56-cloud-amd64
+  std::filesystem::path ko;  // unsigned ckms_hello.ko; do not modify
 };
 
 // Builds on first use; later calls return the same module. Fails the test when no cloud

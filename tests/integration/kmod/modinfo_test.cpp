@@ -82,8 +82,8 @@ TEST_CASE("depends= of a module using two in-tree modules equals kmod's", "[kmod
                             "module_init(uses_crc_init);\n"
                             "MODULE_LICENSE(\"GPL\");\n");
   ckms::testkit::write_text(dir / "Makefile", "obj-m := uses_crc.o\n");
-  run_ok({"make", "-s", "-C", "/usr/src/linux-headers-" + hello_module().release,
-          "M=" + dir.path().string(), "modules"});
+  run_ok(
+      {"make", "-s", "-C", "/usr/src/linux-headers-" + hello_module().release, "M=" + dir.path().string(), "modules"});
   const fs::path ko = dir / "uses_crc.ko";
 
   const ModInfo info = read_modinfo_file(ko);

@@ -4,10 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/base/error.hpp"
 #include "hello_module.hpp"
 #include "testkit.hpp"
 
@@ -20,8 +20,8 @@ using ckms::kmod::test::run_ok;
 namespace {
 
 // sign-file's output for a copy of the hello module.
-std::string sign_with_sign_file(const fs::path& dir, const fs::path& key, const fs::path& cert,
-                                const std::string& hash, bool key_id = false) {
+std::string sign_with_sign_file(const fs::path& dir, const fs::path& key, const fs::path& cert, const std::string& hash,
+                                bool key_id = false) {
   const fs::path copy = dir / ("sign-file-" + hash + (key_id ? "-k" : "") + ".ko");
   fs::copy_file(hello_module().ko, copy, fs::copy_options::overwrite_existing);
   std::vector<std::string> argv{test::sign_file_program().string()};
@@ -41,8 +41,7 @@ TEST_CASE("signatures equal sign-file's byte for byte", "[kmod][sign]") {
     generate_signing_key(dir / "ckms.key", dir / "ckms.crt");
     const auto key = SigningKey::load(dir / "ckms.key", dir / "ckms.crt");
     const std::string ours = sign_module(module, key, {}, "ckms_hello.ko");
-    const std::string theirs = sign_with_sign_file(dir.path(), dir / "ckms.key", dir / "ckms.crt",
-                                                   "sha256");
+    const std::string theirs = sign_with_sign_file(dir.path(), dir / "ckms.key", dir / "ckms.crt", "sha256");
     REQUIRE(ours.size() == theirs.size());
     REQUIRE(ours == theirs);
     REQUIRE(ours.starts_with(module));
@@ -51,8 +50,7 @@ TEST_CASE("signatures equal sign-file's byte for byte", "[kmod][sign]") {
   SECTION("key made by openssl req, sha256, sha512 and -k") {
     const auto pair = test::openssl_req_key(dir.path(), "openssl-req-key", 2048);
     const auto key = SigningKey::load(pair.key, pair.cert);
-    REQUIRE(sign_module(module, key, {}, "m") ==
-            sign_with_sign_file(dir.path(), pair.key, pair.cert, "sha256"));
+    REQUIRE(sign_module(module, key, {}, "m") == sign_with_sign_file(dir.path(), pair.key, pair.cert, "sha256"));
     REQUIRE(sign_module(module, key, {.hash = "sha512"}, "m") ==
             sign_with_sign_file(dir.path(), pair.key, pair.cert, "sha512"));
     REQUIRE(sign_module(module, key, {.hash = "sha256", .use_key_id = true}, "m") ==
@@ -61,8 +59,7 @@ TEST_CASE("signatures equal sign-file's byte for byte", "[kmod][sign]") {
 
   SECTION("a DER certificate signs the same as its PEM") {
     const auto pair = test::openssl_req_key(dir.path(), "der-key", 2048);
-    run_ok({"openssl", "x509", "-in", pair.cert.string(), "-outform", "DER", "-out",
-            (dir / "der-key.der").string()});
+    run_ok({"openssl", "x509", "-in", pair.cert.string(), "-outform", "DER", "-out", (dir / "der-key.der").string()});
     const auto pem = SigningKey::load(pair.key, pair.cert);
     const auto der = SigningKey::load(pair.key, dir / "der-key.der");
     REQUIRE(sign_module(module, der, {}, "m") == sign_module(module, pem, {}, "m"));
@@ -80,8 +77,7 @@ TEST_CASE("sign_module_file signs in place like sign-file", "[kmod][sign]") {
                       Catch::Contains(copy.string()) && Catch::Contains("already signed"));
 }
 
-TEST_CASE("an already signed module is refused, and re-signed only after stripping",
-          "[kmod][sign]") {
+TEST_CASE("an already signed module is refused, and re-signed only after stripping", "[kmod][sign]") {
   ckms::testkit::TempDir dir("ckms-kmod-sign");
   const auto pair = test::openssl_req_key(dir.path(), "twice", 2048);
   const auto key = SigningKey::load(pair.key, pair.cert);
@@ -101,8 +97,7 @@ TEST_CASE("an already signed module is refused, and re-signed only after strippi
 TEST_CASE("the signer read from a signature matches kmod's modinfo", "[kmod][signature]") {
   ckms::testkit::TempDir dir("ckms-kmod-sign");
   generate_signing_key(dir / "s.key", dir / "s.crt",
-                       {.common_name = "ckms test signer", .organization = "ckms tests",
-                        .days = 30, .rsa_bits = 2048});
+                       {.common_name = "ckms test signer", .organization = "ckms tests", .days = 30, .rsa_bits = 2048});
   const fs::path copy = dir / "ckms_hello.ko";
   fs::copy_file(hello_module().ko, copy);
   sign_module_file(copy, SigningKey::load(dir / "s.key", dir / "s.crt"));
@@ -128,7 +123,6 @@ TEST_CASE("the signer read from a signature matches kmod's modinfo", "[kmod][sig
   REQUIRE(signer.serial == sig_key);
   REQUIRE(signer.digest == field("sig_hashalgo"));
   REQUIRE(signer.digest == "sha256");
-  REQUIRE_THAT(signer.issuer, Catch::Contains("CN = ckms test signer") &&
-                                  Catch::Contains("O = ckms tests"));
+  REQUIRE_THAT(signer.issuer, Catch::Contains("CN = ckms test signer") && Catch::Contains("O = ckms tests"));
   REQUIRE(signer.key_id.empty());
 }

@@ -2,12 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/compress.hpp"
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/verify.hpp"
-#include "ckms/base/error.hpp"
 #include "hello_module.hpp"
 #include "testkit.hpp"
 
@@ -50,15 +50,14 @@ TEST_CASE("a module signed by a trusted certificate verifies", "[kmod][verify]")
   REQUIRE(v.signer.digest == "sha256");
 
   SECTION("also when signed with -k (subject key identifier)") {
-    const std::string by_key_id =
-        sign_module(f.module, f.trusted_key, {.hash = "sha256", .use_key_id = true}, "m");
+    const std::string by_key_id = sign_module(f.module, f.trusted_key, {.hash = "sha256", .use_key_id = true}, "m");
     REQUIRE_FALSE(verify_module(by_key_id, f.trust, "m").signer.key_id.empty());
   }
   SECTION("also when compressed, and from a directory of certificates") {
     fs::create_directory(f.dir / "trust.d");
     fs::copy_file(f.other_pair.cert, f.dir / "trust.d" / "a-other.pem");
-    ckms::testkit::run({"openssl", "x509", "-in", f.trusted_pair.cert.string(), "-outform", "DER",
-                        "-out", (f.dir / "trust.d" / "b-trusted.der").string()});
+    ckms::testkit::run({"openssl", "x509", "-in", f.trusted_pair.cert.string(), "-outform", "DER", "-out",
+                        (f.dir / "trust.d" / "b-trusted.der").string()});
     const auto from_dir = TrustedCertificates::load({f.dir / "trust.d"});
     REQUIRE(from_dir.size() == 2);
     for (const Compression c : {Compression::xz, Compression::zstd}) {

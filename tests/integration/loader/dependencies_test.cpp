@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include "../../unit/loader/model_kernel.hpp"
-#include "ckms/loader/dependencies.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/loader/dependencies.hpp"
 #include "guest_kernel.hpp"
 
 namespace ckms::loader::test {
@@ -34,7 +34,8 @@ TEST_CASE("in-tree dependencies come from the kernel's modules.dep, dependencies
   ModelKernel model;
   model.release_ = kernel.release;
 
-  CHECK(names(modules.plan({{"net_failover", "ckms_x"}}, model)) == std::vector<std::string>{"failover", "net_failover"});
+  CHECK(names(modules.plan({{"net_failover", "ckms_x"}}, model)) ==
+        std::vector<std::string>{"failover", "net_failover"});
   CHECK(names(modules.plan({{"crc-itu-t", "ckms_x"}, {"crc_itu_t", "ckms_y"}}, model)) ==
         std::vector<std::string>{"crc_itu_t"});
 

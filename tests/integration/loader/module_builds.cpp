@@ -2,9 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckms/base/io.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/base/io.hpp"
 #include "guest_kernel.hpp"
 #include "testkit.hpp"
 
@@ -25,7 +25,8 @@ std::string sign(const fs::path& ko, const kmod::SigningKey& key, const kmod::Si
 
 artifact::PublishedModule publish_files(oci::Target& target, const std::string& package,
                                         const std::string& config_release, const std::vector<ArtifactFile>& files,
-                                        const std::map<std::string, artifact::ParameterValues>& defaults, const fs::path& work) {
+                                        const std::map<std::string, artifact::ParameterValues>& defaults,
+                                        const fs::path& work) {
   const fs::path dir = work / "publish" / (package + "-" + config_release);
   fs::create_directories(dir);
   artifact::BuiltModuleSet built{.config = {.name = package, .version = "1.0.0", .kernel_release = config_release},

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "ckms/artifact/module_artifact.hpp"
-#include "ckms/kmod/sign.hpp"
 #include "ckms/artifact/module_parameters.hpp"
+#include "ckms/kmod/sign.hpp"
 #include "ckms/oci/target.hpp"
 
 namespace ckms::loader::test {

@@ -16,8 +16,8 @@
 #include <regex>
 #include <sstream>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
@@ -37,18 +37,49 @@ namespace {
 const fs::path kHere = fs::path(CKMS_SOURCE_DIR) / "tests" / "integration" / "loader";
 
 // Every check guest/init.sh makes; each must be reported ok.
-const std::vector<std::string> kMarkers = {
-    "network",          "load-online",      "module-present",      "param-asked",
-    "param-default",    "status",           "status-line",         "status-json",
-    "status-json-state", "load-again",      "load-again-noop",     "unload",
-    "module-removed",   "tampered",         "untrusted",           "other-kernel",
-    "mislabeled",       "missing-dependency", "pair-load",         "pair-present",
-    "pair-first-present", "dependency-inserted", "pair-unload",    "pair-removed",
-    "dependency-removed", "rollback",       "bench-clean",         "unreachable",
-    "offline-load",     "offline-present",  "offline-param",       "offline-unload",
-    "offline-removed",  "offline-pair",     "offline-pair-dependency", "offline-pair-present",
-    "offline-pair-unload", "offline-pair-removed", "boot-config",      "boot-config-fallback", "boot-config-param",
-    "unload-all",       "all-removed"};
+const std::vector<std::string> kMarkers = {"network",
+                                           "load-online",
+                                           "module-present",
+                                           "param-asked",
+                                           "param-default",
+                                           "status",
+                                           "status-line",
+                                           "status-json",
+                                           "status-json-state",
+                                           "load-again",
+                                           "load-again-noop",
+                                           "unload",
+                                           "module-removed",
+                                           "tampered",
+                                           "untrusted",
+                                           "other-kernel",
+                                           "mislabeled",
+                                           "missing-dependency",
+                                           "pair-load",
+                                           "pair-present",
+                                           "pair-first-present",
+                                           "dependency-inserted",
+                                           "pair-unload",
+                                           "pair-removed",
+                                           "dependency-removed",
+                                           "rollback",
+                                           "bench-clean",
+                                           "unreachable",
+                                           "offline-load",
+                                           "offline-present",
+                                           "offline-param",
+                                           "offline-unload",
+                                           "offline-removed",
+                                           "offline-pair",
+                                           "offline-pair-dependency",
+                                           "offline-pair-present",
+                                           "offline-pair-unload",
+                                           "offline-pair-removed",
+                                           "boot-config",
+                                           "boot-config-fallback",
+                                           "boot-config-param",
+                                           "unload-all",
+                                           "all-removed"};
 
 // The layer of a published artifact (its first file).
 ckms::Digest first_layer(oci::Target& target, const oci::Descriptor& manifest) {
@@ -155,10 +186,26 @@ std::unique_ptr<Guest> make_guest() {
   // In this root (--runtime none) against the installed headers: the sandboxed builds and
   // their bytes are the build tests' concern; here what matters is that what `ckms build`
   // publishes is what `ckms load` accepts.
-  run_ok({testkit::ckms_binary().string(), "build", (fs::path(CKMS_SOURCE_DIR) / "examples" / "hello").string(),
-          "--runtime", "none", "--kernel", release, "--kernel", other, "--output", registry.host() + "/ckms/hello",
-          "--plain-http", "--sign-key", (work / "trusted.key").string(), "--sign-cert", (work / "trusted.crt").string(),
-          "--param", "greeting=from-artifact", "--cache-dir", (work / "build-cache").string()},
+  run_ok({testkit::ckms_binary().string(),
+          "build",
+          (fs::path(CKMS_SOURCE_DIR) / "examples" / "hello").string(),
+          "--runtime",
+          "none",
+          "--kernel",
+          release,
+          "--kernel",
+          other,
+          "--output",
+          registry.host() + "/ckms/hello",
+          "--plain-http",
+          "--sign-key",
+          (work / "trusted.key").string(),
+          "--sign-cert",
+          (work / "trusted.crt").string(),
+          "--param",
+          "greeting=from-artifact",
+          "--cache-dir",
+          (work / "build-cache").string()},
          1200);
   ckms::Digest hello_digest = ckms::digest_of("");
   {
@@ -171,9 +218,9 @@ std::unique_ptr<Guest> make_guest() {
   {
     // Signed by key id, so its bytes (and blob) differ from the good artifact's.
     auto target = repository("tampered");
-    const auto published =
-        publish_files(*target, "ckms-hello", release,
-                      {{"ckms_hello.ko", sign(hello / "ckms_hello.ko", trusted, {.use_key_id = true})}}, {}, work.path());
+    const auto published = publish_files(
+        *target, "ckms-hello", release,
+        {{"ckms_hello.ko", sign(hello / "ckms_hello.ko", trusted, {.use_key_id = true})}}, {}, work.path());
     corrupt_registry_blob(registry, first_layer(*target, published.manifest));
   }
   publish_files(*repository("untrusted"), "ckms-hello", release,
@@ -198,10 +245,11 @@ std::unique_ptr<Guest> make_guest() {
   for (const char* tool : {"insmod", "rmmod", "lsmod", "modprobe"}) {
     initramfs.add_symlink("/usr/bin/kmod", fs::path("/usr/sbin") / tool);
   }
-  run_ok({"gcc", "-static", "-O2", "-o", (work / "guest_helper").string(), (kHere / "guest" / "guest_helper.c").string()});
+  run_ok(
+      {"gcc", "-static", "-O2", "-o", (work / "guest_helper").string(), (kHere / "guest" / "guest_helper.c").string()});
   initramfs.add_file(work / "guest_helper", "/usr/bin/guest_helper", true);
-  run_ok({"gcc", "-static", "-O2", "-o", (work / "verify_floor").string(), (kHere / "guest" / "verify_floor.c").string(),
-          "-lcrypto", "-lpthread"});
+  run_ok({"gcc", "-static", "-O2", "-o", (work / "verify_floor").string(),
+          (kHere / "guest" / "verify_floor.c").string(), "-lcrypto", "-lpthread"});
   initramfs.add_file(work / "verify_floor", "/usr/bin/verify_floor", true);
   std::string virtio;
   for (const char* name : {"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
@@ -253,15 +301,35 @@ Boot boot(const Guest& g, const std::string& append) {
   const fs::path console_log = g.work / ("console-" + std::to_string(std::hash<std::string>{}(append)) + ".log");
   const auto started = std::chrono::steady_clock::now();
   Boot b;
-  b.qemu = testkit::run(
-      {"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-no-reboot", "-display", "none", "-monitor",
-       "none", "-serial", "file:" + console_log.string(), "-kernel", g.vmlinuz.string(), "-initrd", g.initrd.string(),
-       "-append", "console=ttyS0 panic=-1 quiet " + append, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-       "-netdev",
-       fmt::format("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/bin/busybox nc 127.0.0.1 {}",
-                   g.registry->host().substr(g.registry->host().rfind(':') + 1)),
-       "-device", "virtio-net-pci,netdev=n0"},
-      {.timeout_seconds = 900});
+  b.qemu =
+      testkit::run({"qemu-system-x86_64",
+                    "-accel",
+                    "tcg",
+                    "-m",
+                    "512",
+                    "-smp",
+                    "1",
+                    "-no-reboot",
+                    "-display",
+                    "none",
+                    "-monitor",
+                    "none",
+                    "-serial",
+                    "file:" + console_log.string(),
+                    "-kernel",
+                    g.vmlinuz.string(),
+                    "-initrd",
+                    g.initrd.string(),
+                    "-append",
+                    "console=ttyS0 panic=-1 quiet " + append,
+                    "-device",
+                    "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                    "-netdev",
+                    fmt::format("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/bin/busybox nc 127.0.0.1 {}",
+                                g.registry->host().substr(g.registry->host().rfind(':') + 1)),
+                    "-device",
+                    "virtio-net-pci,netdev=n0"},
+                   {.timeout_seconds = 900});
   b.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   b.console = testkit::read_text(console_log);
   b.parsed = parse_console(b.console);
@@ -269,8 +337,8 @@ Boot boot(const Guest& g, const std::string& append) {
 }
 
 void check_markers(const Boot& b, const std::vector<std::string>& expected) {
-  INFO("qemu exited " << b.qemu.exit_code << " after " << b.seconds << " s; stderr: " << b.qemu.err
-                      << "\nconsole:\n" << b.console);
+  INFO("qemu exited " << b.qemu.exit_code << " after " << b.seconds << " s; stderr: " << b.qemu.err << "\nconsole:\n"
+                      << b.console);
   for (const auto& name : expected) {
     const auto it = b.parsed.marks.find(name);
     INFO("marker " << name);
@@ -296,7 +364,8 @@ TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader
   const double warm = median(parsed.times_ms.at("warm"));
   const double insmod = median(parsed.times_ms.at("insmod"));
   const std::string report = fmt::format(
-      "loader VM test: kernel {}, initramfs {:.1f} MiB, qemu {:.1f} s (kernel up at {:.2f} s, scenarios done at {:.2f} s)\n"
+      "loader VM test: kernel {}, initramfs {:.1f} MiB, qemu {:.1f} s (kernel up at {:.2f} s, scenarios done at {:.2f} "
+      "s)\n"
       "  median of {} rounds in the guest (TCG):\n"
       "  ckms load, warm cache (--offline): {:8.1f} ms\n"
       "  ckms load, warm cache, online:     {:8.1f} ms\n"
@@ -312,8 +381,7 @@ TEST_CASE("ckms load, unload and status against a real kernel in qemu", "[loader
       "  one warm load's phases (ms):       {}\n"
       "  one cold load's phases (ms):       {}\n",
       g.release, static_cast<double>(g.initrd_size) / (1 << 20), b.seconds, parsed.boot_uptime, parsed.done_uptime,
-      g.rounds,
-      warm, median(parsed.times_ms.at("warm-online")), median(parsed.times_ms.at("cold")), insmod,
+      g.rounds, warm, median(parsed.times_ms.at("warm-online")), median(parsed.times_ms.at("cold")), insmod,
       median(parsed.times_ms.at("busybox-insmod")), median(parsed.times_ms.at("ckms-version")),
       median(parsed.times_ms.at("verify-openssl")), median(parsed.times_ms.at("verify-minimal")),
       insmod > 0 ? warm / insmod : 0.0, insmod > 0 ? median(parsed.times_ms.at("cold")) / insmod : 0.0,
@@ -332,7 +400,8 @@ TEST_CASE("with module.sig_enforce=1 the kernel refuses what ckms trusts, and ck
   // fails with EKEYREJECTED, and a load that already inserted an in-tree dependency
   // (signed by Debian, so the kernel takes it) removes it again.
   const Boot b = boot(guest(), "module.sig_enforce=1 ckms_test=enforce");
-  check_markers(b, {"network", "enforce-fetch", "enforce-fetch-pair", "enforce-refused", "enforce-absent", "enforce-rollback", "enforce-dependency-removed"});
+  check_markers(b, {"network", "enforce-fetch", "enforce-fetch-pair", "enforce-refused", "enforce-absent",
+                    "enforce-rollback", "enforce-dependency-removed"});
 }
 
 }  // namespace ckms::loader::test

@@ -89,8 +89,11 @@ TEST_CASE("login checks and stores credentials, logout removes them") {
   testkit::write_text(home / "keep.json", "");
 
   std::string message;
-  CHECK(kind_of([&] { login(registry.host(), {registry.credentials().username, "wrong", ""}, options); }, message) ==
-        ErrorKind::auth);
+  CHECK(kind_of(
+            [&] {
+              login(registry.host(), {registry.credentials().username, "wrong", ""}, options);
+            },
+            message) == ErrorKind::auth);
   CHECK_FALSE(std::filesystem::exists(*options.auth_file));
 
   const auto written = login(registry.host(), registry.credentials(), options);

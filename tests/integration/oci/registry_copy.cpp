@@ -3,8 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/copy.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/registry.hpp"
 #include "cutting_proxy.hpp"
 #include "registry_fixture.hpp"
@@ -170,7 +170,6 @@ TEST_CASE("a copy whose upload is cut off starts the blob over and completes") {
   CHECK(direct.resolve("v1").digest == image.manifest.digest);
   auto reader = direct.fetch(image.layers[0]);
   CHECK(read_all(*reader, 4 << 20, "layer") == image.layer_bytes[0]);
-
 }
 
 TEST_CASE("a copy allowed a single try fails on a cut upload and no manifest appears") {

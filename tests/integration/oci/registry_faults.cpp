@@ -12,12 +12,12 @@
 
 using namespace ckms;
 using namespace ckms::oci;
+using test::CuttingProxy;
 using testkit::HttpExchange;
 using testkit::HttpReply;
 using testkit::LoopbackHttpServer;
 using testkit::RegistryFixture;
 using testkit::RegistrySetup;
-using test::CuttingProxy;
 
 namespace {
 
@@ -36,13 +36,14 @@ RegistryOptions fast_plain() {
   return options;
 }
 
-const std::string kManifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]})";
+const std::string kManifest =
+    R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]})";
 
 HttpReply manifest_reply() {
-  return {200,
-          {{"Content-Type", std::string(media_type::kOciManifest)},
-           {"Docker-Content-Digest", digest_of(kManifest).str()}},
-          kManifest};
+  return {
+      200,
+      {{"Content-Type", std::string(media_type::kOciManifest)}, {"Docker-Content-Digest", digest_of(kManifest).str()}},
+      kManifest};
 }
 
 }  // namespace
@@ -95,7 +96,8 @@ TEST_CASE("503 and 429 replies are retried, honouring Retry-After") {
 
 TEST_CASE("when every attempt fails the error names the reference, the status and the registry's words") {
   LoopbackHttpServer server([](const HttpExchange&) -> HttpReply {
-    return {503, {{"Content-Type", "application/json"}},
+    return {503,
+            {{"Content-Type", "application/json"}},
             R"({"errors":[{"code":"UNAVAILABLE","message":"maintenance until noon","detail":null}]})"};
   });
   RegistryOptions options = fast_plain();
@@ -115,10 +117,14 @@ TEST_CASE("when every attempt fails the error names the reference, the status an
 TEST_CASE("tag pages are followed through Link headers") {
   LoopbackHttpServer server([](const HttpExchange& request) -> HttpReply {
     if (request.target == "/v2/ckms/paged/tags/list?n=2") {
-      return {200, {{"Link", R"(</v2/ckms/paged/tags/list?last=b&n=2>; rel="next")"}}, R"({"name":"ckms/paged","tags":["a","b"]})"};
+      return {200,
+              {{"Link", R"(</v2/ckms/paged/tags/list?last=b&n=2>; rel="next")"}},
+              R"({"name":"ckms/paged","tags":["a","b"]})"};
     }
     if (request.target == "/v2/ckms/paged/tags/list?last=b&n=2") {
-      return {200, {{"Link", R"(<http://)" + std::string("127.0.0.1") + R"(:1/elsewhere>; rel="prev", </v2/ckms/paged/tags/list?last=d&n=2>; rel="next")"}},
+      return {200,
+              {{"Link", R"(<http://)" + std::string("127.0.0.1") +
+                            R"(:1/elsewhere>; rel="prev", </v2/ckms/paged/tags/list?last=d&n=2>; rel="next")"}},
               R"({"name":"ckms/paged","tags":["c","d"]})"};
     }
     return {200, {}, R"({"name":"ckms/paged","tags":["e"]})"};

@@ -59,8 +59,8 @@ TEST_CASE("a 1 GiB blob is pushed, pulled and copied with peak RSS under 64 MiB"
   Hasher hasher;
   std::vector<std::byte> buffer(kCopyBufferSize);
   while (std::size_t n = for_digest.read(buffer)) hasher.update(std::span<const std::byte>(buffer.data(), n));
-  const Descriptor blob{std::string(media_type::kOciLayerTar), hasher.finish(), static_cast<std::int64_t>(kBlobSize),
-                        {}, {}, {}, {}};
+  const Descriptor blob{
+      std::string(media_type::kOciLayerTar), hasher.finish(), static_cast<std::int64_t>(kBlobSize), {}, {}, {}, {}};
 
   RegistryRepository repo(registry.reference("ckms/huge"), registry.options());
   GeneratedReader content(kBlobSize);

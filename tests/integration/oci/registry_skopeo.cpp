@@ -34,18 +34,22 @@ TEST_CASE("skopeo and ckms agree on content in the registry") {
   // manifest): a tar of one file, made by tar and gzip.
   fs::create_directories(dir / "root");
   testkit::write_text(dir / "root" / "hello.txt", "hello from ckms\n");
-  const auto tar = testkit::run({"tar", "-C", (dir / "root").string(), "-cf", (dir / "layer.tar").string(), "hello.txt"});
+  const auto tar =
+      testkit::run({"tar", "-C", (dir / "root").string(), "-cf", (dir / "layer.tar").string(), "hello.txt"});
   REQUIRE(tar.exit_code == 0);
   const std::string diff_id = digest_of(testkit::read_text(dir / "layer.tar")).str();
   REQUIRE(testkit::run({"gzip", "-n", (dir / "layer.tar").string()}).exit_code == 0);
   const std::string layer = testkit::read_text(dir / "layer.tar.gz");
-  const std::string config = nlohmann::json{
-      {"architecture", "amd64"}, {"os", "linux"},
-      {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id}}}}}.dump();
-  const ImageManifest manifest{std::string(media_type::kOciManifest), std::nullopt,
+  const std::string config =
+      nlohmann::json{
+          {"architecture", "amd64"}, {"os", "linux"}, {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id}}}}}
+          .dump();
+  const ImageManifest manifest{std::string(media_type::kOciManifest),
+                               std::nullopt,
                                Descriptor::for_content(std::string(media_type::kOciConfig), config),
                                {Descriptor::for_content(std::string(media_type::kOciLayerGzip), layer)},
-                               std::nullopt, {}};
+                               std::nullopt,
+                               {}};
   const std::string manifest_bytes = manifest.serialize();
   const Descriptor manifest_descriptor = Descriptor::for_content(manifest.media_type, manifest_bytes);
   const fs::path layout = dir / "layout";
@@ -56,12 +60,11 @@ TEST_CASE("skopeo and ckms agree on content in the registry") {
   nlohmann::json entry;
   to_json(entry, manifest_descriptor);
   entry["annotations"] = {{"org.opencontainers.image.ref.name", "v1"}};
-  testkit::write_text(layout / "index.json",
-                      nlohmann::json{{"schemaVersion", 2}, {"manifests", {entry}}}.dump());
+  testkit::write_text(layout / "index.json", nlohmann::json{{"schemaVersion", 2}, {"manifests", {entry}}}.dump());
 
   const std::string destination = "docker://" + registry.host() + "/interop/image:v1";
-  const auto copy = testkit::run({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + layout.string() + ":v1",
-                                  destination});
+  const auto copy =
+      testkit::run({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + layout.string() + ":v1", destination});
   INFO(copy.err);
   REQUIRE(copy.exit_code == 0);
 
@@ -78,8 +81,8 @@ TEST_CASE("skopeo and ckms agree on content in the registry") {
   RegistryRepository ours(registry.reference("interop/ours"), registry.options());
   const auto image = test::push_image(ours, 500, 20);
   ours.tag(image.manifest, "v2");
-  const auto inspect = testkit::run({"skopeo", "inspect", "--raw", "--tls-verify=false",
-                                     "docker://" + registry.host() + "/interop/ours:v2"});
+  const auto inspect = testkit::run(
+      {"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + registry.host() + "/interop/ours:v2"});
   INFO(inspect.err);
   REQUIRE(inspect.exit_code == 0);
   CHECK(digest_of(inspect.out) == image.manifest.digest);

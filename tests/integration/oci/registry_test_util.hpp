@@ -37,8 +37,7 @@ inline PushedImage push_image(Target& target, std::size_t layer_size, unsigned s
                               std::string artifact_type = "application/vnd.example.test.v1") {
   std::string layer_bytes = random_bytes(layer_size, seed);
   const Descriptor layer = push_blob(target, media_type::kOciLayerTar, layer_bytes);
-  const Descriptor config =
-      push_blob(target, media_type::kOciConfig, "{\"seed\":" + std::to_string(seed) + "}");
+  const Descriptor config = push_blob(target, media_type::kOciConfig, "{\"seed\":" + std::to_string(seed) + "}");
   const ImageManifest manifest{std::string(media_type::kOciManifest), artifact_type, config, {layer}, subject, {}};
   std::string manifest_bytes = manifest.serialize();
   const Descriptor manifest_descriptor = Descriptor::for_content(manifest.media_type, manifest_bytes);

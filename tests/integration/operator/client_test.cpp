@@ -13,8 +13,8 @@
 
 using namespace ckms::op;
 using namespace std::chrono_literals;
-using nlohmann::json;
 using ckms::testkit::TempDir;
+using nlohmann::json;
 
 namespace {
 
@@ -132,18 +132,21 @@ TEST_CASE("informer: paged list, then watch events and bookmarks", "[operator][c
   TlsCluster cluster;
   for (int i = 0; i < 7; ++i) cluster.server.create(kNodes, node(fmt::format("worker-{}", i), "6.1.0-47-cloud-amd64"));
   std::atomic<int> changes{0};
-  Informer informer(cluster.config(), resource::nodes, "", "", [&](const json&, bool) { ++changes; }, fast());
+  Informer informer(
+      cluster.config(), resource::nodes, "", "", [&](const json&, bool) { ++changes; }, fast());
   informer.list();
   CHECK(informer.snapshot().size() == 7);
   CHECK(changes == 7);
   int list_requests = 0;
-  for (const auto& r : cluster.server.requests()) list_requests += r.path == kNodes && r.query.find("watch") == std::string::npos;
+  for (const auto& r : cluster.server.requests())
+    list_requests += r.path == kNodes && r.query.find("watch") == std::string::npos;
   CHECK(list_requests == 3);  // 7 nodes, pages of 3
   // Items from a list get their kind back, as watch events have it.
   CHECK(informer.find("worker-0")->value("kind", "") == "Node");
 
   Running running{informer};
-  cluster.server.update(kNodes, "worker-3", [](json& n) { n["status"]["nodeInfo"]["kernelVersion"] = "6.1.0-56-cloud-amd64"; });
+  cluster.server.update(kNodes, "worker-3",
+                        [](json& n) { n["status"]["nodeInfo"]["kernelVersion"] = "6.1.0-56-cloud-amd64"; });
   cluster.server.remove(kNodes, "worker-6");
   cluster.server.create(kNodes, node("worker-new", "6.1.0-56-cloud-amd64"));
   REQUIRE(eventually([&] {
@@ -181,7 +184,8 @@ TEST_CASE("informer: a compacted version makes it list again, and it misses noth
 TEST_CASE("informer: dropped watches reconnect from the last version", "[operator][client][watch]") {
   TlsCluster cluster;
   cluster.server.create(kNodes, node("worker-a1", "6.1.0-47-cloud-amd64"));
-  Informer informer(cluster.config(), resource::nodes, "", "", [](const json&, bool) {}, fast());
+  Informer informer(
+      cluster.config(), resource::nodes, "", "", [](const json&, bool) {}, fast());
   std::atomic<int> errors{0};
   informer.on_error([&](const std::string&, bool expired) { errors += !expired; });
   informer.list();
@@ -191,13 +195,14 @@ TEST_CASE("informer: dropped watches reconnect from the last version", "[operato
   REQUIRE(eventually([&] { return informer.snapshot().size() == 7; }));
   CHECK(informer.stats().reconnects >= 2);
   CHECK(errors == informer.stats().reconnects);  // every drop was reported before the retry
-  CHECK(informer.stats().lists == 1);  // resumed, not relisted
-  CHECK(informer.stats().events == 6);  // every event applied once: the torn ones were resent
+  CHECK(informer.stats().lists == 1);            // resumed, not relisted
+  CHECK(informer.stats().events == 6);           // every event applied once: the torn ones were resent
 }
 
 TEST_CASE("informer: the server ending watches is routine", "[operator][client][watch]") {
   TlsCluster cluster;
-  Informer informer(cluster.config(), resource::nodes, "", "", [](const json&, bool) {}, fast());
+  Informer informer(
+      cluster.config(), resource::nodes, "", "", [](const json&, bool) {}, fast());
   Running running{informer};
   REQUIRE(eventually([&] { return cluster.server.open_watches() == 1; }));
   cluster.server.end_watches();
@@ -209,7 +214,8 @@ TEST_CASE("informer: the server ending watches is routine", "[operator][client][
 
 TEST_CASE("informer: stops within a second of being told", "[operator][client][watch]") {
   TlsCluster cluster;
-  Informer informer(cluster.config(), resource::nodes, "", "", [](const json&, bool) {}, fast());
+  Informer informer(
+      cluster.config(), resource::nodes, "", "", [](const json&, bool) {}, fast());
   std::atomic<bool> stop{false};
   std::thread thread([&] { informer.run(stop); });
   REQUIRE(eventually([&] { return cluster.server.open_watches() == 1; }));

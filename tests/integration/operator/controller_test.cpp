@@ -289,8 +289,8 @@ TEST_CASE("controller: an unreachable registry tears nothing down", "[operator][
   CHECK(cluster.condition("Degraded") == "True/RegistryUnreachable");
   CHECK(cluster.by_release(kDaemonSets).size() == 1);  // the loader stays
   CHECK(cluster.by_release(kJobs).size() == 1);        // the build goes on
-  CHECK(cluster.changes() == std::vector<std::string>{
-                                 "PUT /apis/ckms.io/v1alpha1/namespaces/ckms-system/kernelmodules/ckms-hello/status"});
+  CHECK(cluster.changes() ==
+        std::vector<std::string>{"PUT /apis/ckms.io/v1alpha1/namespaces/ckms-system/kernelmodules/ckms-hello/status"});
 }
 
 namespace {
@@ -339,7 +339,7 @@ TEST_CASE("controller: a registry that never answers holds no reconcile past its
   std::atomic<bool> stop{false};
   std::thread thread([&] { controller.run(stop); });
   REQUIRE(eventually([&] { return cluster.server.open_watches() == 5; }));  // synced, then reconciling
-  std::this_thread::sleep_for(300ms);  // into the registry check
+  std::this_thread::sleep_for(300ms);                                       // into the registry check
   const auto start = std::chrono::steady_clock::now();
   stop = true;
   thread.join();
@@ -380,14 +380,15 @@ TEST_CASE("controller: watching, it follows a kernel upgrade and stops on reques
     return loaders.size() == 2 && pinned_nodes(loaders.at(k56)) == std::vector<std::string>{"worker-a1", "worker-b1"};
   }));
   // Loader pods turn ready: status follows through the pod watch.
-  for (const auto& [node, release] : std::vector<std::pair<std::string, std::string>>{
-           {"worker-a1", k56}, {"worker-b1", k56}, {"worker-a2", k47}}) {
+  for (const auto& [node, release] :
+       std::vector<std::pair<std::string, std::string>>{{"worker-a1", k56}, {"worker-b1", k56}, {"worker-a2", k47}}) {
     json pod = load("pod-crashloop.json");
     pod["metadata"] = {{"name", "load-" + node},
-                       {"labels", {{"app.kubernetes.io/managed-by", "ckms-operator"},
-                                   {"ckms.io/kernelmodule", "ckms-hello"},
-                                   {"app.kubernetes.io/component", "load"},
-                                   {"ckms.io/kernel", kernel_key(release)}}}};
+                       {"labels",
+                        {{"app.kubernetes.io/managed-by", "ckms-operator"},
+                         {"ckms.io/kernelmodule", "ckms-hello"},
+                         {"app.kubernetes.io/component", "load"},
+                         {"ckms.io/kernel", kernel_key(release)}}}};
     pod["spec"]["nodeName"] = node;
     pod["status"]["conditions"][1]["status"] = "True";
     pod["status"]["containerStatuses"][0] = {{"name", "load"}, {"ready", true}, {"restartCount", 0}};
@@ -455,8 +456,8 @@ TEST_CASE("ckms-operator: --once over TLS with a kubeconfig, and a clean stop on
   const std::string binary = std::string(CKMS_BINARY_DIR) + "/operator/ckms-operator";
 
   const auto once = ckms::testkit::run({binary, "--once", "--json", "--kubeconfig", (dir / "kubeconfig").string(),
-                                         "--ckms-image", "registry.example/ckms/ckms:0.1.0"},
-                                        {.timeout_seconds = 60});
+                                        "--ckms-image", "registry.example/ckms/ckms:0.1.0"},
+                                       {.timeout_seconds = 60});
   INFO(once.err);
   REQUIRE(once.exit_code == 0);
   CHECK(server.list(kDaemonSets).size() == 1);
@@ -479,7 +480,8 @@ TEST_CASE("ckms-operator: --once over TLS with a kubeconfig, and a clean stop on
   pid_t pid = 0;
   REQUIRE(posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ) == 0);
   posix_spawn_file_actions_destroy(&actions);
-  const bool synced = eventually([&] { return ckms::testkit::read_text(err_file).find("caches synced") != std::string::npos; });
+  const bool synced =
+      eventually([&] { return ckms::testkit::read_text(err_file).find("caches synced") != std::string::npos; });
   ::kill(pid, SIGTERM);
   int status = 0;
   const auto start = std::chrono::steady_clock::now();

@@ -42,8 +42,10 @@ std::map<std::string, std::string> parse_query(const std::string& query) {
   std::string pair;
   while (std::getline(in, pair, '&')) {
     const auto eq = pair.find('=');
-    if (eq == std::string::npos) out[url_decode(pair)] = "";
-    else out[url_decode(pair.substr(0, eq))] = url_decode(pair.substr(eq + 1));
+    if (eq == std::string::npos)
+      out[url_decode(pair)] = "";
+    else
+      out[url_decode(pair.substr(0, eq))] = url_decode(pair.substr(eq + 1));
   }
   return out;
 }
@@ -63,9 +65,9 @@ bool matches_labels(const json& object, const std::string& selector) {
 }
 
 std::string kind_of(const std::string& plural) {
-  static const std::map<std::string, std::string> kinds{{"nodes", "Node"},         {"jobs", "Job"},
+  static const std::map<std::string, std::string> kinds{{"nodes", "Node"},           {"jobs", "Job"},
                                                         {"daemonsets", "DaemonSet"}, {"pods", "Pod"},
-                                                        {"events", "Event"},       {"kernelmodules", "KernelModule"}};
+                                                        {"events", "Event"},         {"kernelmodules", "KernelModule"}};
   const auto it = kinds.find(plural);
   return it == kinds.end() ? "Unknown" : it->second;
 }
@@ -87,9 +89,12 @@ Target parse_path(const std::string& path) {
     if (!segment.empty()) segments.push_back(segment);
   Target t;
   std::size_t i = 0;
-  if (segments.size() >= 2 && segments[0] == "api") i = 2;
-  else if (segments.size() >= 3 && segments[0] == "apis") i = 3;
-  else return t;
+  if (segments.size() >= 2 && segments[0] == "api")
+    i = 2;
+  else if (segments.size() >= 3 && segments[0] == "apis")
+    i = 3;
+  else
+    return t;
   std::vector<std::string> prefix(segments.begin(), segments.begin() + static_cast<long>(i));
   if (segments.size() > i + 2 && segments[i] == "namespaces") {
     t.ns = segments[i + 1];
@@ -327,8 +332,10 @@ json FakeApiServer::store_locked(const std::string& collection, json object, con
   auto& objects = objects_[collection];
   const auto before = objects.find(name);
   json previous = before == objects.end() ? json() : before->second;
-  if (type == "DELETED") objects.erase(name);
-  else objects[name] = object;
+  if (type == "DELETED")
+    objects.erase(name);
+  else
+    objects[name] = object;
   events_.push_back({version_, collection, type, object, std::move(previous)});
   changed_.notify_all();
   return object;
@@ -407,8 +414,8 @@ FakeApiServer::Reply FakeApiServer::remove_locked(const std::string& collection,
   return {200, status(200, "", "deleted").body};
 }
 
-FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::string& path,
-                                          const std::string& query, const std::string& body) {
+FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::string& path, const std::string& query,
+                                          const std::string& body) {
   const Target t = parse_path(path);
   if (!t.valid) return status(404, "NotFound", "no such path " + path);
   const auto params = parse_query(query);
@@ -475,7 +482,8 @@ FakeApiServer::Reply FakeApiServer::route(const std::string& method, const std::
         next = incoming;
         next["metadata"].update(system);
         if (!status_kept.is_null()) next["status"] = status_kept;
-        if (next.value("spec", json()) != old_spec) next["metadata"]["generation"] = system["generation"].get<int>() + 1;
+        if (next.value("spec", json()) != old_spec)
+          next["metadata"]["generation"] = system["generation"].get<int>() + 1;
       }
     } else {
       next.merge_patch(incoming);
@@ -498,7 +506,8 @@ void FakeApiServer::watch(Connection& c, const std::string& collection, const st
   const auto params = parse_query(query);
   const std::string selector = params.contains("labelSelector") ? params.at("labelSelector") : "";
   const bool bookmarks = params.contains("allowWatchBookmarks") && params.at("allowWatchBookmarks") == "true";
-  const auto timeout = std::chrono::seconds(params.contains("timeoutSeconds") ? std::stoi(params.at("timeoutSeconds")) : 1800);
+  const auto timeout =
+      std::chrono::seconds(params.contains("timeoutSeconds") ? std::stoi(params.at("timeoutSeconds")) : 1800);
   std::int64_t seen = params.contains("resourceVersion") && !params.at("resourceVersion").empty()
                           ? std::stoll(params.at("resourceVersion"))
                           : 0;
@@ -506,8 +515,7 @@ void FakeApiServer::watch(Connection& c, const std::string& collection, const st
     std::unique_lock lock(mutex_);
     const std::int64_t from = seen == 0 ? version_ : seen;
     if (from < compacted_ && expire_as_reply_) {
-      const Reply gone =
-          status(410, "Expired", fmt::format("too old resource version: {} ({})", from, compacted_));
+      const Reply gone = status(410, "Expired", fmt::format("too old resource version: {} ({})", from, compacted_));
       lock.unlock();
       c.write_all(fmt::format("HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
                               gone.body.size(), gone.body));
@@ -524,11 +532,10 @@ void FakeApiServer::watch(Connection& c, const std::string& collection, const st
   std::unique_lock lock(mutex_);
   if (seen == 0) seen = version_;
   if (seen < compacted_) {
-    const json expired = {{"type", "ERROR"},
-                          {"object", json::parse(status(410, "Expired",
-                                                        fmt::format("too old resource version: {} ({})", seen,
-                                                                    compacted_))
-                                                     .body)}};
+    const json expired = {
+        {"type", "ERROR"},
+        {"object",
+         json::parse(status(410, "Expired", fmt::format("too old resource version: {} ({})", seen, compacted_)).body)}};
     lock.unlock();
     c.chunk(expired.dump() + "\n");
     c.write_all("0\r\n\r\n");
@@ -560,9 +567,10 @@ void FakeApiServer::watch(Connection& c, const std::string& collection, const st
     }
     if (bookmarks && Clock::now() >= next_bookmark) {
       lines.push_back(json{{"type", "BOOKMARK"},
-                           {"object", {{"kind", kind_of(collection.substr(collection.rfind('/') + 1))},
-                                       {"apiVersion", "v1"},
-                                       {"metadata", {{"resourceVersion", std::to_string(version_)}}}}}}
+                           {"object",
+                            {{"kind", kind_of(collection.substr(collection.rfind('/') + 1))},
+                             {"apiVersion", "v1"},
+                             {"metadata", {{"resourceVersion", std::to_string(version_)}}}}}}
                           .dump() +
                       "\n");
       seen = std::max(seen, version_);

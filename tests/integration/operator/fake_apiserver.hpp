@@ -29,7 +29,7 @@
 namespace ckms::op::test {
 
 struct TlsFiles {
-  std::filesystem::path ca_cert;      // also the server's certificate (self-signed CA)
+  std::filesystem::path ca_cert;  // also the server's certificate (self-signed CA)
   std::filesystem::path server_key;
   std::filesystem::path client_cert;  // signed by ca_cert
   std::filesystem::path client_key;
@@ -109,8 +109,7 @@ class FakeApiServer {
 
   void serve();
   void handle(std::shared_ptr<Connection> connection);
-  Reply route(const std::string& method, const std::string& path, const std::string& query,
-              const std::string& body);
+  Reply route(const std::string& method, const std::string& path, const std::string& query, const std::string& body);
   void watch(Connection& connection, const std::string& collection, const std::string& query);
   nlohmann::json store_locked(const std::string& collection, nlohmann::json object, const std::string& type);
   static Reply status(int code, const std::string& reason, const std::string& message);

@@ -37,9 +37,9 @@ json pinned(const std::vector<std::string>& nodes) {
   return {{"affinity",
            {{"nodeAffinity",
              {{"requiredDuringSchedulingIgnoredDuringExecution",
-               {{"nodeSelectorTerms",
-                 json::array({{{"matchFields",
-                                json::array({{{"key", "metadata.name"}, {"operator", "In"}, {"values", nodes}}})}}})}}}}}}}};
+               {{"nodeSelectorTerms", json::array({{{"matchFields", json::array({{{"key", "metadata.name"},
+                                                                                  {"operator", "In"},
+                                                                                  {"values", nodes}}})}}})}}}}}}}};
 }
 
 // The reply to POSTing `object` to `collection`, and the fields its causes name.
@@ -170,8 +170,7 @@ TEST_CASE("fake API server: immutable fields, deletion and paging as kube-apiser
     for (int i = 0; i < 4; ++i) served.server.create(kPods, {{"metadata", {{"name", fmt::format("p{}", i)}}}});
     const json first = client.get(kPods + "?limit=2");
     served.server.remove(kPods, "p0");  // would shift the second page without a snapshot
-    const json second =
-        client.get(kPods + "?limit=2&continue=" + first["metadata"]["continue"].get<std::string>());
+    const json second = client.get(kPods + "?limit=2&continue=" + first["metadata"]["continue"].get<std::string>());
     CHECK(second["items"].size() == 2);
     CHECK(second["items"][0]["metadata"]["name"] == "p2");
     CHECK(second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]);
@@ -185,8 +184,8 @@ TEST_CASE("fake API server: a label change moves an object into and out of a fil
   options.watch_timeout = 30s;
   std::atomic<int> added{0}, deleted{0};
   Informer informer(
-      served.config(), resource::pods, "ns", "app=x",
-      [&](const json&, bool gone) { (gone ? deleted : added) += 1; }, options);
+      served.config(), resource::pods, "ns", "app=x", [&](const json&, bool gone) { (gone ? deleted : added) += 1; },
+      options);
   std::atomic<bool> stop{false};
   std::thread thread([&] { informer.run(stop); });
   const auto until = [](const std::function<bool()>& condition) {

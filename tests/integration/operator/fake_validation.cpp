@@ -32,7 +32,8 @@ class Checker {
   void dns_subdomain(const std::string& field, const std::string& value) {
     if (value.size() > 253 || !std::regex_match(value, kDns1123Subdomain))
       invalid(field, fmt::format("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                                 "'-' or '.', and must start and end with an alphanumeric character: \"{}\"", value));
+                                 "'-' or '.', and must start and end with an alphanumeric character: \"{}\"",
+                                 value));
   }
   // IsDNS1123Label (validation.go): container, volume and port names.
   void dns_label(const std::string& field, const std::string& value) {
@@ -46,19 +47,24 @@ class Checker {
     if (slash != std::string::npos) {
       const std::string prefix = value.substr(0, slash);
       name = value.substr(slash + 1);
-      if (prefix.empty()) invalid(field, "prefix part must be non-empty");
-      else dns_subdomain(field, prefix);
+      if (prefix.empty())
+        invalid(field, "prefix part must be non-empty");
+      else
+        dns_subdomain(field, prefix);
     }
     if (name.empty() || name.size() > 63 || !std::regex_match(name, kQualifiedName))
       invalid(field, fmt::format("name part must be no more than 63 characters and consist of alphanumeric characters, "
-                                 "'-', '_' or '.', starting and ending with an alphanumeric character: \"{}\"", value));
+                                 "'-', '_' or '.', starting and ending with an alphanumeric character: \"{}\"",
+                                 value));
   }
   // IsValidLabelValue (validation.go).
   void label_value(const std::string& field, const std::string& value) {
-    if (value.size() > 63) invalid(field, "must be no more than 63 characters");
+    if (value.size() > 63)
+      invalid(field, "must be no more than 63 characters");
     else if (!value.empty() && !std::regex_match(value, kQualifiedName))
       invalid(field, fmt::format("a valid label must be an empty string or consist of alphanumeric characters, '-', "
-                                 "'_' or '.', and must start and end with an alphanumeric character: \"{}\"", value));
+                                 "'_' or '.', and must start and end with an alphanumeric character: \"{}\"",
+                                 value));
   }
   // ValidateLabels (apimachinery/pkg/apis/meta/v1/validation/validation.go).
   void labels(const std::string& field, const json& labels) {
@@ -72,9 +78,12 @@ class Checker {
   // resource's rule, labels, annotation keys.
   void object_meta(const json& meta, bool subdomain) {
     const std::string name = str(meta, "name");
-    if (name.empty()) required("metadata.name", "name or generateName is required");
-    else if (subdomain) dns_subdomain("metadata.name", name);
-    else dns_label("metadata.name", name);
+    if (name.empty())
+      required("metadata.name", "name or generateName is required");
+    else if (subdomain)
+      dns_subdomain("metadata.name", name);
+    else
+      dns_label("metadata.name", name);
     labels("metadata.labels", meta.value("labels", json()));
     const json annotations = meta.value("annotations", json::object());
     for (const auto& [key, value] : annotations.items()) qualified_name("metadata.annotations", key);
@@ -87,7 +96,8 @@ class Checker {
     const json values = req.value("values", json::array());
     if (op == "In" || op == "NotIn") {
       if (values.size() != 1)
-        required(field + ".values", "must be only one value when `operator` is 'In' or 'NotIn' for node field selector");
+        required(field + ".values",
+                 "must be only one value when `operator` is 'In' or 'NotIn' for node field selector");
     } else {
       invalid(field + ".operator", fmt::format("\"{}\": not a valid selector operator", op));
     }
@@ -136,11 +146,12 @@ class Checker {
                 "operator must be Exists when `key` is empty, which means \"match all values and all keys\"");
       if (t.contains("tolerationSeconds") && !t["tolerationSeconds"].is_null() && effect != "NoExecute")
         invalid(at + ".effect", "effect must be 'NoExecute' when `tolerationSeconds` is set");
-      if (op.empty() || op == "Equal") label_value(at + ".operator", value);
+      if (op.empty() || op == "Equal")
+        label_value(at + ".operator", value);
       else if (op == "Exists" && !value.empty())
         invalid(at + ".operator", "value must be empty when `operator` is 'Exists'");
-      else if (op != "Exists") causes.push_back({at + ".operator", fmt::format("Unsupported value: \"{}\"", op),
-                                                 "FieldValueNotSupported"});
+      else if (op != "Exists")
+        causes.push_back({at + ".operator", fmt::format("Unsupported value: \"{}\"", op), "FieldValueNotSupported"});
       if (!effect.empty() && effect != "NoSchedule" && effect != "PreferNoSchedule" && effect != "NoExecute")
         causes.push_back({at + ".effect", fmt::format("Unsupported value: \"{}\"", effect), "FieldValueNotSupported"});
     }
@@ -149,15 +160,18 @@ class Checker {
   void pod_spec(const std::string& field, const json& spec) {
     for (const char* list : {"initContainers", "containers"}) {
       const json containers = spec.value(list, json::array());
-      for (std::size_t i = 0; i < containers.size(); ++i) dns_label(fmt::format("{}.{}[{}].name", field, list, i), str(containers[i], "name"));
+      for (std::size_t i = 0; i < containers.size(); ++i)
+        dns_label(fmt::format("{}.{}[{}].name", field, list, i), str(containers[i], "name"));
     }
     const json volumes = spec.value("volumes", json::array());
-    for (std::size_t i = 0; i < volumes.size(); ++i) dns_label(fmt::format("{}.volumes[{}].name", field, i), str(volumes[i], "name"));
+    for (std::size_t i = 0; i < volumes.size(); ++i)
+      dns_label(fmt::format("{}.volumes[{}].name", field, i), str(volumes[i], "name"));
     labels(field + ".nodeSelector", spec.value("nodeSelector", json()));
     tolerations(field + ".tolerations", spec.value("tolerations", json::array()));
     const json::json_pointer required_terms("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution");
     if (spec.contains(required_terms))
-      node_selector(field + ".affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution", spec[required_terms]);
+      node_selector(field + ".affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+                    spec[required_terms]);
   }
   // ValidatePodTemplateSpec (validation.go): labels and spec.
   void pod_template(const std::string& field, const json& tmpl) {
@@ -187,7 +201,8 @@ void apply_defaults(const std::string& kind, json& object) {
   if (kind == "DaemonSet") {
     // SetDefaults_DaemonSet (pkg/apis/apps/v1/defaults.go).
     if (!spec.contains("updateStrategy")) spec["updateStrategy"] = {{"type", "RollingUpdate"}};
-    if (spec["updateStrategy"].value("type", "") == "RollingUpdate" && !spec["updateStrategy"].contains("rollingUpdate"))
+    if (spec["updateStrategy"].value("type", "") == "RollingUpdate" &&
+        !spec["updateStrategy"].contains("rollingUpdate"))
       spec["updateStrategy"]["rollingUpdate"] = {{"maxUnavailable", 1}, {"maxSurge", 0}};
     if (!spec.contains("revisionHistoryLimit")) spec["revisionHistoryLimit"] = 10;
   } else if (kind == "Job") {
@@ -236,8 +251,8 @@ std::vector<Cause> validate_create(const std::string& kind, const json& object) 
                           "FieldValueNotSupported"});
     const std::string strategy = spec.value("/updateStrategy/type"_json_pointer, std::string("RollingUpdate"));
     if (strategy != "RollingUpdate" && strategy != "OnDelete")
-      c.causes.push_back({"spec.updateStrategy.type", fmt::format("Unsupported value: \"{}\"", strategy),
-                          "FieldValueNotSupported"});
+      c.causes.push_back(
+          {"spec.updateStrategy.type", fmt::format("Unsupported value: \"{}\"", strategy), "FieldValueNotSupported"});
   } else if (kind == "Job") {
     // ValidateJob (pkg/apis/batch/validation/validation.go): ValidateReplicationControllerName
     // (a DNS subdomain), then the spec with its (generated) selector and template.

@@ -28,8 +28,7 @@ std::string newest_cloud_release() {
 std::filesystem::path debian_sources() {
   for (const auto& entry : std::filesystem::directory_iterator("/etc/apt/sources.list.d")) {
     if (entry.path().extension() != ".sources") continue;
-    if (testkit::read_text(entry.path()).find("debian-archive-keyring") != std::string::npos)
-      return entry.path();
+    if (testkit::read_text(entry.path()).find("debian-archive-keyring") != std::string::npos) return entry.path();
   }
   FAIL("no Debian .sources file in /etc/apt/sources.list.d");
   return {};
@@ -45,12 +44,10 @@ TestRootfs build() {
   testkit::RunOptions options;
   options.timeout_seconds = 1200;
   const auto result = testkit::run(
-      {"mmdebstrap", "--mode=unshare", "--variant=essential",
-       "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-       "--include=linux-headers-" + rel + ",make,mawk",
-       "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
-       "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/info/*",
-       "bookworm", temp.string(), debian_sources().string()},
+      {"mmdebstrap", "--mode=unshare", "--variant=essential", "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+       "--include=linux-headers-" + rel + ",make,mawk", "--dpkgopt=path-exclude=/usr/share/man/*",
+       "--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
+       "--dpkgopt=path-exclude=/usr/share/info/*", "bookworm", temp.string(), debian_sources().string()},
       options);
   INFO(result.err);
   REQUIRE(result.exit_code == 0);

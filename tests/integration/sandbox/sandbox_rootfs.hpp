@@ -9,8 +9,8 @@
 namespace ckms::builder::test {
 
 struct TestRootfs {
-  std::string release;          // e.g. 6.1.0-56-cloud-amd64
-  std::filesystem::path path;   // absolute
+  std::string release;         // e.g. 6.1.0-56-cloud-amd64
+  std::filesystem::path path;  // absolute
 };
 
 const TestRootfs& test_rootfs();

@@ -7,13 +7,13 @@
 #include <chrono>
 #include <cstdlib>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
-#include "ckms/builder/sandbox_bundle.hpp"
-#include "ckms/builder/sandbox_run.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/builder/sandbox_bundle.hpp"
+#include "ckms/builder/sandbox_run.hpp"
 #include "loopback_server.hpp"
 #include "sandbox_rootfs.hpp"
 #include "testkit.hpp"
@@ -46,16 +46,13 @@ std::string log_of(const SandboxResult& r) { return ckms::testkit::read_text(r.l
 // Copies examples/hello into `src` and builds it in the sandbox; the .ko lands in `out`.
 SandboxResult build_hello(const Scratch& scratch, SandboxMode mode) {
   const std::string rel = test_rootfs().release;
-  fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples/hello", scratch / "src",
-           fs::copy_options::recursive);
+  fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples/hello", scratch / "src", fs::copy_options::recursive);
   fs::create_directory(scratch / "out");
-  SandboxSpec spec = base_spec(
-      scratch, {"sh", "-c",
-                "make -C /usr/src/linux-headers-" + rel + " M=/src KERNELRELEASE=" + rel +
-                    " modules && cp /src/ckms_hello.ko /out/"});
+  SandboxSpec spec = base_spec(scratch, {"sh", "-c",
+                                         "make -C /usr/src/linux-headers-" + rel + " M=/src KERNELRELEASE=" + rel +
+                                             " modules && cp /src/ckms_hello.ko /out/"});
   spec.mode = mode;
-  spec.mounts = {{scratch / "src", kSandboxSourceDir, true},
-                 {scratch / "out", kSandboxOutputDir, true}};
+  spec.mounts = {{scratch / "src", kSandboxSourceDir, true}, {scratch / "out", kSandboxOutputDir, true}};
   return run_sandbox(spec);
 }
 
@@ -64,8 +61,7 @@ void check_hello(const Scratch& scratch, const SandboxResult& r) {
   REQUIRE(r.exit_code == 0);
   REQUIRE_FALSE(r.timed_out);
   REQUIRE(fs::exists(scratch / "out/ckms_hello.ko"));
-  const auto modinfo =
-      ckms::testkit::run({"modinfo", "-F", "vermagic", (scratch / "out/ckms_hello.ko").string()});
+  const auto modinfo = ckms::testkit::run({"modinfo", "-F", "vermagic", (scratch / "out/ckms_hello.ko").string()});
   CHECK(modinfo.out.starts_with(test_rootfs().release + " "));
   // No runc state or bundle outlives the run.
   CHECK(fs::is_empty(scratch / "work"));
@@ -83,15 +79,12 @@ TEST_CASE("hello builds in the rootful sandbox, like on the host", "[sandbox]") 
   check_hello(scratch, r);
 
   // The same build on the host, for the overhead of runc start and teardown.
-  fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples/hello", scratch / "host-src",
-           fs::copy_options::recursive);
+  fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples/hello", scratch / "host-src", fs::copy_options::recursive);
   const std::string rel = test_rootfs().release;
   const auto start = std::chrono::steady_clock::now();
   const auto host = ckms::testkit::run({"make", "-C", "/usr/src/linux-headers-" + rel,
-                                        "M=" + (scratch / "host-src").string(),
-                                        "KERNELRELEASE=" + rel, "modules"});
-  const auto host_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - start);
+                                        "M=" + (scratch / "host-src").string(), "KERNELRELEASE=" + rel, "modules"});
+  const auto host_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   REQUIRE(host.exit_code == 0);
   WARN("sandbox build " << r.duration.count() << " ms, host build " << host_ms.count() << " ms");
 }
@@ -126,8 +119,7 @@ TEST_CASE("the sandbox has no network, no writable root and no host files", "[sa
   CHECK_FALSE(fs::exists(test_rootfs().path / "usr/escape"));
 
   // ...while the output mount is writable and only lo exists.
-  SandboxSpec spec = base_spec(
-      scratch, {"bash", "-c", "echo ok > /out/written && ls /sys/class/net && touch /tmp/t"});
+  SandboxSpec spec = base_spec(scratch, {"bash", "-c", "echo ok > /out/written && ls /sys/class/net && touch /tmp/t"});
   spec.mounts = {{scratch / "out", kSandboxOutputDir, true}};
   const auto r = run_sandbox(spec);
   INFO(log_of(r));
@@ -178,7 +170,8 @@ TEST_CASE("the seccomp filter refuses new namespaces and setns", "[sandbox][secc
 // dropped, and still runs to its end (the pipe is drained, not left full).
 TEST_CASE("the log keeps at most its limit of the output", "[sandbox][log]") {
   Scratch scratch;
-  SandboxSpec spec = base_spec(scratch, {"bash", "-c", "head -c 1000000 /dev/zero | tr '\\0' a; echo; echo done >&2; exit 7"});
+  SandboxSpec spec =
+      base_spec(scratch, {"bash", "-c", "head -c 1000000 /dev/zero | tr '\\0' a; echo; echo done >&2; exit 7"});
   spec.log_limit_bytes = 4096;
   auto r = run_sandbox(spec);
   CHECK(r.exit_code == 7);
@@ -280,9 +273,8 @@ TEST_CASE("hello builds in the rootless sandbox as an unprivileged user", "[sand
                  {"CKMS_TEST_CACHE", ckms::testkit::download_cache().string()},
                  {"HOME", tmp.string()},
                  {"XDG_RUNTIME_DIR", tmp.string()}};
-  const auto r = ckms::testkit::run({"setpriv", "--reuid=65534", "--regid=65534",
-                                     "--clear-groups", fs::read_symlink("/proc/self/exe").string(),
-                                     "[.rootless-child]"},
+  const auto r = ckms::testkit::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                     fs::read_symlink("/proc/self/exe").string(), "[.rootless-child]"},
                                     options);
   INFO(r.out << r.err);
   CHECK(r.exit_code == 0);

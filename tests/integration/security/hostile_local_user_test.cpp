@@ -2,16 +2,16 @@
 // what it leaves there. Every case runs ckms as root, then acts as uid/gid 65534 (nobody)
 // through setpriv, and checks the outcome that the threat model in docs/security.md promises.
 
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include "ckms/oci/image_config.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/oci/image_config.hpp"
 #include "ckms/oci/layer_create.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -42,8 +42,8 @@ bool can_run() {
 // Through env: setpriv keeps root's capabilities until its own execve, so the path of a
 // program it runs directly is looked up as root.
 testkit::RunResult as_nobody(std::vector<std::string> argv) {
-  std::vector<std::string> full = {"setpriv", std::string("--reuid=") + kNobody, std::string("--regid=") + kNobody,
-                                   "--clear-groups", "--", "env"};
+  std::vector<std::string> full = {
+      "setpriv", std::string("--reuid=") + kNobody, std::string("--regid=") + kNobody, "--clear-groups", "--", "env"};
   full.insert(full.end(), argv.begin(), argv.end());
   return testkit::run(full, {.env = {{"HOME", "/nonexistent"}}});
 }
@@ -57,8 +57,10 @@ testkit::RunResult run_ckms(std::vector<std::string> args, std::map<std::string,
 // users may traverse it, so only what ckms itself does keeps them out.
 struct Host {
   testkit::TempDir dir{"ckms-hostile-user"};
-  Host() { fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec |
-                                           fs::perms::group_read | fs::perms::others_read); }
+  Host() {
+    fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec |
+                                    fs::perms::group_read | fs::perms::others_read);
+  }
   fs::path operator/(const std::string& name) const { return dir / name; }
 };
 
@@ -72,9 +74,8 @@ std::string setuid_image(const Host& host) {
   const fs::path layout_dir = host / "images";
   ckms::oci::Layout layout(layout_dir, ckms::oci::Layout::Mode::create_if_missing);
   const auto layer = ckms::oci::create_layer(tree, host / "layer.tar.gz");
-  ckms::oci::Descriptor layer_descriptor{.media_type = layer.media_type,
-                                         .digest = layer.digest,
-                                         .size = static_cast<std::int64_t>(layer.size)};
+  ckms::oci::Descriptor layer_descriptor{
+      .media_type = layer.media_type, .digest = layer.digest, .size = static_cast<std::int64_t>(layer.size)};
   ckms::FileReader layer_bytes(host / "layer.tar.gz");
   layout.push(layer_descriptor, layer_bytes);
   ckms::oci::ImageConfig config;
@@ -129,8 +130,8 @@ TEST_CASE("a local user gets no setuid-root binary out of the unpack cache of `c
   const fs::path cache = host / "cache";
   // The build itself fails (the image has no shell); the unpack it starts with is the point.
   const auto built = run_ckms({"build", (host / "src").string(), "--build-image", image, "--no-sign", "--output",
-                           "oci:" + (host / "out").string(), "--cache-dir", cache.string()},
-                          {{"TMPDIR", host.dir.path().string()}});
+                               "oci:" + (host / "out").string(), "--cache-dir", cache.string()},
+                              {{"TMPDIR", host.dir.path().string()}});
   INFO(built.out << built.err);
   const fs::path unpack = cache / "unpack";
   REQUIRE(fs::is_directory(unpack));

@@ -22,20 +22,31 @@ const std::string kDigestB = "sha256:" + std::string(64, 'b');
 
 // A valid config of two modules, the second depending on the first.
 json valid_json() {
-  return json{
-      {"name", "hello"},
-      {"version", "1.0"},
-      {"kernelRelease", "6.1.0-56-cloud-amd64"},
-      {"arch", "x86_64"},
-      {"files",
-       {{{"file", "base.ko.xz"}, {"module", "base"}, {"vermagic", "6.1.0-56-cloud-amd64 SMP mod_unload modversions "},
-         {"srcversion", "0123456789ABCDEF"}, {"depends", json::array()}, {"signer", "CN = ckms"},
-         {"installLocation", "/updates/dkms"}, {"digest", kDigestA}, {"size", 1234}},
-        {{"file", "hello.ko"}, {"module", "hello"}, {"depends", {"base", "crc32c"}}, {"digest", kDigestB},
-         {"size", 99}}}},
-      {"defaultParameters", {{"hello", {{"greeting", "hi there"}}}}},
-      {"provenance",
-       {{"source", kDigestA}, {"buildImage", kDigestB}, {"ckmsVersion", "0.1.0"}, {"created", "2026-01-01T00:00:00Z"}}}};
+  return json{{"name", "hello"},
+              {"version", "1.0"},
+              {"kernelRelease", "6.1.0-56-cloud-amd64"},
+              {"arch", "x86_64"},
+              {"files",
+               {{{"file", "base.ko.xz"},
+                 {"module", "base"},
+                 {"vermagic", "6.1.0-56-cloud-amd64 SMP mod_unload modversions "},
+                 {"srcversion", "0123456789ABCDEF"},
+                 {"depends", json::array()},
+                 {"signer", "CN = ckms"},
+                 {"installLocation", "/updates/dkms"},
+                 {"digest", kDigestA},
+                 {"size", 1234}},
+                {{"file", "hello.ko"},
+                 {"module", "hello"},
+                 {"depends", {"base", "crc32c"}},
+                 {"digest", kDigestB},
+                 {"size", 99}}}},
+              {"defaultParameters", {{"hello", {{"greeting", "hi there"}}}}},
+              {"provenance",
+               {{"source", kDigestA},
+                {"buildImage", kDigestB},
+                {"ckmsVersion", "0.1.0"},
+                {"created", "2026-01-01T00:00:00Z"}}}};
 }
 
 ErrorKind parse_error_kind(const json& j) {
@@ -98,8 +109,15 @@ TEST_CASE("unknown fields are ignored for later format additions", "[artifact][c
 }
 
 TEST_CASE("hostile or malformed file names are refused", "[artifact][config]") {
-  const std::vector<std::string> names{"",          ".",  "..",         "../hello.ko", "a/hello.ko",
-                                       "/hello.ko", "x/", "hello\n.ko", std::string("nul\0.ko", 7),
+  const std::vector<std::string> names{"",
+                                       ".",
+                                       "..",
+                                       "../hello.ko",
+                                       "a/hello.ko",
+                                       "/hello.ko",
+                                       "x/",
+                                       "hello\n.ko",
+                                       std::string("nul\0.ko", 7),
                                        std::string(256, 'a')};
   for (const auto& name : names) {
     INFO("file name " << json(name).dump());
@@ -113,9 +131,9 @@ TEST_CASE("hostile or malformed file names are refused", "[artifact][config]") {
 }
 
 TEST_CASE("bad digests and sizes are refused", "[artifact][config]") {
-  for (const json& digest : {json("sha256:zz"), json("md5:" + std::string(32, 'a')), json(""),
-                             json("sha256:" + std::string(63, 'a')), json("SHA256:" + std::string(64, 'a')),
-                             json(42)}) {
+  for (const json& digest :
+       {json("sha256:zz"), json("md5:" + std::string(32, 'a')), json(""), json("sha256:" + std::string(63, 'a')),
+        json("SHA256:" + std::string(64, 'a')), json(42)}) {
     INFO("digest " << digest.dump());
     json j = valid_json();
     j["files"][1]["digest"] = digest;
@@ -137,7 +155,8 @@ TEST_CASE("bad digests and sizes are refused", "[artifact][config]") {
 
 TEST_CASE("module names, dependencies and load order are checked", "[artifact][config]") {
   SECTION("dependency names are plain module names") {
-    for (const std::string& dep : std::vector<std::string>{"", "../base", "a/b", "with space", "x,y", std::string(56, 'm')}) {
+    for (const std::string& dep :
+         std::vector<std::string>{"", "../base", "a/b", "with space", "x,y", std::string(56, 'm')}) {
       INFO("depends " << json(dep).dump());
       json j = valid_json();
       j["files"][1]["depends"] = {dep};

@@ -17,7 +17,7 @@ ErrorKind kind_of(const std::function<void()>& f) {
 }
 
 const std::map<std::string, std::vector<std::string>> kDeclared{{"ckms_a", {"greeting", "repeat"}},
-                                                                 {"ckms_b", {"repeat", "fail_init"}}};
+                                                                {"ckms_b", {"repeat", "fail_init"}}};
 
 }  // namespace
 
@@ -39,8 +39,9 @@ TEST_CASE("parameter settings parse as [MODULE.]NAME=VALUE", "[loader]") {
 }
 
 TEST_CASE("settings override the artifact's defaults, checked against modinfo", "[loader]") {
-  const auto resolved = resolve_parameters({ParameterSetting::parse("greeting=hi"), ParameterSetting::parse("ckms_b.repeat=2")},
-                                           kDeclared, {{"ckms_a", {{"greeting", "default"}, {"repeat", "1"}}}});
+  const auto resolved =
+      resolve_parameters({ParameterSetting::parse("greeting=hi"), ParameterSetting::parse("ckms_b.repeat=2")},
+                         kDeclared, {{"ckms_a", {{"greeting", "default"}, {"repeat", "1"}}}});
   CHECK(resolved.at("ckms_a") == ParameterValues{{"greeting", "hi"}, {"repeat", "1"}});
   CHECK(resolved.at("ckms_b") == ParameterValues{{"repeat", "2"}});
 
@@ -66,8 +67,9 @@ TEST_CASE("settings override the artifact's defaults, checked against modinfo", 
           ErrorKind::usage);
   }
   SECTION("a default the module does not declare is the artifact's fault") {
-    CHECK(kind_of([] { resolve_parameters({}, kDeclared, {{"ckms_a", {{"colour", "red"}}}}); }) ==
-          ErrorKind::integrity);
+    CHECK(kind_of([] {
+            resolve_parameters({}, kDeclared, {{"ckms_a", {{"colour", "red"}}}});
+          }) == ErrorKind::integrity);
   }
 }
 

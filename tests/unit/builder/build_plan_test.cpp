@@ -43,8 +43,8 @@ TEST_CASE("plan: a make command that does not start with make is run as written"
 }
 
 TEST_CASE("plan: MAKE_MATCH picks the last matching MAKE") {
-  const auto conf = conf_with({{"MAKE", {{0, "make zero"}, {1, "make one"}, {2, "make two"}}},
-                               {"MAKE_MATCH", {{1, "^6\\."}, {2, "^5\\."}}}});
+  const auto conf = conf_with(
+      {{"MAKE", {{0, "make zero"}, {1, "make one"}, {2, "make two"}}}, {"MAKE_MATCH", {{1, "^6\\."}, {2, "^5\\."}}}});
   CHECK(plan(conf).make_command == "make one");
   CHECK(plan(conf, "5.10.0-1-amd64").make_command == "make two");
   CHECK(plan(conf, "4.19.0-1-amd64").make_command == "make zero");
@@ -54,8 +54,8 @@ TEST_CASE("plan: MAKE_MATCH picks the last matching MAKE") {
 }
 
 TEST_CASE("plan: PATCH_MATCH selects patches in order") {
-  const auto conf = conf_with({{"PATCH", {{0, "all.patch"}, {1, "old.patch"}, {2, "six.patch"}}},
-                               {"PATCH_MATCH", {{1, "^4\\."}, {2, "^6"}}}});
+  const auto conf = conf_with(
+      {{"PATCH", {{0, "all.patch"}, {1, "old.patch"}, {2, "six.patch"}}}, {"PATCH_MATCH", {{1, "^4\\."}, {2, "^6"}}}});
   CHECK(plan(conf).patches == std::vector<std::string>{"all.patch", "six.patch"});
 }
 
@@ -78,24 +78,23 @@ TEST_CASE("plan: DKMS's VER() key") {
 }
 
 TEST_CASE("plan: BUILD_EXCLUSIVE_CONFIG against the kernel's .config") {
-  const auto config = KernelConfig::parse(
-      "CONFIG_PCI=y\nCONFIG_USB=m\n# CONFIG_VIDEO_DEV is not set\nCONFIG_PREEMPT_RT=y\n");
-  const auto ok = plan(conf_with({{"BUILD_EXCLUSIVE_CONFIG", {{0, "CONFIG_PCI CONFIG_USB"}}}}),
-                       "6.1.0-56-amd64", config);
+  const auto config =
+      KernelConfig::parse("CONFIG_PCI=y\nCONFIG_USB=m\n# CONFIG_VIDEO_DEV is not set\nCONFIG_PREEMPT_RT=y\n");
+  const auto ok =
+      plan(conf_with({{"BUILD_EXCLUSIVE_CONFIG", {{0, "CONFIG_PCI CONFIG_USB"}}}}), "6.1.0-56-amd64", config);
   CHECK_FALSE(ok.excluded);
-  const auto missing = plan(conf_with({{"BUILD_EXCLUSIVE_CONFIG", {{0, "CONFIG_PCI CONFIG_VIDEO_DEV"}}}}),
-                            "6.1.0-56-amd64", config);
+  const auto missing =
+      plan(conf_with({{"BUILD_EXCLUSIVE_CONFIG", {{0, "CONFIG_PCI CONFIG_VIDEO_DEV"}}}}), "6.1.0-56-amd64", config);
   CHECK(missing.excluded);
   CHECK(missing.exclusion_reasons.at(0).starts_with("CONFIG_VIDEO_DEV is not set"));
-  CHECK(plan(conf_with({{"BUILD_EXCLUSIVE_CONFIG", {{0, "!CONFIG_PREEMPT_RT"}}}}), "6.1.0-56-amd64", config)
-            .excluded);
+  CHECK(plan(conf_with({{"BUILD_EXCLUSIVE_CONFIG", {{0, "!CONFIG_PREEMPT_RT"}}}}), "6.1.0-56-amd64", config).excluded);
   // No .config: DKMS does not test BUILD_EXCLUSIVE_CONFIG at all.
   CHECK_FALSE(plan(conf_with({{"BUILD_EXCLUSIVE_CONFIG", {{0, "CONFIG_NOPE"}}}})).excluded);
 }
 
 TEST_CASE("plan: clang and LLD kernels") {
-  const auto p = plan(conf_with({}), "6.1.0-56-amd64",
-                      KernelConfig::parse("CONFIG_CC_IS_CLANG=y\nCONFIG_LD_IS_LLD=y\n"));
+  const auto p =
+      plan(conf_with({}), "6.1.0-56-amd64", KernelConfig::parse("CONFIG_CC_IS_CLANG=y\nCONFIG_LD_IS_LLD=y\n"));
   CHECK(p.make_command.ends_with(" CC=clang LD=ld.lld"));
 }
 

@@ -65,8 +65,7 @@ TEST_CASE("build script: patches, PRE_BUILD, CLEAN, make, POST_BUILD in DKMS's o
   Tree t;
   write_text(t.build / "demo.txt", "old\n");
   fs::create_directories(t.build / "patches");
-  write_text(t.build / "patches/fix.patch",
-             "--- a/demo.txt\n+++ b/demo.txt\n@@ -1 +1 @@\n-old\n+new\n");
+  write_text(t.build / "patches/fix.patch", "--- a/demo.txt\n+++ b/demo.txt\n@@ -1 +1 @@\n-old\n+new\n");
   executable(t.build / "pre.sh", "#!/bin/sh\necho \"pre $1 $(cat demo.txt)\" >> steps\n");
   executable(t.build / "post.sh", "#!/bin/sh\necho post >> steps\n");
   BuildPlan plan = t.plan("echo make >> steps; test -e cleaned && printf module > demo.ko");

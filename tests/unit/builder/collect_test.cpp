@@ -8,12 +8,12 @@
 #include <filesystem>
 
 #include "../kmod/tiny_elf.hpp"
+#include "ckms/base/error.hpp"
 #include "ckms/builder/build_script.hpp"
 #include "ckms/builder/collect.hpp"
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/kmod/signature.hpp"
-#include "ckms/base/error.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;
@@ -26,8 +26,8 @@ namespace {
 constexpr const char* kRelease = "6.1.0-9-test";
 
 std::string module_bytes(const std::string& name, const std::string& vermagic, const std::string& depends = "") {
-  const std::string info = "license=GPL\0name="s + name + "\0vermagic="s + vermagic + "\0depends="s + depends +
-                           "\0srcversion=ABCDEF\0"s;
+  const std::string info =
+      "license=GPL\0name="s + name + "\0vermagic="s + vermagic + "\0depends="s + depends + "\0srcversion=ABCDEF\0"s;
   return ckms::kmod::test::tiny_elf(info).bytes;
 }
 
@@ -140,8 +140,7 @@ TEST_CASE("collect: signed with the given key, then compressed") {
   CHECK(files[0].signer == "CN = collect test key");
   const std::string packed = bytes_of(o.files / "demo.ko.xz");
   CHECK(ckms::kmod::detect_compression(packed) == ckms::kmod::Compression::xz);
-  const std::string module =
-      ckms::kmod::decompress(packed, ckms::kmod::Compression::xz, 1 << 20, "demo.ko.xz");
+  const std::string module = ckms::kmod::decompress(packed, ckms::kmod::Compression::xz, 1 << 20, "demo.ko.xz");
   const auto signature = ckms::kmod::split_signature(module, "demo.ko");
   REQUIRE(signature);
   CHECK(signature->content == bytes_of(o.out / "0.ko"));
@@ -162,8 +161,7 @@ TEST_CASE("load order: dependencies inside the set first, declared order otherwi
   };
   CHECK(names(in_load_order({file("a", {}), file("b", {})})) == std::vector<std::string>{"a", "b"});
   CHECK(names(in_load_order({file("top", {"mid", "crc32c"}), file("mid", {"base"}), file("base", {}),
-                             file("other", {})})) ==
-        std::vector<std::string>{"base", "mid", "top", "other"});
+                             file("other", {})})) == std::vector<std::string>{"base", "mid", "top", "other"});
   CHECK_THROWS_AS(in_load_order({file("a", {"b"}), file("b", {"a"})}), ckms::Error);
 }
 

@@ -63,13 +63,12 @@ TEST_CASE("resolve: read_conf's errors") {
   const auto conf = resolve({{"BUILT_MODULE_NAME", {{0, "a.ko"}}},
                              {"DEST_MODULE_NAME", {{0, "b.o"}}},
                              {"DEST_MODULE_LOCATION", {{0, "/usr/lib"}}}});
-  CHECK(conf.errors == std::vector<std::string>{
-                           "'BUILT_MODULE_NAME' directive ends in '.o' or '.ko' in record #0.",
-                           "'DEST_MODULE_NAME' directive ends in '.o' or '.ko' in record #0.",
-                           "Directive 'DEST_MODULE_LOCATION' does not begin with '/kernel', "
-                           "'/updates', or '/extra' in record #0.",
-                           "No 'PACKAGE_NAME' directive specified.",
-                           "No 'PACKAGE_VERSION' directive specified."});
+  CHECK(conf.errors == std::vector<std::string>{"'BUILT_MODULE_NAME' directive ends in '.o' or '.ko' in record #0.",
+                                                "'DEST_MODULE_NAME' directive ends in '.o' or '.ko' in record #0.",
+                                                "Directive 'DEST_MODULE_LOCATION' does not begin with '/kernel', "
+                                                "'/updates', or '/extra' in record #0.",
+                                                "No 'PACKAGE_NAME' directive specified.",
+                                                "No 'PACKAGE_VERSION' directive specified."});
   const auto empty = resolve({});
   CHECK(empty.errors.front() == "No 'DEST_MODULE_LOCATION' directive specified.");
 }

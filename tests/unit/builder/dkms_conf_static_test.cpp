@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "ckms/builder/dkms_conf_static.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/builder/dkms_conf_static.hpp"
 
 using namespace ckms::builder;
 
@@ -64,8 +64,7 @@ TEST_CASE("static: expansion of DKMS variables and of earlier assignments") {
       "BUILT_MODULE_NAME[0]=\"${PACKAGE_NAME}\"\n"
       "PRE_BUILD=\"echo ${BUILT_MODULE_NAME[0]} $arch\"\n");
   CHECK(r.exact());
-  CHECK(var(r, "MAKE") ==
-        "make -C /lib/modules/6.1.0-56-amd64/build M=/var/lib/dkms/demo/1.0/build");
+  CHECK(var(r, "MAKE") == "make -C /lib/modules/6.1.0-56-amd64/build M=/var/lib/dkms/demo/1.0/build");
   CHECK(var(r, "CLEAN") == "make -C /lib/modules/6.1.0-56-amd64/build clean");
   CHECK(var(r, "PRE_BUILD") == "echo demo x86_64");
   // Helper variables of the file do not survive read_conf.
@@ -113,16 +112,16 @@ TEST_CASE("static: an unset variable expands to nothing, with a note") {
 
 TEST_CASE("static: shell logic is flagged with its line and its effects stay undetermined") {
   const auto r = parse(
-      "PACKAGE_NAME=demo\n"                                 // 1
-      "if [ -f $kernel_source_dir/.config ]; then\n"       // 2
-      "  BUILD_EXCLUSIVE_KERNEL=\"REQUIRES X\"\n"           // 3
-      "fi\n"                                                // 4
-      "VERSION=$(echo $kernelver | cut -d. -f1)\n"          // 5
-      "MAKE[0]=\"make V=$VERSION\"\n"                       // 6
-      "case \"$arch\" in\n"                                 // 7
-      "  x86_64) STRIP[0]=no ;;\n"                          // 8
-      "esac\n"                                              // 9
-      "CLEAN=\"make clean\"\n");                            // 10
+      "PACKAGE_NAME=demo\n"                           // 1
+      "if [ -f $kernel_source_dir/.config ]; then\n"  // 2
+      "  BUILD_EXCLUSIVE_KERNEL=\"REQUIRES X\"\n"     // 3
+      "fi\n"                                          // 4
+      "VERSION=$(echo $kernelver | cut -d. -f1)\n"    // 5
+      "MAKE[0]=\"make V=$VERSION\"\n"                 // 6
+      "case \"$arch\" in\n"                           // 7
+      "  x86_64) STRIP[0]=no ;;\n"                    // 8
+      "esac\n"                                        // 9
+      "CLEAN=\"make clean\"\n");                      // 10
   CHECK_FALSE(r.exact());
   CHECK(flagged_at(r, 2, "if"));
   CHECK(flagged_at(r, 5, "command substitution"));
@@ -144,13 +143,13 @@ TEST_CASE("static: computed subscripts make the whole array undetermined") {
 
 TEST_CASE("static: commands, pipelines, functions and backquotes are flagged, never run") {
   const auto r = parse(
-      "pushd `dirname $BASH_SOURCE`\n"                      // 1
-      "PACKAGE_VERSION=2.6\n"                               // 2
-      "popd\n"                                              // 3
-      "f() { MAKE=evil; }\n"                                // 4
-      "true && CLEAN=x\n"                                   // 5
-      "cat <<EOF\nMAKE=not_an_assignment\nEOF\n"            // 6-8
-      "PRE_BUILD=ok\n");                                    // 9
+      "pushd `dirname $BASH_SOURCE`\n"            // 1
+      "PACKAGE_VERSION=2.6\n"                     // 2
+      "popd\n"                                    // 3
+      "f() { MAKE=evil; }\n"                      // 4
+      "true && CLEAN=x\n"                         // 5
+      "cat <<EOF\nMAKE=not_an_assignment\nEOF\n"  // 6-8
+      "PRE_BUILD=ok\n");                          // 9
   CHECK(flagged_at(r, 1, "command substitution"));
   CHECK(flagged_at(r, 1, "command `pushd`"));
   CHECK(flagged_at(r, 3, "command `popd`"));

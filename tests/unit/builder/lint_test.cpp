@@ -1,15 +1,15 @@
 // `ckms lint` reads dkms.conf as the build does and never prints what it read verbatim:
 // a symlink planted as dkms.conf made it print lines of /etc/shadow.
 
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <string>
 
-#include "ckms/builder/lint.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/builder/lint.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;
@@ -50,9 +50,10 @@ TEST_CASE("lint quotes input bounded and escaped: no line verbatim, no terminal 
   ckms::testkit::TempDir dir;
   const std::string long_word(200, 'a');
   ckms::testkit::write_text(dir / "dkms.conf",
-                            "PACKAGE_NAME=x\nPACKAGE_VERSION=1\n" + long_word + " with arguments\n"
-                            "\x1b]0;title\x07 now\n"
-                            "echo ${X:-$(cat /etc/shadow) and a long tail of text that goes on}\n");
+                            "PACKAGE_NAME=x\nPACKAGE_VERSION=1\n" + long_word +
+                                " with arguments\n"
+                                "\x1b]0;title\x07 now\n"
+                                "echo ${X:-$(cat /etc/shadow) and a long tail of text that goes on}\n");
   const auto report = ckms::builder::lint(dir.path(), {});
   const std::string messages = all_messages(report);
   INFO(messages);

@@ -73,7 +73,8 @@ TEST_CASE("a killed build's scratch dir is removed by the next; a live one's is 
   CHECK(fs::exists(parent / "other"));
   CHECK(fs::exists(parent / "ckms-scratch-xyzxyz"));
   // Nothing hidden is left of the lock-then-rename either.
-  for (const auto& entry : fs::directory_iterator(parent.path())) CHECK_FALSE(entry.path().filename().string().starts_with("."));
+  for (const auto& entry : fs::directory_iterator(parent.path()))
+    CHECK_FALSE(entry.path().filename().string().starts_with("."));
 
   const fs::path live_path = live->path();
   live.reset();

@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "ckms/builder/tree_files.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/builder/tree_files.hpp"
 #include "ckms/oci/layer_path.hpp"
 #include "testkit.hpp"
 

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
+#include "ckms/base/error.hpp"
 #include "ckms/images/build_image.hpp"
 #include "ckms/images/debian_packages.hpp"
-#include "ckms/base/error.hpp"
 #include "ckms/oci/image_config.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -25,14 +25,15 @@ namespace {
 void make_kernel_debs(const fs::path& debs) {
   for (const std::string abi : {"1", "2"}) {
     const std::string release = "9.9.9-" + abi + "-test";
-    make_deb(debs, {.package = "linux-headers-" + release,
-                    .version = "9.9.9-" + abi,
-                    .depends = fmt::format("linux-headers-9.9.9-{}-common (= 9.9.9-{}), linux-kbuild-9.9 (>= 9.9.9-1), "
-                                           "linux-compiler-gcc-12-x86",
-                                           abi, abi),
-                    .files = {{"usr/src/linux-headers-" + release + "/.config", "CONFIG_X=" + abi + "\n"}},
-                    .symlinks = {{"usr/src/linux-headers-" + release + "/scripts", "../../lib/linux-kbuild-9.9/scripts"},
-                                 {"lib/modules/" + release + "/build", "/usr/src/linux-headers-" + release}}});
+    make_deb(debs,
+             {.package = "linux-headers-" + release,
+              .version = "9.9.9-" + abi,
+              .depends = fmt::format("linux-headers-9.9.9-{}-common (= 9.9.9-{}), linux-kbuild-9.9 (>= 9.9.9-1), "
+                                     "linux-compiler-gcc-12-x86",
+                                     abi, abi),
+              .files = {{"usr/src/linux-headers-" + release + "/.config", "CONFIG_X=" + abi + "\n"}},
+              .symlinks = {{"usr/src/linux-headers-" + release + "/scripts", "../../lib/linux-kbuild-9.9/scripts"},
+                           {"lib/modules/" + release + "/build", "/usr/src/linux-headers-" + release}}});
     make_deb(debs, {.package = "linux-headers-9.9.9-" + abi + "-common",
                     .version = "9.9.9-" + abi,
                     .files = {{"usr/src/linux-headers-9.9.9-" + abi + "-common/Makefile", "VERSION = 9\n"}}});

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include "ckms/base/error.hpp"
 #include "ckms/images/deb.hpp"
 #include "ckms/images/debian_packages.hpp"
-#include "ckms/base/error.hpp"
 
 using ckms::images::parse_control_fields;
 using ckms::images::parse_depends;

@@ -7,8 +7,8 @@
 #include <map>
 #include <string>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "testkit.hpp"
 
@@ -18,8 +18,8 @@ struct DebSpec {
   std::string package;
   std::string version = "1.0-1";
   std::string depends = {};
-  std::string compression = "xz";                 // dpkg-deb -Z
-  std::map<std::string, std::string> files = {};  // path (no leading '/') -> content
+  std::string compression = "xz";                    // dpkg-deb -Z
+  std::map<std::string, std::string> files = {};     // path (no leading '/') -> content
   std::map<std::string, std::string> symlinks = {};  // path -> target
 };
 
@@ -27,9 +27,9 @@ inline std::filesystem::path make_deb(const std::filesystem::path& dir, const De
   namespace fs = std::filesystem;
   const fs::path root = dir / ("root-" + spec.package);
   fs::create_directories(root / "DEBIAN");
-  std::string control = fmt::format(
-      "Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: ckms tests <tests@ckms.invalid>\n",
-      spec.package, spec.version);
+  std::string control =
+      fmt::format("Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: ckms tests <tests@ckms.invalid>\n",
+                  spec.package, spec.version);
   if (!spec.depends.empty()) control += "Depends: " + spec.depends + "\n";
   control += "Description: test package\n made by the ckms tests\n";
   testkit::write_text(root / "DEBIAN/control", control);

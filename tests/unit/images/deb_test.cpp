@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include "ckms/images/deb.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/images/deb.hpp"
 #include "deb_maker.hpp"
 #include "testkit.hpp"
 

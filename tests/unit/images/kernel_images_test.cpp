@@ -42,8 +42,13 @@ std::vector<std::string> installed_cloud_releases() {
 // `destination` is the --output or --template argument pair.
 nlohmann::json build(const std::vector<std::string>& releases, const fs::path& tar,
                      const std::vector<std::string>& destination) {
-  std::vector<std::string> argv{ckms::testkit::ckms_binary().string(), "--json", "image", "build",
-                                "--toolchain-tar", tar.string(), "--apt-cache",
+  std::vector<std::string> argv{ckms::testkit::ckms_binary().string(),
+                                "--json",
+                                "image",
+                                "build",
+                                "--toolchain-tar",
+                                tar.string(),
+                                "--apt-cache",
                                 (ckms::testkit::download_cache() / "debs").string()};
   argv.insert(argv.end(), destination.begin(), destination.end());
   for (const auto& release : releases) {
@@ -84,7 +89,8 @@ TEST_CASE("build images for the installed cloud kernels from Debian's packages")
       return;
     }
     ckms::testing::LocalRegistry registry(dir.path());
-    const auto pushed = build(releases, tar, {"--template", registry.host() + "/ckms/kernel-build:{release}", "--plain-http"});
+    const auto pushed =
+        build(releases, tar, {"--template", registry.host() + "/ckms/kernel-build:{release}", "--plain-http"});
     const std::string toolchain = pushed.at("toolchainLayers").at(0).get<std::string>();
     for (std::size_t i = 0; i < releases.size(); ++i) {
       CHECK(pushed["images"][i]["digest"] == first["images"][i]["digest"]);

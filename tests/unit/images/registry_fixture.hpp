@@ -2,16 +2,16 @@
 // A docker-registry (distribution) on a loopback port for the length of a test, with its
 // log kept so tests can count what was uploaded.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 
 #include <filesystem>
 #include <string>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "testkit.hpp"
 

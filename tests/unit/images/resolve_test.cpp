@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "ckms/images/resolve.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/images/resolve.hpp"
 
 using ckms::images::image_reference;
 

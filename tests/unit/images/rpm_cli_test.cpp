@@ -87,8 +87,8 @@ TEST_CASE("ckms image build --rpms builds from kernel-devel packages and names w
     const auto result =
         image_build({"--rpms", rpms.string(), "--toolchain-tar", tar, "--output", layout, "--kernel", release});
     CHECK(result.exit_code == 4);
-    CHECK_THAT(result.err, Catch::Contains((rpms / "kernel-devel-partial.rpm").string()) &&
-                               Catch::Contains("not an RPM package"));
+    CHECK_THAT(result.err,
+               Catch::Contains((rpms / "kernel-devel-partial.rpm").string()) && Catch::Contains("not an RPM package"));
   }
   SECTION("--rpms excludes --debs") {
     const auto result = image_build({"--rpms", rpms.string(), "--debs", rpms.string(), "--toolchain-tar", tar,

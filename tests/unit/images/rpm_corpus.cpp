@@ -8,8 +8,7 @@ const RpmCorpus& rpm_corpus() {
     auto build = [](const std::string& name, KernelRpmSpec spec) {
       return RpmBuild{spec, build_kernel_rpms(dir / name, spec)};
     };
-    return RpmCorpus{build("zstd", {}),
-                     build("xz", {.payload = "w2.xzdio"}),
+    return RpmCorpus{build("zstd", {}), build("xz", {.payload = "w2.xzdio"}),
                      build("gzip", {.epoch = 3, .payload = "w9.gzdio"}),
                      build("bzip2", {.payload = "w9.bzdio", .target = "aarch64"})};
   }();

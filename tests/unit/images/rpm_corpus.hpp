@@ -16,10 +16,10 @@ struct RpmBuild {
 };
 
 struct RpmCorpus {
-  RpmBuild zstd;     // x86_64, Fedora's compressor
-  RpmBuild xz;       // x86_64, RHEL's
-  RpmBuild gzip;     // x86_64, with Epoch 3
-  RpmBuild bzip2;    // aarch64
+  RpmBuild zstd;   // x86_64, Fedora's compressor
+  RpmBuild xz;     // x86_64, RHEL's
+  RpmBuild gzip;   // x86_64, with Epoch 3
+  RpmBuild bzip2;  // aarch64
 
   std::vector<const RpmBuild*> builds() const { return {&zstd, &xz, &gzip, &bzip2}; }
 };

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "ckms/images/rpm.hpp"
 #include "ckms/base/error.hpp"
-#include "rpm_corpus.hpp"
+#include "ckms/images/rpm.hpp"
 #include "require_error.hpp"
+#include "rpm_corpus.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;
@@ -28,16 +28,16 @@ std::string rpm_query(const fs::path& rpm, const std::string& format) {
 
 // What that query format prints, from ckms's reading.
 std::string describe(const images::RpmHeader& header) {
-  std::string text = fmt::format(
-      "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n", header.name, header.version, header.release, header.arch,
-      header.epoch ? std::to_string(*header.epoch) : "(none)", header.build_time, header.payload_compressor,
-      header.source_package ? "(none)" : "kernel-" + header.version + "-" + header.release + ".src.rpm",
-      header.epoch ? header.evr() : "(none):" + header.evr());
+  std::string text =
+      fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n", header.name, header.version, header.release, header.arch,
+                  header.epoch ? std::to_string(*header.epoch) : "(none)", header.build_time, header.payload_compressor,
+                  header.source_package ? "(none)" : "kernel-" + header.version + "-" + header.release + ".src.rpm",
+                  header.epoch ? header.evr() : "(none):" + header.evr());
   for (const auto& [prefix, relations] : {std::pair{"P", &header.provides}, std::pair{"R", &header.requires_}}) {
     for (const auto& relation : *relations) {
-      text += fmt::format("{} {}\n", prefix,
-                          relation.relation.empty() ? relation.name
-                                                    : relation.name + " " + relation.relation + " " + relation.version);
+      text += fmt::format(
+          "{} {}\n", prefix,
+          relation.relation.empty() ? relation.name : relation.name + " " + relation.relation + " " + relation.version);
     }
   }
   return text;
@@ -107,11 +107,13 @@ TEST_CASE("the payload starts where the header parser says: it decompresses to r
     const fs::path& file = build->rpms.devel;
     INFO(file);
     const auto header = images::read_rpm_header(file);
-    const std::map<std::string, std::string> tools{{"zstd", "zstd"}, {"xz", "xz"}, {"gzip", "gzip"}, {"bzip2", "bzip2"}};
+    const std::map<std::string, std::string> tools{
+        {"zstd", "zstd"}, {"xz", "xz"}, {"gzip", "gzip"}, {"bzip2", "bzip2"}};
     REQUIRE(tools.contains(header.payload_compressor));
-    const auto payload = run({"sh", "-c", fmt::format("tail -c +{} \"$0\" | {} -dc", header.payload_offset + 1,
-                                                      tools.at(header.payload_compressor)),
-                              file.string()});
+    const auto payload =
+        run({"sh", "-c",
+             fmt::format("tail -c +{} \"$0\" | {} -dc", header.payload_offset + 1, tools.at(header.payload_compressor)),
+             file.string()});
     const auto cpio = run({"rpm2cpio", file.string()});
     REQUIRE(payload.exit_code == 0);
     REQUIRE(cpio.exit_code == 0);
@@ -124,10 +126,12 @@ TEST_CASE("files that are not RPM packages are refused, naming the file") {
   ckms::testkit::TempDir dir;
   const fs::path text = dir / "kernel-devel-1-1.x86_64.rpm";
   ckms::testkit::write_text(text, "#!/bin/sh\necho not a package\n");
-  CHECK_THROWS_WITH(images::read_rpm_header(text), Catch::Contains(text.string()) && Catch::Contains("not an RPM package"));
+  CHECK_THROWS_WITH(images::read_rpm_header(text),
+                    Catch::Contains(text.string()) && Catch::Contains("not an RPM package"));
   const fs::path empty = dir / "empty.rpm";
   ckms::testkit::write_text(empty, "");
-  CHECK_THROWS_WITH(images::read_rpm_header(empty), Catch::Contains(empty.string()) && Catch::Contains("not an RPM package"));
+  CHECK_THROWS_WITH(images::read_rpm_header(empty),
+                    Catch::Contains(empty.string()) && Catch::Contains("not an RPM package"));
   CHECK_THROWS_WITH(images::unpack_rpm(text, dir.path()), Catch::Contains(text.string()));
   CHECK_THROWS_WITH(images::read_rpm_header(dir / "missing.rpm"), Catch::Contains("missing.rpm"));
   ckms::testkit::require_error([&] { images::read_rpm_header(dir / "missing.rpm"); }, ckms::ErrorKind::not_found,
@@ -157,8 +161,8 @@ TEST_CASE("a package cut before its payload is refused, naming the file") {
 }
 
 TEST_CASE("a corrupted header is read or refused with an error, never crashes or reads out of bounds") {
-  // Each byte of structural_offsets flipped: offsets, counts and types that point anywhere. The checks in read_rpm_header, ASan and
-  // UBSan decide; the parse itself may succeed where a flipped byte changed only a value.
+  // Each byte of structural_offsets flipped: offsets, counts and types that point anywhere. The checks in
+  // read_rpm_header, ASan and UBSan decide; the parse itself may succeed where a flipped byte changed only a value.
   const fs::path& original = rpm_corpus().zstd.rpms.devel;
   const std::string bytes = read_bytes(original);
   const auto payload_offset = images::read_rpm_header(original).payload_offset;

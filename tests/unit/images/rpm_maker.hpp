@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "testkit.hpp"
 
@@ -122,11 +122,11 @@ inline BuiltRpms build_kernel_rpms(const std::filesystem::path& dir, const Kerne
   testkit::write_text(spec_file, kernel_spec_text(spec));
   testkit::RunOptions options;
   options.env["SOURCE_DATE_EPOCH"] = "1700000000";
-  const auto result = testkit::run({"rpmbuild", "--quiet", "--define", "_topdir " + dir.string(), "--define",
-                                    "_binary_payload " + spec.payload, "--define", "use_source_date_epoch_as_buildtime 1",
-                                    "--define", "__os_install_post %{nil}", "--define", "debug_package %{nil}",
-                                    "--target", spec.target, "-ba", spec_file.string()},
-                                   options);
+  const auto result = testkit::run(
+      {"rpmbuild", "--quiet", "--define", "_topdir " + dir.string(), "--define", "_binary_payload " + spec.payload,
+       "--define", "use_source_date_epoch_as_buildtime 1", "--define", "__os_install_post %{nil}", "--define",
+       "debug_package %{nil}", "--target", spec.target, "-ba", spec_file.string()},
+      options);
   INFO(result.out << result.err);
   REQUIRE(result.exit_code == 0);
   const std::string nvr = spec.version + "-" + spec.release;

@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "ckms/images/rpm_packages.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/images/rpm_packages.hpp"
 #include "ckms/oci/image_config.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/layout.hpp"
@@ -47,8 +47,8 @@ TEST_CASE("kernel-devel is found by its kernel-devel-uname-r Provides") {
   const std::string release = kernel_rpm_release(zstd.spec);
   ckms::testkit::TempDir dir;
   // The whole output of a kernel.spec build, the source package and the arm64 one included.
-  fill(dir / "rpms", {zstd.rpms.devel, zstd.rpms.debug_devel, zstd.rpms.matched, zstd.rpms.source,
-                      rpm_corpus().bzip2.rpms.devel});
+  fill(dir / "rpms",
+       {zstd.rpms.devel, zstd.rpms.debug_devel, zstd.rpms.matched, zstd.rpms.source, rpm_corpus().bzip2.rpms.devel});
   const images::RpmDirectorySource source(dir / "rpms");
 
   CHECK(source.kernel_devel(release).file.filename() == zstd.rpms.devel.filename());
@@ -82,9 +82,9 @@ TEST_CASE("kernel-devel is found by its kernel-devel-uname-r Provides") {
   }
   SECTION("a file that is not an RPM package is refused by name when the directory is read") {
     ckms::testkit::write_text(dir / "rpms/kernel-devel-9-9.x86_64.rpm", "<html>404 Not Found</html>\n");
-    CHECK_THROWS_WITH(images::RpmDirectorySource(dir / "rpms"),
-                      Catch::Contains((dir / "rpms/kernel-devel-9-9.x86_64.rpm").string()) &&
-                          Catch::Contains("not an RPM package"));
+    CHECK_THROWS_WITH(
+        images::RpmDirectorySource(dir / "rpms"),
+        Catch::Contains((dir / "rpms/kernel-devel-9-9.x86_64.rpm").string()) && Catch::Contains("not an RPM package"));
   }
   SECTION("a missing directory is not found") {
     CHECK(kind_of([&] { images::RpmDirectorySource(dir / "nothing"); }) == ckms::ErrorKind::not_found);
@@ -134,9 +134,10 @@ TEST_CASE("a kernel build image from kernel-devel: its headers layer is what rpm
 
   SECTION("a package whose tree is not the release's is refused before anything is tagged") {
     const auto kernel_devel = source.kernel_devel(kernel_rpm_release(zstd.spec));
-    CHECK_THROWS_WITH(images::build_kernel_image(toolchain, "6.1.99-wrong", images::rpm_headers_tree("6.1.99-wrong", kernel_devel),
-                                                 layout, "wrong", dir / "work", options),
-                      Catch::Contains("the packages hold no /usr/src/kernels/6.1.99-wrong"));
+    CHECK_THROWS_WITH(
+        images::build_kernel_image(toolchain, "6.1.99-wrong", images::rpm_headers_tree("6.1.99-wrong", kernel_devel),
+                                   layout, "wrong", dir / "work", options),
+        Catch::Contains("the packages hold no /usr/src/kernels/6.1.99-wrong"));
     CHECK_THROWS(layout.resolve("wrong"));
   }
 }

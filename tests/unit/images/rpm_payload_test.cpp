@@ -1,14 +1,14 @@
 // RPM payloads unpacked by ckms against `rpm2cpio | cpio -idm` of the same package, and hostile
 // payloads (a real rpmbuild header in front of a cpio archive written here) refused by name.
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "ckms/images/rpm.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/images/rpm.hpp"
 #include "rpm_corpus.hpp"
 #include "testkit.hpp"
 #include "tree_compare.hpp"
@@ -71,7 +71,7 @@ fs::path hostile_rpm(const fs::path& dir, const std::string& name, const std::st
 }
 
 ino_t inode(const fs::path& file) {
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::lstat(file.c_str(), &st) == 0);
   return st.st_ino;
 }
@@ -87,7 +87,8 @@ TEST_CASE("an RPM payload unpacks file for file as rpm2cpio | cpio -idm unpacks 
       fs::create_directories(dir / "ours");
       const auto result = images::unpack_rpm(file, dir / "ours");
       CHECK(ckms::testing::compare_trees(dir / "theirs", dir / "ours").empty());
-      for (const auto& difference : ckms::testing::compare_trees(dir / "theirs", dir / "ours")) UNSCOPED_INFO(difference);
+      for (const auto& difference : ckms::testing::compare_trees(dir / "theirs", dir / "ours"))
+        UNSCOPED_INFO(difference);
       CHECK(result.notes.empty());
     }
   }
@@ -116,7 +117,8 @@ TEST_CASE("hostile payloads are refused, naming the package and the entry, and n
     std::string refused_entry;
   };
   const std::vector<Case> cases{
-      {"dotdot", {{tree + "/Makefile", 0100644, "ok\n"}, {tree + "/../../../../../../../outside/pwned", 0100644, "x\n"}},
+      {"dotdot",
+       {{tree + "/Makefile", 0100644, "ok\n"}, {tree + "/../../../../../../../outside/pwned", 0100644, "x\n"}},
        tree + "/../../../../../../../outside/pwned"},
       {"absolute-symlink",
        {{tree + "/out", 0120777, outside.string()}, {tree + "/out/pwned", 0100644, "x\n"}},

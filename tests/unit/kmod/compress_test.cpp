@@ -5,8 +5,8 @@
 
 #include <random>
 
-#include "ckms/kmod/compress.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/kmod/compress.hpp"
 
 using namespace ckms::kmod;
 using ckms::ErrorKind;
@@ -43,9 +43,12 @@ TEST_CASE("roundtrips through both formats", "[kmod][compress]") {
 }
 
 TEST_CASE("formats are told by magic, names only suggest", "[kmod][compress]") {
-  REQUIRE(detect_compression("\x7f" "ELF") == Compression::none);
+  REQUIRE(detect_compression("\x7f"
+                             "ELF") == Compression::none);
   REQUIRE(detect_compression("") == Compression::none);
-  REQUIRE(detect_compression(std::string("\xFD" "7zXZ\0", 6)) == Compression::xz);
+  REQUIRE(detect_compression(std::string("\xFD"
+                                         "7zXZ\0",
+                                         6)) == Compression::xz);
   REQUIRE(detect_compression("\x28\xB5\x2F\xFD") == Compression::zstd);
   REQUIRE(compression_from_name("a/b.ko.xz") == Compression::xz);
   REQUIRE(compression_from_name("b.ko.zst") == Compression::zstd);
@@ -69,8 +72,7 @@ TEST_CASE("truncated and corrupt input is an integrity error", "[kmod][compress]
   const std::string packed = compress(input, c, "input");
 
   SECTION("truncated") {
-    for (const std::size_t keep : {std::size_t{0}, std::size_t{4}, packed.size() / 2,
-                                   packed.size() - 1}) {
+    for (const std::size_t keep : {std::size_t{0}, std::size_t{4}, packed.size() / 2, packed.size() - 1}) {
       INFO("kept " << keep << " of " << packed.size() << " bytes");
       REQUIRE(failure(packed.substr(0, keep), c, input.size()).kind() == ErrorKind::integrity);
     }

@@ -13,11 +13,11 @@
 #include <functional>
 #include <memory>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/signature.hpp"
 #include "ckms/kmod/verify.hpp"
-#include "ckms/base/error.hpp"
 #include "direct_signature.hpp"
 #include "openssl.hpp"
 #include "require_error.hpp"
@@ -33,7 +33,7 @@ using ossl::Deleter;
 using ossl::X509Ptr;
 using CmsPtr = ossl::Cms;
 // sk_X509_free is a macro; this stack does not own the certificates pushed on it.
-void free_stack(STACK_OF(X509)* stack) { sk_X509_free(stack); }
+void free_stack(STACK_OF(X509) * stack) { sk_X509_free(stack); }
 
 X509Ptr load_cert(const fs::path& file) {
   std::unique_ptr<FILE, decltype(&std::fclose)> f(std::fopen(file.c_str(), "r"), &std::fclose);
@@ -79,7 +79,8 @@ Signed parse_signed(const std::string& module) {
 bool cms_verifies(Signed& s, X509* cert) {
   std::unique_ptr<STACK_OF(X509), Deleter<free_stack>> certs(sk_X509_new_null());
   sk_X509_push(certs.get(), cert);
-  std::unique_ptr<BIO, Deleter<BIO_free>> content(BIO_new_mem_buf(s.content.data(), static_cast<int>(s.content.size())));
+  std::unique_ptr<BIO, Deleter<BIO_free>> content(
+      BIO_new_mem_buf(s.content.data(), static_cast<int>(s.content.size())));
   return CMS_verify(s.cms.get(), certs.get(), nullptr, content.get(), nullptr,
                     CMS_BINARY | CMS_NOINTERN | CMS_NO_SIGNER_CERT_VERIFY) == 1;
 }
@@ -88,7 +89,8 @@ bool cms_verifies(Signed& s, X509* cert) {
 
 TEST_CASE("the direct check reads a certificate's fields as OpenSSL does", "[kmod][verify]") {
   ckms::testkit::TempDir dir("ckms-kmod-direct");
-  generate_signing_key(dir / "k.pem", dir / "c.pem", {.common_name = "direct", .organization = "ckms", .days = 3, .rsa_bits = 2048});
+  generate_signing_key(dir / "k.pem", dir / "c.pem",
+                       {.common_name = "direct", .organization = "ckms", .days = 3, .rsa_bits = 2048});
   const X509Ptr cert = load_cert(dir / "c.pem");
   const std::string der = der_of(cert.get(), i2d_X509);
 
@@ -102,13 +104,13 @@ TEST_CASE("the direct check reads a certificate's fields as OpenSSL does", "[kmo
   CHECK(fields->serial == serial_bytes);
   const ASN1_OCTET_STRING* key_id = X509_get0_subject_key_id(cert.get());
   REQUIRE(key_id != nullptr);
-  CHECK(fields->subject_key_id ==
-        std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(key_id)), static_cast<std::size_t>(ASN1_STRING_length(key_id))));
+  CHECK(fields->subject_key_id == std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(key_id)),
+                                              static_cast<std::size_t>(ASN1_STRING_length(key_id))));
   // For rsaEncryption the key's BIT STRING holds the RSAPublicKey DER.
   const ASN1_BIT_STRING* key = X509_get0_pubkey_bitstr(cert.get());
   REQUIRE(key != nullptr);
-  CHECK(fields->rsa_public_key ==
-        std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(key)), static_cast<std::size_t>(ASN1_STRING_length(key))));
+  CHECK(fields->rsa_public_key == std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(key)),
+                                              static_cast<std::size_t>(ASN1_STRING_length(key))));
 
   // Every truncation is refused; no flipped byte reads past the certificate (ASan build).
   for (std::size_t size = 0; size < der.size(); ++size) {
@@ -124,8 +126,10 @@ TEST_CASE("the direct check reads a certificate's fields as OpenSSL does", "[kmo
 
 TEST_CASE("the direct check accepts only what CMS_verify accepts", "[kmod][verify]") {
   ckms::testkit::TempDir dir("ckms-kmod-direct");
-  generate_signing_key(dir / "a.key", dir / "a.crt", {.common_name = "a", .organization = "", .days = 3, .rsa_bits = 2048});
-  generate_signing_key(dir / "b.key", dir / "b.crt", {.common_name = "b", .organization = "", .days = 3, .rsa_bits = 2048});
+  generate_signing_key(dir / "a.key", dir / "a.crt",
+                       {.common_name = "a", .organization = "", .days = 3, .rsa_bits = 2048});
+  generate_signing_key(dir / "b.key", dir / "b.crt",
+                       {.common_name = "b", .organization = "", .days = 3, .rsa_bits = 2048});
   const X509Ptr a = load_cert(dir / "a.crt");
   const auto a_fields = direct::read_fields(der_of(a.get(), i2d_X509));
   const auto b_fields = direct::read_fields(der_of(load_cert(dir / "b.crt").get(), i2d_X509));
@@ -186,7 +190,8 @@ std::string signed_with(const fs::path& dir, const std::string& module,
 
 TEST_CASE("signatures the kernel refuses are refused, though made with a trusted key", "[kmod][verify]") {
   ckms::testkit::TempDir dir("ckms-kmod-direct");
-  generate_signing_key(dir / "a.key", dir / "a.crt", {.common_name = "a", .organization = "", .days = 3, .rsa_bits = 2048});
+  generate_signing_key(dir / "a.key", dir / "a.crt",
+                       {.common_name = "a", .organization = "", .days = 3, .rsa_bits = 2048});
   const auto trusted = TrustedCertificates::load({dir / "a.crt"});
   const std::string module = test::tiny_elf(test::kTinyModinfo).bytes;
   constexpr unsigned kFlags = CMS_BINARY | CMS_NOATTR | CMS_NOSMIMECAP | CMS_NOCERTS;
@@ -202,7 +207,8 @@ TEST_CASE("signatures the kernel refuses are refused, though made with a trusted
   const std::string attached = signed_with(dir.path(), module, [&](X509* cert, EVP_PKEY* key, BIO* content) {
     return CMS_sign(cert, key, nullptr, content, kFlags);
   });
-  ckms::testkit::require_error([&] { (void)verify_module(attached, trusted, "attached.ko"); }, ckms::ErrorKind::integrity,
+  ckms::testkit::require_error([&] { (void)verify_module(attached, trusted, "attached.ko"); },
+                               ckms::ErrorKind::integrity,
                                "attached.ko: malformed module signature: it carries content of its own");
 
   // Over content of another type than data: the kernel refuses it ("not pkcs7-data").

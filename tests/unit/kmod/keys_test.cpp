@@ -10,10 +10,10 @@
 #include <cstdio>
 #include <memory>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/verify.hpp"
-#include "ckms/base/error.hpp"
 #include "testkit.hpp"
 #include "tiny_elf.hpp"
 
@@ -23,8 +23,7 @@ using ckms::ErrorKind;
 
 namespace {
 
-const KeygenOptions kFast{.common_name = "unit test key", .organization = "", .days = 7,
-                          .rsa_bits = 2048};
+const KeygenOptions kFast{.common_name = "unit test key", .organization = "", .days = 7, .rsa_bits = 2048};
 
 std::unique_ptr<X509, decltype(&X509_free)> load_cert(const fs::path& file) {
   std::unique_ptr<FILE, decltype(&std::fclose)> f(std::fopen(file.c_str(), "r"), &std::fclose);
@@ -91,15 +90,15 @@ TEST_CASE("bad key generation options are usage errors", "[kmod][keygen]") {
   SECTION("small key") { options.rsa_bits = 1024; }
   SECTION("no validity") { options.days = 0; }
   SECTION("no name") { options.common_name.clear(); }
-  REQUIRE(kind_of([&] { generate_signing_key(dir / "k", dir / "c", options); }) ==
-          ErrorKind::usage);
+  REQUIRE(kind_of([&] { generate_signing_key(dir / "k", dir / "c", options); }) == ErrorKind::usage);
   REQUIRE_FALSE(fs::exists(dir / "k"));
 }
 
 TEST_CASE("sign and verify agree, and refuse what they must", "[kmod][sign][verify]") {
   ckms::testkit::TempDir dir("ckms-kmod-sign");
   generate_signing_key(dir / "a.key", dir / "a.crt", kFast);
-  generate_signing_key(dir / "b.key", dir / "b.crt", {.common_name = "other", .organization = "", .days = 1, .rsa_bits = 2048});
+  generate_signing_key(dir / "b.key", dir / "b.crt",
+                       {.common_name = "other", .organization = "", .days = 1, .rsa_bits = 2048});
   const auto key = SigningKey::load(dir / "a.key", dir / "a.crt");
   REQUIRE(key.subject() == "CN = unit test key");
   const std::string module = test::tiny_elf(test::kTinyModinfo).bytes;
@@ -110,8 +109,7 @@ TEST_CASE("sign and verify agree, and refuse what they must", "[kmod][sign][veri
   const auto trust_a = TrustedCertificates::load({dir / "a.crt"});
   const auto trust_both = TrustedCertificates::load({dir / "b.crt", dir / "a.crt"});
   REQUIRE(trust_both.subjects() == std::vector<std::string>{"CN = other", "CN = unit test key"});
-  REQUIRE(verify_module(signed_module, trust_a, "tiny.ko").certificate_subject ==
-          "CN = unit test key");
+  REQUIRE(verify_module(signed_module, trust_a, "tiny.ko").certificate_subject == "CN = unit test key");
   REQUIRE(verify_module(signed_module, trust_both, "tiny.ko").signer.digest == "sha256");
 
   const auto trust_b = TrustedCertificates::load({dir / "b.crt"});
@@ -122,8 +120,7 @@ TEST_CASE("sign and verify agree, and refuse what they must", "[kmod][sign][veri
   REQUIRE(kind_of([&] { verify_module(tampered, trust_a, "tiny.ko"); }) == ErrorKind::integrity);
 
   REQUIRE(kind_of([&] { sign_module(signed_module, key, {}, "tiny.ko"); }) == ErrorKind::usage);
-  REQUIRE(kind_of([&] { sign_module(module, key, {.hash = "nosuchhash"}, "tiny.ko"); }) ==
-          ErrorKind::usage);
+  REQUIRE(kind_of([&] { sign_module(module, key, {.hash = "nosuchhash"}, "tiny.ko"); }) == ErrorKind::usage);
   REQUIRE(kind_of([&] { SigningKey::load(dir / "a.key", dir / "b.crt"); }) == ErrorKind::usage);
 }
 
@@ -134,6 +131,5 @@ TEST_CASE("trusted certificate sources that hold none are usage errors", "[kmod]
   REQUIRE(kind_of([&] { TrustedCertificates::load({}); }) == ErrorKind::usage);
   REQUIRE(kind_of([&] { TrustedCertificates::load({dir / "empty"}); }) == ErrorKind::usage);
   REQUIRE(kind_of([&] { TrustedCertificates::load({dir / "notes.txt"}); }) == ErrorKind::usage);
-  REQUIRE(kind_of([&] { TrustedCertificates::load({dir / "missing.pem"}); }) ==
-          ErrorKind::not_found);
+  REQUIRE(kind_of([&] { TrustedCertificates::load({dir / "missing.pem"}); }) == ErrorKind::not_found);
 }

@@ -5,9 +5,9 @@
 
 #include <random>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/compress.hpp"
 #include "ckms/kmod/modinfo.hpp"
-#include "ckms/base/error.hpp"
 #include "tiny_elf.hpp"
 
 using namespace ckms::kmod;
@@ -69,8 +69,8 @@ TEST_CASE("compressed modules are read after decompression", "[kmod][modinfo]") 
 }
 
 TEST_CASE("input that is not ELF is a usage error naming the file", "[kmod][modinfo]") {
-  for (const std::string& input : {std::string(), std::string("\x7f"), std::string("garbage"),
-                                  std::string(4096, '\0'), std::string("#!/bin/sh\necho\n")}) {
+  for (const std::string& input : {std::string(), std::string("\x7f"), std::string("garbage"), std::string(4096, '\0'),
+                                   std::string("#!/bin/sh\necho\n")}) {
     const ckms::Error e = failure(input);
     REQUIRE(e.kind() == ErrorKind::usage);
     REQUIRE_THAT(e.what(), Catch::Contains("hostile.ko") && Catch::Contains("not an ELF"));
@@ -88,25 +88,19 @@ TEST_CASE("malformed ELF is an integrity error naming the file", "[kmod][modinfo
     poke<Elf64_Off>(bad, offsetof(Elf64_Ehdr, e_shoff), bad.size() - 8);
   }
   SECTION(".modinfo offset huge") {
-    poke<Elf64_Off>(bad, good.modinfo_header + offsetof(Elf64_Shdr, sh_offset),
-                    0x7FFFFFFFFFFFFFFFULL);
+    poke<Elf64_Off>(bad, good.modinfo_header + offsetof(Elf64_Shdr, sh_offset), 0x7FFFFFFFFFFFFFFFULL);
   }
   SECTION(".modinfo size wraps around") {
-    poke<Elf64_Xword>(bad, good.modinfo_header + offsetof(Elf64_Shdr, sh_size),
-                      ~Elf64_Xword{0} - 8);
+    poke<Elf64_Xword>(bad, good.modinfo_header + offsetof(Elf64_Shdr, sh_size), ~Elf64_Xword{0} - 8);
   }
   SECTION(".modinfo of type NOBITS") {
     poke<Elf64_Word>(bad, good.modinfo_header + offsetof(Elf64_Shdr, sh_type), SHT_NOBITS);
   }
-  SECTION("section name table index out of range") {
-    poke<Elf64_Half>(bad, offsetof(Elf64_Ehdr, e_shstrndx), 77);
-  }
+  SECTION("section name table index out of range") { poke<Elf64_Half>(bad, offsetof(Elf64_Ehdr, e_shstrndx), 77); }
   SECTION("section name offset out of range: no .modinfo found") {
     poke<Elf64_Word>(bad, good.modinfo_header + offsetof(Elf64_Shdr, sh_name), 0xFFFFFF);
   }
-  SECTION("huge section count") {
-    poke<Elf64_Half>(bad, offsetof(Elf64_Ehdr, e_shnum), 0xFFFF);
-  }
+  SECTION("huge section count") { poke<Elf64_Half>(bad, offsetof(Elf64_Ehdr, e_shnum), 0xFFFF); }
   const ckms::Error e = failure(bad);
   REQUIRE(e.kind() == ErrorKind::integrity);
   REQUIRE_THAT(e.what(), Catch::Contains("hostile.ko"));

@@ -2,8 +2,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/kmod/signature.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/kmod/signature.hpp"
 
 using namespace ckms::kmod;
 using ckms::ErrorKind;
@@ -34,7 +34,10 @@ ckms::Error failure(const std::string& module) {
 
 TEST_CASE("a module without the magic is unsigned", "[kmod][signature]") {
   REQUIRE_FALSE(split_signature("", "m").has_value());
-  REQUIRE_FALSE(split_signature("\x7f" "ELF plus content", "m").has_value());
+  REQUIRE_FALSE(split_signature("\x7f"
+                                "ELF plus content",
+                                "m")
+                    .has_value());
   REQUIRE(strip_signature("content", "m") == "content");
 }
 
@@ -57,13 +60,12 @@ TEST_CASE("malformed trailers are integrity errors naming the module", "[kmod][s
   SECTION("algo set, which PKCS#7 signatures must not") { bad = with_trailer("M", "CMS", 3, 2, 4); }
   const ckms::Error e = failure(bad);
   REQUIRE(e.kind() == ErrorKind::integrity);
-  REQUIRE_THAT(e.what(), Catch::Contains("signed.ko") &&
-                             Catch::Contains("malformed module signature"));
+  REQUIRE_THAT(e.what(), Catch::Contains("signed.ko") && Catch::Contains("malformed module signature"));
 }
 
 TEST_CASE("a CMS that is not one is an integrity error", "[kmod][signature]") {
   for (const std::string& der : {std::string(), std::string("garbage"), std::string("\x30\x82\xff\xff", 4),
-                                std::string("\x30\x03\x02\x01\x01", 5)}) {
+                                 std::string("\x30\x03\x02\x01\x01", 5)}) {
     try {
       read_signer(der, "signed.ko");
       FAIL("read_signer accepted garbage");

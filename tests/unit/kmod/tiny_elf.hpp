@@ -12,9 +12,9 @@ namespace ckms::kmod::test {
 
 struct TinyElf {
   std::string bytes;
-  std::size_t shoff = 0;             // section header table
-  std::size_t modinfo_header = 0;    // offset of .modinfo's Elf64_Shdr
-  std::size_t modinfo_offset = 0;    // offset of .modinfo's contents
+  std::size_t shoff = 0;           // section header table
+  std::size_t modinfo_header = 0;  // offset of .modinfo's Elf64_Shdr
+  std::size_t modinfo_offset = 0;  // offset of .modinfo's contents
 };
 
 // Sections: [0] null, [1] .modinfo, [2] .shstrtab.

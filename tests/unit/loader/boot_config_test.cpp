@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "ckms/loader/boot_config.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/loader/boot_config.hpp"
 #include "loader_fixture.hpp"
 #include "testkit.hpp"
 

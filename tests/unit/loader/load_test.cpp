@@ -5,9 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckms/base/error.hpp"
 #include "ckms/loader/load.hpp"
 #include "ckms/loader/state.hpp"
-#include "ckms/base/error.hpp"
 #include "ckms/oci/layout.hpp"
 #include "loader_fixture.hpp"
 #include "require_error.hpp"
@@ -206,8 +206,8 @@ TEST_CASE("dependencies: inside the artifact, loaded, built in, or missing", "[l
   LoaderFixture f;
   SECTION("a dependency listed after its user is an integrity error") {
     // The config checks its own order; here only the file's depends= knows.
-    f.publish("ckms-order", {{.name = "ckms_user", .depends = {"ckms_base"}, .config_lists_depends = false},
-                             {.name = "ckms_base"}});
+    f.publish("ckms-order",
+              {{.name = "ckms_user", .depends = {"ckms_base"}, .config_lists_depends = false}, {.name = "ckms_base"}});
     require_error([&] { load(f.request("ckms-order"), f.paths, f.kernel); }, ErrorKind::integrity,
                   "needs module ckms_base, which the artifact lists after it");
     CHECK(f.kernel.insertions.empty());

@@ -3,14 +3,14 @@
 #include <algorithm>
 #include <memory>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <catch2/catch.hpp>
 
 #include "../kmod/tiny_elf.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
-#include "ckms/base/io.hpp"
 #include "ckms/oci/layout.hpp"
 
 namespace ckms::loader::test {
@@ -49,8 +49,9 @@ std::string module_file(const TinyModule& module) {
     static std::map<bool, std::unique_ptr<kmod::SigningKey>> signing;
     auto& key = signing[module.untrusted];
     if (!key) {
-      key = std::make_unique<kmod::SigningKey>(module.untrusted ? kmod::SigningKey::load(k.untrusted_key, k.untrusted_cert)
-                                                                : kmod::SigningKey::load(k.trusted_key, k.trusted_cert));
+      key = std::make_unique<kmod::SigningKey>(module.untrusted
+                                                   ? kmod::SigningKey::load(k.untrusted_key, k.untrusted_cert)
+                                                   : kmod::SigningKey::load(k.trusted_key, k.trusted_cert));
     }
     bytes = kmod::sign_module(bytes, *key, {}, module.name);
   }
@@ -82,17 +83,17 @@ artifact::PublishedModule LoaderFixture::publish(const std::string& package, con
     ckms::AtomicFile out(files / file_name);
     out.write(module_file(module));
     out.commit();
-    built.config.files.push_back(artifact::ModuleFile{
-        .file_name = file_name,
-        .module_name = module.name,
-        .vermagic = module.built_for + " SMP preempt mod_unload modversions ",
-        .srcversion = module.srcversion,
-        .depends = module.config_lists_depends ? module.depends : std::vector<std::string>{},
-        .signer = module.untrusted ? "CN = ckms test untrusted" : "CN = ckms test trusted"});
+    built.config.files.push_back(
+        artifact::ModuleFile{.file_name = file_name,
+                             .module_name = module.name,
+                             .vermagic = module.built_for + " SMP preempt mod_unload modversions ",
+                             .srcversion = module.srcversion,
+                             .depends = module.config_lists_depends ? module.depends : std::vector<std::string>{},
+                             .signer = module.untrusted ? "CN = ckms test untrusted" : "CN = ckms test trusted"});
   }
   if (defaults_mode != Defaults::unsigned_) {
-    artifact::sign_default_parameters(built.config, files, kmod::SigningKey::load(keys().trusted_key, keys().trusted_cert),
-                                      {});
+    artifact::sign_default_parameters(built.config, files,
+                                      kmod::SigningKey::load(keys().trusted_key, keys().trusted_cert), {});
   }
   if (defaults_mode == Defaults::changed_after_signing) {
     for (auto& [module, values] : built.config.default_parameters) {

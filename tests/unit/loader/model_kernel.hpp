@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "ckms/base/error.hpp"
 #include "ckms/kmod/modinfo.hpp"
 #include "ckms/loader/kernel.hpp"
-#include "ckms/base/error.hpp"
 
 namespace ckms::loader::test {
 
@@ -31,11 +31,11 @@ class ModelKernel final : public Kernel {
   std::string machine_ = "x86_64";
   std::map<std::string, Loaded> loaded;
   std::set<std::string> builtin;
-  std::set<std::string> going;           // being removed
-  std::set<std::string> fail_init;       // init returns -ENODEV
-  std::vector<std::string> insertions;   // every successful insert, in order
+  std::set<std::string> going;          // being removed
+  std::set<std::string> fail_init;      // init returns -ENODEV
+  std::vector<std::string> insertions;  // every successful insert, in order
   std::vector<std::string> removals;
-  int file_inserts = 0;                  // through finit_module (a file), not init_module
+  int file_inserts = 0;  // through finit_module (a file), not init_module
 
   std::string release() override { return release_; }
   std::string machine() override { return machine_; }

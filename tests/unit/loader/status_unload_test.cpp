@@ -2,11 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckms/base/error.hpp"
+#include "ckms/base/time.hpp"
 #include "ckms/loader/load.hpp"
 #include "ckms/loader/status.hpp"
 #include "ckms/loader/unload.hpp"
-#include "ckms/base/error.hpp"
-#include "ckms/base/time.hpp"
 #include "loader_fixture.hpp"
 
 namespace ckms::loader::test {
@@ -31,9 +31,9 @@ TEST_CASE("status: one dkms-like line per module, from records, the kernel and t
   ModuleCache cache(f.paths.cache_dir);
   const std::string tail = ", " + std::string(kRelease) + ", x86_64: ";
 
-  CHECK(lines(status(state, &cache, f.kernel)) ==
-        std::vector<std::string>{"ckms_a/1.0.0" + tail + "loaded", "ckms_b/1.0.0" + tail + "loaded",
-                                 "ckms_tiny/1.0.0" + tail + "loaded"});
+  CHECK(lines(status(state, &cache, f.kernel)) == std::vector<std::string>{"ckms_a/1.0.0" + tail + "loaded",
+                                                                           "ckms_b/1.0.0" + tail + "loaded",
+                                                                           "ckms_tiny/1.0.0" + tail + "loaded"});
 
   // Behind ckms's back: one module removed, one replaced by another build.
   f.kernel.loaded.erase("ckms_tiny");
@@ -46,9 +46,9 @@ TEST_CASE("status: one dkms-like line per module, from records, the kernel and t
   // Unloaded: the cache still has it.
   f.kernel.loaded.at("ckms_b").srcversion = "0123456789ABCDEF0123456";
   unload({"ckms-pair", "ckms_tiny"}, state, f.kernel);
-  CHECK(lines(status(state, &cache, f.kernel)) ==
-        std::vector<std::string>{"ckms_a/1.0.0" + tail + "cached", "ckms_b/1.0.0" + tail + "cached",
-                                 "ckms_tiny/1.0.0" + tail + "cached"});
+  CHECK(lines(status(state, &cache, f.kernel)) == std::vector<std::string>{"ckms_a/1.0.0" + tail + "cached",
+                                                                           "ckms_b/1.0.0" + tail + "cached",
+                                                                           "ckms_tiny/1.0.0" + tail + "cached"});
   CHECK(status(state, nullptr, f.kernel).empty());
 }
 

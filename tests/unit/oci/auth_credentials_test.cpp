@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/auth_credentials.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/auth_credentials.hpp"
 #include "require_error.hpp"
 
 using namespace ckms::oci;
@@ -20,9 +20,11 @@ CredentialHelper recording_helper(std::vector<std::string>& calls) {
 TEST_CASE("auths entries with base64 auth, plain fields and scheme-qualified keys") {
   const std::string config = R"({
     "auths": {
-      "registry.example.com": {"auth": ")" + base64_encode("alice:pa:ss") + R"("},
+      "registry.example.com": {"auth": ")" +
+                             base64_encode("alice:pa:ss") + R"("},
       "https://other.example.com/v1/": {"username": "bob", "password": "pw"},
-      "https://index.docker.io/v1/": {"auth": ")" + base64_encode("hub:token") + R"("},
+      "https://index.docker.io/v1/": {"auth": ")" +
+                             base64_encode("hub:token") + R"("},
       "127.0.0.1:5000": {"identitytoken": "refresh"}
     }
   })";
@@ -46,7 +48,8 @@ TEST_CASE("auths entries with base64 auth, plain fields and scheme-qualified key
 
 TEST_CASE("credHelpers win over auths, credsStore is the fallback") {
   const std::string config = R"({
-    "auths": {"a.example.com": {"auth": ")" + base64_encode("u:p") + R"("}, "b.example.com": {}},
+    "auths": {"a.example.com": {"auth": ")" +
+                             base64_encode("u:p") + R"("}, "b.example.com": {}},
     "credHelpers": {"a.example.com": "ecr-login"},
     "credsStore": "pass"
   })";
@@ -87,7 +90,6 @@ TEST_CASE("registry keys and base64 round-trip") {
 }
 
 TEST_CASE("an explicit auth file is the only one consulted") {
-  CHECK(credential_files(std::filesystem::path("/x/auth.json")) ==
-        std::vector<std::filesystem::path>{"/x/auth.json"});
+  CHECK(credential_files(std::filesystem::path("/x/auth.json")) == std::vector<std::filesystem::path>{"/x/auth.json"});
   CHECK(default_auth_file(std::filesystem::path("/x/auth.json")) == "/x/auth.json");
 }

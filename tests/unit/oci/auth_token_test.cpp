@@ -3,8 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/auth_token.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/auth_token.hpp"
 
 using namespace ckms::oci;
 
@@ -40,8 +40,12 @@ Authenticator::CredentialSource no_credentials() {
 
 TEST_CASE("a Bearer challenge leads to one token request per scope set, then the cache") {
   TokenEndpoint endpoint;
-  Authenticator auth({"registry.example.com", false, "registry.example.com/a"},
-                     [] { return std::optional<Credentials>(Credentials{"u", "p", ""}); }, endpoint.send());
+  Authenticator auth(
+      {"registry.example.com", false, "registry.example.com/a"},
+      [] {
+        return std::optional<Credentials>(Credentials{"u", "p", ""});
+      },
+      endpoint.send());
   const Scopes push{repository_scope("ckms/hello", true)};
   CHECK_FALSE(auth.header(push).has_value());
   REQUIRE(auth.on_unauthorized(unauthorized(R"(Bearer realm="https://auth.example.com/token",service="reg")"), push));
@@ -50,7 +54,8 @@ TEST_CASE("a Bearer challenge leads to one token request per scope set, then the
   REQUIRE(endpoint.requests.size() == 1);
   const HttpRequest& request = endpoint.requests[0];
   CHECK(request.url == "https://auth.example.com/token?service=reg&scope=repository%3Ackms%2Fhello%3Apull%2Cpush");
-  CHECK(std::find(request.headers.begin(), request.headers.end(), "Authorization: Basic dTpw") != request.headers.end());
+  CHECK(std::find(request.headers.begin(), request.headers.end(), "Authorization: Basic dTpw") !=
+        request.headers.end());
 
   // Another scope set is another token.
   endpoint.reply = R"({"token":"tok-2"})";
@@ -72,8 +77,12 @@ TEST_CASE("the token endpoint's refusal is an auth error naming the realm") {
   TokenEndpoint endpoint;
   endpoint.status = 401;
   endpoint.reply = R"({"details":"bad password"})";
-  Authenticator auth({"registry.example.com", false, "registry.example.com/a"},
-                     [] { return std::optional<Credentials>(Credentials{"u", "wrong", ""}); }, endpoint.send());
+  Authenticator auth(
+      {"registry.example.com", false, "registry.example.com/a"},
+      [] {
+        return std::optional<Credentials>(Credentials{"u", "wrong", ""});
+      },
+      endpoint.send());
   const Scopes pull{repository_scope("a", false)};
   REQUIRE(auth.on_unauthorized(unauthorized(R"(Bearer realm="https://auth.example.com/token")"), pull));
   try {
@@ -89,8 +98,12 @@ TEST_CASE("plain-http realms are refused unless registry and realm are both loop
   TokenEndpoint endpoint;
   const Scopes pull{repository_scope("a", false)};
   {
-    Authenticator auth({"registry.example.com", false, "registry.example.com/a"},
-                       [] { return std::optional<Credentials>(Credentials{"u", "p", ""}); }, endpoint.send());
+    Authenticator auth(
+        {"registry.example.com", false, "registry.example.com/a"},
+        [] {
+          return std::optional<Credentials>(Credentials{"u", "p", ""});
+        },
+        endpoint.send());
     REQUIRE(auth.on_unauthorized(unauthorized(R"(Bearer realm="http://auth.example.com/token")"), pull));
     CHECK_THROWS_AS(auth.header(pull), ckms::Error);
   }
@@ -109,8 +122,12 @@ TEST_CASE("plain-http realms are refused unless registry and realm are both loop
 
 TEST_CASE("Basic challenges use the credentials, once") {
   TokenEndpoint endpoint;
-  Authenticator auth({"registry.example.com", false, "registry.example.com/a"},
-                     [] { return std::optional<Credentials>(Credentials{"u", "p", ""}); }, endpoint.send());
+  Authenticator auth(
+      {"registry.example.com", false, "registry.example.com/a"},
+      [] {
+        return std::optional<Credentials>(Credentials{"u", "p", ""});
+      },
+      endpoint.send());
   const Scopes pull{repository_scope("a", false)};
   const auto challenge = unauthorized(R"(Basic realm="registry")");
   REQUIRE(auth.on_unauthorized(challenge, pull));

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <set>
 
-#include "ckms/oci/copy.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -36,8 +36,8 @@ struct Image {
 Image push_image(Target& target, int layer_count) {
   std::vector<Descriptor> layers;
   for (int i = 0; i < layer_count; ++i) {
-    const std::string bytes = pattern(static_cast<std::size_t>(64 << 10) * static_cast<std::size_t>(i + 1),
-                                      static_cast<unsigned>(i));
+    const std::string bytes =
+        pattern(static_cast<std::size_t>(64 << 10) * static_cast<std::size_t>(i + 1), static_cast<unsigned>(i));
     layers.push_back(Descriptor::for_content("application/octet-stream", bytes));
     push_bytes(target, layers.back(), bytes);
   }

@@ -8,8 +8,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/descriptor.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/descriptor.hpp"
 #include "ckms/oci/reference.hpp"
 
 using namespace ckms;
@@ -17,8 +17,7 @@ using namespace ckms;
 namespace {
 
 const std::regex kTag("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
-const std::regex kRepository(
-    "[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*");
+const std::regex kRepository("[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*");
 const std::regex kDomain(
     "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
     "(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
@@ -50,9 +49,10 @@ bool parses_as_registry_host(const std::string& host) {
 
 // Draws strings from `alphabet`, keeps those `relevant` accepts, and requires the matcher to
 // agree with the grammar on each; returns how many the grammar accepted.
-int require_agreement(const std::string& alphabet, std::size_t max_length, const std::regex& grammar,
-                      const std::function<bool(const std::string&)>& matcher,
-                      const std::function<bool(const std::string&)>& relevant = [](const std::string&) { return true; }) {
+int require_agreement(
+    const std::string& alphabet, std::size_t max_length, const std::regex& grammar,
+    const std::function<bool(const std::string&)>& matcher,
+    const std::function<bool(const std::string&)>& relevant = [](const std::string&) { return true; }) {
   Strings strings(alphabet);
   int accepted = 0;
   for (int i = 0; i < 20000; ++i) {
@@ -81,7 +81,9 @@ TEST_CASE("repositories match the distribution grammar") {
 
 TEST_CASE("registry hosts match the distribution grammar") {
   // A first component without '.', ':' or capitals is a repository path, not a host.
-  const auto names_a_host = [](const std::string& h) { return !h.empty() && h.find_first_of(".:Z") != std::string::npos; };
+  const auto names_a_host = [](const std::string& h) {
+    return !h.empty() && h.find_first_of(".:Z") != std::string::npos;
+  };
   CHECK(require_agreement("aZ0-.:[]f", 10, kDomain, parses_as_registry_host, names_a_host) > 100);
 }
 

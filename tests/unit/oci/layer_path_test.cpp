@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <string>
@@ -12,8 +12,8 @@
 
 namespace fs = std::filesystem;
 using ckms::BeneathRoot;
-using ckms::oci::normalize_entry_name;
 using ckms::ResolveStrategy;
+using ckms::oci::normalize_entry_name;
 
 namespace {
 
@@ -42,12 +42,9 @@ TEST_CASE("entry names that climb or alias are refused with the entry named") {
     ckms::testkit::require_error([&] { normalize_entry_name(bad, 4096, std::string("layer L: entry '") + bad + "'"); },
                                  ckms::ErrorKind::refused, bad);
   }
-  CHECK(kind_of([] { normalize_entry_name(std::string(300, 'a'), 4096, "t"); }) ==
-        ckms::ErrorKind::refused);
-  CHECK(kind_of([] { normalize_entry_name(std::string(5000, 'a'), 4096, "t"); }) ==
-        ckms::ErrorKind::refused);
-  CHECK(kind_of([] { normalize_entry_name(std::string("a\0b", 3), 4096, "t"); }) ==
-        ckms::ErrorKind::refused);
+  CHECK(kind_of([] { normalize_entry_name(std::string(300, 'a'), 4096, "t"); }) == ckms::ErrorKind::refused);
+  CHECK(kind_of([] { normalize_entry_name(std::string(5000, 'a'), 4096, "t"); }) == ckms::ErrorKind::refused);
+  CHECK(kind_of([] { normalize_entry_name(std::string("a\0b", 3), 4096, "t"); }) == ckms::ErrorKind::refused);
 }
 
 TEST_CASE("directories resolve beneath the root, through inner symlinks only") {
@@ -77,8 +74,7 @@ TEST_CASE("directories resolve beneath the root, through inner symlinks only") {
     } else {
       CHECK(kind_of([&] { beneath.open_directory("lib", false, "t"); }) == ckms::ErrorKind::refused);
     }
-    CHECK(kind_of([&] { beneath.open_directory_readable("lib", false, "t"); }) ==
-          ckms::ErrorKind::refused);
+    CHECK(kind_of([&] { beneath.open_directory_readable("lib", false, "t"); }) == ckms::ErrorKind::refused);
   }
   CHECK(fs::is_empty(dir / "outside"));
 }

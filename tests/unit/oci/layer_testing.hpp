@@ -60,8 +60,8 @@ class TarBuilder {
     check(archive_write_header(archive_.get(), e.get()));
     return *this;
   }
-  TarBuilder& owned_file(const std::string& name, const std::string& content, mode_t mode,
-                         std::int64_t uid, std::int64_t gid) {
+  TarBuilder& owned_file(const std::string& name, const std::string& content, mode_t mode, std::int64_t uid,
+                         std::int64_t gid) {
     auto e = entry(name, AE_IFREG, mode, 1'600'000'000);
     archive_entry_set_uid(e.get(), uid);
     archive_entry_set_gid(e.get(), gid);

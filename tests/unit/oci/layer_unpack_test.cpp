@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <string>
@@ -18,14 +18,12 @@ using ckms::testing::TarCompression;
 
 namespace {
 
-ckms::oci::UnpackResult unpack(const std::string& tar, const fs::path& target,
-                              ckms::oci::UnpackOptions options = {}) {
+ckms::oci::UnpackResult unpack(const std::string& tar, const fs::path& target, ckms::oci::UnpackOptions options = {}) {
   ckms::StringReader reader(tar);
   return ckms::oci::apply_layer(reader, target, options);
 }
 
-std::string refusal(const std::string& tar, const fs::path& target,
-                    ckms::oci::UnpackOptions options = {}) {
+std::string refusal(const std::string& tar, const fs::path& target, ckms::oci::UnpackOptions options = {}) {
   try {
     unpack(tar, target, options);
   } catch (const ckms::Error& e) {
@@ -38,8 +36,7 @@ std::string refusal(const std::string& tar, const fs::path& target,
 }  // namespace
 
 TEST_CASE("a layer unpacks the same whether plain, gzip or zstd") {
-  for (const TarCompression compression :
-       {TarCompression::none, TarCompression::gzip, TarCompression::zstd}) {
+  for (const TarCompression compression : {TarCompression::none, TarCompression::gzip, TarCompression::zstd}) {
     ckms::testkit::TempDir dir;
     const std::string tar = TarBuilder(compression)
                                 .dir("etc/", 0750, 1'500'000'000)
@@ -83,17 +80,16 @@ TEST_CASE("entries that would leave the target are refused by name") {
 
 TEST_CASE("whiteouts hide lower content and keep what the same layer adds") {
   ckms::testkit::TempDir dir;
-  unpack(TarBuilder().file("a/old", "1").file("a/keep", "2").file("b/x", "3").file("c", "4").finish(),
-        dir.path());
+  unpack(TarBuilder().file("a/old", "1").file("a/keep", "2").file("b/x", "3").file("c", "4").finish(), dir.path());
   unpack(TarBuilder()
-            .file("a/new", "5")
-            .file("a/.wh..wh..opq", "")
-            .file(".wh.c", "")
-            .file("b/.wh.x", "")
-            .file("b/y", "6")
-            .file("b/.wh.y", "")  // same layer: must not hide its sibling
-            .finish(),
-        dir.path());
+             .file("a/new", "5")
+             .file("a/.wh..wh..opq", "")
+             .file(".wh.c", "")
+             .file("b/.wh.x", "")
+             .file("b/y", "6")
+             .file("b/.wh.y", "")  // same layer: must not hide its sibling
+             .finish(),
+         dir.path());
   CHECK(fs::exists(dir / "a/new"));
   CHECK_FALSE(fs::exists(dir / "a/old"));
   CHECK_FALSE(fs::exists(dir / "a/keep"));
@@ -143,16 +139,16 @@ TEST_CASE("a failing reader's own error reaches the caller") {
   ckms::testkit::TempDir dir;
   const std::string tar = TarBuilder().file("f", "content").finish();
   ckms::StringReader inner(tar);
-  ckms::oci::VerifyingReader verifying(inner, ckms::digest_of("something else"),
-                                       static_cast<std::int64_t>(tar.size()), "blob B");
+  ckms::oci::VerifyingReader verifying(inner, ckms::digest_of("something else"), static_cast<std::int64_t>(tar.size()),
+                                       "blob B");
   ckms::testkit::require_error([&] { ckms::oci::apply_layer(verifying, dir.path()); }, ckms::ErrorKind::integrity,
                                "blob B");
 }
 
 TEST_CASE("a header libarchive rejects without a message is an integrity error") {
   // Found by fuzz_layer: a mutated ustar header that libarchive fails with no error string.
-  const std::string bytes = ckms::testkit::read_text(
-      fs::path(CKMS_SOURCE_DIR) / "fuzz/regressions/layer/header-error-without-message");
+  const std::string bytes =
+      ckms::testkit::read_text(fs::path(CKMS_SOURCE_DIR) / "fuzz/regressions/layer/header-error-without-message");
   ckms::testkit::TempDir dir;
   ckms::StringReader reader(bytes);
   ckms::testkit::require_error([&] { ckms::oci::apply_layer(reader, dir.path()); }, ckms::ErrorKind::integrity,

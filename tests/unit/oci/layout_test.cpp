@@ -3,8 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "ckms/oci/copy.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
@@ -23,10 +23,10 @@ Descriptor push_text(Target& target, std::string media_type, const std::string& 
 
 // A two-layer artifact manifest, pushed blob by blob.
 Descriptor push_artifact(Target& target, const std::string& a, const std::string& b) {
-  ImageManifest m{.artifact_type = "application/vnd.test",
-                  .config = push_text(target, std::string(media_type::kOciEmpty), "{}"),
-                  .layers = {push_text(target, "application/octet-stream", a),
-                             push_text(target, "application/octet-stream", b)}};
+  ImageManifest m{
+      .artifact_type = "application/vnd.test",
+      .config = push_text(target, std::string(media_type::kOciEmpty), "{}"),
+      .layers = {push_text(target, "application/octet-stream", a), push_text(target, "application/octet-stream", b)}};
   return push_text(target, std::string(media_type::kOciManifest), m.serialize());
 }
 

@@ -37,8 +37,9 @@ TEST_CASE("oci layout references follow skopeo's oci:DIR[:TAG]") {
 }
 
 TEST_CASE("invalid references are refused with the reason") {
-  for (const char* bad : {"", "repo/UPPER", "host:5000/repo:bad tag", "repo@sha256:123", "oci:",
-                          "a//b", "host:5000/repo:" "-lead"}) {
+  for (const char* bad : {"", "repo/UPPER", "host:5000/repo:bad tag", "repo@sha256:123", "oci:", "a//b",
+                          "host:5000/repo:"
+                          "-lead"}) {
     INFO(bad);
     CHECK_THROWS_AS(Reference::parse(bad), ckms::Error);
   }

@@ -7,8 +7,8 @@
 #include <sstream>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 namespace ckms::op::test {
 
@@ -48,8 +48,7 @@ inline nlohmann::json yaml_to_json(const YAML::Node& node) {
         return std::stoll(text);
       return text;
     }
-    default:
-      return nullptr;
+    default: return nullptr;
   }
 }
 

@@ -93,9 +93,13 @@ TEST_CASE("what kube-apiserver would refuse in the workloads is refused in the s
   CHECK(toleration({{"key", "k"}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 30}}) ==
         "accepted");
   CHECK(toleration({{"operator", "Exists"}}) == "accepted");
-  CHECK_THAT(error_for([](json& o) { o["spec"]["nodeSelector"] = {{"kernel", std::string(64, 'x')}}; }),
+  CHECK_THAT(error_for([](json& o) {
+               o["spec"]["nodeSelector"] = {{"kernel", std::string(64, 'x')}};
+             }),
              Catch::Contains("spec.nodeSelector.kernel"));
-  CHECK_THAT(error_for([](json& o) { o["spec"]["nodeSelector"] = {{"bad key", "x"}}; }),
+  CHECK_THAT(error_for([](json& o) {
+               o["spec"]["nodeSelector"] = {{"bad key", "x"}};
+             }),
              Catch::Contains("not a label key"));
   CHECK_THAT(error_for([](json& o) { o["metadata"]["name"] = std::string(64, 'm'); }),
              Catch::Contains("metadata.name: must be at most 63 characters"));

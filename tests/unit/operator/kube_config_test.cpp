@@ -24,7 +24,9 @@ std::string kubeconfig() {
          "clusters:\n"
          "- name: kind-ckms\n"
          "  cluster:\n"
-         "    certificate-authority-data: " + base64_encode(kCa) + "\n"
+         "    certificate-authority-data: " +
+         base64_encode(kCa) +
+         "\n"
          "    server: https://127.0.0.1:6443/\n"
          "- name: staging\n"
          "  cluster:\n"
@@ -47,8 +49,12 @@ std::string kubeconfig() {
          "users:\n"
          "- name: kind-ckms\n"
          "  user:\n"
-         "    client-certificate-data: " + base64_encode(kCert) + "\n"
-         "    client-key-data: " + base64_encode(kKey) + "\n"
+         "    client-certificate-data: " +
+         base64_encode(kCert) +
+         "\n"
+         "    client-key-data: " +
+         base64_encode(kKey) +
+         "\n"
          "- name: robot\n"
          "  user:\n"
          "    tokenFile: robot.token\n"

@@ -41,13 +41,13 @@ json crd_schema() {
 }
 
 const std::set<std::string> kTypes{"object", "array", "string", "integer", "number", "boolean"};
-const std::set<std::string> kKeywords{"type",      "description", "properties", "required",  "items",
-                                      "additionalProperties",     "enum",       "pattern",   "default",
-                                      "format",    "minLength",   "maxLength",  "minimum",   "maximum",
-                                      "minItems",  "maxItems",    "oneOf",      "anyOf",     "allOf",
-                                      "not",       "nullable"};
-const std::set<std::string> kJunctorKeywords{"required", "pattern", "enum", "minLength", "maxLength",
-                                             "minimum", "maximum", "minItems", "maxItems"};
+const std::set<std::string> kKeywords{
+    "type",    "description", "properties", "required", "items",     "additionalProperties",
+    "enum",    "pattern",     "default",    "format",   "minLength", "maxLength",
+    "minimum", "maximum",     "minItems",   "maxItems", "oneOf",     "anyOf",
+    "allOf",   "not",         "nullable"};
+const std::set<std::string> kJunctorKeywords{"required", "pattern", "enum",     "minLength", "maxLength",
+                                             "minimum",  "maximum", "minItems", "maxItems"};
 
 bool has_type(const json& value, const std::string& type) {
   if (type == "object") return value.is_object();
@@ -84,8 +84,10 @@ void check_structural(const json& s, const std::string& at, bool in_junctor, std
   if (s.contains("additionalProperties") && s["additionalProperties"].is_object())
     check_structural(s["additionalProperties"], at + ".*", false, problems);
   if (type == "array") {
-    if (!s.contains("items")) problem("array without items");
-    else check_structural(s["items"], at + "[]", false, problems);
+    if (!s.contains("items"))
+      problem("array without items");
+    else
+      check_structural(s["items"], at + "[]", false, problems);
   }
   for (const char* junctor : {"oneOf", "anyOf", "allOf"})
     if (s.contains(junctor))
@@ -113,14 +115,17 @@ void validate(const json& value, const json& s, const std::string& at, std::vect
       if (!value.contains(r.get<std::string>())) problem("missing required " + r.get<std::string>());
   if (value.is_object() && s.contains("properties")) {
     for (const auto& [key, sub] : value.items()) {
-      if (!s["properties"].contains(key)) problem("unknown field " + key);
-      else validate(sub, s["properties"][key], at + "." + key, problems);
+      if (!s["properties"].contains(key))
+        problem("unknown field " + key);
+      else
+        validate(sub, s["properties"][key], at + "." + key, problems);
     }
   }
   if (value.is_object() && s.contains("additionalProperties") && s["additionalProperties"].is_object())
     for (const auto& [key, sub] : value.items()) validate(sub, s["additionalProperties"], at + "." + key, problems);
   if (value.is_array() && s.contains("items"))
-    for (std::size_t i = 0; i < value.size(); ++i) validate(value[i], s["items"], at + "[" + std::to_string(i) + "]", problems);
+    for (std::size_t i = 0; i < value.size(); ++i)
+      validate(value[i], s["items"], at + "[" + std::to_string(i) + "]", problems);
   if (s.contains("enum") && std::find(s["enum"].begin(), s["enum"].end(), value) == s["enum"].end())
     problem("not one of " + s["enum"].dump());
   if (s.contains("pattern") && value.is_string() &&
@@ -160,13 +165,14 @@ TEST_CASE("every manifest is a Kubernetes object", "[operator][manifests]") {
         d["kind"] != "ClusterRoleBinding")
       CHECK(d["metadata"]["namespace"] == "ckms-system");
   }
-  CHECK(files == std::set<std::string>{"crd.yaml", "deployment.yaml", "kernelmodule.yaml", "namespace.yaml", "rbac.yaml"});
+  CHECK(files ==
+        std::set<std::string>{"crd.yaml", "deployment.yaml", "kernelmodule.yaml", "namespace.yaml", "rbac.yaml"});
 }
 
 TEST_CASE("the CRD matches the resource the code reads", "[operator][manifests]") {
   const json crd = find(all_manifests(), "CustomResourceDefinition");
-  CHECK(crd["metadata"]["name"] == std::string(resource::kernel_modules.plural) + "." +
-                                       std::string(resource::kernel_modules.group));
+  CHECK(crd["metadata"]["name"] ==
+        std::string(resource::kernel_modules.plural) + "." + std::string(resource::kernel_modules.group));
   CHECK(crd["spec"]["group"] == resource::kernel_modules.group);
   CHECK(crd["spec"]["names"]["kind"] == resource::kernel_modules.kind);
   CHECK(crd["spec"]["names"]["plural"] == resource::kernel_modules.plural);
@@ -206,8 +212,10 @@ TEST_CASE("printer columns point at fields of the schema", "[operator][manifests
     for (const char c : path.substr(1)) {
       if (c == '[') ++depth;
       if (c == ']') --depth;
-      if (c == '.' && depth == 0) segments.emplace_back();
-      else segments.back() += c;
+      if (c == '.' && depth == 0)
+        segments.emplace_back();
+      else
+        segments.back() += c;
     }
     json s = schema;
     for (const auto& segment : segments) {

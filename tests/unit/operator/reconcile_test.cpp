@@ -64,7 +64,9 @@ json pod(const Observed& o, const std::string& release, const std::string& node,
   p["spec"]["nodeName"] = node;
   if (ready) {
     p["status"]["conditions"][1]["status"] = "True";
-    p["status"]["containerStatuses"][0] = {{"name", "load"}, {"ready", true}, {"restartCount", 0},
+    p["status"]["containerStatuses"][0] = {{"name", "load"},
+                                           {"ready", true},
+                                           {"restartCount", 0},
                                            {"state", {{"running", {{"startedAt", "2026-11-23T09:10:02Z"}}}}}};
   }
   return p;
@@ -79,9 +81,8 @@ TEST_CASE("nodes are grouped by kernel; unselected and untolerated nodes are lef
   CHECK(groups.at(k47) == std::vector<std::string>{"worker-a1", "worker-a2"});
   CHECK(groups.at(k56) == std::vector<std::string>{"worker-b1"});
 
-  o.module.spec.tolerations = json::array({{{"key", "node-role.kubernetes.io/control-plane"},
-                                            {"operator", "Exists"},
-                                            {"effect", "NoSchedule"}}});
+  o.module.spec.tolerations = json::array(
+      {{{"key", "node-role.kubernetes.io/control-plane"}, {"operator", "Exists"}, {"effect", "NoSchedule"}}});
   CHECK(nodes_by_kernel(o.module.spec, o.nodes).at(k47) ==
         std::vector<std::string>{"control-plane", "worker-a1", "worker-a2"});
   o.module.spec.node_selector.clear();
@@ -94,7 +95,8 @@ TEST_CASE("tolerations follow the scheduler's matching rules", "[operator][recon
   CHECK(tolerates(json::array({{{"key", "dedicated"}, {"operator", "Exists"}, {"effect", "NoExecute"}}}), taint));
   CHECK(tolerates(json::array({{{"operator", "Exists"}}}), taint));
   CHECK_FALSE(tolerates(json::array({{{"key", "dedicated"}, {"value", "cpu"}}}), taint));
-  CHECK_FALSE(tolerates(json::array({{{"key", "dedicated"}, {"operator", "Exists"}, {"effect", "NoSchedule"}}}), taint));
+  CHECK_FALSE(
+      tolerates(json::array({{{"key", "dedicated"}, {"operator", "Exists"}, {"effect", "NoSchedule"}}}), taint));
   CHECK_FALSE(tolerates(json::array(), taint));
 }
 
@@ -108,8 +110,7 @@ TEST_CASE("several kernels: a loader where the artifact exists, a build where it
   CHECK(pinned_nodes(d.daemon_sets[0]) == std::vector<std::string>{"worker-a1", "worker-a2"});
   REQUIRE(d.jobs.size() == 1);
   CHECK(kernel_release_of(d.jobs[0]) == k56);
-  CHECK(d.jobs[0]["spec"]["template"]["spec"]["containers"][0]["image"] ==
-        "registry.example/ckms/kernel-build:" + k56);
+  CHECK(d.jobs[0]["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/ckms/kernel-build:" + k56);
 
   CHECK(kernel(d, k47).nodes == 2);
   CHECK(kernel(d, k47).built == 2);
@@ -127,8 +128,8 @@ TEST_CASE("several kernels: a loader where the artifact exists, a build where it
 
   SECTION("loaded everywhere once every loader pod is ready") {
     o.artifacts[k56] = Availability::published;
-    for (const auto& [release, node] : std::vector<std::pair<std::string, std::string>>{
-             {k47, "worker-a1"}, {k47, "worker-a2"}, {k56, "worker-b1"}})
+    for (const auto& [release, node] :
+         std::vector<std::pair<std::string, std::string>>{{k47, "worker-a1"}, {k47, "worker-a2"}, {k56, "worker-b1"}})
       o.pods.push_back(pod(o, release, node, true));
     const Desired all = reconcile(o, settings());
     CHECK(all.jobs.empty());
@@ -152,8 +153,10 @@ TEST_CASE("a kernel upgrade moves a node from one loader to the other", "[operat
   for (const auto& ds : after.daemon_sets) {
     const auto& old = kernel_release_of(ds) == k47 ? o.daemon_sets[0] : o.daemon_sets[1];
     CHECK(spec_hash(ds) == spec_hash(old));  // same spec: an update of the pinned list, no restart
-    if (kernel_release_of(ds) == k47) CHECK(pinned_nodes(ds) == std::vector<std::string>{"worker-a1"});
-    else CHECK(pinned_nodes(ds) == std::vector<std::string>{"worker-a2", "worker-b1"});
+    if (kernel_release_of(ds) == k47)
+      CHECK(pinned_nodes(ds) == std::vector<std::string>{"worker-a1"});
+    else
+      CHECK(pinned_nodes(ds) == std::vector<std::string>{"worker-a2", "worker-b1"});
   }
 
   SECTION("a new kernel without artifact gets a build, the old kernel's loader goes") {

@@ -39,20 +39,21 @@ TEST_CASE("ckms command lines", "[operator][commands]") {
   KernelModule km = module();
   CHECK(build_command(km.spec, k47) ==
         Strings{"/opt/ckms/bin/ckms", "build", "registry.example/ckms/ckms-hello-source:1.0.0", "--kernel", k47,
-                "--runtime", "none", "--output", "registry.example/ckms/ckms-hello", "--cache-dir", "/tmp/ckms-cache", "--sign-key",
-                "/etc/ckms/signing/tls.key", "--sign-cert", "/etc/ckms/signing/tls.crt", "--authfile",
+                "--runtime", "none", "--output", "registry.example/ckms/ckms-hello", "--cache-dir", "/tmp/ckms-cache",
+                "--sign-key", "/etc/ckms/signing/tls.key", "--sign-cert", "/etc/ckms/signing/tls.crt", "--authfile",
                 "/etc/ckms/auth/.dockerconfigjson", "--ca-cert", "/opt/ckms/etc/ca-certificates.crt"});
   CHECK(load_command(km.spec) == Strings{"/opt/ckms/bin/ckms", "load", "registry.example/ckms/ckms-hello:1.0.0",
-                                         "--trust", "/etc/ckms/trust/cert.pem", "--param", "greeting=world",
-                                         "--param", "repeat=2", "--authfile", "/etc/ckms/auth/.dockerconfigjson"});
+                                         "--trust", "/etc/ckms/trust/cert.pem", "--param", "greeting=world", "--param",
+                                         "repeat=2", "--authfile", "/etc/ckms/auth/.dockerconfigjson"});
   CHECK(unload_command(km.spec) == Strings{"/opt/ckms/bin/ckms", "unload", "ckms-hello"});
 
   km.spec.source = {std::nullopt, "registry.example/src:1", "/usr/src/hello-1.0"};
   km.spec.signing_secret.reset();
   km.spec.registry = {true, std::nullopt};
-  CHECK(build_command(km.spec, k47) == Strings{"/opt/ckms/bin/ckms", "build", "/work/src", "--kernel", k47,
-                                               "--runtime", "none", "--output", "registry.example/ckms/ckms-hello",
-                                               "--cache-dir", "/tmp/ckms-cache", "--no-sign", "--insecure-registry", "registry.example"});
+  CHECK(build_command(km.spec, k47) == Strings{"/opt/ckms/bin/ckms", "build", "/work/src", "--kernel", k47, "--runtime",
+                                               "none", "--output", "registry.example/ckms/ckms-hello", "--cache-dir",
+                                               "/tmp/ckms-cache", "--no-sign", "--insecure-registry",
+                                               "registry.example"});
 
   // Parameter values reach ckms as one argument each, never through a shell's parsing.
   const Strings entry = loader_entrypoint({"/opt/ckms/bin/ckms", "load", "r:1", "--param", "greeting=a b;$(x)"});
@@ -61,7 +62,8 @@ TEST_CASE("ckms command lines", "[operator][commands]") {
   CHECK(entry.back() == "greeting=a b;$(x)");
 }
 
-TEST_CASE("the build Job: build image per kernel, ckms from the init container, the signing secret", "[operator][workloads]") {
+TEST_CASE("the build Job: build image per kernel, ckms from the init container, the signing secret",
+          "[operator][workloads]") {
   const KernelModule km = module();
   const json job = build_job(km, k47, settings());
   CHECK(job["metadata"]["name"] == "ckms-hello-build-" + kernel_key(k47));

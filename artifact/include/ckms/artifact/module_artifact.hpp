@@ -12,18 +12,17 @@
 #include <string_view>
 #include <vector>
 
+#include "ckms/base/digest.hpp"
 #include "ckms/kmod/sign.hpp"
 #include "ckms/kmod/verify.hpp"
 #include "ckms/oci/descriptor.hpp"
-#include "ckms/base/digest.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/target.hpp"
 
 namespace ckms::artifact {
 
 inline constexpr std::string_view kModuleArtifactType = "application/vnd.ckms.kmod.v1";
-inline constexpr std::string_view kModuleConfigMediaType =
-    "application/vnd.ckms.kmod.config.v1+json";
+inline constexpr std::string_view kModuleConfigMediaType = "application/vnd.ckms.kmod.config.v1+json";
 inline constexpr std::string_view kModuleLayerMediaType = "application/vnd.ckms.kmod.layer.v1";
 inline constexpr std::string_view kKernelReleaseAnnotation = "io.ckms.kernel.release";
 // On the manifest: the build cache key, so a builder can tell that a published artifact
@@ -58,7 +57,7 @@ struct ModuleConfig {
   std::string name;     // PACKAGE_NAME
   std::string version;  // PACKAGE_VERSION
   std::string kernel_release;
-  std::string arch = "x86_64";  // uname -m of the kernel
+  std::string arch = "x86_64";    // uname -m of the kernel
   std::vector<ModuleFile> files;  // in load order: dependencies first
   // Parameters applied when a loader is given none: module name -> name -> value.
   std::map<std::string, std::map<std::string, std::string>> default_parameters;
@@ -82,8 +81,8 @@ std::string default_parameters_document(const ModuleConfig& config);
 // Signs config.default_parameters (when there are any) with `key`, the key that signed the
 // modules, over the files in `files_dir`: sets config.default_parameters_signature and the
 // files' digests and sizes.
-void sign_default_parameters(ModuleConfig& config, const std::filesystem::path& files_dir,
-                             const kmod::SigningKey& key, const kmod::SignOptions& options);
+void sign_default_parameters(ModuleConfig& config, const std::filesystem::path& files_dir, const kmod::SigningKey& key,
+                             const kmod::SignOptions& options);
 
 // The trusted certificate that signed the config's default parameters, or nullopt when it
 // has none. Defaults without a signature, or whose signature does not verify against
@@ -135,8 +134,7 @@ struct ResolvedModule {
 
 // The artifact of `version` for `kernel_release`: the per-kernel tag, else the index's
 // entry. Not found names the kernels that do have one.
-ResolvedModule resolve_module(oci::Target& target, std::string_view version,
-                              std::string_view kernel_release);
+ResolvedModule resolve_module(oci::Target& target, std::string_view version, std::string_view kernel_release);
 
 // Kernel releases that `version` has an artifact for, from the index (empty when none).
 std::vector<std::string> published_kernels(oci::Target& target, std::string_view version);

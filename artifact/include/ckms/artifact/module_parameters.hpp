@@ -28,8 +28,7 @@ using ParameterValues = std::map<std::string, std::string>;  // name -> value
 // name must be declared by its module (`declared`: module -> parameter names); a setting
 // without a module must match exactly one module. Usage errors say which names exist.
 std::map<std::string, ParameterValues> resolve_parameters(
-    const std::vector<ParameterSetting>& settings,
-    const std::map<std::string, std::vector<std::string>>& declared,
+    const std::vector<ParameterSetting>& settings, const std::map<std::string, std::vector<std::string>>& declared,
     const std::map<std::string, ParameterValues>& defaults);
 
 // The string init_module takes: "greeting=hi repeat=3", a value with spaces in quotes.

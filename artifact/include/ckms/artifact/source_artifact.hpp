@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <string_view>
 
-#include "ckms/oci/descriptor.hpp"
 #include "ckms/base/digest.hpp"
+#include "ckms/oci/descriptor.hpp"
 #include "ckms/oci/target.hpp"
 
 namespace ckms::artifact {
@@ -18,23 +18,21 @@ inline constexpr std::string_view kSourceArtifactType = "application/vnd.ckms.so
 
 struct PackedSource {
   std::filesystem::path layer_file;  // the tar+gzip layer
-  ckms::Digest digest;                // layer digest: the source's identity
+  ckms::Digest digest;               // layer digest: the source's identity
   std::int64_t size = 0;
 };
 
 // Packs `source_dir` (must contain dkms.conf) into `work_dir`, reproducibly: the same tree
 // gives the same digest.
-PackedSource pack_source(const std::filesystem::path& source_dir,
-                         const std::filesystem::path& work_dir);
+PackedSource pack_source(const std::filesystem::path& source_dir, const std::filesystem::path& work_dir);
 
 // Pushes a packed source as a source artifact and tags its manifest with `tag`. Returns the
 // manifest descriptor; the same tree gives the same manifest digest.
-oci::Descriptor push_packed_source(oci::Target& target, const PackedSource& packed,
-                                   std::string_view tag);
+oci::Descriptor push_packed_source(oci::Target& target, const PackedSource& packed, std::string_view tag);
 
 // Packs and pushes; tags the manifest with `tag`. Returns the manifest descriptor.
-oci::Descriptor push_source(oci::Target& target, const std::filesystem::path& source_dir,
-                            std::string_view tag, const std::filesystem::path& work_dir);
+oci::Descriptor push_source(oci::Target& target, const std::filesystem::path& source_dir, std::string_view tag,
+                            const std::filesystem::path& work_dir);
 
 struct FetchedSource {
   oci::Descriptor manifest;
@@ -43,7 +41,6 @@ struct FetchedSource {
 
 // Fetches the source artifact that `tag_or_digest` names and unpacks it safely into
 // `dest` (which must be empty or absent). Refuses anything that is not a source artifact.
-FetchedSource fetch_source(oci::Target& target, std::string_view tag_or_digest,
-                           const std::filesystem::path& dest);
+FetchedSource fetch_source(oci::Target& target, std::string_view tag_or_digest, const std::filesystem::path& dest);
 
 }  // namespace ckms::artifact

@@ -27,8 +27,7 @@ enum class ResolveStrategy {
 // replacing the root's path while unpacking cannot redirect writes elsewhere.
 class BeneathRoot {
  public:
-  explicit BeneathRoot(const std::filesystem::path& root,
-                       ResolveStrategy strategy = ResolveStrategy::automatic);
+  explicit BeneathRoot(const std::filesystem::path& root, ResolveStrategy strategy = ResolveStrategy::automatic);
 
   ResolveStrategy strategy() const noexcept { return strategy_; }
   int fd() const noexcept { return root_.get(); }

@@ -61,16 +61,13 @@ class Hasher {
 };
 
 Digest digest_of(std::string_view bytes, DigestAlgorithm algorithm = DigestAlgorithm::sha256);
-Digest digest_of_file(const std::filesystem::path& file,
-                      DigestAlgorithm algorithm = DigestAlgorithm::sha256);
+Digest digest_of_file(const std::filesystem::path& file, DigestAlgorithm algorithm = DigestAlgorithm::sha256);
 
 }  // namespace ckms
 
 template <>
 struct std::hash<ckms::Digest> {
-  std::size_t operator()(const ckms::Digest& d) const noexcept {
-    return std::hash<std::string>{}(d.hex());
-  }
+  std::size_t operator()(const ckms::Digest& d) const noexcept { return std::hash<std::string>{}(d.hex()); }
 };
 
 template <>

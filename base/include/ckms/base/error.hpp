@@ -10,15 +10,15 @@
 namespace ckms {
 
 enum class ErrorKind {
-  usage,        // the caller asked for something malformed
-  not_found,    // a reference, tag, blob or file that does not exist
-  integrity,    // bytes that do not match their digest or size, a bad signature
-  refused,      // a security policy said no (escape from a directory, untrusted signer)
-  auth,         // credentials missing or rejected
-  network,      // transport failure after retries
-  registry,     // a registry answered with an error
-  io,           // local filesystem failure
-  build,        // a module build failed
+  usage,      // the caller asked for something malformed
+  not_found,  // a reference, tag, blob or file that does not exist
+  integrity,  // bytes that do not match their digest or size, a bad signature
+  refused,    // a security policy said no (escape from a directory, untrusted signer)
+  auth,       // credentials missing or rejected
+  network,    // transport failure after retries
+  registry,   // a registry answered with an error
+  io,         // local filesystem failure
+  build,      // a module build failed
   internal,
 };
 

@@ -71,8 +71,7 @@ std::string read_file(const std::filesystem::path& file, std::size_t limit);
 using ProgressFn = std::function<void(std::uint64_t bytes)>;
 
 // Copies everything from reader to an fd; returns the byte count.
-std::uint64_t copy_to_fd(Reader& reader, int fd, std::string_view what,
-                         const ProgressFn& progress = {});
+std::uint64_t copy_to_fd(Reader& reader, int fd, std::string_view what, const ProgressFn& progress = {});
 
 void write_all(int fd, std::span<const std::byte> bytes, std::string_view what);
 
@@ -81,8 +80,7 @@ void write_all(int fd, std::span<const std::byte> bytes, std::string_view what);
 // Destroyed without commit, it removes the temp file: no partial file is ever visible.
 class AtomicFile {
  public:
-  explicit AtomicFile(std::filesystem::path target,
-                      DigestAlgorithm algorithm = DigestAlgorithm::sha256);
+  explicit AtomicFile(std::filesystem::path target, DigestAlgorithm algorithm = DigestAlgorithm::sha256);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;

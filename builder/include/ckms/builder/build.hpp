@@ -54,30 +54,30 @@ struct SigningConfig {
 
 struct BuildOptions {
   std::filesystem::path source_dir;           // holds dkms.conf
-  std::optional<ckms::Digest> source_digest;   // when fetched from a source artifact
+  std::optional<ckms::Digest> source_digest;  // when fetched from a source artifact
   std::vector<KernelRequest> kernels;
-  TargetOpener open_target;                   // for build images
-  oci::Target* output = nullptr;              // where artifacts are published
-  std::optional<SigningConfig> signing;       // absent: unsigned, as the caller asked
+  TargetOpener open_target;              // for build images
+  oci::Target* output = nullptr;         // where artifacts are published
+  std::optional<SigningConfig> signing;  // absent: unsigned, as the caller asked
   kmod::Compression compression = kmod::Compression::none;
   // Defaults the artifact carries for `ckms load` (which overrides them with its own
   // --param); each must name a parameter the built module declares.
   std::vector<artifact::ParameterSetting> default_parameters;
-  unsigned jobs = 0;        // kernels built at once; 0: one per CPU
-  unsigned make_jobs = 0;   // DKMS's parallel_jobs for each make; 0: CPUs / kernels at once
-  bool in_place = false;    // run builds in this root (run_in_place) instead of runc
+  unsigned jobs = 0;             // kernels built at once; 0: one per CPU
+  unsigned make_jobs = 0;        // DKMS's parallel_jobs for each make; 0: CPUs / kernels at once
+  bool in_place = false;         // run builds in this root (run_in_place) instead of runc
   std::string runtime = "runc";  // OCI runtime name or path
   SandboxMode mode = SandboxMode::automatic;
-  std::filesystem::path cache_dir;  // <cache_dir>/unpack: the unpack cache; <cache_dir>/sandbox: runc state
-  std::filesystem::path log_dir;    // logs: <log_dir>/<name>-<version>/<release>.log
-  std::filesystem::path work_dir;   // scratch space, removed per kernel when it ends
+  std::filesystem::path cache_dir;        // <cache_dir>/unpack: the unpack cache; <cache_dir>/sandbox: runc state
+  std::filesystem::path log_dir;          // logs: <log_dir>/<name>-<version>/<release>.log
+  std::filesystem::path work_dir;         // scratch space, removed per kernel when it ends
   std::chrono::seconds time_limit{3600};  // per sandbox run
   // Per sandbox run, in its own cgroup; rootful runc only (rootless runc cannot set them).
   std::optional<std::int64_t> memory_limit_bytes;
   std::optional<std::int64_t> pids_limit;
-  std::uint64_t log_limit_bytes = 64ULL << 20;  // kept of each kernel's build output
+  std::uint64_t log_limit_bytes = 64ULL << 20;    // kept of each kernel's build output
   std::uint64_t scratch_size_bytes = 4ULL << 30;  // the tmpfs the build tree lives in (runc only)
-  bool force = false;       // build even when the output is up to date
+  bool force = false;                             // build even when the output is up to date
   std::string ckms_version;
 };
 

@@ -29,9 +29,9 @@ struct CacheInputs {
   // belong to this certificate, so the certificate identifies it without the key's bytes
   // ever entering a published annotation. Absent: unsigned.
   std::optional<ckms::Digest> signing_certificate;
-  std::string sign_hash;    // sign-file's hash algorithm
-  bool sign_key_id = false;  // sign-file -k
-  std::string compression;  // none, xz, zstd
+  std::string sign_hash;                        // sign-file's hash algorithm
+  bool sign_key_id = false;                     // sign-file -k
+  std::string compression;                      // none, xz, zstd
   std::vector<std::string> default_parameters;  // "[MODULE.]NAME=VALUE", as given
   std::string ckms_version;
 

@@ -41,8 +41,7 @@ std::string kernel_arch(std::string_view oci_architecture);
 // index, and reads the config. With `expected_release`, an image whose release label names
 // another kernel is refused (kind refused): building against the wrong headers gives a
 // module that no node of that kernel can load. Without it, the label must be present.
-BuildImage inspect_build_image(oci::Target& target, std::string_view selector,
-                               std::string_view reference,
+BuildImage inspect_build_image(oci::Target& target, std::string_view selector, std::string_view reference,
                                const std::optional<std::string>& expected_release);
 
 // The image's root filesystem, unpacked into `cache` when it is not there yet: layers in
@@ -50,7 +49,6 @@ BuildImage inspect_build_image(oci::Target& target, std::string_view selector,
 // image lacks them: /src and /out (sandbox.hpp) and kDkmsTreeMountPoint, created beneath
 // the tree so that no link in the image can place them elsewhere. Safe to call from
 // several threads and processes at once.
-std::filesystem::path unpack_build_image(oci::Target& target, const BuildImage& image,
-                                         oci::UnpackCache& cache);
+std::filesystem::path unpack_build_image(oci::Target& target, const BuildImage& image, oci::UnpackCache& cache);
 
 }  // namespace ckms::builder

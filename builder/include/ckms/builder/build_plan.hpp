@@ -43,7 +43,7 @@ struct ModuleOutput {
   std::string dest_name;   // file name in the artifact, without ".ko"
   std::string dest_location;
   std::string install_location;
-  bool strip = true;       // run `strip -g` on it before signing, as DKMS does
+  bool strip = true;  // run `strip -g` on it before signing, as DKMS does
 };
 
 struct BuildPlan {
@@ -51,9 +51,9 @@ struct BuildPlan {
   std::string arch;
   bool excluded = false;
   std::vector<std::string> exclusion_reasons;  // every BUILD_EXCLUSIVE_* that failed
-  std::string build_dir;         // where DKMS builds: $dkms_tree/$module/$version/build
-  std::string make_command;      // as declared or DKMS's default, plus CC=clang/LD=ld.lld
-  std::string make_invocation;   // what DKMS runs: leading "make" → "make -jN KERNELRELEASE=…"
+  std::string build_dir;                       // where DKMS builds: $dkms_tree/$module/$version/build
+  std::string make_command;                    // as declared or DKMS's default, plus CC=clang/LD=ld.lld
+  std::string make_invocation;                 // what DKMS runs: leading "make" → "make -jN KERNELRELEASE=…"
   std::string clean_command;
   std::vector<std::string> patches;  // file names under <build dir>/patches/, in order
   std::string pre_build;

@@ -36,7 +36,6 @@ std::string output_file_name(std::size_t index);
 // already hold the source copy. Every value from dkms.conf enters the script as a quoted
 // literal and is interpreted by bash exactly where DKMS interprets it (eval of MAKE and
 // CLEAN, word splitting of PRE_BUILD and POST_BUILD), never elsewhere.
-std::string build_script(const BuildPlan& plan, const DkmsEnvironment& env,
-                         const std::string& output_dir);
+std::string build_script(const BuildPlan& plan, const DkmsEnvironment& env, const std::string& output_dir);
 
 }  // namespace ckms::builder

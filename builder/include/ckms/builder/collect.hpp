@@ -33,8 +33,7 @@ std::string kbuild_module_name(std::string_view built_path);
 // build_script.hpp) and writes it to `files_dir` as <dest_name>.ko[.xz|.zst]. Fails with a
 // build error naming the kernel and the module when a file is missing, not a module, built
 // for another kernel or named otherwise; files_dir then holds nothing worth publishing.
-std::vector<artifact::ModuleFile> collect_modules(const BuildPlan& plan,
-                                                  const std::filesystem::path& output_dir,
+std::vector<artifact::ModuleFile> collect_modules(const BuildPlan& plan, const std::filesystem::path& output_dir,
                                                   const std::filesystem::path& files_dir,
                                                   const CollectOptions& options);
 

@@ -61,7 +61,7 @@ struct ModuleEntry {
   std::string dest_location;   // DEST_MODULE_LOCATION as declared (/kernel…, /updates…, /extra…)
   // Where DKMS would install it on `running_distribution` (Debian: /updates/dkms).
   std::string install_location;
-  bool strip = true;           // STRIP: DKMS runs `strip -g` unless it says no
+  bool strip = true;  // STRIP: DKMS runs `strip -g` unless it says no
 };
 
 // A directive that is read but not acted on by ckms, and why.

@@ -52,7 +52,6 @@ StaticParseResult parse_dkms_conf_static(std::string_view text, const DkmsEnviro
                                          std::string_view where = "dkms.conf");
 // Reads the file as the build does (a regular file, never through a symlink, at most
 // kMaxDkmsConfBytes) and parses it.
-StaticParseResult parse_dkms_conf_static_file(const std::filesystem::path& file,
-                                              const DkmsEnvironment& env);
+StaticParseResult parse_dkms_conf_static_file(const std::filesystem::path& file, const DkmsEnvironment& env);
 
 }  // namespace ckms::builder

@@ -35,7 +35,7 @@ struct LintOptions {
 struct LintReport {
   std::filesystem::path conf_path;
   DkmsConf conf;
-  bool exact = true;  // the static reading is what DKMS would see
+  bool exact = true;                      // the static reading is what DKMS would see
   std::vector<std::string> undetermined;  // DKMS variables that need sandbox evaluation
   std::vector<LintFinding> findings;
   std::optional<BuildPlan> plan;  // with --kernel

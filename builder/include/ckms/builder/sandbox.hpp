@@ -58,16 +58,14 @@ struct SandboxSpec {
   std::vector<SandboxMount> mounts;
   std::vector<SandboxTmpfs> tmpfs;  // mounted after `mounts`
   std::vector<std::string> argv;
-  std::vector<std::string> env = {
-      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C.UTF-8",
-      "HOME=/tmp"};
+  std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C.UTF-8",
+                                  "HOME=/tmp"};
   std::string cwd = "/";
   std::chrono::seconds time_limit{3600};
   // RLIMIT_NPROC counts every process of the host uid the container root maps to, so it
   // is shared by parallel builds (rootful) or with the user's own processes (rootless).
-  std::vector<SandboxRlimit> rlimits = {{"RLIMIT_NOFILE", 4096, 4096},
-                                        {"RLIMIT_NPROC", 4096, 4096},
-                                        {"RLIMIT_CORE", 0, 0}};
+  std::vector<SandboxRlimit> rlimits = {
+      {"RLIMIT_NOFILE", 4096, 4096}, {"RLIMIT_NPROC", 4096, 4096}, {"RLIMIT_CORE", 0, 0}};
   std::string hostname = "ckms-build";
   std::uint64_t tmp_size_bytes = 1ULL << 30;  // the private /tmp tmpfs
 
@@ -81,13 +79,13 @@ struct SandboxSpec {
   std::optional<std::int64_t> memory_limit_bytes;
   std::optional<std::int64_t> pids_limit;
 
-  std::string runtime = "runc";        // program name or path; see detect_runtime()
-  std::filesystem::path work_dir;      // bundle (and runtime state without a state root); removed after
+  std::string runtime = "runc";    // program name or path; see detect_runtime()
+  std::filesystem::path work_dir;  // bundle (and runtime state without a state root); removed after
   // Runtime state shared by the sandboxes of every ckms run on this machine (one per cache
   // dir), so that a run finds and stops the containers of a ckms that died. Empty: a
   // private state dir under work_dir, which nothing reaps.
   std::filesystem::path state_root;
-  std::filesystem::path log_file;      // stdout and stderr of the build; kept
+  std::filesystem::path log_file;  // stdout and stderr of the build; kept
   // What the log keeps of the output; the rest is counted and dropped.
   std::uint64_t log_limit_bytes = 64ULL << 20;
 };

@@ -23,8 +23,7 @@ namespace ckms::images {
 
 inline constexpr std::string_view kLabelKernelRelease = "io.ckms.kernel.release";
 inline constexpr std::string_view kLabelKernelSourceDir = "io.ckms.kernel.source-dir";
-inline constexpr std::string_view kDefaultPath =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+inline constexpr std::string_view kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct LayerOptions {
   oci::LayerCompression compression = oci::LayerCompression::gzip;
@@ -49,9 +48,8 @@ Toolchain toolchain_from_tar(const std::filesystem::path& rootfs_tar, const std:
 Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_view reference);
 
 // The image config of a kernel image over `toolchain` (exposed for tests and `inspect`).
-oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release,
-                                     std::string_view source_dir, const ckms::Digest& headers_diff_id,
-                                     std::string comment, std::int64_t created);
+oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release, std::string_view source_dir,
+                                     const ckms::Digest& headers_diff_id, std::string comment, std::int64_t created);
 
 // One package whose files go into a headers layer, whatever its format.
 struct HeadersPackage {
@@ -82,13 +80,12 @@ struct KernelImage {
 // what `destination` lacks (toolchain layers, headers layer, config, manifest) and tags the
 // manifest `tag`.
 KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view release, const HeadersTree& headers,
-                               oci::Target& destination, std::string_view tag,
-                               const std::filesystem::path& work_dir, const LayerOptions& options);
+                               oci::Target& destination, std::string_view tag, const std::filesystem::path& work_dir,
+                               const LayerOptions& options);
 
 // The same with Debian's tree (debian_headers_tree).
 KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view release,
-                               const std::vector<PackageFile>& packages, oci::Target& destination,
-                               std::string_view tag, const std::filesystem::path& work_dir,
-                               const LayerOptions& options);
+                               const std::vector<PackageFile>& packages, oci::Target& destination, std::string_view tag,
+                               const std::filesystem::path& work_dir, const LayerOptions& options);
 
 }  // namespace ckms::images

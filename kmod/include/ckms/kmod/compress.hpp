@@ -36,18 +36,16 @@ inline constexpr std::uint64_t kDefaultDecompressLimit = std::uint64_t{512} << 2
 
 // Streams `in` through the compressor into `out`; returns the compressed byte count.
 // `what` names the content in errors.
-std::uint64_t compress(ckms::Reader& in, Compression format, const ByteSink& out,
-                       std::string_view what);
+std::uint64_t compress(ckms::Reader& in, Compression format, const ByteSink& out, std::string_view what);
 
 // Streams `in` through the decompressor into `out`; returns the decompressed byte count.
 // Fails with an integrity error on corrupt or truncated input and with a refused error as
 // soon as the output would exceed `limit`.
-std::uint64_t decompress(ckms::Reader& in, Compression format, const ByteSink& out,
-                         std::uint64_t limit, std::string_view what);
+std::uint64_t decompress(ckms::Reader& in, Compression format, const ByteSink& out, std::uint64_t limit,
+                         std::string_view what);
 
 std::string compress(std::string_view bytes, Compression format, std::string_view what);
-std::string decompress(std::string_view bytes, Compression format, std::uint64_t limit,
-                       std::string_view what);
+std::string decompress(std::string_view bytes, Compression format, std::uint64_t limit, std::string_view what);
 
 // Decompresses when the magic says so, otherwise returns the bytes unchanged.
 std::string decompress_auto(std::string bytes, std::uint64_t limit, std::string_view what);

@@ -25,8 +25,7 @@ struct GeneratedKey {
 // Writes the private key (PKCS#8 PEM, unencrypted, mode 0600) and the certificate (PEM,
 // mode 0644), each atomically: neither file exists half-written, and the key is never
 // readable by others, not even while it is written. Usage error for bad options.
-GeneratedKey generate_signing_key(const std::filesystem::path& key_file,
-                                  const std::filesystem::path& cert_file,
+GeneratedKey generate_signing_key(const std::filesystem::path& key_file, const std::filesystem::path& cert_file,
                                   const KeygenOptions& options = {});
 
 }  // namespace ckms::kmod

@@ -29,10 +29,10 @@ struct ModInfo {
   std::string vermagic;
   std::string srcversion;
   std::string license;
-  std::string retpoline;  // "Y" when built with retpolines, else empty
-  std::string intree;     // "Y" for in-tree modules, else empty
-  std::vector<std::string> depends;          // `depends=` split on ','; empty when none
-  std::vector<ModuleParameter> parameters;   // in source order, as kmod prints them
+  std::string retpoline;                    // "Y" when built with retpolines, else empty
+  std::string intree;                       // "Y" for in-tree modules, else empty
+  std::vector<std::string> depends;         // `depends=` split on ','; empty when none
+  std::vector<ModuleParameter> parameters;  // in source order, as kmod prints them
   // Every key=value in section order, including the ones above and repeated keys
   // (alias, firmware, ...).
   std::vector<std::pair<std::string, std::string>> entries;
@@ -46,10 +46,8 @@ struct ModInfo {
 // Parses uncompressed module bytes; xz/zstd input (detected by magic) is decompressed first,
 // at most `limit` bytes. `what` names the module in errors (kind integrity for malformed
 // content, usage for something that is not an ELF file at all).
-ModInfo read_modinfo(std::string_view module, std::string_view what,
-                     std::uint64_t limit = kDefaultDecompressLimit);
+ModInfo read_modinfo(std::string_view module, std::string_view what, std::uint64_t limit = kDefaultDecompressLimit);
 
-ModInfo read_modinfo_file(const std::filesystem::path& file,
-                          std::uint64_t limit = kDefaultDecompressLimit);
+ModInfo read_modinfo_file(const std::filesystem::path& file, std::uint64_t limit = kDefaultDecompressLimit);
 
 }  // namespace ckms::kmod

@@ -20,12 +20,11 @@ class SigningKey;
 // signs before compressing) and unsigned: signing a signed module is refused with a usage
 // error, never stacked; strip_signature() first to re-sign on purpose. `what` names the
 // module in errors.
-std::string sign_module(std::string_view module, const SigningKey& key,
-                        const SignOptions& options, std::string_view what);
+std::string sign_module(std::string_view module, const SigningKey& key, const SignOptions& options,
+                        std::string_view what);
 
 // Signs `file` in place (atomically), like `sign-file HASH KEY CERT FILE`.
-void sign_module_file(const std::filesystem::path& file, const SigningKey& key,
-                      const SignOptions& options = {});
+void sign_module_file(const std::filesystem::path& file, const SigningKey& key, const SignOptions& options = {});
 
 // A private key with its X.509 certificate, both held in memory for repeated signing.
 class SigningKey {
@@ -33,8 +32,7 @@ class SigningKey {
   // Each file is PEM or DER (sign-file also accepts both); the key must be unencrypted.
   // Fails with a usage error naming the file when it cannot be read, or when the key does
   // not belong to the certificate.
-  static SigningKey load(const std::filesystem::path& key_file,
-                         const std::filesystem::path& cert_file);
+  static SigningKey load(const std::filesystem::path& key_file, const std::filesystem::path& cert_file);
 
   SigningKey(SigningKey&&) noexcept;
   SigningKey& operator=(SigningKey&&) noexcept;
@@ -46,8 +44,7 @@ class SigningKey {
  private:
   struct Impl;
   explicit SigningKey(std::unique_ptr<Impl> impl);
-  friend std::string sign_module(std::string_view, const SigningKey&, const SignOptions&,
-                                 std::string_view);
+  friend std::string sign_module(std::string_view, const SigningKey&, const SignOptions&, std::string_view);
   std::unique_ptr<Impl> impl_;
 };
 

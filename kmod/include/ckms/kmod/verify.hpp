@@ -40,8 +40,7 @@ class TrustedCertificates {
  private:
   struct Impl;
   explicit TrustedCertificates(std::unique_ptr<Impl> impl);
-  friend Verified verify_module(std::string_view, const TrustedCertificates&,
-                                std::string_view, std::uint64_t);
+  friend Verified verify_module(std::string_view, const TrustedCertificates&, std::string_view, std::uint64_t);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -50,8 +49,8 @@ class TrustedCertificates {
 //   refused:   the module is unsigned; its signer is not a trusted certificate
 //   integrity: the signature is malformed (bad trailer, not CMS); the content or signature
 //              was altered, so the signature does not verify
-Verified verify_module(std::string_view module, const TrustedCertificates& trusted,
-                       std::string_view what, std::uint64_t limit = kDefaultDecompressLimit);
+Verified verify_module(std::string_view module, const TrustedCertificates& trusted, std::string_view what,
+                       std::uint64_t limit = kDefaultDecompressLimit);
 
 Verified verify_module_file(const std::filesystem::path& file, const TrustedCertificates& trusted,
                             std::uint64_t limit = kDefaultDecompressLimit);

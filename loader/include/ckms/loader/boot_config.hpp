@@ -21,8 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckms/loader/load.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/loader/load.hpp"
 
 namespace ckms::loader {
 
@@ -50,7 +50,7 @@ struct BootResult {
 // Loads every enabled entry; one failure (a bad file too) does not stop the others, since
 // each load is all-or-nothing by itself. `trust` applies to entries that name none.
 std::vector<BootResult> load_boot_config(const std::filesystem::path& directory,
-                                         const std::vector<std::filesystem::path>& trust,
-                                         const LoaderPaths& paths, Kernel& kernel);
+                                         const std::vector<std::filesystem::path>& trust, const LoaderPaths& paths,
+                                         Kernel& kernel);
 
 }  // namespace ckms::loader

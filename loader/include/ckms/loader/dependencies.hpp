@@ -53,8 +53,7 @@ class InTreeModules {
 // libkmod is linked into ckms-full only: the node binary's planner hands such a load over to
 // ckms-full, while dependencies that are already loaded need no planner at all.
 using InTreePlanner = std::function<std::vector<InTreeModule>(const std::filesystem::path& directory,
-                                                              const std::vector<Dependency>& absent,
-                                                              Kernel& kernel)>;
+                                                              const std::vector<Dependency>& absent, Kernel& kernel)>;
 
 // InTreeModules(directory).plan(absent, kernel).
 std::vector<InTreeModule> plan_in_tree(const std::filesystem::path& directory, const std::vector<Dependency>& absent,

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ckms/kmod/modinfo.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/kmod/modinfo.hpp"
 
 namespace ckms::loader {
 

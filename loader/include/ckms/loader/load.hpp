@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ckms/artifact/module_parameters.hpp"
 #include "ckms/loader/cache.hpp"
 #include "ckms/loader/dependencies.hpp"
 #include "ckms/loader/kernel.hpp"
-#include "ckms/artifact/module_parameters.hpp"
 #include "ckms/loader/state.hpp"
 #include "ckms/loader/trust.hpp"
 #include "ckms/oci/reference.hpp"

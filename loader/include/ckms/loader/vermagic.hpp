@@ -17,7 +17,6 @@ void check_artifact_kernel(const artifact::ModuleConfig& config, std::string_vie
 
 // The module bytes (`info`) must be what the config says (integrity: name, vermagic,
 // srcversion) and built for `kernel_release` (refused: the first word of vermagic).
-void check_module(const kmod::ModInfo& info, const artifact::ModuleFile& file,
-                  std::string_view kernel_release);
+void check_module(const kmod::ModInfo& info, const artifact::ModuleFile& file, std::string_view kernel_release);
 
 }  // namespace ckms::loader

@@ -22,14 +22,12 @@ struct Credentials {
 };
 
 // Runs `docker-credential-<helper> get` for a host; nullopt when it knows no credentials.
-using CredentialHelper =
-    std::function<std::optional<Credentials>(const std::string& helper, const std::string& host)>;
+using CredentialHelper = std::function<std::optional<Credentials>(const std::string& helper, const std::string& host)>;
 
 std::optional<Credentials> run_credential_helper(const std::string& helper, const std::string& host);
 
 // Files consulted for credentials, most specific first (missing files are skipped later).
-std::vector<std::filesystem::path> credential_files(
-    const std::optional<std::filesystem::path>& auth_file);
+std::vector<std::filesystem::path> credential_files(const std::optional<std::filesystem::path>& auth_file);
 
 // Where `login` writes: the explicit file, else $REGISTRY_AUTH_FILE, else
 // $XDG_RUNTIME_DIR/containers/auth.json, else docker's config.json.
@@ -38,8 +36,8 @@ std::filesystem::path default_auth_file(const std::optional<std::filesystem::pat
 // Credentials for `host` (host[:port]) in one auth.json / config.json document. Keys may
 // carry a scheme and path ("https://index.docker.io/v1/"); docker.io also matches
 // index.docker.io. Throws a usage error naming `where` when the document is malformed.
-std::optional<Credentials> credentials_from_config(std::string_view json_text,
-                                                   std::string_view host, std::string_view where,
+std::optional<Credentials> credentials_from_config(std::string_view json_text, std::string_view host,
+                                                   std::string_view where,
                                                    const CredentialHelper& helper = run_credential_helper);
 
 std::optional<Credentials> find_credentials(std::string_view host,

@@ -54,7 +54,7 @@ CopyResult copy(Target& source, std::string_view source_reference, Target& desti
                 std::optional<std::string_view> destination_tag, const CopyOptions& options = {});
 
 // Copies one descriptor and its graph (no resolve, no tag).
-void copy_graph(Target& source, Target& destination, const Descriptor& root,
-                const CopyOptions& options, CopyResult& result);
+void copy_graph(Target& source, Target& destination, const Descriptor& root, const CopyOptions& options,
+                CopyResult& result);
 
 }  // namespace ckms::oci

@@ -15,7 +15,7 @@ std::optional<std::string> parse_link_next(std::string_view link);
 
 // Retry-After as delta-seconds or an HTTP-date, relative to `now`; never negative.
 // nullopt when the value is neither.
-std::optional<std::chrono::milliseconds> parse_retry_after(
-    std::string_view value, std::chrono::system_clock::time_point now);
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
+                                                           std::chrono::system_clock::time_point now);
 
 }  // namespace ckms::oci

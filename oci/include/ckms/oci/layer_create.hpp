@@ -33,9 +33,9 @@ struct CreateOptions {
 };
 
 struct CreatedLayer {
-  Digest digest;                    // of the bytes written: the layer blob digest
-  Digest diff_id;                   // of the uncompressed tar: the image config's diff_id
-  std::uint64_t size = 0;           // bytes written
+  Digest digest;           // of the bytes written: the layer blob digest
+  Digest diff_id;          // of the uncompressed tar: the image config's diff_id
+  std::uint64_t size = 0;  // bytes written
   std::uint64_t uncompressed_size = 0;
   std::string media_type;
 };

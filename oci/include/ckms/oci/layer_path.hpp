@@ -14,7 +14,6 @@ namespace ckms::oci {
 // Leading "/" (as GNU tar does) and one leading "./" are stripped, and a trailing "/" is
 // dropped; any "..", inner "." or empty component, NUL byte, component longer than NAME_MAX or
 // name longer than `max_length` is refused with a refused error naming `what` (layer and entry).
-std::string normalize_entry_name(std::string_view name, std::size_t max_length,
-                                 std::string_view what);
+std::string normalize_entry_name(std::string_view name, std::size_t max_length, std::string_view what);
 
 }  // namespace ckms::oci

@@ -27,7 +27,9 @@ class LayerSource {
   LayerSource& operator=(const LayerSource&) = delete;
 
   // The tar reader; valid for the life of this object.
-  struct archive* handle() const noexcept { return tar_; }
+  struct archive* handle() const noexcept {
+    return tar_;
+  }
 
   // Throws what the Reader or the decompressor threw (a network or integrity error) if that
   // is why libarchive failed, so the caller sees the cause rather than "truncated archive".

@@ -25,7 +25,7 @@ struct UnpackLimits {
 struct UnpackOptions {
   std::string layer_name = "layer";  // named in every error and note, e.g. the blob digest
   UnpackLimits limits;
-  bool xattrs = true;                 // applied where the kernel allows; refusals are noted
+  bool xattrs = true;  // applied where the kernel allows; refusals are noted
   // Setuid/setgid bits and file capabilities (security.capability) are dropped unless asked
   // for: a tree unpacked as root for a sandbox (which runs with NoNewPrivs and never needs
   // them) would otherwise hold root-owned setuid binaries that any local user could run.
@@ -43,7 +43,6 @@ struct UnpackResult {
 // and the entry for anything that would leave the target or exceed a limit; on any error the
 // target holds the entries before the failing one and no partly written file under its final
 // name. The reader is read to its end, so a VerifyingReader checks the whole blob.
-UnpackResult apply_layer(Reader& layer, const std::filesystem::path& target,
-                         const UnpackOptions& options = {});
+UnpackResult apply_layer(Reader& layer, const std::filesystem::path& target, const UnpackOptions& options = {});
 
 }  // namespace ckms::oci

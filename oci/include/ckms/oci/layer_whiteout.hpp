@@ -37,8 +37,8 @@ class LayerAdditions {
 };
 
 // Removes `parent/name` unless this layer added it.
-void apply_whiteout(int parent_fd, std::string_view parent, const std::string& name,
-                    const LayerAdditions& additions, std::string_view what);
+void apply_whiteout(int parent_fd, std::string_view parent, const std::string& name, const LayerAdditions& additions,
+                    std::string_view what);
 
 // Empties `directory` of everything this layer did not add, recursing into directories it
 // did add. The directory itself is never followed if it is a symlink.

@@ -23,8 +23,7 @@ class Layout final : public Target {
   void push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) override;
   void tag(const Descriptor& manifest, std::string_view tag) override;
   std::vector<std::string> tags() override;
-  std::vector<Descriptor> referrers(const Descriptor& subject,
-                                    std::optional<std::string_view> artifact_type) override;
+  std::vector<Descriptor> referrers(const Descriptor& subject, std::optional<std::string_view> artifact_type) override;
 
   // Removes a tag from index.json (the blobs stay until gc()).
   void untag(std::string_view tag);

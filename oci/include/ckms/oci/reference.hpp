@@ -52,8 +52,7 @@ class Reference {
   Reference with_digest(Digest digest) const;
 
  private:
-  explicit Reference(std::variant<RegistryReference, LayoutReference> value)
-      : value_(std::move(value)) {}
+  explicit Reference(std::variant<RegistryReference, LayoutReference> value) : value_(std::move(value)) {}
   std::variant<RegistryReference, LayoutReference> value_;
 };
 

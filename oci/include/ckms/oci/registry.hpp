@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "ckms/oci/auth_credentials.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/oci/auth_credentials.hpp"
 #include "ckms/oci/reference.hpp"
 #include "ckms/oci/target.hpp"
 
@@ -82,8 +82,7 @@ class RegistryRepository final : public Target {
   void push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) override;
   void tag(const Descriptor& manifest, std::string_view tag) override;
   std::vector<std::string> tags() override;
-  std::vector<Descriptor> referrers(const Descriptor& subject,
-                                    std::optional<std::string_view> artifact_type) override;
+  std::vector<Descriptor> referrers(const Descriptor& subject, std::optional<std::string_view> artifact_type) override;
 
   // GET /v2/: checks that the registry speaks the API and that we can authenticate.
   void ping();
@@ -107,8 +106,7 @@ std::unique_ptr<Target> open_registry(const RegistryReference& reference, const 
 // Checks the credentials against host's /v2/ (through its token service when it has one),
 // then stores them in the auth file (default_auth_file) atomically with mode 0600,
 // keeping every other entry. Returns the file written.
-std::filesystem::path login(std::string_view host, const Credentials& credentials,
-                            const RegistryOptions& options);
+std::filesystem::path login(std::string_view host, const Credentials& credentials, const RegistryOptions& options);
 // Removes host's entry; returns false when there was none.
 bool logout(std::string_view host, const std::optional<std::filesystem::path>& auth_file);
 

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ckms/oci/descriptor.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/oci/descriptor.hpp"
 
 namespace ckms::oci {
 
@@ -35,8 +35,7 @@ class Target {
 
   // Stores content under its descriptor (a blob, or a manifest/index by media type). The
   // target verifies digest and size before the content becomes visible.
-  virtual void push(const Descriptor& descriptor, Reader& content,
-                    const ProgressFn& progress = {}) = 0;
+  virtual void push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) = 0;
 
   // Points `tag` at a manifest or index that is already stored.
   virtual void tag(const Descriptor& manifest, std::string_view tag) = 0;
@@ -61,7 +60,6 @@ void push_file(Target& target, const Descriptor& descriptor, const std::filesyst
                const ProgressFn& progress = {}, int attempts = 3);
 
 // Wraps `inner` so that it verifies `descriptor` as it streams (see VerifyingReader).
-std::unique_ptr<Reader> verified(std::unique_ptr<Reader> inner, const Descriptor& descriptor,
-                                 std::string what);
+std::unique_ptr<Reader> verified(std::unique_ptr<Reader> inner, const Descriptor& descriptor, std::string what);
 
 }  // namespace ckms::oci

@@ -47,7 +47,8 @@ class ArtifactChecker {
 class RegistryArtifactChecker final : public ArtifactChecker {
  public:
   // `base` carries --authfile and --ca-cert; plain HTTP comes from each spec.
-  explicit RegistryArtifactChecker(oci::RegistryOptions base, std::chrono::milliseconds deadline = std::chrono::seconds(20))
+  explicit RegistryArtifactChecker(oci::RegistryOptions base,
+                                   std::chrono::milliseconds deadline = std::chrono::seconds(20))
       : base_(std::move(base)), deadline_(deadline) {}
   std::map<std::string, ArtifactCheck> check(const std::string& module, const KernelModuleSpec& spec,
                                              const std::vector<std::string>& releases,

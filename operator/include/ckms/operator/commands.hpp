@@ -19,11 +19,11 @@ inline constexpr std::string_view ckms_home = "/opt/ckms";
 inline constexpr std::string_view ckms = "/opt/ckms/bin/ckms";
 // Build images have no CA bundle of their own; the ckms image brings Debian's.
 inline constexpr std::string_view ca_bundle = "/opt/ckms/etc/ca-certificates.crt";
-inline constexpr std::string_view source = "/work/src";   // the module source tree
+inline constexpr std::string_view source = "/work/src";             // the module source tree
 inline constexpr std::string_view build_cache = "/tmp/ckms-cache";  // on the pod's /tmp emptyDir
-inline constexpr std::string_view signing = "/etc/ckms/signing";  // tls.key, tls.crt
+inline constexpr std::string_view signing = "/etc/ckms/signing";    // tls.key, tls.crt
 inline constexpr std::string_view trust = "/etc/ckms/trust";
-inline constexpr std::string_view auth = "/etc/ckms/auth";        // .dockerconfigjson
+inline constexpr std::string_view auth = "/etc/ckms/auth";  // .dockerconfigjson
 // The loader's defaults, mounted from the host: its artifact cache, and the record of what
 // it loaded (on the host's /run, so it is forgotten exactly when the kernel forgets).
 inline constexpr std::string_view cache = "/var/lib/ckms";

@@ -24,8 +24,8 @@ class EventRecorder {
   explicit EventRecorder(KubeClient& client) : client_(client) {}
   // Returns true when an Event was created now. Failures to record are not errors of the
   // reconcile: they throw nothing and return false.
-  bool record(const KernelModule& module, std::string_view type, std::string_view reason,
-              std::string_view message, std::string_view now);
+  bool record(const KernelModule& module, std::string_view type, std::string_view reason, std::string_view message,
+              std::string_view now);
 
  private:
   KubeClient& client_;

@@ -34,11 +34,11 @@ struct RegistrySettings {
 };
 
 struct KernelModuleSpec {
-  std::string repository;  // "registry.example/ckms/hello": no tag, no digest
-  std::string version;     // PACKAGE_VERSION, the index tag
-  std::string module_name; // PACKAGE_NAME, what `ckms unload` names; defaults to the repo's last component
+  std::string repository;   // "registry.example/ckms/hello": no tag, no digest
+  std::string version;      // PACKAGE_VERSION, the index tag
+  std::string module_name;  // PACKAGE_NAME, what `ckms unload` names; defaults to the repo's last component
   ModuleSource source;
-  std::string build_image_template;  // with {release}
+  std::string build_image_template;           // with {release}
   std::optional<std::string> signing_secret;  // kubernetes.io/tls: tls.key, tls.crt
   std::optional<TrustedCertificate> trusted_certificate;
   std::map<std::string, std::string> parameters;  // module parameters for `ckms load`
@@ -78,7 +78,7 @@ struct KernelStatus {
 
 struct KernelModuleStatus {
   std::int64_t observed_generation = 0;
-  int nodes = 0;   // totals over kernels, for the printer columns
+  int nodes = 0;  // totals over kernels, for the printer columns
   int loaded = 0;
   std::vector<Condition> conditions;  // sorted by type
   std::vector<KernelStatus> kernels;  // sorted by release

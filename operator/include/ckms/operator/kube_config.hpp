@@ -35,8 +35,7 @@ KubeConfig in_cluster_config(const std::filesystem::path& service_account_dir = 
 // The context `context` (or current-context) of a kubeconfig. Relative file paths in it
 // are relative to the file's directory, as kubectl reads them. Throws usage errors naming
 // the file and the field for what it cannot use (exec plugins, auth providers).
-KubeConfig load_kubeconfig(const std::filesystem::path& file,
-                           const std::optional<std::string>& context = std::nullopt);
+KubeConfig load_kubeconfig(const std::filesystem::path& file, const std::optional<std::string>& context = std::nullopt);
 
 // --kubeconfig when given, else in-cluster when in a pod, else $KUBECONFIG (first entry),
 // else ~/.kube/config.

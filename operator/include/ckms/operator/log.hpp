@@ -24,5 +24,4 @@ class Logger {
   std::mutex mutex_;
 };
 
-
 }  // namespace ckms::op

@@ -21,13 +21,13 @@ enum class Availability { published, missing, unknown };
 
 struct Observed {
   KernelModule module;
-  std::vector<nlohmann::json> nodes;        // every node (selection happens here)
-  std::vector<nlohmann::json> jobs;         // labelled as this module's
-  std::vector<nlohmann::json> daemon_sets;  // labelled as this module's
-  std::vector<nlohmann::json> pods;         // this module's loader pods
+  std::vector<nlohmann::json> nodes;              // every node (selection happens here)
+  std::vector<nlohmann::json> jobs;               // labelled as this module's
+  std::vector<nlohmann::json> daemon_sets;        // labelled as this module's
+  std::vector<nlohmann::json> pods;               // this module's loader pods
   std::map<std::string, Availability> artifacts;  // per kernel release of the selected nodes
   std::map<std::string, std::string> unanswered;  // why the registry gave no answer, by release
-  std::string now;  // RFC 3339, stamped on conditions that change
+  std::string now;                                // RFC 3339, stamped on conditions that change
 };
 
 struct EventIntent {
@@ -47,7 +47,7 @@ struct Desired {
 // Selected nodes (nodeSelector matches, every NoSchedule/NoExecute taint tolerated, a
 // kernel reported) by status.nodeInfo.kernelVersion, node names sorted.
 std::map<std::string, std::vector<std::string>> nodes_by_kernel(const KernelModuleSpec& spec,
-                                                                 const std::vector<nlohmann::json>& nodes);
+                                                                const std::vector<nlohmann::json>& nodes);
 
 // True when `tolerations` (core/v1 Toleration objects) tolerate `taint`.
 bool tolerates(const nlohmann::json& tolerations, const nlohmann::json& taint);

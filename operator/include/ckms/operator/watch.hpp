@@ -59,9 +59,9 @@ struct WatchOptions {
 };
 
 struct InformerStats {
-  int lists = 0;       // complete lists (the first one and every relist)
-  int watches = 0;     // watch requests started
-  int events = 0;      // ADDED/MODIFIED/DELETED applied
+  int lists = 0;    // complete lists (the first one and every relist)
+  int watches = 0;  // watch requests started
+  int events = 0;   // ADDED/MODIFIED/DELETED applied
   int bookmarks = 0;
   int expired = 0;     // 410s that forced a relist
   int reconnects = 0;  // watches that ended in an error and were retried after a backoff
@@ -73,8 +73,8 @@ class Informer {
   // change; `deleted` is true for removals. Called on the informer's thread.
   using OnChange = std::function<void(const nlohmann::json& object, bool deleted)>;
 
-  Informer(const KubeConfig& config, Resource resource, std::string ns, std::string label_selector,
-           OnChange on_change, WatchOptions options = {});
+  Informer(const KubeConfig& config, Resource resource, std::string ns, std::string label_selector, OnChange on_change,
+           WatchOptions options = {});
 
   // Told why a list or watch failed before run() backs off or relists (for logs).
   void on_error(std::function<void(const std::string& message, bool expired)> handler) {
