@@ -1,7 +1,7 @@
 // A registry or a network that means harm to what ckms sends and prints: a TLS registry that
 // redirects to plain http, --plain-http aimed at a host that is not loopback, tag lists and
 // error bodies full of terminal escapes, and a tag listing that never ends.
-// docs/security-registries.md lists what each test proves.
+// docs/security.md ("Registries and credentials") lists what each test proves.
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
