@@ -14,6 +14,8 @@ packages=(
   qemu-system-x86 busybox-static kmod cpio mmdebstrap uidmap
   dkms dpkg-dev xz-utils zstd curl ca-certificates python3 bc
   rpm
+  # style check (scripts/check-format.sh)
+  clang-format clang-tidy
   # fuzzing
   clang libclang-rt-14-dev
 )
