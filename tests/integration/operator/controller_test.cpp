@@ -152,6 +152,17 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
   return condition();
 }
 
+// Stops and joins a controller thread when a test leaves its scope: a failed REQUIRE must
+// not leave the thread running.
+struct StopAndJoin {
+  std::atomic<bool>& stop;
+  std::thread& thread;
+  ~StopAndJoin() {
+    stop = true;
+    if (thread.joinable()) thread.join();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("controller: builds where no artifact is, loads where one is, and a restart changes nothing",
@@ -364,14 +375,7 @@ TEST_CASE("controller: watching, it follows a kernel upgrade and stops on reques
   Controller controller(cluster.config(), cluster.options(), checker, cluster.log);
   std::atomic<bool> stop{false};
   std::thread thread([&] { controller.run(stop); });
-  struct Joiner {  // a failed REQUIRE must not leave the thread running
-    std::atomic<bool>& stop;
-    std::thread& thread;
-    ~Joiner() {
-      stop = true;
-      if (thread.joinable()) thread.join();
-    }
-  } joiner{stop, thread};
+  const StopAndJoin joiner{stop, thread};
 
   REQUIRE(eventually([&] { return cluster.by_release(kDaemonSets).size() == 2; }));
   cluster.set_kernel("worker-a1", k56);
@@ -415,14 +419,7 @@ TEST_CASE("controller: a module waiting for its retry does not spin the loop", "
   Controller controller(cluster.config(), options, checker, cluster.log);
   std::atomic<bool> stop{false};
   std::thread thread([&] { controller.run(stop); });
-  struct Joiner {
-    std::atomic<bool>& stop;
-    std::thread& thread;
-    ~Joiner() {
-      stop = true;
-      if (thread.joinable()) thread.join();
-    }
-  } joiner{stop, thread};
+  const StopAndJoin joiner{stop, thread};
   REQUIRE(eventually([&] { return controller.stats().failures >= 1; }));
   // An event for the waiting module puts it in the queue; it must wait, not spin.
   cluster.server.update(kModules, "ckms-hello", [](json& km) { km["metadata"]["labels"]["touched"] = "1"; });
