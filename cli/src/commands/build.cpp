@@ -234,11 +234,6 @@ bool run_build(App& app, const BuildArgs& args) {
   if (has_key && (args.sign_key.empty() || args.sign_cert.empty())) {
     fail(ErrorKind::usage, "--sign-key and --sign-cert go together");
   }
-  // Before the output is opened (which creates a layout): a failed build leaves nothing.
-  if (!fs::is_directory(args.source) && !builder::looks_like_reference(args.source)) {
-    fail(ErrorKind::not_found, "{}: no such directory (a source artifact is named REGISTRY/REPO:TAG or oci:DIR:TAG)",
-         args.source);
-  }
   if (has_key) kmod::SigningKey::load(args.sign_key, args.sign_cert);
 
   builder::BuildOptions options;
@@ -285,14 +280,15 @@ bool run_build(App& app, const BuildArgs& args) {
     fail(ErrorKind::usage, "--output names a repository or layout ({}), without a tag: tags are <version>-<kernel>",
          args.output);
   }
-  const auto output = open_target(output_reference, args.registry, true);
-  options.output = output.get();
-
   builder::ScratchDir work(temp_parent());
   options.work_dir = work.path() / "work";
   builder::place_source(args.source, work.path(), options, [&app](const oci::Reference& reference) {
     if (!app.options().quiet) fmt::print(stderr, "fetching source {}\n", reference.str());
   });
+  // Only once the source is in hand, since opening the output creates a layout: a build
+  // whose source is missing or cannot be fetched leaves nothing behind.
+  const auto output = open_target(output_reference, args.registry, true);
+  options.output = output.get();
 
   Progress progress(app.options().quiet || app.options().json, labels);
   const builder::BuildSummary summary = builder::build_modules(options, progress);
