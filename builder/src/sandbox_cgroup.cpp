@@ -1,7 +1,9 @@
 #include "sandbox_cgroup.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -45,6 +47,17 @@ bool reached(const fs::path& dir, const char* peak, const char* limit) {
   return used && max && *used >= *max;
 }
 
+// Makes ckms/<id>. The parent is shared by every build and removed by the last one to end,
+// so it may vanish between the two mkdirs: then it is made again.
+void create_cgroup(const fs::path& dir) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    if (::mkdir(dir.parent_path().c_str(), 0755) != 0 && errno != EEXIST) break;
+    if (::mkdir(dir.c_str(), 0755) == 0) return;
+    if (errno != ENOENT) break;
+  }
+  fail_errno("create the build's cgroup " + dir.string());
+}
+
 }  // namespace
 
 BuildCgroup::BuildCgroup(const std::string& id, std::optional<std::int64_t> memory_bytes,
@@ -52,7 +65,7 @@ BuildCgroup::BuildCgroup(const std::string& id, std::optional<std::int64_t> memo
     : id_(id) {
   if (!have_v1_hierarchies()) return;
   for (const auto& dir : {memory_dir(id), pids_dir(id)}) {
-    fs::create_directories(dir);
+    create_cgroup(dir);
     dirs_.push_back(dir);
   }
   if (memory_bytes) {
@@ -79,12 +92,15 @@ bool BuildCgroup::pids_limit_reached() const { return active() && reached(dirs_[
 
 void remove_build_cgroup(const std::string& id) {
   // runc makes ckms/<id>/runc in every hierarchy and leaves ckms/<id> behind; once the
-  // container is gone they are empty, and rmdir is how a cgroup is removed.
+  // container is gone they are empty, and rmdir is how a cgroup is removed. The shared
+  // parent goes too once no build is left in it: rmdir refuses (EBUSY) while another
+  // build's cgroup is there, and another ckms may have removed it first (ENOENT).
   std::error_code ec;
   for (const auto& hierarchy : fs::directory_iterator(kHierarchies, ec)) {
     const fs::path dir = hierarchy.path() / kParent / id;
     ::rmdir((dir / "runc").c_str());
     ::rmdir(dir.c_str());
+    ::rmdir(dir.parent_path().c_str());
   }
 }
 
