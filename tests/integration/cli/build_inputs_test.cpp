@@ -1,6 +1,12 @@
 // `ckms build` checks what it is given before it creates its output: a failed build leaves
 // no ./ckms-out behind.
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -42,6 +48,41 @@ TEST_CASE("a build that cannot start creates no output layout") {
                                             "--sign-cert", "b.crt", "--cache-dir", (dir / "cache").string()});
     INFO(r.err);
     CHECK(r.exit_code != 0);
+  }
+  // What a source tree cannot hold: a FIFO (which a reader would wait on), a socket, a
+  // device node. One line naming it, exit 2, at once.
+  const auto refused = [&](const fs::path& special, std::string_view kind) {
+    testkit::write_text(dir / "src/dkms.conf", "PACKAGE_NAME=x\nPACKAGE_VERSION=1\n");
+    const auto r = run_ckms_in(
+        dir.path(), {"build", "src", "--kernel", "6.1.0-0-test", "--no-sign", "--cache-dir", (dir / "cache").string()});
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "ckms: error: " + special.string() + ": a " + std::string(kind) +
+                       " in the module source; a source holds only files, directories and symlinks: remove it\n");
+  };
+  SECTION("a FIFO in the source") {
+    fs::create_directories(dir / "src/sub");
+    REQUIRE(::mkfifo((dir / "src/sub/pipe").c_str(), 0644) == 0);
+    refused(dir / "src/sub/pipe", "FIFO");
+  }
+  SECTION("a socket in the source") {
+    fs::create_directories(dir / "src");
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string path = (dir / "src/socket").string();
+    REQUIRE(path.size() < sizeof(address.sun_path));
+    path.copy(address.sun_path, path.size());
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0);
+    ::close(fd);
+    refused(dir / "src/socket", "socket");
+  }
+  SECTION("a device node in the source") {
+    if (::geteuid() == 0) {
+      fs::create_directories(dir / "src");
+      REQUIRE(::mknod((dir / "src/null").c_str(), S_IFCHR | 0666, ::makedev(1, 3)) == 0);
+      refused(dir / "src/null", "device node");
+    }
   }
   CHECK_FALSE(fs::exists(dir / "ckms-out"));
 }
