@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config git
   libcurl4-openssl-dev nlohmann-json3-dev libarchive-dev libssl-dev libkmod-dev
-  libelf-dev libyaml-cpp-dev libcli11-dev libfmt-dev libzstd-dev liblzma-dev zlib1g-dev
+  libelf-dev libseccomp-dev libyaml-cpp-dev libcli11-dev libfmt-dev libzstd-dev liblzma-dev zlib1g-dev
   catch2
   # real components the tests drive
   docker-registry apache2-utils openssl runc skopeo umoci

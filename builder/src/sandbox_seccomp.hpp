@@ -9,10 +9,19 @@
 // user namespace gives full capabilities over a fresh network namespace, and through
 // netlink the kernel's netfilter code, where most container escapes of recent years began.
 
+#include <linux/filter.h>
+
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 namespace ckms::builder {
 
 nlohmann::json seccomp_profile();
+
+// The same filter as a BPF program for seccomp(2), compiled by libseccomp, for a process
+// ckms starts itself (in place, `--runtime none`). The child loads it after fork, where
+// nothing may allocate, so it is compiled before.
+std::vector<sock_filter> seccomp_program();
 
 }  // namespace ckms::builder

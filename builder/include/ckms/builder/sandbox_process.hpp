@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include "ckms/builder/sandbox.hpp"
@@ -18,6 +19,8 @@ struct ChildOptions {
   std::optional<std::string> cwd;
   std::vector<SandboxRlimit> rlimits;  // applied with setrlimit in the child
   int log_fd = -1;                     // stdout and stderr; /dev/null when < 0
+  // Loaded with NoNewPrivs in the child just before exec, when not empty.
+  std::vector<sock_filter> seccomp;
 };
 
 // Starts argv (argv[0] searched in PATH, of `env` when given). Throws naming the command.

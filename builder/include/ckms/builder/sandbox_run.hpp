@@ -25,8 +25,9 @@ std::filesystem::path detect_runtime(const std::optional<std::string>& override_
 SandboxResult run_sandbox(const SandboxSpec& spec);
 
 // Runs spec.argv directly with spec.env, spec.cwd, the rlimits and the time limit, for
-// when the current root already is the build image (ckms inside a pod). Mounts and
-// namespaces are not applied: the caller places the source and output where argv expects.
+// when the current root already is the build image (ckms inside a pod), under the same
+// seccomp filter as in runc and with NoNewPrivs. Mounts and namespaces are not applied:
+// the caller places the source and output where argv expects.
 SandboxResult run_in_place(const SandboxSpec& spec);
 
 }  // namespace ckms::builder
