@@ -411,6 +411,8 @@ class KernelJob {
     spec.state_root = options_.cache_dir / "sandbox";
     spec.log_file = log;
     spec.log_limit_bytes = options_.log_limit_bytes;
+    spec.output_dir = out;
+    spec.output_limit_bytes = options_.output_limit_bytes;
     if (options_.in_place) return run_in_place(spec);
     if (effective_mode(spec) == SandboxMode::rootful) {
       spec.memory_limit_bytes = options_.memory_limit_bytes;
@@ -418,8 +420,32 @@ class KernelJob {
       // The build's own pids cgroup replaces RLIMIT_NPROC, a count shared by every build
       // whose container root is the same host uid.
       if (spec.pids_limit) std::erase_if(spec.rlimits, [](const SandboxRlimit& r) { return r.type == "RLIMIT_NPROC"; });
+    } else {
+      set_rootless_rlimits(spec.rlimits);
     }
     return run_sandbox(spec);
+  }
+
+  // Rootless runc cannot set cgroup limits, so per-process rlimits in the bundle bound the
+  // build instead: RLIMIT_AS each process's memory (--memory), RLIMIT_NPROC the processes
+  // of the invoking user (--pids-limit), RLIMIT_FSIZE any one file (no file of a build
+  // outgrows its tree, --scratch-size). A fork bomb or a runaway compiler stops there.
+  void set_rootless_rlimits(std::vector<SandboxRlimit>& rlimits) const {
+    const auto set = [&](const char* type, std::uint64_t value) {
+      std::erase_if(rlimits, [&](const SandboxRlimit& r) { return r.type == type; });
+      rlimits.push_back({type, value, value});
+    };
+    if (options_.memory_limit_bytes) set("RLIMIT_AS", static_cast<std::uint64_t>(*options_.memory_limit_bytes));
+    if (options_.pids_limit) set("RLIMIT_NPROC", static_cast<std::uint64_t>(*options_.pids_limit));
+    set("RLIMIT_FSIZE", options_.scratch_size_bytes);
+  }
+
+  // A run that left more in /out than --output-limit: killed, or past it at its end.
+  void fail_on_output_limit(const SandboxResult& run, std::string_view what) const {
+    if (!run.output_limit_reached) return;
+    fail(ErrorKind::build, "{} of {} for {} wrote more than its output limit of {} into {}: raise --output-limit", what,
+         name_.empty() ? "the module" : name_, release_,
+         byte_size(static_cast<std::int64_t>(options_.output_limit_bytes)), kSandboxOutputDir);
   }
 
   // Why a sandbox run that failed ended, when it ran into one of its cgroup limits.
@@ -451,6 +477,7 @@ class KernelJob {
     // Kept until the log is started: the build's own run must create the log (it cannot
     // append), and what dkms.conf printed is rarely more than a line.
     stop_if_requested();
+    fail_on_output_limit(run, "evaluating dkms.conf");
     const std::string printed = file_end(dirs_.eval_log, 64 << 10);
     evaluation_notes_.clear();
     if (!printed.empty()) {
@@ -485,6 +512,7 @@ class KernelJob {
     log(evaluation_notes_);
     evaluation_notes_.clear();
     stop_if_requested();
+    fail_on_output_limit(run, "the build");
     if (run.timed_out) {
       fail(ErrorKind::build, "the build took longer than {} s and was killed", options_.time_limit.count());
     }

@@ -2,12 +2,15 @@
 // time limit, exception), so no stopped container or runc state outlives a build; when
 // ckms itself is killed, the next run with the same state root does it (sandbox_owner).
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -23,6 +26,7 @@
 #include "log_pump.hpp"
 #include "sandbox_cgroup.hpp"
 #include "sandbox_owner.hpp"
+#include "sandbox_seccomp.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -49,11 +53,80 @@ void log_line(int fd, const std::string& line) {
   ckms::write_all(fd, std::as_bytes(std::span(text)), "build log");
 }
 
+// Output trees nest no deeper than this; a deeper one counts as past the limit, so that
+// measuring it needs neither deep recursion nor a file descriptor per level.
+constexpr int kMaxOutputDepth = 32;
+// Each entry counts at least one block, so that a mass of empty files counts too.
+constexpr std::uint64_t kMinEntryBytes = 4096;
+
+// Adds what the directory `dirfd` holds to `used`, without following symlinks, until
+// `used` is past `limit`. A directory the build made unreadable is opened up first: ckms
+// owns the tree (as root, or as the rootless build's own user).
+void add_usage(int dirfd, int depth, std::uint64_t limit, std::uint64_t& used) {
+  if (depth > kMaxOutputDepth) {
+    used = limit + 1;
+    return;
+  }
+  const int listing_fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* dir = listing_fd < 0 ? nullptr : ::fdopendir(listing_fd);
+  if (dir == nullptr) {
+    if (listing_fd >= 0) ::close(listing_fd);
+    return;  // gone while the build runs
+  }
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    struct stat st {};
+    if (name == "." || name == ".." || ::fstatat(dirfd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    used += std::max<std::uint64_t>(static_cast<std::uint64_t>(st.st_blocks) * 512, kMinEntryBytes);
+    if (used > limit) break;
+    if (!S_ISDIR(st.st_mode)) continue;
+    ckms::UniqueFd child(::openat(dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!child && errno == EACCES && ::fchmodat(dirfd, entry->d_name, 0700, 0) == 0) {
+      child = ckms::UniqueFd(::openat(dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
+    if (child) add_usage(child.get(), depth + 1, limit, used);
+    if (used > limit) break;
+  }
+  ::closedir(dir);
+}
+
+bool output_over_limit(const SandboxSpec& spec) {
+  if (spec.output_limit_bytes == 0 || spec.output_dir.empty()) return false;
+  const ckms::UniqueFd root(::open(spec.output_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!root) return false;
+  std::uint64_t used = 0;
+  add_usage(root.get(), 0, spec.output_limit_bytes, used);
+  return used > spec.output_limit_bytes;
+}
+
+// Waits for the run's process as wait_child does, and also ends the wait when the output
+// dir is past its limit (noted in `result`).
+std::optional<int> wait_run(const SandboxSpec& spec, pid_t pid, Clock::time_point deadline, SandboxResult& result) {
+  if (spec.output_limit_bytes == 0) return wait_child(pid, deadline, true);
+  for (;;) {
+    const auto slice = std::min(deadline, Clock::now() + std::chrono::milliseconds(250));
+    if (auto code = wait_child(pid, slice, true)) return code;
+    if (Clock::now() >= deadline || stop_requested() != 0) return std::nullopt;
+    if (output_over_limit(spec)) {
+      result.output_limit_reached = true;
+      return std::nullopt;
+    }
+  }
+}
+
+// After the run: what it left counts too.
+void check_output_at_end(const SandboxSpec& spec, SandboxResult& result) {
+  if (!result.output_limit_reached && output_over_limit(spec)) result.output_limit_reached = true;
+}
+
 // Why a wait ended before the process did, recorded in `result`, for the log.
 std::string interruption(const SandboxSpec& spec, SandboxResult& result) {
   if (const int signal = stop_requested()) {
     result.stopped_by = signal;
     return fmt::format("ckms got signal {} ({})", signal, ::strsignal(signal));
+  }
+  if (result.output_limit_reached) {
+    return fmt::format("the output dir holds more than its limit of {} bytes", spec.output_limit_bytes);
   }
   result.timed_out = true;
   return fmt::format("time limit of {} s reached", spec.time_limit.count());
@@ -148,7 +221,7 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   options.log_fd = pump.writer();
   const pid_t pid = spawn_child(argv, options);
   pump.close_writer();
-  std::optional<int> code = wait_child(pid, start + spec.time_limit, true);
+  std::optional<int> code = wait_run(spec, pid, start + spec.time_limit, result);
   if (!code) {
     log_line(log.get(), fmt::format("{}, killing container {}", interruption(spec, result), id));
     auto kill = runc;
@@ -164,6 +237,7 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   }
   result.exit_code = *code;
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  check_output_at_end(spec, result);
   if (cgroup) {
     result.memory_limit_reached = cgroup->memory_limit_reached();
     result.pids_limit_reached = cgroup->pids_limit_reached();
@@ -180,11 +254,13 @@ SandboxResult run_in_place(const SandboxSpec& spec) {
   options.env = spec.env;
   options.cwd = spec.cwd;
   options.rlimits = spec.rlimits;
+  // No namespaces here, but the same syscalls are refused as under runc.
+  options.seccomp = seccomp_program();
   std::optional<LogPump> pump(std::in_place, log.get(), spec.log_limit_bytes);
   options.log_fd = pump->writer();
   const pid_t pid = spawn_child(spec.argv, options);
   pump->close_writer();
-  std::optional<int> code = wait_child(pid, start + spec.time_limit, true);
+  std::optional<int> code = wait_run(spec, pid, start + spec.time_limit, result);
   if (!code) {
     log_line(log.get(), fmt::format("{}, killing {}", interruption(spec, result), spec.argv.front()));
     ::kill(-pid, SIGKILL);
@@ -196,6 +272,7 @@ SandboxResult run_in_place(const SandboxSpec& spec) {
   pump.reset();
   result.exit_code = *code;
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  check_output_at_end(spec, result);
   return result;
 }
 

@@ -58,6 +58,7 @@ struct BuildArgs {
   std::optional<std::int64_t> pids_limit;
   std::string log_limit = "64M";
   std::string scratch_size = "4G";
+  std::string output_limit = "1G";
   bool force = false;
   RegistryFlags registry;
 };
@@ -116,15 +117,14 @@ std::int64_t parse_size(const std::string& flag, const std::string& text) {
   return static_cast<std::int64_t>(number) << shift->second;
 }
 
-// Cgroup limits for each sandbox: defaults as root; refused where they cannot hold
-// (rootless runc cannot set cgroup limits; in place, the pod's own limits apply).
+// Memory and process limits for each sandbox, with defaults: a cgroup as root, rlimits
+// rootless (which cannot set cgroup limits); refused in place, where the pod's own limits
+// apply.
 void set_limits(builder::BuildOptions& options, const BuildArgs& args) {
-  const bool rootful = !options.in_place && ::geteuid() == 0;
-  if (!rootful) {
+  if (options.in_place) {
     if (args.memory || args.pids_limit) {
-      fail(ErrorKind::usage, "--memory and --pids-limit need ckms build as root with an OCI runtime: {}",
-           options.in_place ? "in place (--runtime none) the pod's own limits apply"
-                            : "rootless containers cannot set cgroup limits");
+      fail(ErrorKind::usage,
+           "--memory and --pids-limit need an OCI runtime: in place (--runtime none) the pod's own limits apply");
     }
     return;
   }
@@ -248,6 +248,7 @@ bool run_build(App& app, const BuildArgs& args) {
   set_limits(options, args);
   options.log_limit_bytes = static_cast<std::uint64_t>(parse_size("--log-limit", args.log_limit));
   options.scratch_size_bytes = static_cast<std::uint64_t>(parse_size("--scratch-size", args.scratch_size));
+  options.output_limit_bytes = static_cast<std::uint64_t>(parse_size("--output-limit", args.output_limit));
   options.force = args.force;
   options.ckms_version = CKMS_VERSION;
   options.cache_dir = args.cache_dir.empty() ? default_cache_dir() : fs::path(args.cache_dir);
@@ -361,10 +362,15 @@ void register_build_commands(App& app) {
   build->add_option("--timeout", args.timeout, "Seconds each sandbox run may take")->capture_default_str();
   build->add_option("--memory", args.memory,
                     "Memory each sandbox run may use, /tmp and the build tree included, such as 8G (default: " +
-                        std::string(kDefaultMemory) + "; root only)");
+                        std::string(kDefaultMemory) + "; rootless: each process's address space)");
   build
       ->add_option("--scratch-size", args.scratch_size,
                    "Size of the tmpfs each sandbox run builds in (the module's tree; counted in --memory)")
+      ->capture_default_str();
+  build
+      ->add_option("--output-limit", args.output_limit,
+                   "What each sandbox run may leave in its output dir (/out, on the host's $TMPDIR); a run "
+                   "past it is killed")
       ->capture_default_str();
   build
       ->add_option("--log-limit", args.log_limit,
@@ -372,7 +378,8 @@ void register_build_commands(App& app) {
       ->capture_default_str();
   build->add_option(
       "--pids-limit", args.pids_limit,
-      fmt::format("Processes each sandbox run may have at once (default: {}; root only)", kDefaultPidsLimit));
+      fmt::format("Processes each sandbox run may have at once (default: {}; rootless: all of the user's)",
+                  kDefaultPidsLimit));
   build->add_flag("--force", args.force, "Build even when the output already holds the same build");
   add_registry_flags(build, args.registry);
   app.on(build, [&app] {

@@ -38,6 +38,13 @@ TEST_CASE("an unprivileged user builds hello in the rootless sandbox", "[build][
   fs::copy_file(f.cert, home / "signing.crt");
   // A layout is opened with a lock file its reader must be able to write, so the user
   // gets its own copy of the image, as it would pull one from a registry.
+  // A build that prints its limits, then runs away with memory.
+  copy_hello(home / "hog");
+  ckms::testkit::write_text(home / "hog/make.sh",
+                            "echo limits nproc=$(ulimit -u) as=$(ulimit -v)\n"
+                            "x=$(head -c 400000000 /dev/zero | tr '\\0' a)\necho ${#x}\n");
+  ckms::testkit::write_text(home / "hog/dkms.conf",
+                            ckms::testkit::read_text(home / "hog/dkms.conf") + "MAKE[0]=\"bash make.sh\"\n");
   const std::string release = f.releases[1];
   const auto copied = run_ckms(
       {"copy", "oci:" + f.images.string() + ":" + release, "oci:" + (home / "images").string() + ":" + release});
@@ -59,13 +66,20 @@ TEST_CASE("an unprivileged user builds hello in the rootless sandbox", "[build][
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
 
-  // Rootless runc cannot set cgroup limits: asking for them is refused, not ignored.
-  const auto limited = ckms::testkit::run(
-      {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ckms::testkit::ckms_binary().string(), "build",
-       (home / "hello").string(), "--kernel", release, "--no-sign", "--memory", "1G"},
-      options);
-  CHECK(limited.exit_code == 2);
-  CHECK(limited.err.find("rootless containers cannot set cgroup limits") != std::string::npos);
+  // Rootless runc cannot set cgroup limits: --memory and --pids-limit become the rlimits
+  // RLIMIT_AS and RLIMIT_NPROC of the build's processes, where a runaway build stops.
+  const auto limited =
+      ckms::testkit::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          ckms::testkit::ckms_binary().string(), "--json", "build", (home / "hog").string(), "--kernel",
+                          release, "--image-template", "oci:" + (home / "images").string() + ":{release}", "--no-sign",
+                          "--memory", "256M", "--pids-limit", "64", "--output", "oci:" + (home / "out-hog").string()},
+                         options);
+  INFO(limited.out << limited.err);
+  CHECK(limited.exit_code == 1);
+  const auto hog = nlohmann::json::parse(limited.out, nullptr, false);
+  REQUIRE(hog.is_object());
+  const std::string hog_log = ckms::testkit::read_text(hog.at("kernels").at(0).at("log").get<std::string>());
+  CHECK_THAT(hog_log, Catch::Contains("limits nproc=64 as=262144") && Catch::Contains("allocate"));
   const auto summary = nlohmann::json::parse(r.out);
   CHECK(summary.at("kernels").at(0).at("status") == "built");
   // The default cache dir of an unprivileged user, and the log in it.

@@ -92,7 +92,7 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
 
 // Each sandbox run has a cgroup of its own with the --memory and --pids-limit limits, and a
 // build that fails against one says which (cgroup v1, rootful, as on this builder); the
-// build tree is a tmpfs of --scratch-size.
+// build tree is a tmpfs of --scratch-size, and /out holds at most --output-limit.
 TEST_CASE("a build past its memory, process or scratch limit fails and says which limit", "[build][sandbox][limits]") {
   if (::geteuid() != 0) {
     WARN("skipped: cgroup limits need rootful runc");
@@ -144,6 +144,20 @@ TEST_CASE("a build past its memory, process or scratch limit fails and says whic
   CHECK(big.result.exit_code == 1);
   const std::string big_log = ckms::testkit::read_text(big.kernel(f.releases[1]).at("log").get<std::string>());
   CHECK(big_log.find("No space left on device") != std::string::npos);
+
+  // /out is a bind mount of the host's scratch dir, measured while the build runs: a build
+  // that writes more than --output-limit there is killed and says so, long before all of
+  // its 600 MB reach the host.
+  const BuildRun out =
+      build_with("out", "head -c 600000000 /dev/zero > /out/big.bin\nsleep 60\n", {"--output-limit", "64M"});
+  INFO(out.result.out << out.result.err);
+  CHECK(out.result.exit_code == 1);
+  const auto& filled = out.kernel(f.releases[1]);
+  CHECK_THAT(filled.at("reason").get<std::string>(),
+             Catch::Contains("the build of ckms-hello for " + f.releases[1] +
+                             " wrote more than its output limit of 64 MiB into /out: raise --output-limit"));
+  CHECK_THAT(ckms::testkit::read_text(filled.at("log").get<std::string>()),
+             Catch::Contains("the output dir holds more than its limit of 67108864 bytes, killing container"));
 
   // No cgroup of these builds is left behind.
   std::error_code ec;

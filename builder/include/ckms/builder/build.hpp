@@ -72,11 +72,13 @@ struct BuildOptions {
   std::filesystem::path log_dir;          // logs: <log_dir>/<name>-<version>/<release>.log
   std::filesystem::path work_dir;         // scratch space, removed per kernel when it ends
   std::chrono::seconds time_limit{3600};  // per sandbox run
-  // Per sandbox run, in its own cgroup; rootful runc only (rootless runc cannot set them).
+  // Per sandbox run: rootful, in its own cgroup; rootless (which cannot set cgroup
+  // limits), as the rlimits RLIMIT_AS of each process and RLIMIT_NPROC of the user.
   std::optional<std::int64_t> memory_limit_bytes;
   std::optional<std::int64_t> pids_limit;
   std::uint64_t log_limit_bytes = 64ULL << 20;    // kept of each kernel's build output
   std::uint64_t scratch_size_bytes = 4ULL << 30;  // the tmpfs the build tree lives in (runc only)
+  std::uint64_t output_limit_bytes = 1ULL << 30;  // what each sandbox run may leave in /out
   bool force = false;                             // build even when the output is up to date
   std::string ckms_version;
 };

@@ -88,6 +88,11 @@ struct SandboxSpec {
   std::filesystem::path log_file;  // stdout and stderr of the build; kept
   // What the log keeps of the output; the rest is counted and dropped.
   std::uint64_t log_limit_bytes = 64ULL << 20;
+  // The host dir of the run's /out and the most it may hold (0: unchecked). A bind mount
+  // cannot be capped as a tmpfs is, so ckms measures it every quarter second while the run
+  // goes on, kills a run that is past the limit, and measures it once more at the end.
+  std::filesystem::path output_dir;
+  std::uint64_t output_limit_bytes = 0;
 };
 
 // The mode a spec runs in on this machine (resolves `automatic` by the effective uid).
@@ -100,6 +105,7 @@ struct SandboxResult {
   // Rootful with cgroup v1: whether the run's peak use reached its memory or pids limit.
   bool memory_limit_reached = false;
   bool pids_limit_reached = false;
+  bool output_limit_reached = false;  // the output dir held more than its limit
   std::filesystem::path log_file;
   std::chrono::milliseconds duration{0};
 };
