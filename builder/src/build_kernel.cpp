@@ -389,6 +389,8 @@ class KernelJob {
     SandboxSpec spec;
     spec.rootfs = rootfs_;
     spec.argv = std::move(argv);
+    spec.mode = options_.mode;
+    const bool rootless = !options_.in_place && effective_mode(spec) == SandboxMode::rootless;
     if (options_.in_place) {
       spec.mounts = {{dirs_.tree, kDkmsTreeMountPoint, true}, {out, kSandboxOutputDir, true}};
     } else {
@@ -399,13 +401,13 @@ class KernelJob {
       spec.argv.insert(
           spec.argv.begin(),
           {"bash", "-c",
-           fmt::format("cp -R -P --preserve=mode,timestamps,links {}/. {}/ || {{ echo 'ckms: error: cannot "
+           fmt::format("{}cp -R -P --preserve=mode,timestamps,links {}/. {}/ || {{ echo 'ckms: error: cannot "
                        "stage the build tree (is --scratch-size too small?)'; exit {}; }}; exec \"$@\"",
-                       kSandboxSourceDir, kDkmsTreeMountPoint, static_cast<int>(kScriptNoBuildDir)),
+                       rootless ? rootless_memory_limit() : "", kSandboxSourceDir, kDkmsTreeMountPoint,
+                       static_cast<int>(kScriptNoBuildDir)),
            "ckms-stage"});
     }
     spec.time_limit = options_.time_limit;
-    spec.mode = options_.mode;
     spec.runtime = options_.runtime;
     spec.work_dir = dirs_.runtime;
     spec.state_root = options_.cache_dir / "sandbox";
@@ -414,7 +416,7 @@ class KernelJob {
     spec.output_dir = out;
     spec.output_limit_bytes = options_.output_limit_bytes;
     if (options_.in_place) return run_in_place(spec);
-    if (effective_mode(spec) == SandboxMode::rootful) {
+    if (!rootless) {
       spec.memory_limit_bytes = options_.memory_limit_bytes;
       spec.pids_limit = options_.pids_limit;
       // The build's own pids cgroup replaces RLIMIT_NPROC, a count shared by every build
@@ -426,18 +428,26 @@ class KernelJob {
     return run_sandbox(spec);
   }
 
-  // Rootless runc cannot set cgroup limits, so per-process rlimits in the bundle bound the
-  // build instead: RLIMIT_AS each process's memory (--memory), RLIMIT_NPROC the processes
-  // of the invoking user (--pids-limit), RLIMIT_FSIZE any one file (no file of a build
-  // outgrows its tree, --scratch-size). A fork bomb or a runaway compiler stops there.
+  // Rootless runc cannot set cgroup limits, so rlimits bound the build instead. In the
+  // bundle: RLIMIT_NPROC the processes of the invoking user (--pids-limit), RLIMIT_FSIZE
+  // any one file (no file of a build outgrows its tree, --scratch-size). A fork bomb or a
+  // runaway build stops there.
   void set_rootless_rlimits(std::vector<SandboxRlimit>& rlimits) const {
     const auto set = [&](const char* type, std::uint64_t value) {
       std::erase_if(rlimits, [&](const SandboxRlimit& r) { return r.type == type; });
       rlimits.push_back({type, value, value});
     };
-    if (options_.memory_limit_bytes) set("RLIMIT_AS", static_cast<std::uint64_t>(*options_.memory_limit_bytes));
     if (options_.pids_limit) set("RLIMIT_NPROC", static_cast<std::uint64_t>(*options_.pids_limit));
     set("RLIMIT_FSIZE", options_.scratch_size_bytes);
+  }
+
+  // RLIMIT_AS of each process (--memory), set (soft and hard) by the sandbox's first step
+  // rather than in the bundle: runc's own init runs under the bundle's rlimits until it
+  // executes the build, and fails to load the seccomp filter under a small address space.
+  std::string rootless_memory_limit() const {
+    if (!options_.memory_limit_bytes) return {};
+    return fmt::format("ulimit -v {} || exit {}; ", *options_.memory_limit_bytes >> 10,
+                       static_cast<int>(kScriptNoBuildDir));
   }
 
   // A run that left more in /out than --output-limit: killed, or past it at its end.
