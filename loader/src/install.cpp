@@ -21,9 +21,7 @@ namespace ckms::loader {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path InstallPaths::release_dir(std::string_view release) const {
-  return root / "lib" / "modules" / release;
-}
+fs::path InstallPaths::release_dir(std::string_view release) const { return root / "lib" / "modules" / release; }
 
 json InstallReport::to_json() const {
   json kernels_json = json::array();
@@ -302,9 +300,10 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
     LoadRequest load = request.load;
     load.kernel_release = release;
     load.fetch_only = true;
-    KernelInstall k{.fetched = loader::load(load, LoaderPaths{.cache_dir = paths.cache_dir,
-                                                              .modules_root = paths.root / "lib" / "modules",
-                                                              .trust_dir = paths.trust_dir},
+    KernelInstall k{.fetched = loader::load(load,
+                                            LoaderPaths{.cache_dir = paths.cache_dir,
+                                                        .modules_root = paths.root / "lib" / "modules",
+                                                        .trust_dir = paths.trust_dir},
                                             kernel)};
     k.record = record_for(k.fetched);
     report.kernels.push_back(std::move(k));
@@ -337,7 +336,8 @@ std::vector<ConfiguredInstall> install_configured(const fs::path& directory, con
         result.skipped = true;
       } else {
         if (entry.request.trust.empty()) entry.request.trust = trust;
-        result.report = install(InstallRequest{.load = entry.request, .kernel_releases = kernel_releases}, paths, kernel);
+        result.report =
+            install(InstallRequest{.load = entry.request, .kernel_releases = kernel_releases}, paths, kernel);
       }
     } catch (const Error& e) {
       const std::string message = e.what();

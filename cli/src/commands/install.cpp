@@ -37,7 +37,9 @@ struct InstallPathArgs {
 
 void add_path_options(CLI::App* command, InstallPathArgs& args) {
   command->add_option("--root", args.root, "Install into DIR/lib/modules (depmod -b DIR)")->capture_default_str();
-  command->add_option("--cache-dir", args.cache_dir, "OCI layout that caches fetched artifacts (default: ROOT/var/lib/ckms)")
+  command
+      ->add_option("--cache-dir", args.cache_dir,
+                   "OCI layout that caches fetched artifacts (default: ROOT/var/lib/ckms)")
       ->envname("CKMS_CACHE_DIR");
   command
       ->add_option("--installed-dir", args.records_dir,
@@ -58,15 +60,17 @@ void print_install_report(const loader::InstallReport& report) {
                oci::printable(r.package), oci::printable(r.version), r.kernel_release,
                k.fetched.from_cache ? "the cache" : oci::printable(report.source), r.manifest.str());
     for (const auto& f : r.files) {
-      fmt::print("  {}: {}, signed by {}\n", oci::printable(f.module), oci::printable(f.path), oci::printable(f.signer));
+      fmt::print("  {}: {}, signed by {}\n", oci::printable(f.module), oci::printable(f.path),
+                 oci::printable(f.signer));
     }
     for (const auto& f : k.replaced) fmt::print("  {}: replaced (earlier install)\n", oci::printable(f));
   }
 }
 
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
-  const auto results = loader::install_configured(loader::kDefaultConfigDir, {args.load.trust.begin(), args.load.trust.end()},
-                                                  args.kernels, args.paths.paths(), kernel);
+  const auto results =
+      loader::install_configured(loader::kDefaultConfigDir, {args.load.trust.begin(), args.load.trust.end()},
+                                 args.kernels, args.paths.paths(), kernel);
   nlohmann::json documents = nlohmann::json::array();
   int exit_code = kExitOk;
   for (const auto& result : results) {
@@ -94,7 +98,8 @@ void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
 }
 
 void run_install(App& app, const InstallArgs& args) {
-  if (args.load.all == !args.load.reference.empty()) fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all");
+  if (args.load.all == !args.load.reference.empty())
+    fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all");
   if (args.load.offline && args.load.offline_fallback)
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
   loader::LinuxKernel kernel;
@@ -102,8 +107,9 @@ void run_install(App& app, const InstallArgs& args) {
     run_configured(app, args, kernel);
     return;
   }
-  const auto report = loader::install(loader::InstallRequest{.load = request_from(args.load), .kernel_releases = args.kernels},
-                                      args.paths.paths(), kernel);
+  const auto report =
+      loader::install(loader::InstallRequest{.load = request_from(args.load), .kernel_releases = args.kernels},
+                      args.paths.paths(), kernel);
   if (app.options().json) {
     print_json(report.to_json());
     return;

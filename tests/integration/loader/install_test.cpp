@@ -50,7 +50,9 @@ struct Tree {
   fs::path root, layout, cert, untrusted_cert, hello_signed;
 
   fs::path release_dir(const std::string& r) const { return root / "lib" / "modules" / r; }
-  std::string reference(const std::string& package) const { return "oci:" + layout.string() + "/" + package + ":1.0.0"; }
+  std::string reference(const std::string& package) const {
+    return "oci:" + layout.string() + "/" + package + ":1.0.0";
+  }
 };
 
 // Built once: the kernel's tree under root/, a second kernel's (empty) tree, the hello
@@ -89,10 +91,10 @@ const Tree& tree() {
   }
   const fs::path pair = kbuild(kHere / "modules" / "pair", t->release, t->work / "build-pair");
   oci::Layout pair_layout(t->layout / "pair", oci::Layout::Mode::create_if_missing);
-  publish_files(pair_layout, "ckms-pair", t->release,
-                {{"ckms_pair_a.ko", sign(pair / "ckms_pair_a.ko", key)},
-                 {"ckms_pair_b.ko", sign(pair / "ckms_pair_b.ko", key)}},
-                {}, t->work.path());
+  publish_files(
+      pair_layout, "ckms-pair", t->release,
+      {{"ckms_pair_a.ko", sign(pair / "ckms_pair_a.ko", key)}, {"ckms_pair_b.ko", sign(pair / "ckms_pair_b.ko", key)}},
+      {}, t->work.path());
   shared = std::move(t);
   return *shared;
 }
@@ -128,9 +130,9 @@ TEST_CASE("ckms install places a verified module where depmod, modinfo and modpr
       run_ok({"modprobe", "-d", t.root.string(), "-S", t.release, "--show-depends", "ckms_hello"});
   CHECK(depends == "insmod " + placed.string() + " \n");
 
-  const auto status = testkit::run(
-      {kFull.string(), "status", "--installed-dir", (t.root / "var/lib/ckms-installed").string(), "--state-dir",
-       (t.work / "state").string(), "--cache-dir", (t.root / "var/lib/ckms").string()});
+  const auto status =
+      testkit::run({kFull.string(), "status", "--installed-dir", (t.root / "var/lib/ckms-installed").string(),
+                    "--state-dir", (t.work / "state").string(), "--cache-dir", (t.root / "var/lib/ckms").string()});
   INFO(status.err);
   CHECK(status.out.find("ckms_hello/1.0.0, " + t.release + ", x86_64: installed\n") != std::string::npos);
 
