@@ -46,6 +46,8 @@ for tool in ckms dkms; do
   cp -a "$work/image/lib/modules/$release" "$work/$tool/lib/modules/"
   log depmod -b "$work/$tool" "$release"
 done
+# What linux-headers adds to the tree; dkms builds through it.
+ln -s "/usr/src/linux-headers-$release" "$work/dkms/lib/modules/$release/build"
 
 log "$ckms" key generate --key "$work/signing.key" --cert "$work/signing.crt" --bits 2048
 log "$ckms" build "$root/examples/hello" --runtime none --kernel "$release" --output "oci:$work/layout" \
