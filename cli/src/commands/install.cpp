@@ -23,12 +23,13 @@ struct InstallPathArgs {
   std::string cache_dir;
   std::string records_dir;
 
-  // Under --root unless named: a root's tree, cache, records and trust belong together.
+  fs::path under_root(std::string_view absolute) const { return fs::path(root) / fs::path(absolute).relative_path(); }
+
+  // Under --root unless named: a root's tree, cache, records, trust and configuration
+  // belong together.
   loader::InstallPaths paths() const {
-    const fs::path base(root);
-    const auto under_root = [&](std::string_view absolute) { return base / fs::path(absolute).relative_path(); };
     return loader::InstallPaths{
-        .root = base,
+        .root = root,
         .cache_dir = cache_dir.empty() ? under_root(loader::kDefaultCacheDir) : fs::path(cache_dir),
         .records_dir = records_dir.empty() ? under_root(loader::kDefaultInstallRecordsDir) : fs::path(records_dir),
         .trust_dir = under_root(loader::kDefaultTrustDir)};
@@ -68,9 +69,9 @@ void print_install_report(const loader::InstallReport& report) {
 }
 
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
-  const auto results =
-      loader::install_configured(loader::kDefaultConfigDir, {args.load.trust.begin(), args.load.trust.end()},
-                                 args.kernels, args.paths.paths(), kernel);
+  const auto results = loader::install_configured(args.paths.under_root(loader::kDefaultConfigDir),
+                                                  {args.load.trust.begin(), args.load.trust.end()}, args.kernels,
+                                                  args.paths.paths(), kernel);
   nlohmann::json documents = nlohmann::json::array();
   int exit_code = kExitOk;
   for (const auto& result : results) {
@@ -89,7 +90,9 @@ void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
     }
     documents.push_back(std::move(j));
   }
-  if (app.options().json) print_json({{"configDir", loader::kDefaultConfigDir}, {"results", documents}});
+  if (app.options().json) {
+    print_json({{"configDir", args.paths.under_root(loader::kDefaultConfigDir).string()}, {"results", documents}});
+  }
   // Each file's outcome is printed already; leave with the first failure's code.
   if (exit_code != kExitOk) {
     std::fflush(stdout);
@@ -150,7 +153,7 @@ void register_install_commands(App& app) {
       "install", "Fetch, verify and install a module artifact into /lib/modules/<release>/updates/ckms, then depmod");
   install->add_option("REF", install_args->load.reference, "REPO:VERSION or oci:DIR:VERSION");
   install->add_flag("--all", install_args->load.all,
-                    fmt::format("Install every artifact configured in {}", loader::kDefaultConfigDir));
+                    fmt::format("Install every artifact configured in ROOT{}", loader::kDefaultConfigDir));
   install->add_option("--kernel", install_args->kernels,
                       "Installed kernel release to install for; repeatable (default: uname -r)");
   install->add_option("--trust", install_args->load.trust,

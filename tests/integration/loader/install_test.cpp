@@ -172,6 +172,31 @@ TEST_CASE("an installed module's dependencies and modalias resolve through depmo
   CHECK(fingerprint(t.root) == before);
 }
 
+TEST_CASE("ckms install --all installs every configured artifact; a missing one is said and skipped",
+          "[loader][install]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+  const fs::path config = t.root / "etc" / "ckms" / "modules.d";
+  fs::create_directories(config);
+  testkit::write_text(config / "10-hello.yaml", "artifact: " + t.reference("hello") + "\n");
+  testkit::write_text(config / "20-unpublished.yaml", "artifact: oci:" + (t.layout / "hello").string() + ":9.9.9\n");
+  testkit::write_text(config / "30-pair.yaml", "artifact: " + t.reference("pair") + "\n");
+
+  const auto all = ckms(t, {"install", "--all", "--kernel", t.release});
+  INFO(all.out << all.err);
+  CHECK(all.exit_code == 3);
+  CHECK(all.err.find("20-unpublished.yaml") != std::string::npos);
+  CHECK(all.err.find("9.9.9") != std::string::npos);
+  CHECK(all.out.find("installed ckms-hello 1.0.0 for " + t.release) != std::string::npos);
+  CHECK(all.out.find("installed ckms-pair 1.0.0 for " + t.release) != std::string::npos);
+  CHECK(fs::exists(t.release_dir(t.release) / "updates" / "ckms" / "ckms_pair_b.ko"));
+
+  const auto removed = ckms(t, {"uninstall", "--all", "--kernel", t.release});
+  CHECK(removed.exit_code == 0);
+  fs::remove_all(t.root / "etc");
+  CHECK(fingerprint(t.root) == before);
+}
+
 TEST_CASE("ckms install refuses what it must not do and leaves the tree as it was", "[loader][install]") {
   const Tree& t = tree();
   const std::string before = fingerprint(t.root);
