@@ -54,7 +54,8 @@ json UninstallReport::to_json() const {
 
 namespace {
 
-constexpr std::string_view kBackupPrefix = ".ckms-backup-";
+// Not ending in .ko[.xz|.zst]: depmod, which runs while the backups exist, must not index them.
+constexpr std::string_view kBackupSuffix = ".ckms-backup";
 
 // depmod owns the index format; ckms only asks it to index the tree again.
 void run_depmod(const InstallPaths& paths, const std::string& release) {
@@ -104,7 +105,7 @@ class Transaction {
   }
 
   void back_up(const fs::path& file) {
-    const fs::path backup = file.parent_path() / (std::string(kBackupPrefix) + file.filename().string());
+    const fs::path backup = file.parent_path() / ("." + file.filename().string() + std::string(kBackupSuffix));
     std::error_code ec;
     fs::remove(backup, ec);
     if (::link(file.c_str(), backup.c_str()) != 0) fail_errno("cannot keep a copy of " + file.string());
@@ -300,12 +301,12 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
     LoadRequest load = request.load;
     load.kernel_release = release;
     load.fetch_only = true;
-    KernelInstall k{.fetched = loader::load(load,
-                                            LoaderPaths{.cache_dir = paths.cache_dir,
-                                                        .modules_root = paths.root / "lib" / "modules",
-                                                        .trust_dir = paths.trust_dir},
-                                            kernel)};
-    k.record = record_for(k.fetched);
+    LoadReport fetched = loader::load(
+        load,
+        LoaderPaths{
+            .cache_dir = paths.cache_dir, .modules_root = paths.root / "lib" / "modules", .trust_dir = paths.trust_dir},
+        kernel);
+    KernelInstall k{.record = record_for(fetched), .fetched = std::move(fetched)};
     report.kernels.push_back(std::move(k));
   }
   std::vector<std::unique_ptr<Transaction>> transactions;
