@@ -81,7 +81,7 @@ const Tree& tree() {
   const fs::path hello_source = fs::path(CKMS_SOURCE_DIR) / "examples" / "hello";
   oci::Layout hello(t->layout / "hello", oci::Layout::Mode::create_if_missing);
   for (const auto& r : {t->release, t->other}) {
-    const fs::path built = kbuild(hello_source, r, t->work / ("build-" + r));
+    const fs::path built = kbuild(hello_source, r, t->work.path());
     const std::string bytes = sign(built / "ckms_hello.ko", key);
     if (r == t->release) {
       t->hello_signed = t->work / "hello-signed.ko";
@@ -89,7 +89,7 @@ const Tree& tree() {
     }
     publish_files(hello, "ckms-hello", r, {{"ckms_hello.ko", bytes}}, {}, t->work.path());
   }
-  const fs::path pair = kbuild(kHere / "modules" / "pair", t->release, t->work / "build-pair");
+  const fs::path pair = kbuild(kHere / "modules" / "pair", t->release, t->work.path());
   oci::Layout pair_layout(t->layout / "pair", oci::Layout::Mode::create_if_missing);
   publish_files(
       pair_layout, "ckms-pair", t->release,
