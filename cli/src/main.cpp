@@ -3,6 +3,7 @@
 #include "app.hpp"
 #include "commands/build.hpp"
 #include "commands/image.hpp"
+#include "commands/install.hpp"
 #include "commands/key.hpp"
 #include "commands/lint.hpp"
 #include "commands/load.hpp"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   ckms::cli::register_source_commands(app);
   ckms::cli::register_key_commands(app);
   ckms::cli::register_load_commands(app);
+  ckms::cli::register_install_commands(app);
   ckms::cli::register_build_commands(app);
   return app.run(argc, argv);
 }

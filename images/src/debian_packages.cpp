@@ -7,7 +7,7 @@
 #include <set>
 
 #include "ckms/base/error.hpp"
-#include "process.hpp"
+#include "ckms/base/process.hpp"
 
 namespace ckms::images {
 namespace fs = std::filesystem;

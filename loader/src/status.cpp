@@ -13,6 +13,7 @@ std::string_view to_string(ModuleStatus status) {
     case ModuleStatus::loaded: return "loaded";
     case ModuleStatus::not_loaded: return "not-loaded";
     case ModuleStatus::changed: return "changed";
+    case ModuleStatus::installed: return "installed";
     case ModuleStatus::cached: return "cached";
   }
   return "unknown";
@@ -54,7 +55,8 @@ ModuleStatus live_status(Kernel& kernel, const ModuleRecord& record) {
 
 }  // namespace
 
-std::vector<StatusEntry> status(const StateStore& state, ModuleCache* cache, Kernel& kernel) {
+std::vector<StatusEntry> status(const StateStore& state, ModuleCache* cache, Kernel& kernel,
+                                const InstallRecords* installed) {
   std::vector<StatusEntry> out;
   std::set<std::tuple<std::string, std::string, std::string>> seen;  // module, version, kernel
   const std::string boot = current_boot_id();
@@ -72,6 +74,24 @@ std::vector<StatusEntry> status(const StateStore& state, ModuleCache* cache, Ker
                               .source = record.source,
                               .record = std::move(record)});
   }
+  std::set<std::tuple<std::string, std::string, std::string>> installed_seen;
+  if (installed != nullptr) {
+    for (const auto& release : installed->releases()) {
+      for (const auto& record : installed->records(release)) {
+        for (const auto& file : record.files) {
+          installed_seen.emplace(file.module, record.version, record.kernel_release);
+          out.push_back(StatusEntry{.module = file.module,
+                                    .package = record.package,
+                                    .version = record.version,
+                                    .kernel_release = record.kernel_release,
+                                    .arch = record.arch,
+                                    .status = ModuleStatus::installed,
+                                    .source = record.source});
+        }
+      }
+    }
+  }
+  seen.insert(installed_seen.begin(), installed_seen.end());
   if (cache != nullptr) {
     for (const auto& artifact : cache->artifacts()) {
       for (const auto& file : artifact.config.files) {

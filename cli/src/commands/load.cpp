@@ -126,7 +126,8 @@ void run_status(App& app, const PathArgs& args) {
   std::unique_ptr<loader::ModuleCache> cache;
   if (fs::exists(fs::path(args.cache_dir) / "oci-layout"))
     cache = std::make_unique<loader::ModuleCache>(args.cache_dir);
-  const auto entries = loader::status(state, cache.get(), kernel);
+  const loader::InstallRecords installed(args.installed_dir);
+  const auto entries = loader::status(state, cache.get(), kernel, &installed);
   if (app.options().json) {
     nlohmann::json modules = nlohmann::json::array();
     for (const auto& e : entries) modules.push_back(e.to_json());
@@ -182,6 +183,9 @@ void register_load_commands(App& app) {
   auto* status = root.add_subcommand("status", "One line per module: version, kernel, arch and state");
   add_cache_option(status, *status_args);
   add_state_option(status, *status_args);
+  status->add_option("--installed-dir", status_args->installed_dir, "Records of what `ckms install` installed")
+      ->envname("CKMS_INSTALLED_DIR")
+      ->capture_default_str();
   app.on(status, [&app, status_args] { run_status(app, *status_args); });
 }
 

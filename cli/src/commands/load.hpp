@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "app.hpp"
+#include "ckms/loader/install_records.hpp"
 #include "ckms/loader/kernel.hpp"
 #include "ckms/loader/load.hpp"
 #include "registry_flags.hpp"
@@ -17,6 +18,7 @@ struct PathArgs {
   std::string cache_dir{loader::kDefaultCacheDir};
   std::string state_dir{loader::kDefaultStateDir};
   std::string modules_dir{loader::kDefaultModulesRoot};
+  std::string installed_dir{loader::kDefaultInstallRecordsDir};  // for status
 
   loader::LoaderPaths paths() const {
     return loader::LoaderPaths{.cache_dir = cache_dir, .state_dir = state_dir, .modules_root = modules_dir};

@@ -64,6 +64,25 @@ const std::vector<std::string> kMarkers = {"network",
                                            "dependency-removed",
                                            "rollback",
                                            "bench-clean",
+                                           "install",
+                                           "install-new-files",
+                                           "install-only-indexes-changed",
+                                           "install-depmod",
+                                           "install-modinfo",
+                                           "install-modinfo-file",
+                                           "install-status",
+                                           "install-status-line",
+                                           "install-modprobe",
+                                           "install-modprobe-loaded",
+                                           "install-modprobe-remove",
+                                           "install-modprobe-removed",
+                                           "install-pair",
+                                           "install-modalias",
+                                           "install-modalias-loaded",
+                                           "install-modprobe-dependencies",
+                                           "install-modprobe-dependency",
+                                           "uninstall",
+                                           "uninstall-tree-restored",
                                            "unreachable",
                                            "offline-load",
                                            "offline-present",
@@ -242,7 +261,7 @@ std::unique_ptr<Guest> make_guest() {
   // Loads that ask the registry are ckms-full's, which `ckms` finds beside itself.
   initramfs.add_program(testkit::ckms_binary().parent_path() / "ckms-full", "/usr/bin/ckms-full");
   initramfs.add_program("/usr/bin/kmod", "/usr/bin/kmod");
-  for (const char* tool : {"insmod", "rmmod", "lsmod", "modprobe"}) {
+  for (const char* tool : {"insmod", "rmmod", "lsmod", "modprobe", "modinfo", "depmod"}) {
     initramfs.add_symlink("/usr/bin/kmod", fs::path("/usr/sbin") / tool);
   }
   run_ok(

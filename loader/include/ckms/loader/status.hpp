@@ -1,7 +1,8 @@
 #pragma once
 // `ckms status`: one line per module, like `dkms status`:
 //   ckms_hello/1.0.0, 6.1.0-56-cloud-amd64, x86_64: loaded
-// from the state records (checked against /sys/module) and the cache.
+// from the state records (checked against /sys/module), the install records (a module
+// installed into /lib/modules/<release> by `ckms install`) and the cache.
 
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/loader/cache.hpp"
+#include "ckms/loader/install_records.hpp"
 #include "ckms/loader/kernel.hpp"
 #include "ckms/loader/state.hpp"
 
@@ -19,7 +21,8 @@ enum class ModuleStatus {
   loaded,      // recorded and live, the recorded build (srcversion)
   not_loaded,  // recorded, but the kernel does not have it (removed behind ckms's back)
   changed,     // recorded, but the kernel has another build of that name
-  cached,      // in the cache, not loaded by ckms
+  installed,   // installed for its kernel by `ckms install` (beside loaded, when both)
+  cached,      // in the cache, neither loaded nor installed by ckms
 };
 
 std::string_view to_string(ModuleStatus status);
@@ -38,7 +41,8 @@ struct StatusEntry {
   nlohmann::json to_json() const;
 };
 
-// `cache` may be null (no cache directory yet).
-std::vector<StatusEntry> status(const StateStore& state, ModuleCache* cache, Kernel& kernel);
+// `cache` and `installed` may be null (no cache directory yet, no install records asked for).
+std::vector<StatusEntry> status(const StateStore& state, ModuleCache* cache, Kernel& kernel,
+                                const InstallRecords* installed = nullptr);
 
 }  // namespace ckms::loader

@@ -168,6 +168,48 @@ ckms --json load "$HELLO" --insecure-registry "$REG" $bench >/tmp/phases
 phases cold
 check bench-clean absent ckms_hello
 
+# Installed as `dkms install` installs (there into updates/dkms): the file in
+# /lib/modules/$RELEASE/updates/ckms and depmod's indexes, nothing else, so that kmod's own
+# modinfo and modprobe, and udev's modalias lookup, find the modules with no ckms involved.
+# Uninstall leaves the tree as it was, byte for byte.
+modules_tree() {
+  find "/lib/modules/$RELEASE" | sort | while read -r f; do
+    if [ -f "$f" ]; then echo "$f $(md5sum <"$f" | cut -d' ' -f1)"; else echo "$f"; fi
+  done
+}
+modules_tree >/tmp/tree-before
+OWN=/lib/modules/$RELEASE/updates/ckms
+run install 0 ckms install "$HELLO" --insecure-registry "$REG"
+modules_tree >/tmp/tree-installed
+cut -d' ' -f1 /tmp/tree-before >/tmp/names-before
+cut -d' ' -f1 /tmp/tree-installed >/tmp/names-installed
+printf '%s\n' "/lib/modules/$RELEASE/updates" "$OWN" "$OWN/ckms_hello.ko" >/tmp/names-expected
+grep -vxF -f /tmp/names-before /tmp/names-installed >/tmp/names-new
+check install-new-files cmp -s /tmp/names-new /tmp/names-expected
+# Of what was there, only depmod's indexes changed.
+grep -vxF -f /tmp/tree-installed /tmp/tree-before | grep -v "^/lib/modules/$RELEASE/modules\." >/tmp/changed
+check install-only-indexes-changed [ ! -s /tmp/changed ]
+check install-depmod grep -q "^updates/ckms/ckms_hello.ko:" "/lib/modules/$RELEASE/modules.dep"
+run install-modinfo 0 modinfo ckms_hello
+check install-modinfo-file grep -q "^filename: *$OWN/ckms_hello.ko" /tmp/out
+run install-status 0 ckms status
+check install-status-line grep -qx "ckms_hello/1.0.0, $RELEASE, x86_64: installed" /tmp/out
+run install-modprobe 0 modprobe ckms_hello
+check install-modprobe-loaded loaded ckms_hello
+run install-modprobe-remove 0 modprobe -r ckms_hello
+check install-modprobe-removed absent ckms_hello
+# A device whose modalias the pair's first module claims: what udev runs for it.
+run install-pair 0 ckms install "$REG/ckms/pair:1.0.0" --insecure-registry "$REG"
+run install-modalias 0 modprobe "pci:v0000CAFEd0000BEEFsv00000000sd00000000bc00sc00i00"
+check install-modalias-loaded loaded ckms_pair_a
+rmmod ckms_pair_a
+run install-modprobe-dependencies 0 modprobe ckms_pair_b
+check install-modprobe-dependency loaded crc_itu_t
+modprobe -r ckms_pair_b
+run uninstall 0 ckms uninstall --all
+modules_tree >/tmp/tree-after
+check uninstall-tree-restored cmp -s /tmp/tree-before /tmp/tree-after
+
 # The registry becomes unreachable: an online load fails, --offline loads from the cache.
 ip link set eth0 down
 refused unreachable 7 "" ckms load "$HELLO" --insecure-registry "$REG"

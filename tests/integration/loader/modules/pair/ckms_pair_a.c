@@ -21,3 +21,5 @@ module_exit(ckms_pair_a_exit);
 MODULE_DESCRIPTION("ckms loader test: exports a symbol");
 MODULE_LICENSE("GPL");
 MODULE_VERSION("1.0.0");
+/* What a device table gives a driver: udev asks `modprobe <modalias>` for this device. */
+MODULE_ALIAS("pci:v0000CAFEd0000BEEFsv*sd*bc*sc*i*");

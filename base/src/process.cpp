@@ -1,4 +1,4 @@
-#include "process.hpp"
+#include "ckms/base/process.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -13,7 +13,7 @@
 
 extern char** environ;
 
-namespace ckms::images {
+namespace ckms {
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
   int pipe_fds[2];
@@ -58,4 +58,4 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   return result;
 }
 
-}  // namespace ckms::images
+}  // namespace ckms

@@ -1,12 +1,13 @@
 #pragma once
-// Runs a program (searched in PATH) without a shell and waits for it; used for
-// `apt-get download`, the one Debian tool ckms calls, because apt knows the mirrors and keys.
+// Runs a program (searched in PATH) without a shell and waits for it; for the Debian tools
+// ckms calls because they own what they do: `apt-get download` (apt knows the mirrors and
+// keys) and `depmod` (kmod owns the module index format).
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
-namespace ckms::images {
+namespace ckms {
 
 struct ProcessResult {
   int exit_code = -1;  // 128+N when killed by signal N
@@ -15,4 +16,4 @@ struct ProcessResult {
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd);
 
-}  // namespace ckms::images
+}  // namespace ckms

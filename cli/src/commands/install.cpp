@@ -1,0 +1,181 @@
+// `ckms install REPO:VERSION | --all [--kernel R]... [--root DIR]`, `ckms uninstall NAME... |
+// --all`: wiring to loader/install.hpp, which decides everything.
+#include "install.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "ckms/loader/boot_config.hpp"
+#include "ckms/loader/install.hpp"
+#include "ckms/oci/printable.hpp"
+#include "load.hpp"
+
+namespace ckms::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct InstallPathArgs {
+  std::string root{"/"};
+  std::string cache_dir;
+  std::string records_dir;
+
+  fs::path under_root(std::string_view absolute) const { return fs::path(root) / fs::path(absolute).relative_path(); }
+
+  // Under --root unless named: a root's tree, cache, records, trust and configuration
+  // belong together.
+  loader::InstallPaths paths() const {
+    return loader::InstallPaths{
+        .root = root,
+        .cache_dir = cache_dir.empty() ? under_root(loader::kDefaultCacheDir) : fs::path(cache_dir),
+        .records_dir = records_dir.empty() ? under_root(loader::kDefaultInstallRecordsDir) : fs::path(records_dir),
+        .trust_dir = under_root(loader::kDefaultTrustDir)};
+  }
+};
+
+void add_path_options(CLI::App* command, InstallPathArgs& args) {
+  command->add_option("--root", args.root, "Install into DIR/lib/modules (depmod -b DIR)")->capture_default_str();
+  command
+      ->add_option("--cache-dir", args.cache_dir,
+                   "OCI layout that caches fetched artifacts (default: ROOT/var/lib/ckms)")
+      ->envname("CKMS_CACHE_DIR");
+  command
+      ->add_option("--installed-dir", args.records_dir,
+                   fmt::format("Records of what ckms installed (default: ROOT{})", loader::kDefaultInstallRecordsDir))
+      ->envname("CKMS_INSTALLED_DIR");
+}
+
+struct InstallArgs {
+  LoadArgs load;  // reference, trust, network mode, registry flags
+  std::vector<std::string> kernels;
+  InstallPathArgs paths;
+};
+
+void print_install_report(const loader::InstallReport& report) {
+  for (const auto& k : report.kernels) {
+    const auto& r = k.record;
+    fmt::print("{} {} {} for {} from {} ({})\n", k.unchanged ? "already installed" : "installed",
+               oci::printable(r.package), oci::printable(r.version), r.kernel_release,
+               k.fetched.from_cache ? "the cache" : oci::printable(report.source), r.manifest.str());
+    for (const auto& f : r.files) {
+      fmt::print("  {}: {}, signed by {}\n", oci::printable(f.module), oci::printable(f.path),
+                 oci::printable(f.signer));
+    }
+    for (const auto& f : k.replaced) fmt::print("  {}: replaced (earlier install)\n", oci::printable(f));
+  }
+}
+
+void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
+  const auto results = loader::install_configured(args.paths.under_root(loader::kDefaultConfigDir),
+                                                  {args.load.trust.begin(), args.load.trust.end()}, args.kernels,
+                                                  args.paths.paths(), kernel);
+  nlohmann::json documents = nlohmann::json::array();
+  int exit_code = kExitOk;
+  for (const auto& result : results) {
+    nlohmann::json j{{"file", result.file.string()}};
+    if (result.skipped) {
+      j["skipped"] = true;
+      if (!app.options().json) fmt::print("{}: disabled, skipped\n", result.file.string());
+    } else if (result.report) {
+      j["report"] = result.report->to_json();
+      if (!app.options().json) print_install_report(*result.report);
+    } else {
+      j["error"] = result.error->what();
+      j["exit_code"] = exit_code_for(result.error->kind());
+      fmt::print(stderr, "ckms: error: {}\n", result.error->what());
+      if (exit_code == kExitOk) exit_code = exit_code_for(result.error->kind());
+    }
+    documents.push_back(std::move(j));
+  }
+  if (app.options().json) {
+    print_json({{"configDir", args.paths.under_root(loader::kDefaultConfigDir).string()}, {"results", documents}});
+  }
+  // Each file's outcome is printed already; leave with the first failure's code.
+  if (exit_code != kExitOk) {
+    std::fflush(stdout);
+    std::exit(exit_code);
+  }
+}
+
+void run_install(App& app, const InstallArgs& args) {
+  if (args.load.all == !args.load.reference.empty())
+    fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all");
+  if (args.load.offline && args.load.offline_fallback)
+    fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
+  loader::LinuxKernel kernel;
+  if (args.load.all) {
+    run_configured(app, args, kernel);
+    return;
+  }
+  const auto report =
+      loader::install(loader::InstallRequest{.load = request_from(args.load), .kernel_releases = args.kernels},
+                      args.paths.paths(), kernel);
+  if (app.options().json) {
+    print_json(report.to_json());
+    return;
+  }
+  print_install_report(report);
+}
+
+struct UninstallArgs {
+  std::vector<std::string> names;
+  bool all = false;
+  std::vector<std::string> kernels;
+  InstallPathArgs paths;
+};
+
+void run_uninstall(App& app, const UninstallArgs& args) {
+  if (args.all == !args.names.empty()) fail(ErrorKind::usage, "name the packages or modules to uninstall, or --all");
+  const auto report = loader::uninstall(args.names, args.kernels, args.paths.paths());
+  if (app.options().json) {
+    print_json(report.to_json());
+    return;
+  }
+  for (const auto& p : report.packages) {
+    fmt::print("uninstalled {} {} from {}\n", oci::printable(p.package), oci::printable(p.version), p.kernel_release);
+    for (const auto& f : p.removed) fmt::print("  {}: removed\n", oci::printable(f));
+    for (const auto& f : p.left_changed) {
+      fmt::print("  {}: left in place, it changed since ckms installed it\n", oci::printable(f));
+    }
+  }
+}
+
+}  // namespace
+
+void register_install_commands(App& app) {
+  auto& root = app.root();
+
+  auto install_args = std::make_shared<InstallArgs>();
+  auto* install = root.add_subcommand(
+      "install", "Fetch, verify and install a module artifact into /lib/modules/<release>/updates/ckms, then depmod");
+  install->add_option("REF", install_args->load.reference, "REPO:VERSION or oci:DIR:VERSION");
+  install->add_flag("--all", install_args->load.all,
+                    fmt::format("Install every artifact configured in ROOT{}", loader::kDefaultConfigDir));
+  install->add_option("--kernel", install_args->kernels,
+                      "Installed kernel release to install for; repeatable (default: uname -r)");
+  install->add_option("--trust", install_args->load.trust,
+                      fmt::format("Trusted signing certificate (PEM/DER file or directory); repeatable (default: "
+                                  "ROOT{})",
+                                  loader::kDefaultTrustDir));
+  install->add_flag("--offline", install_args->load.offline, "Install from the cache only, without any registry");
+  install->add_flag("--offline-fallback", install_args->load.offline_fallback,
+                    "Use the cache when the registry cannot be reached");
+  add_path_options(install, install_args->paths);
+  add_registry_flags(install, install_args->load.registry);
+  app.on(install, [&app, install_args] { run_install(app, *install_args); });
+
+  auto uninstall_args = std::make_shared<UninstallArgs>();
+  auto* uninstall =
+      root.add_subcommand("uninstall", "Remove what ckms installed, by package or module name, then depmod");
+  uninstall->add_option("NAME", uninstall_args->names, "Package or module name");
+  uninstall->add_flag("--all", uninstall_args->all, "Remove everything ckms installed");
+  uninstall->add_option("--kernel", uninstall_args->kernels,
+                        "Kernel release to uninstall from; repeatable (default: every kernel)");
+  add_path_options(uninstall, uninstall_args->paths);
+  app.on(uninstall, [&app, uninstall_args] { run_uninstall(app, *uninstall_args); });
+}
+
+}  // namespace ckms::cli

@@ -1,0 +1,97 @@
+#pragma once
+// `ckms install REPO:VERSION [--kernel R]...` and `ckms uninstall`: what `dkms install` and
+// `dkms uninstall` do, for a verified artifact. The artifact is fetched and verified exactly
+// as `ckms load --fetch-only` does (digests, signatures against the trusted certificates,
+// vermagic for each kernel), then its files are placed in
+// <root>/lib/modules/<release>/updates/ckms/ by atomic rename and `depmod -a <release>` runs,
+// so that modprobe, modinfo and udev's modalias autoload find them with no ckms involved.
+//
+// All-or-nothing: every kernel is fetched and verified before any file is placed, and a
+// failure after that (a file ckms did not put there, depmod failing, a record that cannot be
+// written) restores every kernel's earlier files, records and indexes. What was installed is
+// recorded with its digests (install_records.hpp); uninstall removes exactly that and runs
+// depmod again.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ckms/base/error.hpp"
+#include "ckms/loader/install_records.hpp"
+#include "ckms/loader/kernel.hpp"
+#include "ckms/loader/load.hpp"
+
+namespace ckms::loader {
+
+struct InstallPaths {
+  // The tree installed into: <root>/lib/modules; `depmod -b <root>` unless it is "/".
+  std::filesystem::path root{"/"};
+  std::filesystem::path cache_dir{kDefaultCacheDir};
+  std::filesystem::path records_dir{kDefaultInstallRecordsDir};
+  std::filesystem::path trust_dir{kDefaultTrustDir};
+
+  std::filesystem::path release_dir(std::string_view release) const;
+};
+
+struct InstallRequest {
+  LoadRequest load;                          // what to fetch, how, and whom to trust
+  std::vector<std::string> kernel_releases;  // default: the running kernel
+};
+
+struct KernelInstall {
+  InstallRecord record;
+  std::vector<std::string> replaced;  // files of the package's earlier install, replaced or removed
+  bool unchanged = false;             // the same artifact was installed already: nothing written
+  LoadReport fetched;
+  double depmod_ms = 0;
+};
+
+struct InstallReport {
+  std::string source;
+  std::vector<KernelInstall> kernels;
+
+  nlohmann::json to_json() const;
+};
+
+InstallReport install(const InstallRequest& request, const InstallPaths& paths, Kernel& kernel);
+
+struct ConfiguredInstall {
+  std::filesystem::path file;
+  std::optional<InstallReport> report;  // set when the install succeeded
+  std::optional<Error> error;           // set when it failed
+  bool skipped = false;                 // enabled: false
+};
+
+// `ckms install --all`: every enabled artifact of a boot config directory (boot_config.hpp)
+// for `kernel_releases`; one failure does not stop the others. `trust` applies to entries
+// that name none.
+std::vector<ConfiguredInstall> install_configured(const std::filesystem::path& directory,
+                                                  const std::vector<std::filesystem::path>& trust,
+                                                  const std::vector<std::string>& kernel_releases,
+                                                  const InstallPaths& paths, Kernel& kernel);
+
+struct UninstalledPackage {
+  std::string package;
+  std::string version;
+  std::string kernel_release;
+  std::vector<std::string> removed;
+  // Files whose bytes are no longer what ckms wrote: someone else's now, left in place.
+  std::vector<std::string> left_changed;
+};
+
+struct UninstallReport {
+  std::vector<UninstalledPackage> packages;
+
+  nlohmann::json to_json() const;
+};
+
+// `names`: packages or module names; empty means every package ckms installed.
+// `kernel_releases`: empty means every kernel with records. not_found when a name matches
+// no record. A kernel whose module tree is gone (its package removed) only loses its records.
+UninstallReport uninstall(const std::vector<std::string>& names, const std::vector<std::string>& kernel_releases,
+                          const InstallPaths& paths);
+
+}  // namespace ckms::loader

@@ -1,0 +1,145 @@
+#include "ckms/loader/install_records.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <algorithm>
+
+#include "ckms/artifact/names.hpp"
+#include "ckms/base/error.hpp"
+
+namespace ckms::loader {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// A record decides what uninstall deletes: a path that is not a plain file in ckms's own
+// directory (a damaged or planted record) must never name another file.
+bool is_own_path(std::string_view path) {
+  const std::string prefix = std::string(kInstallSubdir) + "/";
+  return path.starts_with(prefix) && artifact::is_plain_file_name(path.substr(prefix.size()));
+}
+
+void check_token(std::string_view text, std::string_view what) {
+  if (!artifact::is_plain_token(text) || text.starts_with(".")) {
+    fail(ErrorKind::usage, "'{}' is not a {} ckms can record", text, what);
+  }
+}
+
+}  // namespace
+
+json InstallRecord::to_json() const {
+  json files_json = json::array();
+  for (const auto& f : files) {
+    files_json.push_back({{"path", f.path}, {"module", f.module}, {"digest", f.digest.str()}, {"signer", f.signer}});
+  }
+  return json{{"package", package},  {"version", version},         {"kernelRelease", kernel_release},
+              {"arch", arch},        {"source", source},           {"manifest", manifest.str()},
+              {"files", files_json}, {"installedAt", installed_at}};
+}
+
+InstallRecord InstallRecord::from_json(const json& j, std::string_view where) {
+  try {
+    const auto digest = [&](const json& object, const char* key) {
+      const auto parsed = ckms::Digest::try_parse(object.at(key).get<std::string>());
+      if (!parsed) fail(ErrorKind::integrity, "{}: '{}' is not a digest", where, key);
+      return *parsed;
+    };
+    InstallRecord r{.package = j.at("package").get<std::string>(),
+                    .version = j.at("version").get<std::string>(),
+                    .kernel_release = j.at("kernelRelease").get<std::string>(),
+                    .arch = j.at("arch").get<std::string>(),
+                    .source = j.at("source").get<std::string>(),
+                    .manifest = digest(j, "manifest"),
+                    .installed_at = j.at("installedAt").get<std::string>()};
+    for (const auto& f : j.at("files")) {
+      InstalledFile file{.path = f.at("path").get<std::string>(),
+                         .module = f.at("module").get<std::string>(),
+                         .digest = digest(f, "digest"),
+                         .signer = f.at("signer").get<std::string>()};
+      if (!is_own_path(file.path)) fail(ErrorKind::integrity, "{}: '{}' is not a file ckms installs", where, file.path);
+      r.files.push_back(std::move(file));
+    }
+    return r;
+  } catch (const json::exception& e) {
+    fail(ErrorKind::integrity, "{}: not a ckms install record: {}", where, e.what());
+  }
+}
+
+InstallRecords::InstallRecords(fs::path directory) : directory_(std::move(directory)) {}
+
+StateLock InstallRecords::lock() {
+  // The records say which files under /lib/modules uninstall deletes: only root's own will do.
+  ckms::ensure_private_directory(directory_, 0755, "install records directory");
+  const fs::path file = directory_ / "lock";
+  ckms::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) fail_errno("cannot open " + file.string());
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) fail_errno("cannot lock " + file.string());
+  }
+  return StateLock(std::move(fd));
+}
+
+fs::path InstallRecords::record_path(std::string_view release, std::string_view package) const {
+  check_token(release, "kernel release");
+  check_token(package, "package name");
+  return directory_ / release / (std::string(package) + ".json");
+}
+
+std::vector<std::string> InstallRecords::releases() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory_, ec)) {
+    if (entry.is_directory() && !entry.path().filename().string().starts_with(".")) {
+      out.push_back(entry.path().filename().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<InstallRecord> InstallRecords::records(std::string_view release) const {
+  std::vector<InstallRecord> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory_ / release, ec)) {
+    const fs::path& file = entry.path();
+    if (file.extension() != ".json" || file.filename().string().starts_with(".")) continue;
+    const json j = json::parse(ckms::read_file(file, 1 << 20), nullptr, false);
+    if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
+    out.push_back(InstallRecord::from_json(j, file.string()));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const InstallRecord& a, const InstallRecord& b) { return a.package < b.package; });
+  return out;
+}
+
+std::optional<InstallRecord> InstallRecords::find(std::string_view release, std::string_view package) const {
+  const fs::path file = record_path(release, package);
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  const json j = json::parse(ckms::read_file(file, 1 << 20), nullptr, false);
+  if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
+  return InstallRecord::from_json(j, file.string());
+}
+
+void InstallRecords::write(const InstallRecord& record) {
+  const fs::path file = record_path(record.kernel_release, record.package);
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  if (ec) fail(ErrorKind::io, "cannot create {}: {}", file.parent_path().string(), ec.message());
+  ckms::AtomicFile out(file);
+  out.write(record.to_json().dump(2) + "\n");
+  out.commit();
+}
+
+void InstallRecords::erase(std::string_view release, std::string_view package) {
+  const fs::path file = record_path(release, package);
+  std::error_code ec;
+  fs::remove(file, ec);
+  if (ec) fail(ErrorKind::io, "cannot remove {}: {}", file.string(), ec.message());
+  ckms::fsync_directory(file.parent_path());
+  fs::remove(file.parent_path(), ec);  // only when it was the kernel's last record
+}
+
+}  // namespace ckms::loader

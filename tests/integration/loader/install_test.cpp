@@ -1,0 +1,235 @@
+// `ckms install` / `ckms uninstall` into a root holding a Debian kernel's real module tree
+// (the unpacked linux-image, depmod'ed as its postinst would), with modules built by kbuild
+// for that kernel and really signed: the real depmod indexes what ckms placed, and kmod's own
+// modinfo and modprobe (-b/-d ROOT) find it by name, by dependency and by modalias, as udev
+// would. Uninstall must leave the tree as it was, and nothing that fails may change it.
+
+#include <catch2/catch.hpp>
+
+#include "ckms/base/digest.hpp"
+#include "ckms/base/io.hpp"
+#include "ckms/kmod/keygen.hpp"
+#include "ckms/kmod/sign.hpp"
+#include "ckms/oci/layout.hpp"
+#include "guest_kernel.hpp"
+#include "module_builds.hpp"
+#include "testkit.hpp"
+
+namespace ckms::loader::test {
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kHere = fs::path(CKMS_SOURCE_DIR) / "tests" / "integration" / "loader";
+const fs::path kFull = testkit::ckms_binary().parent_path() / "ckms-full";
+// A device the pair's first module claims by MODULE_ALIAS, as udev would ask for it.
+const std::string kModalias = "pci:v0000CAFEd0000BEEFsv00000000sd00000000bc00sc00i00";
+
+// Every path below lib/modules, and the bytes of each file outside kernel/ (the package's
+// own modules, which nothing here writes, are hard links shared with the download cache).
+std::string fingerprint(const fs::path& root) {
+  std::string out;
+  const fs::path modules = root / "lib" / "modules";
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::recursive_directory_iterator(modules)) paths.push_back(entry.path());
+  std::sort(paths.begin(), paths.end());
+  for (const auto& path : paths) {
+    const std::string relative = fs::relative(path, modules).string();
+    out += relative;
+    if (fs::is_regular_file(fs::symlink_status(path)) && relative.find("/kernel/") == std::string::npos) {
+      out += " " + ckms::digest_of(ckms::read_file(path, 1 << 30)).str();
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+struct Tree {
+  testkit::TempDir work{"ckms-install"};
+  std::string release, other;
+  fs::path root, layout, cert, untrusted_cert, hello_signed;
+
+  fs::path release_dir(const std::string& r) const { return root / "lib" / "modules" / r; }
+  std::string reference(const std::string& package) const {
+    return "oci:" + layout.string() + "/" + package + ":1.0.0";
+  }
+};
+
+// Built once: the kernel's tree under root/, a second kernel's (empty) tree, the hello
+// example for both and the pair for the first, signed and published into OCI layouts.
+const Tree& tree() {
+  static std::unique_ptr<Tree> shared;
+  if (shared) return *shared;
+  auto t = std::make_unique<Tree>();
+  const auto releases = cloud_releases();
+  t->release = releases[1];
+  t->other = releases[0];
+  const GuestKernel& kernel = guest_kernel(t->release);
+  t->root = t->work / "root";
+  fs::create_directories(t->root / "lib" / "modules" / t->other);
+  run_ok({"cp", "-al", kernel.modules().string(), t->release_dir(t->release).string()});
+  for (const auto& r : {t->release, t->other}) run_ok({"depmod", "-b", t->root.string(), r});
+
+  t->cert = t->work / "trusted.crt";
+  t->untrusted_cert = t->work / "untrusted.crt";
+  kmod::generate_signing_key(t->work / "trusted.key", t->cert, {.common_name = "ckms install test", .rsa_bits = 2048});
+  kmod::generate_signing_key(t->work / "untrusted.key", t->untrusted_cert,
+                             {.common_name = "ckms install test untrusted", .rsa_bits = 2048});
+  const auto key = kmod::SigningKey::load(t->work / "trusted.key", t->cert);
+
+  t->layout = t->work / "layout";
+  const fs::path hello_source = fs::path(CKMS_SOURCE_DIR) / "examples" / "hello";
+  oci::Layout hello(t->layout / "hello", oci::Layout::Mode::create_if_missing);
+  for (const auto& r : {t->release, t->other}) {
+    const fs::path built = kbuild(hello_source, r, t->work.path());
+    const std::string bytes = sign(built / "ckms_hello.ko", key);
+    if (r == t->release) {
+      t->hello_signed = t->work / "hello-signed.ko";
+      testkit::write_text(t->hello_signed, bytes);
+    }
+    publish_files(hello, "ckms-hello", r, {{"ckms_hello.ko", bytes}}, {}, t->work.path());
+  }
+  const fs::path pair = kbuild(kHere / "modules" / "pair", t->release, t->work.path());
+  oci::Layout pair_layout(t->layout / "pair", oci::Layout::Mode::create_if_missing);
+  publish_files(
+      pair_layout, "ckms-pair", t->release,
+      {{"ckms_pair_a.ko", sign(pair / "ckms_pair_a.ko", key)}, {"ckms_pair_b.ko", sign(pair / "ckms_pair_b.ko", key)}},
+      {}, t->work.path());
+  shared = std::move(t);
+  return *shared;
+}
+
+testkit::RunResult ckms(const Tree& t, std::vector<std::string> args, const fs::path& trust = {}) {
+  args.insert(args.begin(), kFull.string());
+  args.insert(args.end(), {"--root", t.root.string()});
+  if (args[1] == "install") args.insert(args.end(), {"--trust", (trust.empty() ? t.cert : trust).string()});
+  return testkit::run(args);
+}
+
+}  // namespace
+
+TEST_CASE("ckms install places a verified module where depmod, modinfo and modprobe find it", "[loader][install]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+
+  const auto installed = ckms(t, {"install", t.reference("hello"), "--kernel", t.release});
+  INFO(installed.out << installed.err);
+  REQUIRE(installed.exit_code == 0);
+  CHECK(installed.out.find("installed ckms-hello 1.0.0 for " + t.release) != std::string::npos);
+  const fs::path placed = t.release_dir(t.release) / "updates" / "ckms" / "ckms_hello.ko";
+  CHECK(testkit::read_text(placed) == testkit::read_text(t.hello_signed));
+  CHECK((fs::status(placed).permissions() & fs::perms::all) == fs::perms(0644));
+  CHECK(testkit::read_text(t.release_dir(t.release) / "modules.dep").find("updates/ckms/ckms_hello.ko:") !=
+        std::string::npos);
+
+  // kmod's own tools, no ckms involved.
+  const std::string modinfo = run_ok({"modinfo", "-b", t.root.string(), "-k", t.release, "ckms_hello"});
+  CHECK(modinfo.find(placed.string()) != std::string::npos);
+  CHECK(modinfo.find("ckms install test") != std::string::npos);
+  const std::string depends =
+      run_ok({"modprobe", "-d", t.root.string(), "-S", t.release, "--show-depends", "ckms_hello"});
+  CHECK(depends == "insmod " + placed.string() + " \n");
+
+  const auto status =
+      testkit::run({kFull.string(), "status", "--installed-dir", (t.root / "var/lib/ckms-installed").string(),
+                    "--state-dir", (t.work / "state").string(), "--cache-dir", (t.root / "var/lib/ckms").string()});
+  INFO(status.err);
+  CHECK(status.out.find("ckms_hello/1.0.0, " + t.release + ", x86_64: installed\n") != std::string::npos);
+
+  // Again: nothing to do, nothing touched.
+  const std::string installed_tree = fingerprint(t.root);
+  const auto again = ckms(t, {"install", t.reference("hello"), "--kernel", t.release});
+  CHECK(again.exit_code == 0);
+  CHECK(again.out.find("already installed ckms-hello") != std::string::npos);
+  CHECK(fingerprint(t.root) == installed_tree);
+
+  const auto removed = ckms(t, {"uninstall", "ckms-hello"});
+  INFO(removed.out << removed.err);
+  CHECK(removed.exit_code == 0);
+  CHECK(removed.out.find("updates/ckms/ckms_hello.ko: removed") != std::string::npos);
+  CHECK(fingerprint(t.root) == before);
+  CHECK(testkit::run({"modinfo", "-b", t.root.string(), "-k", t.release, "ckms_hello"}).exit_code != 0);
+}
+
+TEST_CASE("an installed module's dependencies and modalias resolve through depmod's indexes", "[loader][install]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+  const auto installed = ckms(t, {"install", t.reference("pair"), "--kernel", t.release});
+  INFO(installed.out << installed.err);
+  REQUIRE(installed.exit_code == 0);
+
+  const fs::path own = t.release_dir(t.release) / "updates" / "ckms";
+  const std::string depends =
+      run_ok({"modprobe", "-d", t.root.string(), "-S", t.release, "--show-depends", "ckms_pair_b"});
+  CHECK(depends.find("crc-itu-t.ko") != std::string::npos);
+  CHECK(depends.find("insmod " + (own / "ckms_pair_a.ko").string()) < depends.find((own / "ckms_pair_b.ko").string()));
+  // What udev runs for a device whose modalias the module's table matches.
+  const std::string by_alias =
+      run_ok({"modprobe", "-d", t.root.string(), "-S", t.release, "--show-depends", kModalias});
+  CHECK(by_alias == "insmod " + (own / "ckms_pair_a.ko").string() + " \n");
+
+  CHECK(ckms(t, {"uninstall", "ckms_pair_b", "--kernel", t.release}).exit_code == 0);
+  CHECK(fingerprint(t.root) == before);
+}
+
+TEST_CASE("ckms install --all installs every configured artifact; a missing one is said and skipped",
+          "[loader][install]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+  const fs::path config = t.root / "etc" / "ckms" / "modules.d";
+  fs::create_directories(config);
+  testkit::write_text(config / "10-hello.yaml", "artifact: " + t.reference("hello") + "\n");
+  testkit::write_text(config / "20-unpublished.yaml", "artifact: oci:" + (t.layout / "hello").string() + ":9.9.9\n");
+  testkit::write_text(config / "30-pair.yaml", "artifact: " + t.reference("pair") + "\n");
+
+  const auto all = ckms(t, {"install", "--all", "--kernel", t.release});
+  INFO(all.out << all.err);
+  CHECK(all.exit_code == 3);
+  CHECK(all.err.find("20-unpublished.yaml") != std::string::npos);
+  CHECK(all.err.find("9.9.9") != std::string::npos);
+  CHECK(all.out.find("installed ckms-hello 1.0.0 for " + t.release) != std::string::npos);
+  CHECK(all.out.find("installed ckms-pair 1.0.0 for " + t.release) != std::string::npos);
+  CHECK(fs::exists(t.release_dir(t.release) / "updates" / "ckms" / "ckms_pair_b.ko"));
+
+  const auto removed = ckms(t, {"uninstall", "--all", "--kernel", t.release});
+  CHECK(removed.exit_code == 0);
+  fs::remove_all(t.root / "etc");
+  CHECK(fingerprint(t.root) == before);
+}
+
+TEST_CASE("ckms install refuses what it must not do and leaves the tree as it was", "[loader][install]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+
+  SECTION("a signer that is not trusted") {
+    const auto refused = ckms(t, {"install", t.reference("hello"), "--kernel", t.release}, t.untrusted_cert);
+    CHECK(refused.exit_code == 5);
+    CHECK(refused.err.find("trusted") != std::string::npos);
+  }
+  SECTION("a kernel that is not installed") {
+    const auto refused = ckms(t, {"install", t.reference("hello"), "--kernel", "6.1.0-0-none"});
+    CHECK(refused.exit_code == 3);
+    CHECK(refused.err.find("kernel 6.1.0-0-none is not installed") != std::string::npos);
+  }
+  SECTION("nothing to uninstall") {
+    const auto refused = ckms(t, {"uninstall", "ckms-hello"});
+    CHECK(refused.exit_code == 3);
+    CHECK(refused.err.find("no package or module 'ckms-hello' was installed by ckms") != std::string::npos);
+  }
+  SECTION("a file ckms did not put there, on the second of two kernels: the first is rolled back") {
+    const fs::path foreign = t.release_dir(t.other) / "updates" / "ckms" / "ckms_hello.ko";
+    fs::create_directories(foreign.parent_path());
+    testkit::write_text(foreign, "not ckms's\n");
+    const std::string with_foreign = fingerprint(t.root);
+    const auto refused = ckms(t, {"install", t.reference("hello"), "--kernel", t.release, "--kernel", t.other});
+    INFO(refused.out << refused.err);
+    CHECK(refused.exit_code == 5);
+    CHECK(refused.err.find(foreign.string() + " is in the way and ckms did not put it there") != std::string::npos);
+    CHECK(fingerprint(t.root) == with_foreign);
+    CHECK(testkit::read_text(foreign) == "not ckms's\n");
+    fs::remove_all(t.release_dir(t.other) / "updates");
+  }
+  CHECK(fingerprint(t.root) == before);
+}
+
+}  // namespace ckms::loader::test
