@@ -116,7 +116,14 @@ Stored RegistryRepository::push_blob(const Descriptor& descriptor, Reader& conte
   MountAttempt mount = mount_from_sightings(descriptor);
   Stored stored = Stored::mounted;
   if (!mount.mounted) {
-    if (exists(descriptor)) {
+    bool present = false;
+    try {
+      present = exists(descriptor);
+    } catch (...) {
+      if (mount.session) cancel_upload(*client_, *mount.session);
+      throw;
+    }
+    if (present) {
       if (mount.session) cancel_upload(*client_, *mount.session);
       stored = Stored::present;
     } else {

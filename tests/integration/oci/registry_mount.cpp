@@ -38,8 +38,8 @@ Image push_image(Target& target, std::string_view tag) {
   const nlohmann::json config = {
       {"architecture", "amd64"}, {"os", "linux"}, {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
   const Descriptor config_descriptor = test::push_blob(target, media_type::kOciConfig, config.dump());
-  const ImageManifest manifest{std::string(media_type::kOciManifest), std::nullopt, config_descriptor, layers,
-                               std::nullopt, {}};
+  const ImageManifest manifest{
+      std::string(media_type::kOciManifest), std::nullopt, config_descriptor, layers, std::nullopt, {}};
   const std::string bytes = manifest.serialize();
   image.manifest = Descriptor::for_content(manifest.media_type, bytes);
   push_bytes(target, image.manifest, bytes);
@@ -165,8 +165,8 @@ TEST_CASE("a declined mount's upload session is the one the blob goes up in") {
   const Descriptor blob = test::push_blob(staging, media_type::kOciLayerTar, bytes);
   // staging/x stops holding the blob behind this process's back (its link goes), so the
   // mount this process tries from there is declined with a plain upload session (202).
-  const fs::path link = registry.storage() / "docker/registry/v2/repositories/staging/x/_layers/sha256" /
-                        blob.digest.hex() / "link";
+  const fs::path link =
+      registry.storage() / "docker/registry/v2/repositories/staging/x/_layers/sha256" / blob.digest.hex() / "link";
   REQUIRE(fs::remove(link));
 
   RegistryRepository destination(registry.reference("prod/x"), registry.options());

@@ -3,9 +3,9 @@
 // children before parents so the destination never holds a manifest whose blobs are
 // missing. Original bytes move unchanged, so every digest is preserved; blobs the
 // destination already has are skipped without reading them, and a blob whose source is
-// another repository of the destination's registry is mounted from there, so no byte moves. The blobs of a manifest move
-// concurrently, each streamed straight from the source's download into the destination's
-// upload, when both targets allow it (registry repositories and OCI layouts do).
+// another repository of the destination's registry is mounted from there, so no byte moves. The blobs of a manifest
+// move concurrently, each streamed straight from the source's download into the destination's upload, when both targets
+// allow it (registry repositories and OCI layouts do).
 
 #include <cstdint>
 #include <optional>

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
