@@ -35,7 +35,9 @@ PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
                           .digest = file.digest,
                           .size = file.size,
                           .annotations = {{std::string(oci::annotation::kTitle), file.file_name}}};
-    if (!target.exists(layer)) oci::push_file(target, layer, path);
+    // push_file mounts the file from another repository of the registry that this process
+    // saw holding it, and sends nothing when the target has it.
+    oci::push_file(target, layer, path);
     layers.push_back(std::move(layer));
   }
 

@@ -5,6 +5,20 @@
 #include "ckms/base/error.hpp"
 
 namespace ckms::cli {
+namespace {
+
+// Read once: a command that opens several registries (copy's source and destination, a
+// build's images and output) asks for the password for each, and stdin holds it once.
+const std::string& password_from_stdin() {
+  static const std::string password = [] {
+    std::string line;
+    std::getline(std::cin, line);
+    return line;
+  }();
+  return password;
+}
+
+}  // namespace
 
 void add_registry_flags(CLI::App* command, RegistryFlags& flags) {
   command->add_flag("--plain-http", flags.plain_http,
@@ -31,9 +45,7 @@ oci::RegistryOptions registry_options(const RegistryFlags& flags) {
   if (!flags.auth_file.empty()) options.auth_file = flags.auth_file;
   if (!flags.username.empty()) {
     if (!flags.password_stdin) fail(ErrorKind::usage, "--username needs --password-stdin");
-    std::string password;
-    std::getline(std::cin, password);
-    options.credentials = oci::Credentials{.username = flags.username, .password = password};
+    options.credentials = oci::Credentials{.username = flags.username, .password = password_from_stdin()};
   }
   return options;
 }

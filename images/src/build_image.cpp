@@ -9,6 +9,7 @@
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
 #include "ckms/images/decompress.hpp"
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/layer_unpack.hpp"
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
@@ -62,11 +63,6 @@ oci::CreatedLayer make_layer(const fs::path& tree, const fs::path& blob, const L
   return oci::create_layer(tree, blob, create);
 }
 
-void push_file_if_missing(oci::Target& destination, const oci::Descriptor& descriptor, const fs::path& file) {
-  if (destination.exists(descriptor)) return;
-  oci::push_file(destination, descriptor, file);
-}
-
 void push_bytes_if_missing(oci::Target& destination, const oci::Descriptor& descriptor, std::string_view bytes) {
   if (!destination.exists(descriptor)) oci::push_bytes(destination, descriptor, bytes);
 }
@@ -101,7 +97,7 @@ Toolchain toolchain_from_tar(const fs::path& rootfs_tar, const fs::path& work_di
   Toolchain toolchain;
   toolchain.store = std::make_shared<oci::Layout>(work_dir / "store", oci::Layout::Mode::create_if_missing);
   toolchain.layers.push_back(layer_descriptor(layer));
-  push_file_if_missing(*toolchain.store, toolchain.layers.back(), blob);
+  oci::push_file(*toolchain.store, toolchain.layers.back(), blob);
   fs::remove(blob);
   toolchain.config.env = {std::string(kDefaultPath)};
   toolchain.config.diff_ids = {layer.diff_id};
@@ -195,12 +191,13 @@ KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view rele
 
   const oci::Descriptor headers_layer = layer_descriptor(layer);
   // Children before parents, so the destination never holds a manifest with missing blobs.
+  // A toolchain layer the destination's registry holds in another repository (the base
+  // image's, or the image of a kernel built before this one) is mounted from there.
   for (const auto& shared : toolchain.layers) {
-    if (destination.exists(shared)) continue;
-    auto content = toolchain.store->fetch(shared);
-    destination.push(shared, *content);
+    oci::CopyResult copied{.root = shared};
+    oci::copy_graph(*toolchain.store, destination, shared, {}, copied);
   }
-  push_file_if_missing(destination, headers_layer, blob);
+  oci::push_file(destination, headers_layer, blob);
   fs::remove(blob);
 
   const std::int64_t created = options.source_date_epoch.value_or(build_time);

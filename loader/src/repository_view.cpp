@@ -26,7 +26,7 @@ std::unique_ptr<ckms::Reader> RepositoryView::fetch(const oci::Descriptor& descr
 }
 
 // The view is for reading: the cache is written only through Staging::commit.
-void RepositoryView::push(const oci::Descriptor& descriptor, ckms::Reader&, const ckms::ProgressFn&) {
+oci::Stored RepositoryView::push(const oci::Descriptor& descriptor, ckms::Reader&, const ckms::ProgressFn&) {
   fail(ErrorKind::internal, "{}: read-only view, cannot store {}", describe(), descriptor.digest.str());
 }
 

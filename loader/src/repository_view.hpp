@@ -17,7 +17,8 @@ class RepositoryView final : public oci::Target {
   oci::Descriptor resolve(std::string_view tag_or_digest) override;
   bool exists(const oci::Descriptor& descriptor) override;
   std::unique_ptr<ckms::Reader> fetch(const oci::Descriptor& descriptor) override;
-  void push(const oci::Descriptor& descriptor, ckms::Reader& content, const ckms::ProgressFn& progress = {}) override;
+  oci::Stored push(const oci::Descriptor& descriptor, ckms::Reader& content,
+                   const ckms::ProgressFn& progress = {}) override;
   void tag(const oci::Descriptor& manifest, std::string_view tag) override;
   std::vector<std::string> tags() override;
   std::vector<oci::Descriptor> referrers(const oci::Descriptor& subject,

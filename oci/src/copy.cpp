@@ -30,8 +30,8 @@ bool allows_concurrent_blobs(Target& target) {
 }
 
 // The source side of one blob transfer, fetched on the first read. A destination that holds
-// the blob already returns from push() without reading (its own HEAD decides), so nothing is
-// fetched and the copy needs no HEAD of its own. It also ends the transfer early once another
+// the blob already, or mounts it, returns from push() without reading (its own mount and HEAD
+// decide), so nothing is fetched and the copy needs no HEAD of its own. It also ends the transfer early once another
 // blob of the same copy has failed: the copy fails anyway, and the registry should not
 // receive bytes nobody will commit.
 class DeferredFetch final : public Reader {
@@ -102,8 +102,8 @@ class GraphCopier {
       return;
     }
     push_bytes(destination_, node, bytes);
-    ++result_.blobs_copied;
-    result_.bytes_copied += bytes.size();
+    ++result_.blobs_uploaded;
+    result_.bytes_uploaded += bytes.size();
   }
 
  private:
@@ -135,6 +135,9 @@ class GraphCopier {
 
   void copy_blob(const Descriptor& blob, const std::atomic<bool>& stop) {
     notify([&](CopyObserver& observer) { observer.started(blob); });
+    // The source's manifest names the blob, so the source holds it: a destination on the same
+    // registry can mount it from there.
+    if (auto* repository = dynamic_cast<RegistryRepository*>(&source_)) repository->note_holds(blob);
     for (int attempt = 1;; ++attempt) {
       DeferredFetch content(source_, blob, stop);
       ProgressFn progress;
@@ -144,9 +147,13 @@ class GraphCopier {
         };
       }
       try {
-        destination_.push(blob, content, progress);
-        if (!content.fetched()) {
+        const Stored stored = destination_.push(blob, content, progress);
+        if (stored == Stored::present) {
           note_skipped(blob);
+          return;
+        }
+        if (stored == Stored::mounted) {
+          note_mounted(blob);
           return;
         }
         break;
@@ -157,8 +164,8 @@ class GraphCopier {
     }
     {
       const std::lock_guard lock(mutex_);
-      ++result_.blobs_copied;
-      result_.bytes_copied += static_cast<std::uint64_t>(blob.size);
+      ++result_.blobs_uploaded;
+      result_.bytes_uploaded += static_cast<std::uint64_t>(blob.size);
     }
     notify([&](CopyObserver& observer) { observer.finished(blob, CopyObserver::Outcome::copied); });
   }
@@ -166,9 +173,17 @@ class GraphCopier {
   void note_skipped(const Descriptor& node) {
     {
       const std::lock_guard lock(mutex_);
-      ++result_.blobs_skipped;
+      ++result_.blobs_present;
     }
     notify([&](CopyObserver& observer) { observer.finished(node, CopyObserver::Outcome::skipped); });
+  }
+
+  void note_mounted(const Descriptor& blob) {
+    {
+      const std::lock_guard lock(mutex_);
+      ++result_.blobs_mounted;
+    }
+    notify([&](CopyObserver& observer) { observer.finished(blob, CopyObserver::Outcome::mounted); });
   }
 
   template <typename Call>

@@ -128,9 +128,10 @@ std::unique_ptr<Reader> Layout::fetch(const Descriptor& descriptor) {
                   fmt::format("blob {} in {}", descriptor.digest.str(), describe()));
 }
 
-void Layout::push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress) {
+Stored Layout::push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress) {
   const fs::path file = blob_path(descriptor.digest);
-  if (!exists(descriptor)) {
+  const Stored stored = exists(descriptor) ? Stored::present : Stored::uploaded;
+  if (stored == Stored::uploaded) {
     std::error_code ec;
     fs::create_directories(file.parent_path(), ec);
     AtomicFile out(file, descriptor.digest.algorithm());
@@ -150,7 +151,7 @@ void Layout::push(const Descriptor& descriptor, Reader& content, const ProgressF
       IndexLock lock(directory_, LOCK_EX);
       ImageIndex index = read_index(directory_);
       for (const auto& entry : index.manifests) {
-        if (entry.digest == descriptor.digest && entry.annotations.empty()) return;
+        if (entry.digest == descriptor.digest && entry.annotations.empty()) return stored;
       }
       Descriptor entry = descriptor;
       entry.annotations.clear();
@@ -159,6 +160,7 @@ void Layout::push(const Descriptor& descriptor, Reader& content, const ProgressF
       write_index(directory_, index);
     }
   }
+  return stored;
 }
 
 void Layout::tag(const Descriptor& manifest, std::string_view tag) {

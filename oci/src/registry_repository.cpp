@@ -89,8 +89,11 @@ bool RegistryRepository::exists(const Descriptor& descriptor) {
   request.url = client_->url(fmt::format("{}/{}", blob_or_manifest(descriptor), descriptor.digest.str()));
   if (media_type::is_manifest_or_index(descriptor.media_type)) request.headers.push_back(manifest_accept_header());
   const HttpResponse response = client_->send(request, client_->pull_scope());
-  if (response.status == 200) return true;
   if (response.status == 404) return false;
+  if (response.status == 200) {
+    if (!media_type::is_manifest_or_index(descriptor.media_type)) note_holds(descriptor);
+    return true;
+  }
   client_->fail_reply(response, fmt::format("checking {}", descriptor.describe()));
 }
 
@@ -100,6 +103,8 @@ std::unique_ptr<Reader> RegistryRepository::fetch(const Descriptor& descriptor) 
   if (media_type::is_manifest_or_index(descriptor.media_type)) request.headers.push_back(manifest_accept_header());
   std::string what = fmt::format("{} in {}", descriptor.digest.str(), describe());
   auto body = std::make_unique<ResumingBlobReader>(*client_, std::move(request), what);
+  // The registry answered the GET: it holds the blob, which makes it a mount source.
+  if (!media_type::is_manifest_or_index(descriptor.media_type)) note_holds(descriptor);
   return verified(std::move(body), descriptor, std::move(what));
 }
 

@@ -14,6 +14,7 @@
 #include "ckms/oci/registry.hpp"
 #include "ckms/oci/verifying_reader.hpp"
 #include "registry_client.hpp"
+#include "registry_sightings.hpp"
 
 namespace ckms::oci {
 namespace {
@@ -29,6 +30,18 @@ std::string upload_location(const HttpResponse& response, RegistryClient& client
     fail(ErrorKind::registry, "{}: {}: HTTP {} without a Location header", client.describe(), what, response.status);
   }
   return resolve_url(response.url, *location);
+}
+
+// POST ?mount=&from= (distribution-spec "Mounting a blob from another repository"), with one
+// token for both scopes, as the spec's token service requires: push on this repository and
+// pull on the source. No token for either repository alone is ever sent with it.
+HttpResponse ask_mount(RegistryClient& client, const Descriptor& blob, std::string_view from_repository) {
+  HttpRequest request;
+  request.method = "POST";
+  request.url = client.url(
+      fmt::format("blobs/uploads/?mount={}&from={}", url_escape(blob.digest.str()), url_escape(from_repository)));
+  const Scopes scopes{repository_scope(client.reference().repository, true), repository_scope(from_repository, false)};
+  return client.send(request, scopes);
 }
 
 // Cancels an upload session we abandon, so the registry can drop its partial data; a failure
@@ -62,13 +75,11 @@ class ProgressReader final : public Reader {
 
 }  // namespace
 
-void RegistryRepository::push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress) {
-  if (media_type::is_manifest_or_index(descriptor.media_type)) {
-    push_manifest(descriptor, content);
-    if (progress) progress(static_cast<std::uint64_t>(descriptor.size));
-  } else {
-    push_blob(descriptor, content, progress);
-  }
+Stored RegistryRepository::push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress) {
+  if (!media_type::is_manifest_or_index(descriptor.media_type)) return push_blob(descriptor, content, progress);
+  push_manifest(descriptor, content);
+  if (progress) progress(static_cast<std::uint64_t>(descriptor.size));
+  return Stored::uploaded;
 }
 
 void RegistryRepository::push_manifest(const Descriptor& descriptor, Reader& content) {
@@ -101,11 +112,32 @@ void RegistryRepository::push_manifest(const Descriptor& descriptor, Reader& con
   if (subject && !response.headers.get("oci-subject")) update_referrers_tag(entry, *subject);
 }
 
-void RegistryRepository::push_blob(const Descriptor& descriptor, Reader& content, const ProgressFn& progress) {
-  if (exists(descriptor)) {
-    if (progress) progress(static_cast<std::uint64_t>(descriptor.size));
-    return;
+Stored RegistryRepository::push_blob(const Descriptor& descriptor, Reader& content, const ProgressFn& progress) {
+  MountAttempt mount = mount_from_sightings(descriptor);
+  Stored stored = Stored::mounted;
+  if (!mount.mounted) {
+    bool present = false;
+    try {
+      present = exists(descriptor);
+    } catch (...) {
+      if (mount.session) cancel_upload(*client_, *mount.session);
+      throw;
+    }
+    if (present) {
+      if (mount.session) cancel_upload(*client_, *mount.session);
+      stored = Stored::present;
+    } else {
+      upload_blob(descriptor, content, progress, std::move(mount.session));
+      stored = Stored::uploaded;
+    }
   }
+  if (stored != Stored::uploaded && progress) progress(static_cast<std::uint64_t>(descriptor.size));
+  note_holds(descriptor);
+  return stored;
+}
+
+void RegistryRepository::upload_blob(const Descriptor& descriptor, Reader& content, const ProgressFn& progress,
+                                     std::optional<std::string> session) {
   const std::string what = fmt::format("pushing {}", descriptor.describe());
   VerifyingReader verifier(content, descriptor.digest, descriptor.size, what);
   const RegistryOptions& options = client_->options();
@@ -113,9 +145,12 @@ void RegistryRepository::push_blob(const Descriptor& descriptor, Reader& content
   HttpRequest start;
   start.method = "POST";
   start.url = client_->url("blobs/uploads/");
-  const HttpResponse started = client_->send(start, client_->push_scope());
-  if (started.status != 202) client_->fail_reply(started, what + ": starting the upload");
-  std::string location = upload_location(started, *client_, what);
+  if (!session) {
+    const HttpResponse started = client_->send(start, client_->push_scope());
+    if (started.status != 202) client_->fail_reply(started, what + ": starting the upload");
+    session = upload_location(started, *client_, what);
+  }
+  std::string location = std::move(*session);
 
   try {
     HttpRequest finish;
@@ -162,24 +197,48 @@ void RegistryRepository::push_blob(const Descriptor& descriptor, Reader& content
   }
 }
 
+RegistryRepository::MountAttempt RegistryRepository::mount_from_sightings(const Descriptor& blob) {
+  const std::string registry = client_->base_url();
+  for (const std::string& source : BlobSightings::instance().holders(registry, blob.digest)) {
+    if (source == reference().repository) continue;
+    {
+      const std::lock_guard lock(refused_mutex_);
+      if (refused_sources_.contains(source)) continue;
+    }
+    const HttpResponse response = ask_mount(*client_, blob, source);
+    if (response.status == 201) return {.mounted = true};
+    if (response.status == 202) {
+      // The source no longer holds the blob (or the registry does not mount): the session it
+      // opened is the one the upload goes into, if an upload is needed.
+      BlobSightings::instance().forget(registry, blob.digest, source);
+      return {.session = upload_location(response, *client_, "mounting " + blob.digest.str())};
+    }
+    // Refused (typically 401: no pull on the source for us): the blob goes up the plain way.
+    const std::lock_guard lock(refused_mutex_);
+    refused_sources_.insert(source);
+  }
+  return {};
+}
+
 bool RegistryRepository::mount(const Descriptor& blob, std::string_view from_repository) {
   if (!is_valid_repository(from_repository)) {
     fail(ErrorKind::usage, "{}: '{}' is not a repository name", describe(), from_repository);
   }
-  const std::string what = fmt::format("mounting {} from {}", blob.digest.str(), from_repository);
-  HttpRequest request;
-  request.method = "POST";
-  request.url = client_->url(
-      fmt::format("blobs/uploads/?mount={}&from={}", url_escape(blob.digest.str()), url_escape(from_repository)));
-  const Scopes scopes{repository_scope(reference().repository, true), repository_scope(from_repository, false)};
-  const HttpResponse response = client_->send(request, scopes);
-  if (response.status == 201) return true;
+  const HttpResponse response = ask_mount(*client_, blob, from_repository);
+  if (response.status == 201) {
+    note_holds(blob);
+    return true;
+  }
   if (response.status == 202) {
     // The registry opened an ordinary upload instead; the caller uploads through push().
-    if (auto location = response.headers.get("location")) cancel_upload(*client_, resolve_url(response.url, *location));
+    cancel_upload(*client_, upload_location(response, *client_, "mounting " + blob.digest.str()));
     return false;
   }
-  client_->fail_reply(response, what);
+  client_->fail_reply(response, fmt::format("mounting {} from {}", blob.digest.str(), from_repository));
+}
+
+void RegistryRepository::note_holds(const Descriptor& blob) {
+  BlobSightings::instance().record(client_->base_url(), blob.digest, reference().repository);
 }
 
 }  // namespace ckms::oci

@@ -37,13 +37,12 @@ void push_bytes(Target& target, const Descriptor& descriptor, std::string_view b
   target.push(descriptor, reader);
 }
 
-void push_file(Target& target, const Descriptor& descriptor, const std::filesystem::path& file,
-               const ProgressFn& progress, int attempts) {
+Stored push_file(Target& target, const Descriptor& descriptor, const std::filesystem::path& file,
+                 const ProgressFn& progress, int attempts) {
   for (int attempt = 1;; ++attempt) {
     try {
       FileReader reader(file);
-      target.push(descriptor, reader, progress);
-      return;
+      return target.push(descriptor, reader, progress);
     } catch (const InterruptedUpload&) {
       if (attempt >= attempts) throw;
     }

@@ -222,7 +222,7 @@ RegistryFixture::RegistryFixture(RegistrySetup setup) : setup_(setup) {
                    "\n    rootcertbundle: " + (dir_ / "token.crt").string() + "\n";
   }
   write_text(dir_ / "config.yml",
-             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    "
+             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    "
              "rootdirectory: " +
                  storage_.string() + "\n  delete:\n    enabled: true\n  redirect:\n    disable: true\n" + "http:\n" +
                  http_section + auth_section);
@@ -295,6 +295,25 @@ std::vector<std::string> RegistryFixture::requested_scopes() const {
   return scopes_;
 }
 
+std::vector<std::vector<std::string>> RegistryFixture::token_requests() const {
+  std::lock_guard lock(mutex_);
+  return token_requests_;
+}
+
+void RegistryFixture::refuse_cross_repository_tokens() {
+  std::lock_guard lock(mutex_);
+  refuse_cross_repository_ = true;
+}
+
+std::vector<std::string> RegistryFixture::requests(const std::string& method_and_path) const {
+  std::vector<std::string> out;
+  std::istringstream lines(log());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("\"" + method_and_path) != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
 HttpReply RegistryFixture::issue_token(const HttpExchange& request) {
   const auto params = query_params(request.target);
   std::string subject;
@@ -308,6 +327,15 @@ HttpReply RegistryFixture::issue_token(const HttpExchange& request) {
   nlohmann::json access = nlohmann::json::array();
   {
     std::lock_guard lock(mutex_);
+    std::vector<std::string> scopes;
+    std::set<std::string> repositories;
+    for (auto [it, end] = params.equal_range("scope"); it != end; ++it) {
+      scopes.push_back(it->second);
+      const auto first = it->second.find(':'), last = it->second.rfind(':');
+      if (first != last) repositories.insert(it->second.substr(first + 1, last - first - 1));
+    }
+    token_requests_.push_back(scopes);
+    const bool refused = refuse_cross_repository_ && repositories.size() > 1;
     for (auto [it, end] = params.equal_range("scope"); it != end; ++it) {
       scopes_.push_back(it->second);
       const std::string& scope = it->second;
@@ -316,7 +344,7 @@ HttpReply RegistryFixture::issue_token(const HttpExchange& request) {
       if (first == std::string::npos || first == last) continue;
       const std::string name = scope.substr(first + 1, last - first - 1);
       // Anonymous callers get nothing: every setup that issues tokens requires a login.
-      if (subject.empty() || denied_.contains(name)) continue;
+      if (subject.empty() || denied_.contains(name) || refused) continue;
       nlohmann::json actions = nlohmann::json::array();
       std::stringstream list(scope.substr(last + 1));
       std::string action;

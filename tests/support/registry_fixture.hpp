@@ -85,6 +85,14 @@ class RegistryFixture {
   void deny(const std::string& repository);
   // Token setup: every scope the token service was asked for, in order.
   std::vector<std::string> requested_scopes() const;
+  // Token setup: the scopes of each token request, one list per request, in order.
+  std::vector<std::vector<std::string>> token_requests() const;
+  // Token setup: from now on a token request naming two repositories (a cross-repository
+  // mount's) is granted nothing, as a token service that allows no mounts answers.
+  void refuse_cross_repository_tokens();
+  // The registry's access log lines (Apache combined format) whose request line starts
+  // with `method_and_path` ("POST /v2/prod/x/blobs/uploads/?mount=").
+  std::vector<std::string> requests(const std::string& method_and_path) const;
 
  private:
   HttpReply issue_token(const HttpExchange& request);
@@ -102,6 +110,8 @@ class RegistryFixture {
   mutable std::mutex mutex_;
   std::set<std::string> denied_;
   std::vector<std::string> scopes_;
+  std::vector<std::vector<std::string>> token_requests_;
+  bool refuse_cross_repository_ = false;
   std::unique_ptr<LoopbackHttpServer> token_server_;
 };
 

@@ -43,12 +43,14 @@ void run_copy(const App& app, const CopyArgs& args) {
   if (const_cast<App&>(app).options().json) {
     print_json({{"digest", result.root.digest.str()},
                 {"mediaType", result.root.media_type},
-                {"blobsCopied", result.blobs_copied},
-                {"blobsSkipped", result.blobs_skipped},
-                {"bytesCopied", result.bytes_copied}});
+                {"blobsMounted", result.blobs_mounted},
+                {"blobsPresent", result.blobs_present},
+                {"blobsUploaded", result.blobs_uploaded},
+                {"bytesUploaded", result.bytes_uploaded}});
   } else {
-    fmt::print("{} -> {}\n{} ({} blobs copied, {} already present, {})\n", source_ref.str(), destination_ref.str(),
-               result.root.digest.str(), result.blobs_copied, result.blobs_skipped, human_size(result.bytes_copied));
+    fmt::print("{} -> {}\n{} ({} mounted, {} already present, {} uploaded: {})\n", source_ref.str(),
+               destination_ref.str(), result.root.digest.str(), result.blobs_mounted, result.blobs_present,
+               result.blobs_uploaded, human_size(result.bytes_uploaded));
   }
 }
 

@@ -270,8 +270,8 @@ class StaleListingTarget final : public oci::Target {
   oci::Descriptor resolve(std::string_view r) override { return inner_.resolve(r); }
   bool exists(const oci::Descriptor& d) override { return inner_.exists(d); }
   std::unique_ptr<ckms::Reader> fetch(const oci::Descriptor& d) override { return inner_.fetch(d); }
-  void push(const oci::Descriptor& d, ckms::Reader& content, const ckms::ProgressFn& progress) override {
-    inner_.push(d, content, progress);
+  oci::Stored push(const oci::Descriptor& d, ckms::Reader& content, const ckms::ProgressFn& progress) override {
+    return inner_.push(d, content, progress);
   }
   void tag(const oci::Descriptor& d, std::string_view t) override { inner_.tag(d, t); }
   std::vector<std::string> tags() override {

@@ -10,6 +10,7 @@
 
 #include "ckms/base/digest.hpp"
 #include "ckms/oci/layout.hpp"
+#include "registry_fixture.hpp"
 #include "testkit.hpp"
 
 namespace fs = std::filesystem;
@@ -207,4 +208,34 @@ TEST_CASE("bad input is refused with the input named and the right exit code") {
     CHECK_THAT(r.err, !Catch::Contains("internal error"));
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
+}
+
+TEST_CASE("ckms copy within one registry mounts the blobs and says so, with --password-stdin read once") {
+  ckms::testkit::RegistryFixture registry(ckms::testkit::RegistrySetup::token);
+  TempDir dir;
+  const auto layout = push_example(dir);
+  const std::string staging = registry.host() + "/staging/hello:v1";
+  const std::string password = registry.credentials().password + "\n";
+  const std::vector<std::string> login{"--plain-http", "--username", registry.credentials().username,
+                                       "--password-stdin"};
+  auto with_login = [&](std::vector<std::string> args) {
+    args.insert(args.end(), login.begin(), login.end());
+    return args;
+  };
+  require_ok(run_ckms(with_login({"--quiet", "copy", "oci:" + layout.string() + ":v1", staging}), password));
+
+  // Source and destination both need the password: stdin gives it once.
+  const auto copied =
+      run_ckms(with_login({"--json", "--quiet", "copy", staging, registry.host() + "/prod/hello:v1"}), password);
+  require_ok(copied);
+  const auto summary = nlohmann::json::parse(copied.out);
+  CHECK(summary["blobsMounted"] == 3);  // two files and the config
+  CHECK(summary["blobsPresent"] == 0);
+  CHECK(summary["blobsUploaded"] == 1);  // the manifest
+  CHECK(registry.requests("PATCH /v2/prod/hello/").empty());
+  CHECK(registry.requests("PUT /v2/prod/hello/blobs/").empty());
+
+  const auto again = run_ckms(with_login({"copy", staging, registry.host() + "/prod/hello:v2"}), password);
+  require_ok(again);
+  CHECK_THAT(again.out, Catch::Contains("(0 mounted, 1 already present, 0 uploaded: 0 B)"));
 }

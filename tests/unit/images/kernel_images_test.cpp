@@ -83,31 +83,40 @@ TEST_CASE("build images for the installed cloud kernels from Debian's packages")
     }
   }
 
-  SECTION("pushed to a registry: the same digests, the toolchain layer uploaded once") {
+  SECTION("pushed to a repository per kernel: the same digests, the toolchain layer uploaded once, then mounted") {
     if (!ckms::testkit::have_program("docker-registry")) {
       WARN("docker-registry missing: registry push not tested");
       return;
     }
     ckms::testing::LocalRegistry registry(dir.path());
     const auto pushed =
-        build(releases, tar, {"--template", registry.host() + "/ckms/kernel-build:{release}", "--plain-http"});
+        build(releases, tar, {"--template", registry.host() + "/kernels/{release}:build", "--plain-http"});
     const std::string toolchain = pushed.at("toolchainLayers").at(0).get<std::string>();
     for (std::size_t i = 0; i < releases.size(); ++i) {
       CHECK(pushed["images"][i]["digest"] == first["images"][i]["digest"]);
       const auto inspect = run({"skopeo", "inspect", "--tls-verify=false",
-                                "docker://" + registry.host() + "/ckms/kernel-build:" + releases[i]});
+                                "docker://" + registry.host() + "/kernels/" + releases[i] + ":build"});
       INFO(inspect.err);
       REQUIRE(inspect.exit_code == 0);
       CHECK(nlohmann::json::parse(inspect.out)["Labels"]["io.ckms.kernel.release"] == releases[i]);
     }
-    // The access log has one "PUT ...?digest=sha256%3A<hex>" line per completed upload.
-    const std::string needle = "digest=sha256%3A" + toolchain.substr(std::string("sha256:").size());
+    // The access log has one "PUT ...?digest=sha256%3A<hex>" line per completed upload, and
+    // one "POST ...?mount=sha256%3A<hex>&from=..." line per mount with its status.
+    const std::string hex = toolchain.substr(std::string("sha256:").size());
     std::istringstream log(registry.log());
-    int uploads = 0;
+    int uploads = 0, mounts = 0;
     for (std::string line; std::getline(log, line);) {
-      if (line.find("\"PUT ") != std::string::npos && line.find(needle) != std::string::npos) ++uploads;
+      if (line.find("\"PUT ") != std::string::npos && line.find("digest=sha256%3A" + hex) != std::string::npos) {
+        ++uploads;
+      }
+      if (line.find("\"POST ") != std::string::npos && line.find("mount=sha256%3A" + hex) != std::string::npos &&
+          line.find("\" 201 ") != std::string::npos) {
+        ++mounts;
+      }
     }
+    INFO(registry.log());
     CHECK(uploads == 1);
+    CHECK(mounts == 1);
   }
 
   SECTION("the layers are shared toolchain plus exactly what dpkg-deb unpacks") {

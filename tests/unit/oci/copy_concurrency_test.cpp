@@ -101,7 +101,7 @@ TEST_CASE("a concurrent copy preserves every digest and reports each blob once")
       copy(source, "v1", destination, "v1", CopyOptions{.observer = &observer, .concurrency = concurrency});
 
   CHECK(result.root.digest == image.manifest.digest);
-  CHECK(result.blobs_copied == 10);  // 8 layers, the config, the manifest
+  CHECK(result.blobs_uploaded == 10);  // 8 layers, the config, the manifest
   CHECK(destination.resolve("v1").digest == image.manifest.digest);
   CHECK(destination.verify().empty());
   for (const auto& layer : image.layers) {

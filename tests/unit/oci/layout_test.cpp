@@ -100,11 +100,11 @@ TEST_CASE("copy between layouts preserves digests and skips what is present") {
 
   auto first = copy(source, "1.0", destination, "1.0");
   CHECK(first.root.digest == index_descriptor.digest);
-  CHECK(first.blobs_copied == 5);  // index, manifest, config, two layers
+  CHECK(first.blobs_uploaded == 5);  // index, manifest, config, two layers
   CHECK(destination.resolve("1.0").digest == index_descriptor.digest);
   CHECK(destination.verify().empty());
   auto second = copy(source, "1.0", destination, "1.0");
-  CHECK(second.blobs_copied == 0);
+  CHECK(second.blobs_uploaded == 0);
 }
 
 TEST_CASE("two processes tagging one layout at once lose no tag") {

@@ -2,9 +2,10 @@
 // Copies a manifest or index with everything it references from one Target to another,
 // children before parents so the destination never holds a manifest whose blobs are
 // missing. Original bytes move unchanged, so every digest is preserved; blobs the
-// destination already has are skipped without reading them. The blobs of a manifest move
-// concurrently, each streamed straight from the source's download into the destination's
-// upload, when both targets allow it (registry repositories and OCI layouts do).
+// destination already has are skipped without reading them, and a blob whose source is
+// another repository of the destination's registry is mounted from there, so no byte moves. The blobs of a manifest
+// move concurrently, each streamed straight from the source's download into the destination's upload, when both targets
+// allow it (registry repositories and OCI layouts do).
 
 #include <cstdint>
 #include <optional>
@@ -40,11 +41,13 @@ struct CopyOptions {
   int blob_attempts = 3;
 };
 
+// Blobs counts manifests and indexes too: they are uploaded or found present, never mounted.
 struct CopyResult {
   Descriptor root;
-  std::uint64_t blobs_copied = 0;
-  std::uint64_t blobs_skipped = 0;
-  std::uint64_t bytes_copied = 0;
+  std::uint64_t blobs_mounted = 0;   // linked from the source repository, no bytes sent
+  std::uint64_t blobs_present = 0;   // the destination had them
+  std::uint64_t blobs_uploaded = 0;  // sent
+  std::uint64_t bytes_uploaded = 0;
 };
 
 // Resolves `source_reference` (tag or digest; empty for a layout's only manifest) in

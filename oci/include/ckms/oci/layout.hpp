@@ -20,7 +20,7 @@ class Layout final : public Target {
   Descriptor resolve(std::string_view tag_or_digest) override;
   bool exists(const Descriptor& descriptor) override;
   std::unique_ptr<Reader> fetch(const Descriptor& descriptor) override;
-  void push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) override;
+  Stored push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) override;
   void tag(const Descriptor& manifest, std::string_view tag) override;
   std::vector<std::string> tags() override;
   std::vector<Descriptor> referrers(const Descriptor& subject, std::optional<std::string_view> artifact_type) override;

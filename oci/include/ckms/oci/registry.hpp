@@ -9,7 +9,9 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,7 +81,10 @@ class RegistryRepository final : public Target {
   Descriptor resolve(std::string_view tag_or_digest) override;
   bool exists(const Descriptor& descriptor) override;
   std::unique_ptr<Reader> fetch(const Descriptor& descriptor) override;
-  void push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) override;
+  // A blob is first mounted from a repository of the same registry that this process has seen
+  // holding it (note_holds, or an earlier fetch, check or push), then checked for, then
+  // uploaded (docs/registry.md, "Cross-repository mounts").
+  Stored push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) override;
   void tag(const Descriptor& manifest, std::string_view tag) override;
   std::vector<std::string> tags() override;
   std::vector<Descriptor> referrers(const Descriptor& subject, std::optional<std::string_view> artifact_type) override;
@@ -87,18 +92,34 @@ class RegistryRepository final : public Target {
   // GET /v2/: checks that the registry speaks the API and that we can authenticate.
   void ping();
   // Cross-repository blob mount from another repository of the same registry. Returns
-  // false when the registry declined (the caller then uploads the blob).
+  // false when the registry declined (the caller then uploads the blob); a refusal (the
+  // token service grants no pull on `from_repository`) is an error.
   bool mount(const Descriptor& blob, std::string_view from_repository);
+  // Records that this repository holds `blob` (a manifest read from it references it), so
+  // that pushing the blob to another repository of the same registry mounts it from here.
+  void note_holds(const Descriptor& blob);
   void delete_manifest(const Descriptor& manifest);
 
   const RegistryReference& reference() const;
 
  private:
   void push_manifest(const Descriptor& descriptor, Reader& content);
-  void push_blob(const Descriptor& descriptor, Reader& content, const ProgressFn& progress);
+  Stored push_blob(const Descriptor& descriptor, Reader& content, const ProgressFn& progress);
+  // Tries the mount sources this process knows for `blob`: mounted, or an upload session a
+  // declined mount opened (to be used or closed), or neither.
+  struct MountAttempt {
+    bool mounted = false;
+    std::optional<std::string> session;
+  };
+  MountAttempt mount_from_sightings(const Descriptor& blob);
+  void upload_blob(const Descriptor& descriptor, Reader& content, const ProgressFn& progress,
+                   std::optional<std::string> session);
   void update_referrers_tag(const Descriptor& manifest, const Descriptor& subject);
 
   std::unique_ptr<RegistryClient> client_;
+  // Repositories whose mount the registry refused us (no pull there): not asked again.
+  std::mutex refused_mutex_;
+  std::set<std::string> refused_sources_;
 };
 
 std::unique_ptr<Target> open_registry(const RegistryReference& reference, const RegistryOptions& options);

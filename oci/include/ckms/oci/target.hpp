@@ -15,6 +15,10 @@
 
 namespace ckms::oci {
 
+// How a push left the content in the target: sent, found there already, or linked from
+// another repository of the same registry (a cross-repository mount) without sending it.
+enum class Stored { uploaded, present, mounted };
+
 class Target {
  public:
   virtual ~Target() = default;
@@ -34,8 +38,9 @@ class Target {
   virtual std::unique_ptr<Reader> fetch(const Descriptor& descriptor) = 0;
 
   // Stores content under its descriptor (a blob, or a manifest/index by media type). The
-  // target verifies digest and size before the content becomes visible.
-  virtual void push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) = 0;
+  // target verifies digest and size before the content becomes visible. Content that is
+  // present, or mounted, is not read.
+  virtual Stored push(const Descriptor& descriptor, Reader& content, const ProgressFn& progress = {}) = 0;
 
   // Points `tag` at a manifest or index that is already stored.
   virtual void tag(const Descriptor& manifest, std::string_view tag) = 0;
@@ -56,8 +61,8 @@ void push_bytes(Target& target, const Descriptor& descriptor, std::string_view b
 // Stores a file's content. A registry upload cut off after it sent content cannot be
 // resumed (InterruptedUpload); the file can be read again, so the upload starts over in a
 // new session, `attempts` times in all.
-void push_file(Target& target, const Descriptor& descriptor, const std::filesystem::path& file,
-               const ProgressFn& progress = {}, int attempts = 3);
+Stored push_file(Target& target, const Descriptor& descriptor, const std::filesystem::path& file,
+                 const ProgressFn& progress = {}, int attempts = 3);
 
 // Wraps `inner` so that it verifies `descriptor` as it streams (see VerifyingReader).
 std::unique_ptr<Reader> verified(std::unique_ptr<Reader> inner, const Descriptor& descriptor, std::string what);
