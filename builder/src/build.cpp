@@ -36,6 +36,7 @@ std::string_view to_string(KernelStatus status) {
     case KernelStatus::built: return "built";
     case KernelStatus::up_to_date: return "up-to-date";
     case KernelStatus::excluded: return "excluded";
+    case KernelStatus::no_modules: return "no-modules";
     case KernelStatus::failed: return "failed";
   }
   return "failed";
@@ -123,10 +124,15 @@ void to_json(nlohmann::json& j, const KernelResult& result) {
   if (!result.package_name.empty()) j["name"] = result.package_name;
   if (!result.package_version.empty()) j["version"] = result.package_version;
   if (!result.reason.empty()) j["reason"] = result.reason;
+  if (!result.warnings.empty()) j["warnings"] = result.warnings;
   if (!result.exclusion_reasons.empty()) j["exclusionReasons"] = result.exclusion_reasons;
   if (!result.cache_key.empty()) j["cacheKey"] = result.cache_key;
   if (!result.log_file.empty()) j["log"] = result.log_file.string();
   if (!result.log_tail.empty()) j["logTail"] = result.log_tail;
+  if (!result.error_lines.empty()) {
+    j["firstError"] = result.error_lines.front();
+    j["errorLines"] = result.error_lines;
+  }
   if (result.artifact) {
     j["artifact"] = {{"tag", result.artifact->tag}, {"digest", result.artifact->manifest.digest.str()}};
   }
@@ -158,6 +164,7 @@ void to_json(nlohmann::json& j, const BuildSummary& summary) {
         {{"built", summary.count(KernelStatus::built)},
          {"upToDate", summary.count(KernelStatus::up_to_date)},
          {"excluded", summary.count(KernelStatus::excluded)},
+         {"noModules", summary.count(KernelStatus::no_modules)},
          {"failed", summary.count(KernelStatus::failed)}}}};
 }
 

@@ -169,7 +169,8 @@ class Progress final : public builder::BuildObserver {
     std::lock_guard lock(mutex_);
     std::string line = fmt::format("{} in {}", builder::to_string(result.status), seconds(result.duration));
     if (result.status == KernelStatus::built) line += fmt::format(": {}", module_list(result));
-    if (result.status == KernelStatus::failed || result.status == KernelStatus::excluded) {
+    if (result.status == KernelStatus::failed || result.status == KernelStatus::excluded ||
+        result.status == KernelStatus::no_modules) {
       line += ": " + result.reason;
     }
     rows_[index] = {result.kernel, line};
@@ -204,10 +205,18 @@ void print_summary(const builder::BuildSummary& summary) {
                seconds(k.duration), k.log_file.empty() || !fs::exists(k.log_file) ? "-" : k.log_file.string());
   }
   for (const auto& k : summary.kernels) {
-    if (k.status == KernelStatus::excluded) {
+    for (const auto& warning : k.warnings) fmt::print(stderr, "ckms: {}: {}\n", k.kernel, warning);
+    if (k.status == KernelStatus::no_modules) {
+      fmt::print(stderr, "ckms: {}: {}\n", k.kernel, k.reason);
+    } else if (k.status == KernelStatus::excluded) {
       fmt::print(stderr, "ckms: {} excluded by dkms.conf: {}\n", k.kernel, k.reason);
     } else if (k.status == KernelStatus::failed) {
       fmt::print(stderr, "ckms: {} failed: {}\n", k.kernel, k.reason);
+      // With parallel make the first error is often far above the tail.
+      if (!k.error_lines.empty() && k.log_tail.find(k.error_lines.front()) == std::string::npos) {
+        fmt::print(stderr, "---- first errors in {} ----\n", k.log_file.string());
+        for (const auto& line : k.error_lines) fmt::print(stderr, "{}\n", line);
+      }
       if (!k.log_tail.empty()) {
         fmt::print(stderr, "---- last lines of {} ----\n{}\n----\n", k.log_file.string(), k.log_tail);
       }
@@ -216,7 +225,8 @@ void print_summary(const builder::BuildSummary& summary) {
   for (const auto& index : summary.indexes) {
     fmt::print(stderr, "ckms: {} version {}: index {}\n", summary.output, index.version, index.index.digest.str());
   }
-  if (!summary.signed_modules) {
+  // Only about what this run published: up-to-date kernels were warned about when built.
+  if (!summary.signed_modules && summary.count(KernelStatus::built) > 0) {
     fmt::print(stderr,
                "ckms: warning: the modules are UNSIGNED (--no-sign); nodes that check signatures refuse them\n");
   }
@@ -290,7 +300,8 @@ bool run_build(App& app, const BuildArgs& args) {
   const auto output = open_target(output_reference, args.registry, true);
   options.output = output.get();
 
-  Progress progress(app.options().quiet || app.options().json, labels);
+  // Progress is stderr's business whatever stdout carries: a --json build is not silent.
+  Progress progress(app.options().quiet, labels);
   const builder::BuildSummary summary = builder::build_modules(options, progress);
   // After the builds, whose first sandbox stopped the containers of dead builds: one still
   // running would keep writing into its scratch dir while it is removed.

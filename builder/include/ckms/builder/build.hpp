@@ -8,7 +8,7 @@
 //   -> build in the sandbox -> collect, sign, compress on the host -> publish
 //
 // One kernel's failure never stops the others; each ends as built, up to date, excluded
-// or failed, with its log kept.
+// no modules or failed, with its log kept.
 
 #include <chrono>
 #include <cstdint>
@@ -81,8 +81,11 @@ struct BuildOptions {
   std::string ckms_version;
 };
 
-enum class KernelStatus { built, up_to_date, excluded, failed };
-std::string_view to_string(KernelStatus status);  // "built", "up-to-date", "excluded", "failed"
+// no_modules: dkms.conf names no module (DKMS's "Zero modules specified."): the build ran,
+// as DKMS runs it, and nothing was published for the kernel.
+enum class KernelStatus { built, up_to_date, excluded, no_modules, failed };
+// "built", "up-to-date", "excluded", "no-modules", "failed"
+std::string_view to_string(KernelStatus status);
 
 struct KernelResult {
   std::string kernel;  // the release, or the image reference while the release is unknown
@@ -90,6 +93,8 @@ struct KernelResult {
   std::optional<ckms::Digest> build_image;
   KernelStatus status = KernelStatus::failed;
   std::string reason;  // why it failed, or the exclusion in one line
+  // DKMS's warnings in its words ("dkms.conf: Warning! Zero modules specified.").
+  std::vector<std::string> warnings;
   std::vector<std::string> exclusion_reasons;
   std::string package_name;
   std::string package_version;
@@ -99,6 +104,9 @@ struct KernelResult {
   std::optional<BuildPlan> plan;  // what DKMS would have run, once dkms.conf was evaluated
   std::filesystem::path log_file;
   std::string log_tail;  // the last lines of the log when the build failed
+  // The first error lines of the log when the build failed (build_log.hpp); the first is
+  // also in `reason`.
+  std::vector<std::string> error_lines;
   std::chrono::milliseconds duration{0};
 };
 
