@@ -254,9 +254,14 @@ class KernelJob {
       return;
     }
     step("resolving build image");
-    image_target_ = options_.open_target(*request_.image);
-    image_.emplace(inspect_build_image(*image_target_, oci::selector_of(*request_.image), request_.image->str(),
-                                       request_.release));
+    try {
+      image_target_ = options_.open_target(*request_.image);
+      image_.emplace(inspect_build_image(*image_target_, oci::selector_of(*request_.image), request_.image->str(),
+                                         request_.release));
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::not_found || request_.image_template.empty()) throw;
+      fail(ErrorKind::not_found, "{}", missing_build_image_message(request_, e.what()));
+    }
     release_ = image_->release;
     arch_ = image_->arch;
     source_dir_ = image_->source_dir;

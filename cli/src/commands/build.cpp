@@ -74,11 +74,19 @@ fs::path default_cache_dir() {
   fail(ErrorKind::usage, "no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME");
 }
 
-// Where build images are looked up when no template is given: a layout in the cache dir,
-// which `ckms image build --output oci:<cache dir>/images` fills.
-std::string default_image_template(const fs::path& cache_dir) {
-  if (const auto from_env = environment("CKMS_IMAGE_TEMPLATE"); !from_env.empty()) return from_env;
-  return fmt::format("oci:{}:{}", (cache_dir / "images").string(), images::kReleasePlaceholder);
+struct ImageTemplate {
+  std::string text;
+  std::string origin;  // where it came from, for messages about a missing image
+};
+
+// --image-template, else $CKMS_IMAGE_TEMPLATE, else a layout in the cache dir, which
+// `ckms image build --output oci:<cache dir>/images` fills.
+ImageTemplate image_template(const std::string& flag, const fs::path& cache_dir) {
+  if (!flag.empty()) return {flag, "--image-template"};
+  if (const auto from_env = environment("CKMS_IMAGE_TEMPLATE"); !from_env.empty()) {
+    return {from_env, "$CKMS_IMAGE_TEMPLATE"};
+  }
+  return {fmt::format("oci:{}:{}", (cache_dir / "images").string(), images::kReleasePlaceholder), "the default"};
 }
 
 kmod::Compression parse_compression(const std::string& name) {
@@ -268,12 +276,15 @@ bool run_build(App& app, const BuildArgs& args) {
   // Kernels: --kernel through the template (in place only when a template was named),
   // --build-image as given.
   const bool use_template = !options.in_place || !args.image_template.empty();
-  const std::string image_template =
-      args.image_template.empty() ? default_image_template(options.cache_dir) : args.image_template;
+  const ImageTemplate templ = image_template(args.image_template, options.cache_dir);
   std::vector<std::string> labels;
   for (const auto& release : args.kernels) {
     builder::KernelRequest request{.release = release};
-    if (use_template) request.image = oci::Reference::parse(images::image_reference(image_template, release));
+    if (use_template) {
+      request.image = oci::Reference::parse(images::image_reference(templ.text, release));
+      request.image_template = templ.text;
+      request.image_template_origin = templ.origin;
+    }
     options.kernels.push_back(std::move(request));
     labels.push_back(release);
   }

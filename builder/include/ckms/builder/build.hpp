@@ -40,7 +40,15 @@ namespace ckms::builder {
 struct KernelRequest {
   std::optional<std::string> release;
   std::optional<oci::Reference> image;
+  // The template `image` was made from and where it came from ("--image-template",
+  // "$CKMS_IMAGE_TEMPLATE", "the default"): a missing image is then explained with both.
+  std::string image_template;
+  std::string image_template_origin;
 };
+
+// The message for a kernel whose build image is missing: the kernel, the reference tried
+// and its template, what the lookup said, and the `ckms image build` command that makes it.
+std::string missing_build_image_message(const KernelRequest& request, std::string_view lookup_error);
 
 // Opens the registry repository or layout a reference names (credentials and TLS options
 // are the caller's business).
