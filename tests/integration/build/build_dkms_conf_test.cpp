@@ -81,3 +81,24 @@ TEST_CASE("CRLF dkms.conf builds; zero modules publishes nothing; the first erro
   CHECK(fk.at("reason").get<std::string>().find("ckms test: first error") != std::string::npos);
   CHECK(failed.result.err.find("UNSIGNED") == std::string::npos);
 }
+
+TEST_CASE("a --cache-dir the rootful sandbox cannot reach is refused before anything starts", "[build][dkms-conf]") {
+  if (::geteuid() != 0) SKIP("rootful sandboxes need root");
+  const auto& f = build_fixture();
+  ckms::testkit::TempDir dir("ckms-build-closed");
+  fs::permissions(dir.path(), fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
+  const fs::path closed = dir / "home";
+  fs::create_directories(closed);
+  fs::permissions(closed, fs::perms::owner_all, fs::perm_options::replace);  // a 0700 home, like /root
+  const fs::path src = dir / "src";
+  copy_hello(src);
+  const auto r = run_ckms({"build", src.string(), "-k", f.releases[1], "--image-template", f.image_template(),
+                           "--no-sign", "--cache-dir", (closed / "cache").string(), "--output",
+                           "oci:" + (dir / "out").string()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("the build sandbox's root (host uid") != std::string::npos);
+  CHECK(r.err.find("cannot pass through " + closed.string() + ";") != std::string::npos);
+  CHECK(r.err.find("setfacl -m u:") != std::string::npos);
+  CHECK(r.err.find("permission denied") == std::string::npos);
+}
