@@ -35,10 +35,9 @@ std::string missing_build_image_message(const KernelRequest& request, std::strin
   const std::string release = request.release.value_or("?");
   const std::string reference = request.image ? request.image->str() : "?";
   // A layout template is filled by --output oci:DIR, a registry template by --template.
-  const std::string destination =
-      request.image && request.image->is_layout()
-          ? fmt::format("--output oci:{}", request.image->layout().directory.string())
-          : fmt::format("--template '{}'", request.image_template);
+  const std::string destination = request.image && request.image->is_layout()
+                                      ? fmt::format("--output oci:{}", request.image->layout().directory.string())
+                                      : fmt::format("--template '{}'", request.image_template);
   return fmt::format(
       "no build image for kernel {}: tried {} (from {} template {}): {}; make it with `ckms image build --kernel {} "
       "--toolchain-tar ROOTFS.tar {}`",

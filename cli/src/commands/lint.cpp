@@ -35,8 +35,8 @@ void print_human(const builder::LintReport& report) {
     if (p.excluded) {
       fmt::print("kernel {}: excluded\n", p.kernel_release);
     } else {
-      const bool computed = std::find(report.undetermined.begin(), report.undetermined.end(), "MAKE") !=
-                            report.undetermined.end();
+      const bool computed =
+          std::find(report.undetermined.begin(), report.undetermined.end(), "MAKE") != report.undetermined.end();
       if (computed) {
         // The default below is not what runs: the build evaluates MAKE in its sandbox.
         fmt::print("kernel {}: MAKE is computed by shell logic; the build runs what it evaluates to (without it: {})\n",

@@ -27,8 +27,8 @@ TEST_CASE("CRLF dkms.conf builds; zero modules publishes nothing; the first erro
   const auto& f = build_fixture();
   const std::string& kernel = f.releases[1];
   ckms::testkit::TempDir dir("ckms-build-dkms-conf");
-  const std::vector<std::string> common = {"-k",          kernel, "--image-template", f.image_template(), "--no-sign",
-                                           "--cache-dir", f.cache_dir.string()};
+  const std::vector<std::string> common = {"-k",        kernel,        "--image-template",  f.image_template(),
+                                           "--no-sign", "--cache-dir", f.cache_dir.string()};
   const auto args = [&](const fs::path& src, const fs::path& out) {
     std::vector<std::string> a = {src.string(), "--output", "oci:" + out.string()};
     a.insert(a.end(), common.begin(), common.end());
@@ -55,9 +55,10 @@ TEST_CASE("CRLF dkms.conf builds; zero modules publishes nothing; the first erro
   // CRLF: read as DKMS >= 3.1.5 reads it, so no CR reaches make.
   const fs::path crlf = dir / "crlf";
   copy_hello(crlf);
-  ckms::testkit::write_text(crlf / "dkms.conf",
-                            with_crlf(ckms::testkit::read_text(crlf / "dkms.conf") +
-                                      "\nMAKE[0]=\"make -C ${kernel_source_dir} M=${dkms_tree}/ckms-hello/1.0.0/build\"\n"));
+  ckms::testkit::write_text(
+      crlf / "dkms.conf",
+      with_crlf(ckms::testkit::read_text(crlf / "dkms.conf") +
+                "\nMAKE[0]=\"make -C ${kernel_source_dir} M=${dkms_tree}/ckms-hello/1.0.0/build\"\n"));
   const auto built = run_ckms(args(crlf, dir / "out-crlf"));
   INFO(built.out << built.err);
   CHECK(built.exit_code == 0);
@@ -67,8 +68,8 @@ TEST_CASE("CRLF dkms.conf builds; zero modules publishes nothing; the first erro
   // The compiler's error, then 40 more lines: it is not in the tail, but in the reason.
   const fs::path broken = dir / "broken";
   copy_hello(broken);
-  ckms::testkit::write_text(broken / "hello.c", ckms::testkit::read_text(broken / "hello.c") +
-                                                    "#error \"ckms test: first error\"\n");
+  ckms::testkit::write_text(broken / "hello.c",
+                            ckms::testkit::read_text(broken / "hello.c") + "#error \"ckms test: first error\"\n");
   ckms::testkit::write_text(broken / "dkms.conf",
                             ckms::testkit::read_text(broken / "dkms.conf") +
                                 "MAKE[0]=\"make -C ${kernel_source_dir} M=${dkms_tree}/ckms-hello/1.0.0/build || "
@@ -97,9 +98,9 @@ TEST_CASE("a --cache-dir the rootful sandbox cannot reach is refused before anyt
   fs::permissions(closed, fs::perms::owner_all, fs::perm_options::replace);  // a 0700 home, like /root
   const fs::path src = dir / "src";
   copy_hello(src);
-  const auto r = run_ckms({"build", src.string(), "-k", f.releases[1], "--image-template", f.image_template(),
-                           "--no-sign", "--cache-dir", (closed / "cache").string(), "--output",
-                           "oci:" + (dir / "out").string()});
+  const auto r =
+      run_ckms({"build", src.string(), "-k", f.releases[1], "--image-template", f.image_template(), "--no-sign",
+                "--cache-dir", (closed / "cache").string(), "--output", "oci:" + (dir / "out").string()});
   INFO(r.out << r.err);
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("the build sandbox's root (host uid") != std::string::npos);

@@ -79,9 +79,8 @@ TEST_CASE("resolve: zero modules is DKMS's warning, not an error") {
   CHECK(conf.modules.empty());
   CHECK(conf.errors.empty());
   CHECK(conf.warnings == std::vector<std::string>{"Zero modules specified."});
-  const auto one = resolve({{"PACKAGE_NAME", {{0, "p"}}},
-                            {"PACKAGE_VERSION", {{0, "1"}}},
-                            {"DEST_MODULE_LOCATION", {{0, "/extra"}}}});
+  const auto one = resolve(
+      {{"PACKAGE_NAME", {{0, "p"}}}, {"PACKAGE_VERSION", {{0, "1"}}}, {"DEST_MODULE_LOCATION", {{0, "/extra"}}}});
   CHECK(one.warnings.empty());
 }
 
