@@ -87,11 +87,6 @@ BuildSummary build_modules(const BuildOptions& options, BuildObserver& observer)
     context.certificate_digest = ckms::digest_of_file(options.signing->cert_file);
   }
   if (!options.in_place) {
-    // runc enters the image's unpacked tree from inside the user namespace (bind-mount
-    // sources such as the work dir are opened outside it).
-    SandboxSpec spec;
-    spec.mode = options.mode;
-    require_sandbox_traversal(spec, options.cache_dir, "--cache-dir");
     context.unpack_cache =
         std::make_unique<oci::UnpackCache>(options.cache_dir / "unpack", unpack_cache_group(options));
   }

@@ -20,6 +20,7 @@
 #include "ckms/base/temp_dir.hpp"
 #include "ckms/builder/build.hpp"
 #include "ckms/builder/build_source.hpp"
+#include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/scratch_dir.hpp"
 #include "ckms/builder/stop.hpp"
 #include "ckms/images/resolve.hpp"
@@ -306,8 +307,15 @@ bool run_build(App& app, const BuildArgs& args) {
   builder::place_source(args.source, work.path(), options, [&app](const oci::Reference& reference) {
     if (!app.options().quiet) fmt::print(stderr, "fetching source {}\n", reference.str());
   });
-  // Only once the source is in hand, since opening the output creates a layout: a build
-  // whose source is missing or cannot be fetched leaves nothing behind.
+  if (!options.in_place) {
+    // runc enters the image's unpacked tree in the cache from inside the user namespace
+    // (bind-mount sources such as the work dir are opened outside it).
+    builder::SandboxSpec spec;
+    spec.mode = options.mode;
+    builder::require_sandbox_traversal(spec, options.cache_dir, "--cache-dir");
+  }
+  // Only once the source and the cache are known good, since opening the output creates a
+  // layout: a build that cannot start leaves nothing behind.
   const auto output = open_target(output_reference, args.registry, true);
   options.output = output.get();
 

@@ -107,4 +107,5 @@ TEST_CASE("a --cache-dir the rootful sandbox cannot reach is refused before anyt
   CHECK(r.err.find("cannot pass through " + closed.string() + ";") != std::string::npos);
   CHECK(r.err.find("setfacl -m u:") != std::string::npos);
   CHECK(r.err.find("permission denied") == std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "out"));
 }
