@@ -89,15 +89,24 @@ std::vector<LintFinding> hard_coded_paths(std::string_view text, const std::stri
       }
     } else if (rest.starts_with("/usr/src/")) {
       const std::string name = component_after(text, i, "/usr/src/");
-      const bool headers = name.starts_with("linux") || name == "kernels";
-      found.push_back(
-          {Severity::warning, line,
-           headers ? fmt::format("hard-coded {}: kernel headers are where $kernel_source_dir says in a build image; "
-                                 "use $kernel_source_dir",
-                                 quote_input("/usr/src/" + name, 64))
-                   : fmt::format("hard-coded {}: another package's source, absent from the build sandbox; the "
-                                 "package that installs it would provide it (BUILD_DEPENDS)",
-                                 quote_input("/usr/src/" + name, 64))});
+      const std::string path = quote_input("/usr/src/" + name, 64);
+      std::string message;
+      if (name.starts_with("linux") || name == "kernels") {
+        message = fmt::format(
+            "hard-coded {}: kernel headers are where $kernel_source_dir says in a build image; use $kernel_source_dir",
+            path);
+      } else if (name.empty() || (!package.empty() && name.starts_with(package))) {
+        message = fmt::format(
+            "hard-coded {}: this package's source is at $dkms_tree/$module/$module_version/build in the build "
+            "sandbox, which has no copy under /usr/src",
+            path);
+      } else {
+        message = fmt::format(
+            "hard-coded {}: another package's source, absent from the build sandbox; the package that installs it "
+            "would provide it (BUILD_DEPENDS)",
+            path);
+      }
+      found.push_back({Severity::warning, line, std::move(message)});
     }
   }
   return found;
