@@ -95,7 +95,7 @@ std::vector<LintFinding> hard_coded_paths(std::string_view text, const std::stri
         message = fmt::format(
             "hard-coded {}: kernel headers are where $kernel_source_dir says in a build image; use $kernel_source_dir",
             path);
-      } else if (name.empty() || (!package.empty() && name.starts_with(package))) {
+      } else if (name.empty() || (!package.empty() && (name == package || name.starts_with(package + "-")))) {
         message = fmt::format(
             "hard-coded {}: this package's source is at $dkms_tree/$module/$module_version/build in the build "
             "sandbox, which has no copy under /usr/src",
