@@ -48,6 +48,8 @@ TEST_CASE("a build that cannot start creates no output layout") {
 
 TEST_CASE("a missing build image names the kernel, the reference, its template and the command that makes it") {
   testkit::TempDir dir;
+  // A rootful build sandbox must pass through to the cache.
+  fs::permissions(dir.path(), fs::perms::others_exec, fs::perm_options::add);
   fs::create_directories(dir / "src");
   testkit::write_text(dir / "src/dkms.conf", "PACKAGE_NAME=x\nPACKAGE_VERSION=1\n");
   const fs::path cache = dir / "cache";
