@@ -205,6 +205,10 @@ class Progress final : public builder::BuildObserver {
   std::mutex mutex_;
 };
 
+bool has_line(const std::string& text, const std::string& line) {
+  return ("\n" + text + "\n").find("\n" + line + "\n") != std::string::npos;
+}
+
 void print_summary(const builder::BuildSummary& summary) {
   std::size_t width = 6;
   for (const auto& k : summary.kernels) width = std::max(width, k.kernel.size());
@@ -222,7 +226,7 @@ void print_summary(const builder::BuildSummary& summary) {
     } else if (k.status == KernelStatus::failed) {
       fmt::print(stderr, "ckms: {} failed: {}\n", k.kernel, k.reason);
       // With parallel make the first error is often far above the tail.
-      if (!k.error_lines.empty() && k.log_tail.find(k.error_lines.front()) == std::string::npos) {
+      if (!k.error_lines.empty() && !has_line(k.log_tail, k.error_lines.front())) {
         fmt::print(stderr, "---- first errors in {} ----\n", k.log_file.string());
         for (const auto& line : k.error_lines) fmt::print(stderr, "{}\n", line);
       }
