@@ -31,11 +31,25 @@ std::optional<gid_t> unpack_cache_group(const BuildOptions& options) {
 
 }  // namespace
 
+std::string missing_build_image_message(const KernelRequest& request, std::string_view lookup_error) {
+  const std::string release = request.release.value_or("?");
+  const std::string reference = request.image ? request.image->str() : "?";
+  // A layout template is filled by --output oci:DIR, a registry template by --template.
+  const std::string destination = request.image && request.image->is_layout()
+                                      ? fmt::format("--output oci:{}", request.image->layout().directory.string())
+                                      : fmt::format("--template '{}'", request.image_template);
+  return fmt::format(
+      "no build image for kernel {}: tried {} (from {} template {}): {}; make it with `ckms image build --kernel {} "
+      "--toolchain-tar ROOTFS.tar {}`",
+      release, reference, request.image_template_origin, request.image_template, lookup_error, release, destination);
+}
+
 std::string_view to_string(KernelStatus status) {
   switch (status) {
     case KernelStatus::built: return "built";
     case KernelStatus::up_to_date: return "up-to-date";
     case KernelStatus::excluded: return "excluded";
+    case KernelStatus::no_modules: return "no-modules";
     case KernelStatus::failed: return "failed";
   }
   return "failed";
@@ -123,10 +137,15 @@ void to_json(nlohmann::json& j, const KernelResult& result) {
   if (!result.package_name.empty()) j["name"] = result.package_name;
   if (!result.package_version.empty()) j["version"] = result.package_version;
   if (!result.reason.empty()) j["reason"] = result.reason;
+  if (!result.warnings.empty()) j["warnings"] = result.warnings;
   if (!result.exclusion_reasons.empty()) j["exclusionReasons"] = result.exclusion_reasons;
   if (!result.cache_key.empty()) j["cacheKey"] = result.cache_key;
   if (!result.log_file.empty()) j["log"] = result.log_file.string();
   if (!result.log_tail.empty()) j["logTail"] = result.log_tail;
+  if (!result.error_lines.empty()) {
+    j["firstError"] = result.error_lines.front();
+    j["errorLines"] = result.error_lines;
+  }
   if (result.artifact) {
     j["artifact"] = {{"tag", result.artifact->tag}, {"digest", result.artifact->manifest.digest.str()}};
   }
@@ -158,6 +177,7 @@ void to_json(nlohmann::json& j, const BuildSummary& summary) {
         {{"built", summary.count(KernelStatus::built)},
          {"upToDate", summary.count(KernelStatus::up_to_date)},
          {"excluded", summary.count(KernelStatus::excluded)},
+         {"noModules", summary.count(KernelStatus::no_modules)},
          {"failed", summary.count(KernelStatus::failed)}}}};
 }
 

@@ -20,6 +20,7 @@
 #include "ckms/base/time.hpp"
 #include "ckms/builder/build_cache.hpp"
 #include "ckms/builder/build_image_source.hpp"
+#include "ckms/builder/build_log.hpp"
 #include "ckms/builder/build_script.hpp"
 #include "ckms/builder/collect.hpp"
 #include "ckms/builder/dkms_conf_eval.hpp"
@@ -37,6 +38,7 @@ namespace {
 
 constexpr std::string_view kEvaluationDump = "dkms.conf.vars";
 constexpr std::size_t kLogTailLines = 30;
+constexpr std::uintmax_t kErrorScanBytes = 8 << 20;  // where the first errors are looked for
 constexpr std::size_t kMaxKernelFileBytes = 16 << 20;
 
 // One kernel's scratch space. The sandbox sees `tree` as DKMS's /var/lib/dkms and `out`
@@ -82,20 +84,22 @@ void write_log(const fs::path& log, std::string_view text, bool truncate) {
   }
 }
 
-// The end of a file, at most `window` bytes: logs can be large, and only their end is shown.
-std::string file_end(const fs::path& file, std::uintmax_t window) {
+// At most `window` bytes of a file, from its start or its end: logs can be large.
+std::string file_part(const fs::path& file, std::uintmax_t window, bool from_end) {
   std::error_code ec;
   const auto size = fs::file_size(file, ec);
   if (ec) return {};
   const ckms::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return {};
-  const auto start = size > window ? size - window : 0;
-  std::string text(static_cast<std::size_t>(size - start), '\0');
+  const auto start = from_end && size > window ? size - window : 0;
+  std::string text(static_cast<std::size_t>(std::min(size - start, window)), '\0');
   const ssize_t n = ::pread(fd.get(), text.data(), text.size(), static_cast<off_t>(start));
   if (n <= 0) return {};
   text.resize(static_cast<std::size_t>(n));
   return text;
 }
+
+std::string file_end(const fs::path& file, std::uintmax_t window) { return file_part(file, window, true); }
 
 std::string log_tail(const fs::path& log, std::size_t lines) {
   std::string text = file_end(log, 64 << 10);
@@ -183,9 +187,12 @@ class KernelJob {
       log(evaluation_notes_ + fmt::format("ckms: excluded by dkms.conf: {}\n", result_.reason));
       return KernelStatus::excluded;
     }
-    if (plan.modules.empty()) fail(ErrorKind::build, "dkms.conf names no module to build");
-
     build(plan, env);
+    if (plan.modules.empty()) {
+      result_.reason = "dkms.conf names no module: nothing published for this kernel";
+      log(fmt::format("ckms: {}\n", result_.reason));
+      return KernelStatus::no_modules;
+    }
     collect(plan);
     publish();
     return KernelStatus::built;
@@ -223,6 +230,7 @@ class KernelJob {
     log(evaluation_notes_ + fmt::format("ckms: error: {}\n", result_.reason));
     evaluation_notes_.clear();
     result_.log_tail = log_tail(result_.log_file, kLogTailLines);
+    result_.error_lines = first_error_lines(file_part(result_.log_file, kErrorScanBytes, false));
   }
 
   void cleanup() {
@@ -246,9 +254,14 @@ class KernelJob {
       return;
     }
     step("resolving build image");
-    image_target_ = options_.open_target(*request_.image);
-    image_.emplace(inspect_build_image(*image_target_, oci::selector_of(*request_.image), request_.image->str(),
-                                       request_.release));
+    try {
+      image_target_ = options_.open_target(*request_.image);
+      image_.emplace(inspect_build_image(*image_target_, oci::selector_of(*request_.image), request_.image->str(),
+                                         request_.release));
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::not_found || request_.image_template.empty()) throw;
+      fail(ErrorKind::not_found, "{}", missing_build_image_message(request_, e.what()));
+    }
     release_ = image_->release;
     arch_ = image_->arch;
     source_dir_ = image_->source_dir;
@@ -508,6 +521,12 @@ class KernelJob {
     if (!resolved.errors.empty()) {
       fail(ErrorKind::build, "dkms.conf: {}", join(resolved.errors, "; "));
     }
+    // DKMS prints its warnings on each reading; the result keeps those of the last one.
+    result_.warnings.clear();
+    for (const auto& warning : resolved.warnings) {
+      result_.warnings.push_back(fmt::format("dkms.conf: Warning! {}", warning));
+      evaluation_notes_ += result_.warnings.back() + "\n";
+    }
     return resolved;
   }
 
@@ -528,7 +547,9 @@ class KernelJob {
     }
     if (run.exit_code != 0) {
       fail_on_limits(run, "the build");
-      fail(ErrorKind::build, "{} (see the log)", describe_script_exit(run.exit_code));
+      const auto errors = first_error_lines(file_part(result_.log_file, kErrorScanBytes, false), 1);
+      fail(ErrorKind::build, "{}{} (see the log)", describe_script_exit(run.exit_code),
+           errors.empty() ? "" : ": " + errors.front());
     }
   }
 

@@ -1,4 +1,5 @@
-// read_conf's post-processing (dkms 3.0.10, /usr/sbin/dkms), statement by statement.
+// read_conf's post-processing (dkms 3.0.10, /usr/sbin/dkms), statement by statement, with
+// the later 3.x changes named where they apply.
 #include "ckms/builder/dkms_conf.hpp"
 
 #include <algorithm>
@@ -282,9 +283,10 @@ DkmsConf resolve_dkms_conf(const RawVariables& raw, const DkmsEnvironment& env) 
     conf.clean = fmt::format("make -C {} M={} clean", env.kernel_source_dir,
                              env.build_dir(conf.package_name, conf.package_version));
   }
-  if (conf.modules.empty()) {
-    conf.errors.emplace_back("No 'DEST_MODULE_LOCATION' directive specified.");
-  }
+  // dkms 3.0.11 ("emit only a warning if dkms.conf specifies zero modules") replaced
+  // 3.0.10's error "No 'DEST_MODULE_LOCATION' directive specified." with this warning; the
+  // build then runs make and installs nothing.
+  if (conf.modules.empty()) conf.warnings.emplace_back("Zero modules specified.");
   if (conf.package_name.empty()) {
     conf.errors.emplace_back("No 'PACKAGE_NAME' directive specified.");
   }

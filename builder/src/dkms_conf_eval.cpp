@@ -39,13 +39,16 @@ std::string evaluation_script(const DkmsEnvironment& env, const std::string& con
   script +=
       "__ckms_tmp=$(mktemp) || exit 70\n"
       "cd -- \"$(dirname -- \"$__ckms_conf\")\" || exit 71\n"
+      // safe_source's CR (dkms >= 3.1.5): the CR that CRLF line endings leave at the end
+      // of a value is cut when the value is printed.
+      "readonly __ckms_cr=$'\\r'\n"
       // safe_source: source in a subshell with stdout discarded, then print every element
       // through the same unquoted echo, so values are word-split and re-read as DKMS does.
       "( exec >\"$__ckms_tmp\"\n"
       "  . \"$__ckms_conf\" >/dev/null\n"
       "  for _export_env in $__ckms_names; do\n"
       "    for _i in $(eval echo \\${!$_export_env[@]}); do\n"
-      "      eval echo '$_export_env[$_i]=\\\"${'$_export_env'[$_i]}\\\"'\n"
+      "      eval echo '$_export_env[$_i]=\\\"${'$_export_env'[$_i]%$__ckms_cr}\\\"'\n"
       "    done\n"
       "  done\n"
       "  for directive in $(set | grep ^DKMS_DIRECTIVE | cut -d = -f 2-3); do\n"

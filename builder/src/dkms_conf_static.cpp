@@ -701,6 +701,14 @@ class Interpreter {
     if (tokens[i].w.plain && (command == ":" || command == "true") && i + 1 == tokens.size() && i == first) {
       return;
     }
+    if (tokens[i].w.plain && command == "\r" && i + 1 == tokens.size() && i == first) {
+      // The empty line of a CRLF file: bash looks for a command named CR, does not find it,
+      // and goes on with the variables untouched.
+      out_.notes.push_back({st.line, "carriage return",
+                            "CRLF line endings: bash runs this empty line as a command `\\r`, which fails "
+                            "without effect; DKMS (>= 3.1.5) strips the CR that ends each value"});
+      return;
+    }
     report(st.line, fmt::format("command {}", quote_input(command)), "commands are not run");
     mark_assignments_unknown(tokens, st.line,
                              fmt::format("set beside command {} at line {}", quote_input(command), st.line));
@@ -742,6 +750,13 @@ std::string echo_collapse(std::string_view value) {
   return out;
 }
 
+// safe_source's `${NAME[i]%$CR}` (dkms >= 3.1.5): one carriage return at the end of each
+// value goes, so a dkms.conf written with CRLF line endings reads as with LF.
+std::string_view without_trailing_cr(std::string_view value) {
+  if (value.ends_with('\r')) value.remove_suffix(1);
+  return value;
+}
+
 }  // namespace
 
 StaticParseResult parse_dkms_conf_static(std::string_view text, const DkmsEnvironment& env, std::string_view where) {
@@ -775,7 +790,7 @@ StaticParseResult parse_dkms_conf_static(std::string_view text, const DkmsEnviro
     const auto at = first.assigned_at().find(name);
     const std::size_t line = at == first.assigned_at().end() ? 0 : at->second;
     for (const auto& [index, value] : it->second) {
-      second.run(fmt::format("{}[{}]=\"{}\"\n", name, index, echo_collapse(value)), line);
+      second.run(fmt::format("{}[{}]=\"{}\"\n", name, index, echo_collapse(without_trailing_cr(value))), line);
     }
     if (second.unknown().contains(name)) undetermined.push_back(name);
   }

@@ -1,11 +1,14 @@
 #include "ckms/builder/lint.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/builder/tree_files.hpp"
 
 namespace ckms::builder {
 namespace {
@@ -49,6 +52,64 @@ bool has_module_source(const std::filesystem::path& dir, const ModuleEntry& m) {
     }
   }
   return false;
+}
+
+// The directory name after `prefix` in `text` at `at`: /var/lib/dkms/NAME/..., /usr/src/NAME.
+std::string component_after(std::string_view text, std::size_t at, std::string_view prefix) {
+  const std::size_t start = at + prefix.size();
+  std::size_t end = start;
+  while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) != 0 ||
+                               std::string_view("-_.+").find(text[end]) != std::string_view::npos)) {
+    ++end;
+  }
+  return std::string(text.substr(start, end - start));
+}
+
+// Paths written into the file that exist on a DKMS host but not in a build sandbox, which
+// holds the build image and this package's own tree only.
+std::vector<LintFinding> hard_coded_paths(std::string_view text, const std::string& package) {
+  std::vector<LintFinding> found;
+  std::size_t line = 1;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+      continue;
+    }
+    const std::string_view rest = text.substr(i);
+    if (text.substr(line_start, i - line_start).find('#') != std::string_view::npos) continue;  // a comment
+    if (rest.starts_with("/var/lib/dkms/")) {
+      const std::string name = component_after(text, i, "/var/lib/dkms/");
+      if (!name.empty() && name != package) {
+        found.push_back({Severity::warning, line,
+                         fmt::format("hard-coded {}: another DKMS package's tree, absent from the build sandbox; "
+                                     "the package {} would provide it (BUILD_DEPENDS)",
+                                     quote_input("/var/lib/dkms/" + name, 64), quote_input(name, 64))});
+      }
+    } else if (rest.starts_with("/usr/src/")) {
+      const std::string name = component_after(text, i, "/usr/src/");
+      const std::string path = quote_input("/usr/src/" + name, 64);
+      std::string message;
+      if (name.starts_with("linux") || name == "kernels") {
+        message = fmt::format(
+            "hard-coded {}: kernel headers are where $kernel_source_dir says in a build image; use $kernel_source_dir",
+            path);
+      } else if (name.empty() || (!package.empty() && (name == package || name.starts_with(package + "-")))) {
+        message = fmt::format(
+            "hard-coded {}: this package's source is at $dkms_tree/$module/$module_version/build in the build "
+            "sandbox, which has no copy under /usr/src",
+            path);
+      } else {
+        message = fmt::format(
+            "hard-coded {}: another package's source, absent from the build sandbox; the package that installs it "
+            "would provide it (BUILD_DEPENDS)",
+            path);
+      }
+      found.push_back({Severity::warning, line, std::move(message)});
+    }
+  }
+  return found;
 }
 
 }  // namespace
@@ -107,6 +168,9 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
   const bool modules_known = !undetermined("BUILT_MODULE_NAME") && !undetermined("DEST_MODULE_LOCATION") &&
                              !undetermined("BUILT_MODULE_LOCATION") && !undetermined("DEST_MODULE_NAME") &&
                              !undetermined("PACKAGE_NAME");
+  for (const auto& w : report.conf.warnings) {
+    add(Severity::warning, 0, modules_known ? w : fmt::format("{} (may be set by shell logic)", w));
+  }
   for (const auto& e : report.conf.errors) {
     const bool certain =
         modules_known && !(e.find("PACKAGE_VERSION") != std::string::npos && undetermined("PACKAGE_VERSION"));
@@ -115,6 +179,21 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
   }
   for (const auto& i : report.conf.ignored) {
     add(Severity::note, 0, fmt::format("{} is ignored by ckms: {}", i.name, i.reason));
+  }
+  if (!report.conf.build_depends.empty()) {
+    add(Severity::warning, 0,
+        fmt::format("BUILD_DEPENDS={}: ckms does not build or provide other DKMS packages; DKMS would refuse "
+                    "to build without them",
+                    quote_input(fmt::format("{}", fmt::join(report.conf.build_depends, " ")), 64)));
+  }
+  if (undetermined("MAKE")) {
+    add(Severity::note, 0,
+        "MAKE is computed by shell logic: the build runs what the sandbox evaluation gives for the kernel, "
+        "against the build image's headers, not the default shown here");
+  }
+  const auto text = read_plain_file(source_dir, "dkms.conf", kMaxDkmsConfBytes, report.conf_path.string());
+  for (auto& finding : hard_coded_paths(text.value_or(""), report.conf.package_name)) {
+    report.findings.push_back(std::move(finding));
   }
   if (report.conf.no_weak_modules) {
     add(Severity::note, 0, "NO_WEAK_MODULES: ckms never links modules into other kernels anyway");

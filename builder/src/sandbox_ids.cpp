@@ -7,6 +7,8 @@
 #include <string>
 
 #include <pwd.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "ckms/base/error.hpp"
@@ -71,6 +73,35 @@ UserMappings user_mappings(const SandboxSpec& spec) {
 std::optional<gid_t> rootfs_traverse_group(const SandboxSpec& spec) {
   if (effective_mode(spec) != SandboxMode::rootful) return std::nullopt;
   return static_cast<gid_t>(user_mappings(spec).gids.front().host_id);
+}
+
+std::optional<std::filesystem::path> untraversable_directory(const std::filesystem::path& dir, uid_t uid, gid_t gid) {
+  std::filesystem::path at;
+  for (const auto& part : std::filesystem::absolute(dir).lexically_normal()) {
+    at /= part;
+    struct stat st {};
+    if (::stat(at.c_str(), &st) != 0) return std::nullopt;  // made later, by ckms, with its own modes
+    if (!S_ISDIR(st.st_mode)) return std::nullopt;
+    const bool through = st.st_uid == uid   ? (st.st_mode & S_IXUSR) != 0
+                         : st.st_gid == gid ? (st.st_mode & S_IXGRP) != 0
+                                            : (st.st_mode & S_IXOTH) != 0;
+    // With an ACL the group bits are its mask: an entry for the uid may let it through.
+    const bool acl = ::getxattr(at.c_str(), "system.posix_acl_access", nullptr, 0) > 0 && (st.st_mode & S_IXGRP) != 0;
+    if (!through && !acl) return at;
+  }
+  return std::nullopt;
+}
+
+void require_sandbox_traversal(const SandboxSpec& spec, const std::filesystem::path& dir, std::string_view what) {
+  if (effective_mode(spec) != SandboxMode::rootful) return;
+  const uid_t uid = static_cast<uid_t>(user_mappings(spec).uids.front().host_id);
+  const gid_t gid = static_cast<gid_t>(user_mappings(spec).gids.front().host_id);
+  if (const auto blocked = untraversable_directory(dir, uid, gid)) {
+    fail(ErrorKind::usage,
+         "{} {}: the build sandbox's root (host uid {}) cannot pass through {}; choose a {} it can reach, or let "
+         "that uid through with `setfacl -m u:{}:x {}`",
+         what, dir.string(), uid, blocked->string(), what, uid, blocked->string());
+  }
 }
 
 }  // namespace ckms::builder

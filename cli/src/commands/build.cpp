@@ -20,6 +20,7 @@
 #include "ckms/base/temp_dir.hpp"
 #include "ckms/builder/build.hpp"
 #include "ckms/builder/build_source.hpp"
+#include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/scratch_dir.hpp"
 #include "ckms/builder/stop.hpp"
 #include "ckms/images/resolve.hpp"
@@ -75,11 +76,19 @@ fs::path default_cache_dir() {
   fail(ErrorKind::usage, "no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME");
 }
 
-// Where build images are looked up when no template is given: a layout in the cache dir,
-// which `ckms image build --output oci:<cache dir>/images` fills.
-std::string default_image_template(const fs::path& cache_dir) {
-  if (const auto from_env = environment("CKMS_IMAGE_TEMPLATE"); !from_env.empty()) return from_env;
-  return fmt::format("oci:{}:{}", (cache_dir / "images").string(), images::kReleasePlaceholder);
+struct ImageTemplate {
+  std::string text;
+  std::string origin;  // where it came from, for messages about a missing image
+};
+
+// --image-template, else $CKMS_IMAGE_TEMPLATE, else a layout in the cache dir, which
+// `ckms image build --output oci:<cache dir>/images` fills.
+ImageTemplate image_template(const std::string& flag, const fs::path& cache_dir) {
+  if (!flag.empty()) return {flag, "--image-template"};
+  if (const auto from_env = environment("CKMS_IMAGE_TEMPLATE"); !from_env.empty()) {
+    return {from_env, "$CKMS_IMAGE_TEMPLATE"};
+  }
+  return {fmt::format("oci:{}:{}", (cache_dir / "images").string(), images::kReleasePlaceholder), "the default"};
 }
 
 kmod::Compression parse_compression(const std::string& name) {
@@ -169,7 +178,8 @@ class Progress final : public builder::BuildObserver {
     std::lock_guard lock(mutex_);
     std::string line = fmt::format("{} in {}", builder::to_string(result.status), seconds(result.duration));
     if (result.status == KernelStatus::built) line += fmt::format(": {}", module_list(result));
-    if (result.status == KernelStatus::failed || result.status == KernelStatus::excluded) {
+    if (result.status == KernelStatus::failed || result.status == KernelStatus::excluded ||
+        result.status == KernelStatus::no_modules) {
       line += ": " + result.reason;
     }
     rows_[index] = {result.kernel, line};
@@ -195,6 +205,10 @@ class Progress final : public builder::BuildObserver {
   std::mutex mutex_;
 };
 
+bool has_line(const std::string& text, const std::string& line) {
+  return ("\n" + text + "\n").find("\n" + line + "\n") != std::string::npos;
+}
+
 void print_summary(const builder::BuildSummary& summary) {
   std::size_t width = 6;
   for (const auto& k : summary.kernels) width = std::max(width, k.kernel.size());
@@ -204,10 +218,18 @@ void print_summary(const builder::BuildSummary& summary) {
                seconds(k.duration), k.log_file.empty() || !fs::exists(k.log_file) ? "-" : k.log_file.string());
   }
   for (const auto& k : summary.kernels) {
-    if (k.status == KernelStatus::excluded) {
+    for (const auto& warning : k.warnings) fmt::print(stderr, "ckms: {}: {}\n", k.kernel, warning);
+    if (k.status == KernelStatus::no_modules) {
+      fmt::print(stderr, "ckms: {}: {}\n", k.kernel, k.reason);
+    } else if (k.status == KernelStatus::excluded) {
       fmt::print(stderr, "ckms: {} excluded by dkms.conf: {}\n", k.kernel, k.reason);
     } else if (k.status == KernelStatus::failed) {
       fmt::print(stderr, "ckms: {} failed: {}\n", k.kernel, k.reason);
+      // With parallel make the first error is often far above the tail.
+      if (!k.error_lines.empty() && !has_line(k.log_tail, k.error_lines.front())) {
+        fmt::print(stderr, "---- first errors in {} ----\n", k.log_file.string());
+        for (const auto& line : k.error_lines) fmt::print(stderr, "{}\n", line);
+      }
       if (!k.log_tail.empty()) {
         fmt::print(stderr, "---- last lines of {} ----\n{}\n----\n", k.log_file.string(), k.log_tail);
       }
@@ -216,7 +238,8 @@ void print_summary(const builder::BuildSummary& summary) {
   for (const auto& index : summary.indexes) {
     fmt::print(stderr, "ckms: {} version {}: index {}\n", summary.output, index.version, index.index.digest.str());
   }
-  if (!summary.signed_modules) {
+  // Only about what this run published: up-to-date kernels were warned about when built.
+  if (!summary.signed_modules && summary.count(KernelStatus::built) > 0) {
     fmt::print(stderr,
                "ckms: warning: the modules are UNSIGNED (--no-sign); nodes that check signatures refuse them\n");
   }
@@ -259,12 +282,15 @@ bool run_build(App& app, const BuildArgs& args) {
   // Kernels: --kernel through the template (in place only when a template was named),
   // --build-image as given.
   const bool use_template = !options.in_place || !args.image_template.empty();
-  const std::string image_template =
-      args.image_template.empty() ? default_image_template(options.cache_dir) : args.image_template;
+  const ImageTemplate templ = image_template(args.image_template, options.cache_dir);
   std::vector<std::string> labels;
   for (const auto& release : args.kernels) {
     builder::KernelRequest request{.release = release};
-    if (use_template) request.image = oci::Reference::parse(images::image_reference(image_template, release));
+    if (use_template) {
+      request.image = oci::Reference::parse(images::image_reference(templ.text, release));
+      request.image_template = templ.text;
+      request.image_template_origin = templ.origin;
+    }
     options.kernels.push_back(std::move(request));
     labels.push_back(release);
   }
@@ -286,12 +312,20 @@ bool run_build(App& app, const BuildArgs& args) {
   builder::place_source(args.source, work.path(), options, [&app](const oci::Reference& reference) {
     if (!app.options().quiet) fmt::print(stderr, "fetching source {}\n", reference.str());
   });
-  // Only once the source is in hand, since opening the output creates a layout: a build
-  // whose source is missing or cannot be fetched leaves nothing behind.
+  if (!options.in_place) {
+    // runc enters the image's unpacked tree in the cache from inside the user namespace
+    // (bind-mount sources such as the work dir are opened outside it).
+    builder::SandboxSpec spec;
+    spec.mode = options.mode;
+    builder::require_sandbox_traversal(spec, options.cache_dir, "--cache-dir");
+  }
+  // Only once the source and the cache are known good, since opening the output creates a
+  // layout: a build that cannot start leaves nothing behind.
   const auto output = open_target(output_reference, args.registry, true);
   options.output = output.get();
 
-  Progress progress(app.options().quiet || app.options().json, labels);
+  // Progress is stderr's business whatever stdout carries: a --json build is not silent.
+  Progress progress(app.options().quiet, labels);
   const builder::BuildSummary summary = builder::build_modules(options, progress);
   // After the builds, whose first sandbox stopped the containers of dead builds: one still
   // running would keep writing into its scratch dir while it is removed.

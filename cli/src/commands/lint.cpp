@@ -2,6 +2,7 @@
 // is buildable, 1 when dkms.conf has errors, 2 on usage.
 #include "lint.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -34,7 +35,15 @@ void print_human(const builder::LintReport& report) {
     if (p.excluded) {
       fmt::print("kernel {}: excluded\n", p.kernel_release);
     } else {
-      fmt::print("kernel {}: {}\n", p.kernel_release, p.make_invocation);
+      const bool computed =
+          std::find(report.undetermined.begin(), report.undetermined.end(), "MAKE") != report.undetermined.end();
+      if (computed) {
+        // The default below is not what runs: the build evaluates MAKE in its sandbox.
+        fmt::print("kernel {}: MAKE is computed by shell logic; the build runs what it evaluates to (without it: {})\n",
+                   p.kernel_release, p.make_invocation);
+      } else {
+        fmt::print("kernel {}: {}\n", p.kernel_release, p.make_invocation);
+      }
       for (const auto& patch : p.patches) fmt::print("  patch {}\n", patch);
     }
   }

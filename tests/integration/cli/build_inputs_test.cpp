@@ -86,3 +86,22 @@ TEST_CASE("a build that cannot start creates no output layout") {
   }
   CHECK_FALSE(fs::exists(dir / "ckms-out"));
 }
+
+TEST_CASE("a missing build image names the kernel, the reference, its template and the command that makes it") {
+  testkit::TempDir dir;
+  // A rootful build sandbox must pass through to the cache.
+  fs::permissions(dir.path(), fs::perms::others_exec, fs::perm_options::add);
+  fs::create_directories(dir / "src");
+  testkit::write_text(dir / "src/dkms.conf", "PACKAGE_NAME=x\nPACKAGE_VERSION=1\n");
+  const fs::path cache = dir / "cache";
+  const auto r = run_ckms_in(dir.path(), {"build", "src", "--kernel", "6.1.0-0-test", "--no-sign", "--cache-dir",
+                                          cache.string(), "--output", "oci:" + (dir / "out").string()});
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  const std::string images = (cache / "images").string();
+  CHECK_THAT(r.err, Catch::Contains("6.1.0-0-test failed: no build image for kernel 6.1.0-0-test: tried oci:" + images +
+                                    ":6.1.0-0-test (from the default template oci:" + images + ":{release})"));
+  CHECK_THAT(r.err, Catch::Contains("make it with `ckms image build --kernel 6.1.0-0-test --toolchain-tar ROOTFS.tar "
+                                    "--output oci:" +
+                                    images + "`"));
+}

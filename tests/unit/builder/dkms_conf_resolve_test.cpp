@@ -70,7 +70,18 @@ TEST_CASE("resolve: read_conf's errors") {
                                                 "No 'PACKAGE_NAME' directive specified.",
                                                 "No 'PACKAGE_VERSION' directive specified."});
   const auto empty = resolve({});
-  CHECK(empty.errors.front() == "No 'DEST_MODULE_LOCATION' directive specified.");
+  CHECK(empty.errors == std::vector<std::string>{"No 'PACKAGE_NAME' directive specified.",
+                                                 "No 'PACKAGE_VERSION' directive specified."});
+}
+
+TEST_CASE("resolve: zero modules is DKMS's warning, not an error") {
+  const auto conf = resolve({{"PACKAGE_NAME", {{0, "p"}}}, {"PACKAGE_VERSION", {{0, "1"}}}, {"MAKE", {{0, "make"}}}});
+  CHECK(conf.modules.empty());
+  CHECK(conf.errors.empty());
+  CHECK(conf.warnings == std::vector<std::string>{"Zero modules specified."});
+  const auto one = resolve(
+      {{"PACKAGE_NAME", {{0, "p"}}}, {"PACKAGE_VERSION", {{0, "1"}}}, {"DEST_MODULE_LOCATION", {{0, "/extra"}}}});
+  CHECK(one.warnings.empty());
 }
 
 TEST_CASE("resolve: sparse arrays lose records as in DKMS, which counts elements") {

@@ -216,3 +216,22 @@ TEST_CASE("static: hostile input is refused or flagged without running anything"
     CHECK(r.variables.at("BUILT_MODULE_NAME").size() == 20000);
   }
 }
+
+TEST_CASE("static: a CRLF file reads as its LF twin, as DKMS's safe_source strips the CR") {
+  const std::string lf =
+      "PACKAGE_NAME=\"demo\"\n"
+      "PACKAGE_VERSION=1.0\n"
+      "\n"
+      "MAKE[0]=\"make -C ${kernel_source_dir} M=${dkms_tree}/demo/1.0/build\"\n"
+      "BUILT_MODULE_NAME[0]=demo\n"
+      "DEST_MODULE_LOCATION[0]=/updates\n";
+  std::string crlf;
+  for (const char c : lf) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  const auto r = parse(crlf);
+  CHECK(r.exact());
+  CHECK(r.variables == parse(lf).variables);
+  CHECK(var(r, "MAKE") == "make -C /lib/modules/6.1.0-56-amd64/build M=/var/lib/dkms/demo/1.0/build");
+  // The empty line is bash running a command named CR: noted, harmless.
+  CHECK(std::any_of(r.notes.begin(), r.notes.end(),
+                    [](const StaticFinding& f) { return f.line == 3 && f.construct == "carriage return"; }));
+}

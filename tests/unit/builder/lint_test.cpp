@@ -64,3 +64,30 @@ TEST_CASE("lint quotes input bounded and escaped: no line verbatim, no terminal 
   CHECK(messages.find('\x07') == std::string::npos);
   CHECK_THAT(messages, !Catch::Contains("goes on}"));
 }
+
+TEST_CASE("lint: zero modules, BUILD_DEPENDS, computed MAKE and paths a sandbox lacks") {
+  ckms::testkit::TempDir dir;
+  fs::create_directories(dir / "src");
+  ckms::testkit::write_text(dir / "src/dkms.conf",
+                            "PACKAGE_NAME=demo\nPACKAGE_VERSION=1\n"
+                            "BUILD_DEPENDS=\"base-dkms\"\n"
+                            "# /usr/src/in-a-comment is fine\n"
+                            "MAKE=\"make -C /usr/src/linux-headers-${kernelver} M=${dkms_tree}/demo/1/build "
+                            "KBUILD_EXTRA_SYMBOLS=/var/lib/dkms/base/1/build/Module.symvers\"\n"
+                            "if true; then MAKE=\"$MAKE V=1\"; fi\n"
+                            "CLEAN=\"make -C /usr/src/demo-1 clean; rm -f /usr/src/other-2/x\"\n");
+  const auto report = ckms::builder::lint(dir / "src", {});
+  const std::string messages = all_messages(report);
+  INFO(messages);
+  CHECK_THAT(messages, Catch::Contains("Zero modules specified."));
+  CHECK_THAT(messages, Catch::Contains("BUILD_DEPENDS=`base-dkms`"));
+  CHECK_THAT(messages, Catch::Contains("MAKE is computed by shell logic"));
+  CHECK_THAT(messages, Catch::Contains("hard-coded `/usr/src/linux-headers-`: kernel headers"));
+  CHECK_THAT(messages, Catch::Contains("hard-coded `/var/lib/dkms/base`"));
+  CHECK_THAT(messages, Catch::Contains("the package `base` would provide it"));
+  CHECK_THAT(messages, Catch::Contains("hard-coded `/usr/src/demo-1`: this package's source"));
+  CHECK_THAT(messages, Catch::Contains("hard-coded `/usr/src/other-2`: another package's source"));
+  CHECK_THAT(messages, !Catch::Contains("in-a-comment"));
+  // The package's own tree under $dkms_tree is what the sandbox has.
+  CHECK_THAT(messages, !Catch::Contains("/var/lib/dkms/demo"));
+}

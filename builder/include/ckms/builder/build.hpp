@@ -8,7 +8,7 @@
 //   -> build in the sandbox -> collect, sign, compress on the host -> publish
 //
 // One kernel's failure never stops the others; each ends as built, up to date, excluded
-// or failed, with its log kept.
+// no modules or failed, with its log kept.
 
 #include <chrono>
 #include <cstdint>
@@ -40,7 +40,15 @@ namespace ckms::builder {
 struct KernelRequest {
   std::optional<std::string> release;
   std::optional<oci::Reference> image;
+  // The template `image` was made from and where it came from ("--image-template",
+  // "$CKMS_IMAGE_TEMPLATE", "the default"): a missing image is then explained with both.
+  std::string image_template;
+  std::string image_template_origin;
 };
+
+// The message for a kernel whose build image is missing: the kernel, the reference tried
+// and its template, what the lookup said, and the `ckms image build` command that makes it.
+std::string missing_build_image_message(const KernelRequest& request, std::string_view lookup_error);
 
 // Opens the registry repository or layout a reference names (credentials and TLS options
 // are the caller's business).
@@ -83,8 +91,11 @@ struct BuildOptions {
   std::string ckms_version;
 };
 
-enum class KernelStatus { built, up_to_date, excluded, failed };
-std::string_view to_string(KernelStatus status);  // "built", "up-to-date", "excluded", "failed"
+// no_modules: dkms.conf names no module (DKMS's "Zero modules specified."): the build ran,
+// as DKMS runs it, and nothing was published for the kernel.
+enum class KernelStatus { built, up_to_date, excluded, no_modules, failed };
+// "built", "up-to-date", "excluded", "no-modules", "failed"
+std::string_view to_string(KernelStatus status);
 
 struct KernelResult {
   std::string kernel;  // the release, or the image reference while the release is unknown
@@ -92,6 +103,8 @@ struct KernelResult {
   std::optional<ckms::Digest> build_image;
   KernelStatus status = KernelStatus::failed;
   std::string reason;  // why it failed, or the exclusion in one line
+  // DKMS's warnings in its words ("dkms.conf: Warning! Zero modules specified.").
+  std::vector<std::string> warnings;
   std::vector<std::string> exclusion_reasons;
   std::string package_name;
   std::string package_version;
@@ -101,6 +114,9 @@ struct KernelResult {
   std::optional<BuildPlan> plan;  // what DKMS would have run, once dkms.conf was evaluated
   std::filesystem::path log_file;
   std::string log_tail;  // the last lines of the log when the build failed
+  // The first error lines of the log when the build failed (build_log.hpp); the first is
+  // also in `reason`.
+  std::vector<std::string> error_lines;
   std::chrono::milliseconds duration{0};
 };
 

@@ -96,6 +96,8 @@ struct DkmsConf {
   // read_conf's own refusals ("No 'PACKAGE_NAME' directive specified", ...): DKMS would
   // not build this file at all when any is present.
   std::vector<std::string> errors;
+  // read_conf's warnings ("Zero modules specified."): DKMS says them and goes on.
+  std::vector<std::string> warnings;
   RawVariables raw;  // everything the file left in DKMS's variables
 
   // Directive names that the file set, in the order of dkms_conf_variable_names().
@@ -105,7 +107,8 @@ struct DkmsConf {
 // Applies read_conf's post-processing exactly: module records over the longest of the
 // four module arrays, STRIP's y/n/default rules, DEST_MODULE_NAME and BUILT_MODULE_NAME
 // defaults, the trailing '/' on BUILT_MODULE_LOCATION, the DEST_MODULE_LOCATION prefix
-// check and distribution override, CLEAN's default, and the same error messages.
+// check and distribution override, CLEAN's default, and the same error messages. No
+// module record is a warning, not an error, as in dkms >= 3.0.11.
 DkmsConf resolve_dkms_conf(const RawVariables& raw, const DkmsEnvironment& env);
 
 // First element of a raw variable, or "" when unset.

@@ -29,6 +29,15 @@ UserMappings user_mappings(const SandboxSpec& spec);
 // rootful; none when rootless, where container root is the invoking user.
 std::optional<gid_t> rootfs_traverse_group(const SandboxSpec& spec);
 
+// The first existing directory on the way to `dir` (from / down, `dir` included) that host
+// uid `uid` in group `gid` cannot pass through: no x bit for it as owner, group or other,
+// and no POSIX ACL that might grant it. Empty when all of them let it through.
+std::optional<std::filesystem::path> untraversable_directory(const std::filesystem::path& dir, uid_t uid, gid_t gid);
+
+// Rootful: refuses, before anything starts, a `dir` that container root could not reach,
+// naming the directory that stops it and the fix. `what` names the path ("--cache-dir").
+void require_sandbox_traversal(const SandboxSpec& spec, const std::filesystem::path& dir, std::string_view what);
+
 // config.json content. Throws usage when a mount destination does not exist as a
 // directory in the rootfs, or when cgroup limits are asked for in rootless mode.
 nlohmann::json bundle_config(const SandboxSpec& spec, const UserMappings& mappings);
