@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "ckms/base/enum_names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
 #include "insertion.hpp"
@@ -16,14 +17,13 @@
 namespace ckms::loader {
 namespace fs = std::filesystem;
 
-std::string_view to_string(ModuleAction action) {
-  switch (action) {
-    case ModuleAction::inserted: return "inserted";
-    case ModuleAction::already_loaded: return "already-loaded";
-    case ModuleAction::fetched: return "fetched";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumName<ModuleAction> kActionNames[] = {{ModuleAction::inserted, "inserted"},
+                                                   {ModuleAction::already_loaded, "already-loaded"},
+                                                   {ModuleAction::fetched, "fetched"}};
+}  // namespace
+
+std::string_view to_string(ModuleAction action) { return name_of(action, kActionNames); }
 
 nlohmann::json LoadReport::to_json() const {
   nlohmann::json modules_json = nlohmann::json::array();
