@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ckms/artifact/names.hpp"
+#include "ckms/base/enum_names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
@@ -182,26 +183,45 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
 }  // namespace
 
 namespace {
-constexpr std::pair<KernelPhase, std::string_view> kPhaseNames[] = {{KernelPhase::unknown, "Unknown"},
-                                                                    {KernelPhase::building, "Building"},
-                                                                    {KernelPhase::build_failed, "BuildFailed"},
-                                                                    {KernelPhase::loading, "Loading"},
-                                                                    {KernelPhase::loaded, "Loaded"}};
+constexpr EnumName<KernelPhase> kPhaseNames[] = {{KernelPhase::unknown, "Unknown"},
+                                                 {KernelPhase::building, "Building"},
+                                                 {KernelPhase::build_failed, "BuildFailed"},
+                                                 {KernelPhase::loading, "Loading"},
+                                                 {KernelPhase::loaded, "Loaded"}};
+
+constexpr EnumName<ConditionType> kConditionTypeNames[] = {
+    {ConditionType::building, "Building"}, {ConditionType::degraded, "Degraded"}, {ConditionType::ready, "Ready"}};
+
+constexpr EnumName<ConditionReason> kConditionReasonNames[] = {
+    {ConditionReason::no_builds, "NoBuilds"},
+    {ConditionReason::builds_running, "BuildsRunning"},
+    {ConditionReason::as_expected, "AsExpected"},
+    {ConditionReason::build_failed, "BuildFailed"},
+    {ConditionReason::load_failed, "LoadFailed"},
+    {ConditionReason::registry_unreachable, "RegistryUnreachable"},
+    {ConditionReason::invalid_spec, "InvalidSpec"},
+    {ConditionReason::workload_rejected, "WorkloadRejected"},
+    {ConditionReason::all_nodes_loaded, "AllNodesLoaded"},
+    {ConditionReason::not_all_nodes_loaded, "NotAllNodesLoaded"},
+    {ConditionReason::no_nodes_selected, "NoNodesSelected"}};
 }  // namespace
 
-std::string_view to_string(KernelPhase phase) {
-  for (const auto& [p, name] : kPhaseNames)
-    if (p == phase) return name;
-  return "Unknown";
-}
+std::string_view to_string(KernelPhase phase) { return name_of(phase, kPhaseNames); }
 
 KernelPhase kernel_phase(std::string_view text) {
-  for (const auto& [p, name] : kPhaseNames)
-    if (name == text) return p;
-  return KernelPhase::unknown;
+  return value_named(text, kPhaseNames).value_or(KernelPhase::unknown);
 }
 
-const Condition* KernelModuleStatus::condition(std::string_view type) const {
+std::string_view to_string(ConditionType type) { return name_of(type, kConditionTypeNames); }
+std::string_view to_string(ConditionReason reason) { return name_of(reason, kConditionReasonNames); }
+
+std::optional<ConditionType> condition_type(std::string_view text) { return value_named(text, kConditionTypeNames); }
+
+std::optional<ConditionReason> condition_reason(std::string_view text) {
+  return value_named(text, kConditionReasonNames);
+}
+
+const Condition* KernelModuleStatus::condition(ConditionType type) const {
   for (const auto& c : conditions)
     if (c.type == type) return &c;
   return nullptr;
@@ -232,9 +252,9 @@ KernelModule parse_kernel_module(const json& object) {
 nlohmann::json to_json(const KernelModuleStatus& status) {
   json conditions = json::array();
   for (const auto& c : status.conditions) {
-    conditions.push_back({{"type", c.type},
+    conditions.push_back({{"type", to_string(c.type)},
                           {"status", c.status},
-                          {"reason", c.reason},
+                          {"reason", to_string(c.reason)},
                           {"message", c.message},
                           {"lastTransitionTime", c.last_transition_time},
                           {"observedGeneration", c.observed_generation}});
@@ -264,8 +284,12 @@ KernelModuleStatus status_from_json(const nlohmann::json& j) {
   if (j.contains("conditions") && j["conditions"].is_array()) {
     for (const auto& c : j["conditions"]) {
       if (!c.is_object()) continue;
-      s.conditions.push_back(Condition{c.value("type", ""), c.value("status", ""), c.value("reason", ""),
-                                       c.value("message", ""), c.value("lastTransitionTime", ""),
+      // A type or reason this operator does not write (another version's) is recomputed too.
+      const auto type = condition_type(c.value("type", ""));
+      const auto reason = condition_reason(c.value("reason", ""));
+      if (!type || !reason) continue;
+      s.conditions.push_back(Condition{*type, c.value("status", ""), *reason, c.value("message", ""),
+                                       c.value("lastTransitionTime", ""),
                                        c.value("observedGeneration", std::int64_t{0})});
     }
   }

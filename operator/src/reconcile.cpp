@@ -64,9 +64,9 @@ std::string pod_failure(const json& pod) {
 
 bool pod_ready(const json& pod) { return has_condition(pod, "Ready"); }
 
-Condition make_condition(const KernelModule& module, std::string type, bool value, std::string reason,
+Condition make_condition(const KernelModule& module, ConditionType type, bool value, ConditionReason reason,
                          std::string message, const std::string& now) {
-  Condition c{std::move(type), value ? "True" : "False", std::move(reason), std::move(message), now, module.generation};
+  Condition c{type, value ? "True" : "False", reason, std::move(message), now, module.generation};
   // A condition keeps its transition time until its status changes: an unchanged world
   // gives a byte-identical status, so a restarted operator writes nothing.
   if (const Condition* old = module.status.condition(c.type); old && old->status == c.status)
@@ -100,10 +100,10 @@ bool tolerates(const json& tolerations, const json& taint) {
   return false;
 }
 
-void mark_degraded(KernelModuleStatus& status, const KernelModule& module, const std::string& reason,
+void mark_degraded(KernelModuleStatus& status, const KernelModule& module, ConditionReason reason,
                    const std::string& message, const std::string& now) {
   for (auto& c : status.conditions) {
-    if (c.type != "Degraded") continue;
+    if (c.type != ConditionType::degraded) continue;
     // A problem found by reconcile keeps its reason; this one is added to what it says.
     if (c.status == "True" && c.reason != reason) {
       c.message += "; " + message;
@@ -112,7 +112,7 @@ void mark_degraded(KernelModuleStatus& status, const KernelModule& module, const
     c.status = "True";
     c.reason = reason;
     c.message = message;
-    const Condition* old = module.status.condition("Degraded");
+    const Condition* old = module.status.condition(ConditionType::degraded);
     c.last_transition_time = old && old->status == "True" ? old->last_transition_time : now;
   }
 }
@@ -219,31 +219,34 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
   KernelModuleStatus& status = desired.status;
   status.observed_generation = module.generation;
   const std::string& now = observed.now;
-  status.conditions.push_back(make_condition(module, "Building", !building.empty(),
-                                             building.empty() ? "NoBuilds" : "BuildsRunning",
-                                             building.empty() ? "" : "building for " + join(building), now));
-  std::string degraded_reason = "AsExpected";
+  status.conditions.push_back(
+      make_condition(module, ConditionType::building, !building.empty(),
+                     building.empty() ? ConditionReason::no_builds : ConditionReason::builds_running,
+                     building.empty() ? "" : "building for " + join(building), now));
+  ConditionReason degraded_reason = ConditionReason::as_expected;
   std::vector<std::string> problems;
   if (!build_failed.empty()) {
-    degraded_reason = "BuildFailed";
+    degraded_reason = ConditionReason::build_failed;
     problems.push_back("build failed for " + join(build_failed));
   }
   if (!load_failed.empty()) {
-    if (problems.empty()) degraded_reason = "LoadFailed";
+    if (problems.empty()) degraded_reason = ConditionReason::load_failed;
     problems.push_back("loading fails on " + join(load_failed));
   }
   if (!unknown.empty()) {
-    if (problems.empty()) degraded_reason = "RegistryUnreachable";
+    if (problems.empty()) degraded_reason = ConditionReason::registry_unreachable;
     problems.push_back("no answer from the registry for " + join(unknown));
   }
-  status.conditions.push_back(make_condition(module, "Degraded", !problems.empty(), degraded_reason,
+  status.conditions.push_back(make_condition(module, ConditionType::degraded, !problems.empty(), degraded_reason,
                                              problems.empty() ? "" : join(problems), now));
   const bool ready = status.nodes > 0 && status.loaded == status.nodes;
-  std::string ready_reason = ready ? "AllNodesLoaded" : status.nodes == 0 ? "NoNodesSelected" : "NotAllNodesLoaded";
-  status.conditions.push_back(make_condition(module, "Ready", ready, ready_reason,
+  const ConditionReason ready_reason = ready               ? ConditionReason::all_nodes_loaded
+                                       : status.nodes == 0 ? ConditionReason::no_nodes_selected
+                                                           : ConditionReason::not_all_nodes_loaded;
+  status.conditions.push_back(make_condition(module, ConditionType::ready, ready, ready_reason,
                                              fmt::format("{} of {} nodes loaded", status.loaded, status.nodes), now));
   std::sort(status.conditions.begin(), status.conditions.end(),
-            [](const Condition& a, const Condition& b) { return a.type < b.type; });
+            [](const Condition& a, const Condition& b) { return to_string(a.type) < to_string(b.type); });
   return desired;
 }
 
