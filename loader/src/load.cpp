@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "artifact_json.hpp"
 #include "ckms/base/enum_names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
@@ -36,22 +37,16 @@ nlohmann::json LoadReport::to_json() const {
                             {"parameterSources", m.parameter_sources},
                             {"action", to_string(m.action)}});
   }
-  nlohmann::json j{{"package", package},
-                   {"version", version},
-                   {"kernelRelease", kernel_release},
-                   {"arch", arch},
-                   {"source", source},
-                   {"cacheName", cache_name},
-                   {"manifest", manifest.str()},
-                   {"fromCache", from_cache},
-                   {"modules", modules_json},
-                   {"dependenciesInserted", dependencies_inserted},
-                   {"milliseconds",
-                    {{"trust", milliseconds.trust},
-                     {"resolve", milliseconds.resolve},
-                     {"fetch", milliseconds.fetch},
-                     {"verify", milliseconds.verify},
-                     {"insert", milliseconds.insert}}}};
+  nlohmann::json j = detail::artifact_json(*this);
+  j.update({{"fromCache", from_cache},
+            {"modules", modules_json},
+            {"dependenciesInserted", dependencies_inserted},
+            {"milliseconds",
+             {{"trust", milliseconds.trust},
+              {"resolve", milliseconds.resolve},
+              {"fetch", milliseconds.fetch},
+              {"verify", milliseconds.verify},
+              {"insert", milliseconds.insert}}}});
   if (!fallback_reason.empty()) j["fallbackReason"] = fallback_reason;
   return j;
 }
