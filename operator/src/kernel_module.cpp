@@ -81,8 +81,8 @@ void check_tolerations(const json& tolerations, const SpecReader& r) {
   }
 }
 
-KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
-  KernelModuleSpec out;
+// repository, version and moduleName: what is built and loaded.
+void read_module(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
   out.repository = r.string(spec, "repository", "spec.repository", true);
   try {
     const auto reference = oci::Reference::parse(out.repository);
@@ -98,40 +98,41 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
   if (out.module_name.empty()) out.module_name = out.repository.substr(out.repository.rfind('/') + 1);
   if (!is_module_name(out.module_name))
     r.bad("spec.moduleName", fmt::format("{} is not a module name", out.module_name));
+}
 
+ModuleSource read_source(const json& spec, const SpecReader& r) {
+  ModuleSource out;
   if (!spec.contains("source") || !spec["source"].is_object()) r.bad("spec.source", "is required");
   const json& source = spec["source"];
   const std::string artifact = r.string(source, "artifact", "spec.source.artifact", false);
   const std::string image = r.string(source, "image", "spec.source.image", false);
   if (artifact.empty() == image.empty()) r.bad("spec.source", "needs exactly one of artifact and image");
-  if (!artifact.empty()) out.source.artifact = artifact;
-  if (!image.empty()) out.source.image = image;
+  if (!artifact.empty()) out.artifact = artifact;
+  if (!image.empty()) out.image = image;
   const std::string path = r.string(source, "path", "spec.source.path", false);
   if (!path.empty()) {
     if (path.front() != '/' || !is_printable(path)) r.bad("spec.source.path", "must be an absolute path");
-    out.source.path = path;
+    out.path = path;
   }
+  return out;
+}
 
-  out.build_image_template = r.string(spec, "buildImageTemplate", "spec.buildImageTemplate", true);
-  if (out.build_image_template.find("{release}") == std::string::npos)
-    r.bad("spec.buildImageTemplate", "has no {release}");
+std::optional<TrustedCertificate> read_trusted_certificate(const json& spec, const SpecReader& r) {
+  if (!spec.contains("trustedCertificate") || spec["trustedCertificate"].is_null()) return std::nullopt;
+  const json& trust = spec["trustedCertificate"];
+  if (!trust.is_object()) r.bad("spec.trustedCertificate", "must be an object");
+  TrustedCertificate t;
+  t.config_map = r.name_ref(trust, "configMap", "spec.trustedCertificate.configMap");
+  if (t.config_map.empty()) r.bad("spec.trustedCertificate.configMap", "is required");
+  const std::string key = r.string(trust, "key", "spec.trustedCertificate.key", false);
+  if (!key.empty()) t.key = key;
+  if (t.key.find('/') != std::string::npos || t.key == "." || t.key == "..")
+    r.bad("spec.trustedCertificate.key", "must be a plain key name");
+  return t;
+}
 
-  const std::string signing = r.name_ref(spec, "signingSecret", "spec.signingSecret");
-  if (!signing.empty()) out.signing_secret = signing;
-
-  if (spec.contains("trustedCertificate") && !spec["trustedCertificate"].is_null()) {
-    const json& trust = spec["trustedCertificate"];
-    if (!trust.is_object()) r.bad("spec.trustedCertificate", "must be an object");
-    TrustedCertificate t;
-    t.config_map = r.name_ref(trust, "configMap", "spec.trustedCertificate.configMap");
-    if (t.config_map.empty()) r.bad("spec.trustedCertificate.configMap", "is required");
-    const std::string key = r.string(trust, "key", "spec.trustedCertificate.key", false);
-    if (!key.empty()) t.key = key;
-    if (t.key.find('/') != std::string::npos || t.key == "." || t.key == "..")
-      r.bad("spec.trustedCertificate.key", "must be a plain key name");
-    out.trusted_certificate = t;
-  }
-
+// parameters and removeInTree: how the module is loaded.
+void read_loading(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
   out.parameters = r.string_map(spec, "parameters", "spec.parameters");
   for (const auto& [name, value] : out.parameters) {
     if (!is_parameter_name(name)) r.bad("spec.parameters", fmt::format("{} is not a parameter name", name));
@@ -146,7 +147,10 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
       out.remove_in_tree.push_back(m);
     }
   }
+}
 
+// nodeSelector, tolerations and imagePullSecrets: where the loader's pods run.
+void read_placement(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
   out.node_selector = r.string_map(spec, "nodeSelector", "spec.nodeSelector");
   for (const auto& [key, value] : out.node_selector) {
     if (!is_qualified_name(key)) r.bad("spec.nodeSelector", fmt::format("{} is not a label key", key));
@@ -168,15 +172,35 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
       out.image_pull_secrets.push_back(name);
     }
   }
-  if (spec.contains("registry") && spec["registry"].is_object()) {
-    const json& reg = spec["registry"];
-    if (reg.contains("plainHTTP")) {
-      if (!reg["plainHTTP"].is_boolean()) r.bad("spec.registry.plainHTTP", "must be a boolean");
-      out.registry.plain_http = reg["plainHTTP"];
-    }
-    const std::string auth = r.name_ref(reg, "authSecret", "spec.registry.authSecret");
-    if (!auth.empty()) out.registry.auth_secret = auth;
+}
+
+RegistrySettings read_registry(const json& spec, const SpecReader& r) {
+  RegistrySettings out;
+  if (!spec.contains("registry") || !spec["registry"].is_object()) return out;
+  const json& reg = spec["registry"];
+  if (reg.contains("plainHTTP")) {
+    if (!reg["plainHTTP"].is_boolean()) r.bad("spec.registry.plainHTTP", "must be a boolean");
+    out.plain_http = reg["plainHTTP"];
   }
+  const std::string auth = r.name_ref(reg, "authSecret", "spec.registry.authSecret");
+  if (!auth.empty()) out.auth_secret = auth;
+  return out;
+}
+
+KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
+  KernelModuleSpec out;
+  read_module(spec, r, out);
+  out.source = read_source(spec, r);
+  out.build_image_template = r.string(spec, "buildImageTemplate", "spec.buildImageTemplate", true);
+  if (out.build_image_template.find("{release}") == std::string::npos)
+    r.bad("spec.buildImageTemplate", "has no {release}");
+
+  const std::string signing = r.name_ref(spec, "signingSecret", "spec.signingSecret");
+  if (!signing.empty()) out.signing_secret = signing;
+  out.trusted_certificate = read_trusted_certificate(spec, r);
+  read_loading(spec, r, out);
+  read_placement(spec, r, out);
+  out.registry = read_registry(spec, r);
   return out;
 }
 
