@@ -22,8 +22,8 @@ mapfile -t unit_targets < <(ninja -C build-asan -t targets | sed -n 's/^\([a-z0-
 ninja -C build-asan -j"$jobs" "${unit_targets[@]}"
 
 status=0
-echo "== format (.clang-format; scripts/check-format.sh)"
-scripts/check-format.sh || status=1
+echo "== format and function size (.clang-format, .clang-tidy; scripts/check-format.sh --tidy)"
+scripts/check-format.sh --tidy build || status=1
 
 echo "== unit tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -130,6 +130,118 @@ std::size_t LintReport::count(Severity severity) const {
       std::count_if(findings.begin(), findings.end(), [&](const LintFinding& f) { return f.severity == severity; }));
 }
 
+namespace {
+
+void add(LintReport& report, Severity severity, std::size_t line, std::string message) {
+  report.findings.push_back({severity, line, std::move(message)});
+}
+
+// `dkms add` learns module and version from the file itself, then reads it again.
+StaticParseResult read_as_dkms_add(const std::filesystem::path& conf_path, DkmsEnvironment& env) {
+  const StaticParseResult first = parse_dkms_conf_static_file(conf_path, env);
+  env.module = first_value(first.variables, "PACKAGE_NAME");
+  env.module_version = first_value(first.variables, "PACKAGE_VERSION");
+  return parse_dkms_conf_static_file(conf_path, env);
+}
+
+bool is_undetermined(const StaticParseResult& parsed, std::string_view name) {
+  return std::find(parsed.undetermined.begin(), parsed.undetermined.end(), name) != parsed.undetermined.end();
+}
+
+// What the static reading does not support or could not settle.
+void add_reading_findings(const StaticParseResult& parsed, LintReport& report) {
+  for (const auto& u : parsed.unsupported) {
+    add(report, Severity::warning, u.line,
+        fmt::format("{}: {} (the build evaluates the file in its sandbox)", u.construct, u.detail));
+  }
+  for (const auto& n : parsed.notes) add(report, Severity::note, n.line, fmt::format("{}: {}", n.construct, n.detail));
+  for (const auto& name : parsed.undetermined) {
+    add(report, Severity::warning, 0,
+        fmt::format("{} depends on shell logic; its value is known only after sandbox evaluation", name));
+  }
+}
+
+// read_conf's refusals are errors only when the static reading is complete for the
+// variables involved; otherwise the sandbox may well see them set.
+bool modules_known(const StaticParseResult& parsed) {
+  return !is_undetermined(parsed, "BUILT_MODULE_NAME") && !is_undetermined(parsed, "DEST_MODULE_LOCATION") &&
+         !is_undetermined(parsed, "BUILT_MODULE_LOCATION") && !is_undetermined(parsed, "DEST_MODULE_NAME") &&
+         !is_undetermined(parsed, "PACKAGE_NAME");
+}
+
+void add_conf_findings(const StaticParseResult& parsed, LintReport& report) {
+  const bool known = modules_known(parsed);
+  for (const auto& w : report.conf.warnings) {
+    add(report, Severity::warning, 0, known ? w : fmt::format("{} (may be set by shell logic)", w));
+  }
+  for (const auto& e : report.conf.errors) {
+    const bool certain =
+        known && !(e.find("PACKAGE_VERSION") != std::string::npos && is_undetermined(parsed, "PACKAGE_VERSION"));
+    add(report, certain ? Severity::error : Severity::warning, 0,
+        certain ? e : fmt::format("{} (may be set by shell logic)", e));
+  }
+  for (const auto& i : report.conf.ignored) {
+    add(report, Severity::note, 0, fmt::format("{} is ignored by ckms: {}", i.name, i.reason));
+  }
+  if (!report.conf.build_depends.empty()) {
+    add(report, Severity::warning, 0,
+        fmt::format("BUILD_DEPENDS={}: ckms does not build or provide other DKMS packages; DKMS would refuse "
+                    "to build without them",
+                    quote_input(fmt::format("{}", fmt::join(report.conf.build_depends, " ")), 64)));
+  }
+  if (is_undetermined(parsed, "MAKE")) {
+    add(report, Severity::note, 0,
+        "MAKE is computed by shell logic: the build runs what the sandbox evaluation gives for the kernel, "
+        "against the build image's headers, not the default shown here");
+  }
+  if (report.conf.no_weak_modules) {
+    add(report, Severity::note, 0, "NO_WEAK_MODULES: ckms never links modules into other kernels anyway");
+  }
+  if (!report.conf.pre_build.empty() || !report.conf.post_build.empty()) {
+    add(report, Severity::note, 0,
+        "PRE_BUILD/POST_BUILD run inside the build sandbox, as DKMS runs them in the build dir");
+  }
+}
+
+// The files dkms.conf names that the source tree lacks.
+void add_tree_findings(const std::filesystem::path& source_dir, const StaticParseResult& parsed, LintReport& report) {
+  const auto text = read_plain_file(source_dir, "dkms.conf", kMaxDkmsConfBytes, report.conf_path.string());
+  for (auto& finding : hard_coded_paths(text.value_or(""), report.conf.package_name)) {
+    report.findings.push_back(std::move(finding));
+  }
+  if (modules_known(parsed)) {
+    for (const auto& m : report.conf.modules) {
+      if (!m.built_name.empty() && !has_module_source(source_dir, m)) {
+        add(report, Severity::warning, 0,
+            fmt::format("BUILT_MODULE_NAME[{}]={}: no .c file or Makefile rule for it in the tree", m.index,
+                        quote_input(m.built_name)));
+      }
+    }
+  }
+  std::error_code ec;
+  for (const auto& [name, array] : report.conf.raw) {
+    if ((name == "PATCH")) {
+      for (const auto& [index, patch] : array) {
+        if (!patch.empty() && !std::filesystem::exists(source_dir / "patches" / patch, ec)) {
+          add(report, Severity::error, 0,
+              fmt::format("PATCH[{}]={}: no such file in patches/", index, quote_input(patch)));
+        }
+      }
+    }
+  }
+}
+
+void add_plan_findings(const DkmsEnvironment& env, const LintOptions& options, LintReport& report) {
+  KernelTarget kernel{*options.kernel_release, options.arch, std::nullopt};
+  if (options.kernel_config) kernel.config = KernelConfig::load(*options.kernel_config);
+  report.plan = plan_build(report.conf, env, kernel);
+  for (const auto& reason : report.plan->exclusion_reasons) {
+    add(report, Severity::note, 0, fmt::format("not built for this kernel: {}", reason));
+  }
+}
+
+}  // namespace
+
 LintReport lint(const std::filesystem::path& source_dir, const LintOptions& options) {
   LintReport report;
   report.conf_path = source_dir / "dkms.conf";
@@ -139,94 +251,15 @@ LintReport lint(const std::filesystem::path& source_dir, const LintOptions& opti
   }
   DkmsEnvironment env =
       DkmsEnvironment::for_kernel(options.kernel_release.value_or(std::string(kPlaceholderKernel)), options.arch);
-  // `dkms add` learns module and version from the file itself, then reads it again.
-  const StaticParseResult first = parse_dkms_conf_static_file(report.conf_path, env);
-  env.module = first_value(first.variables, "PACKAGE_NAME");
-  env.module_version = first_value(first.variables, "PACKAGE_VERSION");
-  const StaticParseResult parsed = parse_dkms_conf_static_file(report.conf_path, env);
+  const StaticParseResult parsed = read_as_dkms_add(report.conf_path, env);
   report.conf = resolve_dkms_conf(parsed.variables, env);
   report.exact = parsed.exact();
   report.undetermined = parsed.undetermined;
-  auto add = [&](Severity s, std::size_t line, std::string message) {
-    report.findings.push_back({s, line, std::move(message)});
-  };
 
-  for (const auto& u : parsed.unsupported) {
-    add(Severity::warning, u.line,
-        fmt::format("{}: {} (the build evaluates the file in its sandbox)", u.construct, u.detail));
-  }
-  for (const auto& n : parsed.notes) add(Severity::note, n.line, fmt::format("{}: {}", n.construct, n.detail));
-  const auto undetermined = [&](std::string_view name) {
-    return std::find(parsed.undetermined.begin(), parsed.undetermined.end(), name) != parsed.undetermined.end();
-  };
-  for (const auto& name : parsed.undetermined) {
-    add(Severity::warning, 0,
-        fmt::format("{} depends on shell logic; its value is known only after sandbox evaluation", name));
-  }
-  // read_conf's refusals are errors only when the static reading is complete for the
-  // variables involved; otherwise the sandbox may well see them set.
-  const bool modules_known = !undetermined("BUILT_MODULE_NAME") && !undetermined("DEST_MODULE_LOCATION") &&
-                             !undetermined("BUILT_MODULE_LOCATION") && !undetermined("DEST_MODULE_NAME") &&
-                             !undetermined("PACKAGE_NAME");
-  for (const auto& w : report.conf.warnings) {
-    add(Severity::warning, 0, modules_known ? w : fmt::format("{} (may be set by shell logic)", w));
-  }
-  for (const auto& e : report.conf.errors) {
-    const bool certain =
-        modules_known && !(e.find("PACKAGE_VERSION") != std::string::npos && undetermined("PACKAGE_VERSION"));
-    add(certain ? Severity::error : Severity::warning, 0,
-        certain ? e : fmt::format("{} (may be set by shell logic)", e));
-  }
-  for (const auto& i : report.conf.ignored) {
-    add(Severity::note, 0, fmt::format("{} is ignored by ckms: {}", i.name, i.reason));
-  }
-  if (!report.conf.build_depends.empty()) {
-    add(Severity::warning, 0,
-        fmt::format("BUILD_DEPENDS={}: ckms does not build or provide other DKMS packages; DKMS would refuse "
-                    "to build without them",
-                    quote_input(fmt::format("{}", fmt::join(report.conf.build_depends, " ")), 64)));
-  }
-  if (undetermined("MAKE")) {
-    add(Severity::note, 0,
-        "MAKE is computed by shell logic: the build runs what the sandbox evaluation gives for the kernel, "
-        "against the build image's headers, not the default shown here");
-  }
-  const auto text = read_plain_file(source_dir, "dkms.conf", kMaxDkmsConfBytes, report.conf_path.string());
-  for (auto& finding : hard_coded_paths(text.value_or(""), report.conf.package_name)) {
-    report.findings.push_back(std::move(finding));
-  }
-  if (report.conf.no_weak_modules) {
-    add(Severity::note, 0, "NO_WEAK_MODULES: ckms never links modules into other kernels anyway");
-  }
-  if (!report.conf.pre_build.empty() || !report.conf.post_build.empty()) {
-    add(Severity::note, 0, "PRE_BUILD/POST_BUILD run inside the build sandbox, as DKMS runs them in the build dir");
-  }
-  if (modules_known) {
-    for (const auto& m : report.conf.modules) {
-      if (!m.built_name.empty() && !has_module_source(source_dir, m)) {
-        add(Severity::warning, 0,
-            fmt::format("BUILT_MODULE_NAME[{}]={}: no .c file or Makefile rule for it in the tree", m.index,
-                        quote_input(m.built_name)));
-      }
-    }
-  }
-  for (const auto& [name, array] : report.conf.raw) {
-    if ((name == "PATCH")) {
-      for (const auto& [index, patch] : array) {
-        if (!patch.empty() && !std::filesystem::exists(source_dir / "patches" / patch, ec)) {
-          add(Severity::error, 0, fmt::format("PATCH[{}]={}: no such file in patches/", index, quote_input(patch)));
-        }
-      }
-    }
-  }
-  if (options.kernel_release) {
-    KernelTarget kernel{*options.kernel_release, options.arch, std::nullopt};
-    if (options.kernel_config) kernel.config = KernelConfig::load(*options.kernel_config);
-    report.plan = plan_build(report.conf, env, kernel);
-    for (const auto& reason : report.plan->exclusion_reasons) {
-      add(Severity::note, 0, fmt::format("not built for this kernel: {}", reason));
-    }
-  }
+  add_reading_findings(parsed, report);
+  add_conf_findings(parsed, report);
+  add_tree_findings(source_dir, parsed, report);
+  if (options.kernel_release) add_plan_findings(env, options, report);
   std::stable_sort(report.findings.begin(), report.findings.end(),
                    [](const LintFinding& a, const LintFinding& b) { return a.severity < b.severity; });
   return report;

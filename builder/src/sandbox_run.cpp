@@ -160,6 +160,53 @@ class ContainerGuard {
   std::filesystem::path state_;
 };
 
+// runc's --root: shared, so a later run can stop what a dead one left; else private.
+std::filesystem::path runc_root_for(const SandboxSpec& spec, const std::filesystem::path& private_root,
+                                    std::optional<SandboxStateRoot>& shared) {
+  if (!spec.state_root.empty()) {
+    shared.emplace(std::filesystem::absolute(spec.state_root));
+    std::filesystem::create_directories(shared->runc);
+    std::filesystem::permissions(shared->runc, std::filesystem::perms::owner_all);
+    return shared->runc;
+  }
+  if (::mkdir(private_root.c_str(), 0700) != 0) fail_errno("create runc state dir " + private_root.string());
+  return private_root;
+}
+
+// The spec runc gets: rootful with limits, they go to a build cgroup of ours when one can
+// be made (then `cgroup` holds it).
+SandboxSpec with_cgroup(const SandboxSpec& spec, const std::string& id, std::optional<BuildCgroup>& cgroup) {
+  SandboxSpec config = spec;
+  if (effective_mode(spec) == SandboxMode::rootful && (spec.memory_limit_bytes || spec.pids_limit)) {
+    cgroup.emplace(id, spec.memory_limit_bytes, spec.pids_limit);
+    if (cgroup->active()) {
+      config.cgroups_path = cgroup->runc_path();
+      config.memory_limit_bytes.reset();
+      config.pids_limit.reset();
+    } else if (!config.cgroups_path) {
+      config.cgroups_path = "/ckms/" + id;  // cgroup v2: runc sets the limits itself
+    }
+  }
+  return config;
+}
+
+// Waits for `runc run` until the time limit or a stop request, then kills the container.
+int wait_or_kill(pid_t pid, Clock::time_point start, const std::vector<std::string>& runc, const std::string& id,
+                 const SandboxSpec& spec, int log_fd, SandboxResult& result) {
+  std::optional<int> code = wait_run(spec, pid, start + spec.time_limit, result);
+  if (code) return *code;
+  log_line(log_fd, fmt::format("{}, killing container {}", interruption(spec, result), id));
+  auto kill = runc;
+  kill.insert(kill.end(), {"kill", id, "KILL"});
+  run_child(kill, log_fd, std::chrono::seconds(30));
+  // `runc run` returns once the container's init is gone; if runc itself hangs, the
+  // guard's `delete --force` still removes the container.
+  code = wait_child(pid, Clock::now() + std::chrono::seconds(30));
+  if (code) return *code;
+  ::kill(-pid, SIGKILL);
+  return *wait_child(pid, Clock::time_point::max());
+}
+
 }  // namespace
 
 SandboxResult run_sandbox(const SandboxSpec& spec) {
@@ -175,17 +222,8 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
                                std::filesystem::perm_options::add);
   ckms::UniqueFd log = open_log(spec.log_file);
 
-  // runc's --root: shared, so a later run can stop what a dead one left; else private.
   std::optional<SandboxStateRoot> shared;
-  std::filesystem::path runc_root = work / (id + ".state");
-  if (!spec.state_root.empty()) {
-    shared.emplace(std::filesystem::absolute(spec.state_root));
-    std::filesystem::create_directories(shared->runc);
-    std::filesystem::permissions(shared->runc, std::filesystem::perms::owner_all);
-    runc_root = shared->runc;
-  } else if (::mkdir(runc_root.c_str(), 0700) != 0) {
-    fail_errno("create runc state dir " + runc_root.string());
-  }
+  const std::filesystem::path runc_root = runc_root_for(spec, work / (id + ".state"), shared);
   const std::vector<std::string> runc = {runtime.string(), "--root", runc_root.string()};
   if (shared) {
     for (const auto& stale : reap_stale_sandboxes(runc, *shared, log.get())) {
@@ -196,17 +234,7 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   if (shared) owner.emplace(*shared, id);
   // Declared before the guard: removed after the container is.
   std::optional<BuildCgroup> cgroup;
-  SandboxSpec config = spec;
-  if (effective_mode(spec) == SandboxMode::rootful && (spec.memory_limit_bytes || spec.pids_limit)) {
-    cgroup.emplace(id, spec.memory_limit_bytes, spec.pids_limit);
-    if (cgroup->active()) {
-      config.cgroups_path = cgroup->runc_path();
-      config.memory_limit_bytes.reset();
-      config.pids_limit.reset();
-    } else if (!config.cgroups_path) {
-      config.cgroups_path = "/ckms/" + id;  // cgroup v2: runc sets the limits itself
-    }
-  }
+  const SandboxSpec config = with_cgroup(spec, id, cgroup);
   // Joined after the guard has deleted the container, the last writer of its pipe.
   LogPump pump(log.get(), spec.log_limit_bytes);
   ContainerGuard guard(runc, id, bundle, shared ? runc_root / id : runc_root);
@@ -221,21 +249,7 @@ SandboxResult run_sandbox(const SandboxSpec& spec) {
   options.log_fd = pump.writer();
   const pid_t pid = spawn_child(argv, options);
   pump.close_writer();
-  std::optional<int> code = wait_run(spec, pid, start + spec.time_limit, result);
-  if (!code) {
-    log_line(log.get(), fmt::format("{}, killing container {}", interruption(spec, result), id));
-    auto kill = runc;
-    kill.insert(kill.end(), {"kill", id, "KILL"});
-    run_child(kill, log.get(), std::chrono::seconds(30));
-    // `runc run` returns once the container's init is gone; if runc itself hangs, the
-    // guard's `delete --force` still removes the container.
-    code = wait_child(pid, Clock::now() + std::chrono::seconds(30));
-    if (!code) {
-      ::kill(-pid, SIGKILL);
-      code = wait_child(pid, Clock::time_point::max());
-    }
-  }
-  result.exit_code = *code;
+  result.exit_code = wait_or_kill(pid, start, runc, id, spec, log.get(), result);
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   check_output_at_end(spec, result);
   if (cgroup) {

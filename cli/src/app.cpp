@@ -33,6 +33,12 @@ App::App() : root_("ckms: build, publish and load kernel modules as OCI artifact
       "7 network.");
 }
 
+CLI::App* App::add_group(const std::string& name, const std::string& description) {
+  CLI::App* group = root_.add_subcommand(name, description);
+  group->require_subcommand(1);
+  return group;
+}
+
 void App::on(CLI::App* command, Action action) { actions_.emplace_back(command, std::move(action)); }
 
 int App::run(int argc, char** argv) {

@@ -27,6 +27,9 @@ class App {
   App();
   CLI::App& root() { return root_; }
   GlobalOptions& options() { return options_; }
+  // A command group (`ckms key`, `ckms image`): alone it is a usage error, one of its
+  // subcommands must follow.
+  CLI::App* add_group(const std::string& name, const std::string& description);
   // Registers the action for a subcommand; only the parsed subcommand's action runs.
   void on(CLI::App* command, Action action);
   int run(int argc, char** argv);

@@ -16,22 +16,22 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "ckms/base/enum_names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/loader/kernel.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
 
-std::string_view to_string(ModuleState state) {
-  switch (state) {
-    case ModuleState::absent: return "absent";
-    case ModuleState::live: return "live";
-    case ModuleState::coming: return "coming";
-    case ModuleState::going: return "going";
-    case ModuleState::builtin: return "builtin";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumName<ModuleState> kStateNames[] = {{ModuleState::absent, "absent"},
+                                                 {ModuleState::live, "live"},
+                                                 {ModuleState::coming, "coming"},
+                                                 {ModuleState::going, "going"},
+                                                 {ModuleState::builtin, "builtin"}};
+}  // namespace
+
+std::string_view to_string(ModuleState state) { return name_of(state, kStateNames); }
 
 namespace {
 

@@ -8,6 +8,8 @@
 
 #include <chrono>
 
+#include "artifact_json.hpp"
+#include "ckms/base/enum_names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
 #include "insertion.hpp"
@@ -16,14 +18,13 @@
 namespace ckms::loader {
 namespace fs = std::filesystem;
 
-std::string_view to_string(ModuleAction action) {
-  switch (action) {
-    case ModuleAction::inserted: return "inserted";
-    case ModuleAction::already_loaded: return "already-loaded";
-    case ModuleAction::fetched: return "fetched";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumName<ModuleAction> kActionNames[] = {{ModuleAction::inserted, "inserted"},
+                                                   {ModuleAction::already_loaded, "already-loaded"},
+                                                   {ModuleAction::fetched, "fetched"}};
+}  // namespace
+
+std::string_view to_string(ModuleAction action) { return name_of(action, kActionNames); }
 
 nlohmann::json LoadReport::to_json() const {
   nlohmann::json modules_json = nlohmann::json::array();
@@ -36,22 +37,16 @@ nlohmann::json LoadReport::to_json() const {
                             {"parameterSources", m.parameter_sources},
                             {"action", to_string(m.action)}});
   }
-  nlohmann::json j{{"package", package},
-                   {"version", version},
-                   {"kernelRelease", kernel_release},
-                   {"arch", arch},
-                   {"source", source},
-                   {"cacheName", cache_name},
-                   {"manifest", manifest.str()},
-                   {"fromCache", from_cache},
-                   {"modules", modules_json},
-                   {"dependenciesInserted", dependencies_inserted},
-                   {"milliseconds",
-                    {{"trust", milliseconds.trust},
-                     {"resolve", milliseconds.resolve},
-                     {"fetch", milliseconds.fetch},
-                     {"verify", milliseconds.verify},
-                     {"insert", milliseconds.insert}}}};
+  nlohmann::json j = detail::artifact_json(*this);
+  j.update({{"fromCache", from_cache},
+            {"modules", modules_json},
+            {"dependenciesInserted", dependencies_inserted},
+            {"milliseconds",
+             {{"trust", milliseconds.trust},
+              {"resolve", milliseconds.resolve},
+              {"fetch", milliseconds.fetch},
+              {"verify", milliseconds.verify},
+              {"insert", milliseconds.insert}}}});
   if (!fallback_reason.empty()) j["fallbackReason"] = fallback_reason;
   return j;
 }
@@ -132,14 +127,16 @@ std::vector<Dependency> absent_dependencies(const std::vector<Dependency>& neede
   return absent;
 }
 
-}  // namespace
-
-LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
-                const InTreePlanner& plan_in_tree) {
+std::string requested_version(const LoadRequest& request) {
   const auto version = request.reference.tag();
   if (!version || request.reference.digest()) {
     fail(ErrorKind::usage, "'{}': name the module version as the tag, e.g. REPO:1.0.0", request.reference.str());
   }
+  return *version;
+}
+
+// The kernel release to load for; only the running one, unless the load only fetches.
+std::string requested_release(const LoadRequest& request, Kernel& kernel) {
   const std::string running = kernel.release();
   const std::string release = request.kernel_release.value_or(running);
   if (!request.fetch_only && release != running) {
@@ -148,6 +145,97 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
          "(--fetch-only fetches for another kernel)",
          release, running);
   }
+  return release;
+}
+
+// From `source`, or from the cache when there is none or, when the request allows falling
+// back, when it cannot be reached; then `source` is null and the report says why.
+artifact::ResolvedModule resolve_artifact(const LoadRequest& request, const std::string& version,
+                                          const std::string& release, ModuleCache& cache, oci::Target*& source,
+                                          LoadReport& report) {
+  if (source != nullptr) {
+    try {
+      return artifact::resolve_module(*source, version, release);
+    } catch (const Error& e) {
+      if (request.network != NetworkMode::fallback || !may_fall_back(e)) throw;
+      report.fallback_reason = e.what();
+      source = nullptr;
+    }
+  }
+  return cache.resolve(repository_key(request.reference), version, release);
+}
+
+void describe_artifact(LoadReport& report, const artifact::ResolvedModule& resolved, std::string cache_name) {
+  const auto& config = resolved.config;
+  report.package = config.name;
+  report.version = config.version;
+  report.kernel_release = config.kernel_release;
+  report.arch = config.arch;
+  report.manifest = resolved.manifest_descriptor.digest;
+  report.cache_name = std::move(cache_name);
+}
+
+// The in-tree modules to insert first: those the artifact's modules need and the kernel lacks.
+std::vector<InTreeModule> in_tree_dependencies(const std::vector<detail::PreparedModule>& prepared,
+                                               const std::filesystem::path& modules_dir, Kernel& kernel,
+                                               const InTreePlanner& plan_in_tree) {
+  const auto absent = absent_dependencies(detail::external_dependencies(prepared), kernel);
+  if (absent.empty()) return {};
+  return plan_in_tree(modules_dir, absent, kernel);
+}
+
+LoadedModule loaded_module(const detail::PreparedModule& p, ModuleAction action) {
+  return LoadedModule{
+      .module = p.image.name,
+      .file = p.file->file_name,
+      .digest = p.file->digest,
+      .signer = p.signer,
+      .parameters = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameters,
+      .parameter_sources = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
+      .action = action};
+}
+
+// In-tree dependencies first, then the artifact's modules in their load order.
+void insert_modules(detail::Insertion& insertion, const std::vector<InTreeModule>& dependencies,
+                    const std::vector<detail::PreparedModule>& prepared, LoadReport& report) {
+  for (const auto& dependency : dependencies) {
+    insertion.insert(detail::in_tree_image(dependency.name, dependency.path), "");
+    report.dependencies_inserted.push_back(dependency.name);
+  }
+  for (const auto& p : prepared) {
+    if (!p.already_loaded) insertion.insert(p.image, artifact::kernel_parameters(p.parameters));
+    report.modules.push_back(
+        loaded_module(p, p.already_loaded ? ModuleAction::already_loaded : ModuleAction::inserted));
+  }
+}
+
+// Commits the cache and writes the state records; if either fails, the records this load
+// added are erased and its inserts rolled back.
+void record_load(const LoadReport& report, const std::vector<detail::PreparedModule>& prepared, Staging& staging,
+                 const artifact::ResolvedModule& resolved, StateStore& state, detail::Insertion& insertion) {
+  std::vector<std::string> recorded;
+  try {
+    staging.commit(resolved, report.cache_name);
+    for (auto record : records_for(report, prepared)) {
+      const bool earlier = state.find(record.module).has_value();
+      adopt_earlier_record(state, record);
+      state.write(record);
+      if (!earlier) recorded.push_back(record.module);
+    }
+  } catch (const Error& e) {
+    for (const auto& module : recorded) state.erase(module);
+    const std::string undone = insertion.rollback();
+    fail(e.kind(), "{}{}", e.what(), undone.empty() ? "" : "; " + undone);
+  }
+  insertion.keep();
+}
+
+}  // namespace
+
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
+                const InTreePlanner& plan_in_tree) {
+  const std::string version = requested_version(request);
+  const std::string release = requested_release(request, kernel);
   // Trust first: a host without certificates fails before it touches the network.
   Stopwatch clock;
   const auto trusted = load_trust(request.trust, paths.trust_dir);
@@ -163,84 +251,32 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   LoadReport report{.source = request.reference.str(), .manifest = ckms::digest_of("")};
   report.milliseconds.trust = trust_ms;
   ModuleCache cache(paths.cache_dir);
-  const std::string repository = repository_key(request.reference);
-  std::optional<artifact::ResolvedModule> resolved;
-  if (source != nullptr) {
-    try {
-      resolved = artifact::resolve_module(*source, *version, release);
-    } catch (const Error& e) {
-      if (request.network != NetworkMode::fallback || !may_fall_back(e)) throw;
-      report.fallback_reason = e.what();
-      source = nullptr;
-    }
-  }
-  if (!resolved) resolved = cache.resolve(repository, *version, release);
+  const auto resolved = resolve_artifact(request, version, release, cache, source, report);
   report.from_cache = source == nullptr;
   report.milliseconds.resolve = clock.lap();
 
-  const auto& config = resolved->config;
   // Fetch-only too: another kernel release is its point, another architecture never is.
-  check_artifact_kernel(config, release, kernel.machine());
-  report.package = config.name;
-  report.version = config.version;
-  report.kernel_release = config.kernel_release;
-  report.arch = config.arch;
-  report.manifest = resolved->manifest_descriptor.digest;
-  report.cache_name = ModuleCache::record_name(repository, *version, release);
+  check_artifact_kernel(resolved.config, release, kernel.machine());
+  describe_artifact(report, resolved, ModuleCache::record_name(repository_key(request.reference), version, release));
 
   Staging staging(cache, source);
-  staging.fetch(*resolved);
+  staging.fetch(resolved);
   report.milliseconds.fetch = clock.lap();
 
-  auto prepared = detail::prepare_modules(*resolved, staging, trusted, request.parameters, release,
-                                          request.fetch_only ? nullptr : &kernel);
-  std::vector<InTreeModule> dependencies;
-  if (!request.fetch_only) {
-    const auto absent = absent_dependencies(detail::external_dependencies(prepared), kernel);
-    if (!absent.empty()) dependencies = plan_in_tree(paths.modules_root / release, absent, kernel);
-  }
-  report.milliseconds.verify = clock.lap();
-
-  const auto describe = [&](const detail::PreparedModule& p, ModuleAction action) {
-    return LoadedModule{
-        .module = p.image.name,
-        .file = p.file->file_name,
-        .digest = p.file->digest,
-        .signer = p.signer,
-        .parameters = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameters,
-        .parameter_sources = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
-        .action = action};
-  };
+  const auto prepared = detail::prepare_modules(resolved, staging, trusted, request.parameters, release,
+                                                request.fetch_only ? nullptr : &kernel);
   if (request.fetch_only) {
-    staging.commit(*resolved, report.cache_name);
-    for (const auto& p : prepared) report.modules.push_back(describe(p, ModuleAction::fetched));
+    report.milliseconds.verify = clock.lap();
+    staging.commit(resolved, report.cache_name);
+    for (const auto& p : prepared) report.modules.push_back(loaded_module(p, ModuleAction::fetched));
     return report;
   }
+  const auto dependencies = in_tree_dependencies(prepared, paths.modules_root / release, kernel, plan_in_tree);
+  report.milliseconds.verify = clock.lap();
 
   detail::Insertion insertion(kernel);
-  for (const auto& dependency : dependencies) {
-    insertion.insert(detail::in_tree_image(dependency.name, dependency.path), "");
-    report.dependencies_inserted.push_back(dependency.name);
-  }
-  for (const auto& p : prepared) {
-    if (!p.already_loaded) insertion.insert(p.image, artifact::kernel_parameters(p.parameters));
-    report.modules.push_back(describe(p, p.already_loaded ? ModuleAction::already_loaded : ModuleAction::inserted));
-  }
-  std::vector<std::string> recorded;
-  try {
-    staging.commit(*resolved, report.cache_name);
-    for (auto record : records_for(report, prepared)) {
-      const bool earlier = state->find(record.module).has_value();
-      adopt_earlier_record(*state, record);
-      state->write(record);
-      if (!earlier) recorded.push_back(record.module);
-    }
-  } catch (const Error& e) {
-    for (const auto& module : recorded) state->erase(module);
-    const std::string undone = insertion.rollback();
-    fail(e.kind(), "{}{}", e.what(), undone.empty() ? "" : "; " + undone);
-  }
-  insertion.keep();
+  insert_modules(insertion, dependencies, prepared, report);
+  record_load(report, prepared, staging, resolved, *state, insertion);
   report.milliseconds.insert = clock.lap();
   return report;
 }

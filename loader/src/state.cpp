@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "artifact_json.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
 #include "ckms/loader/kernel.hpp"
@@ -15,25 +16,20 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 nlohmann::json ModuleRecord::to_json() const {
-  return json{{"module", module},
-              {"package", package},
-              {"version", version},
-              {"kernelRelease", kernel_release},
-              {"arch", arch},
-              {"source", source},
-              {"cacheName", cache_name},
-              {"manifest", manifest.str()},
-              {"file", file},
-              {"fileDigest", file_digest.str()},
-              {"srcversion", srcversion},
-              {"signer", signer},
-              {"parameters", parameters},
-              {"parameterSources", parameter_sources},
-              {"dependenciesInserted", dependencies_inserted},
-              {"order", order},
-              {"inserted", inserted},
-              {"loadedAt", loaded_at},
-              {"bootId", boot_id}};
+  json j = detail::artifact_json(*this);
+  j.update({{"module", module},
+            {"file", file},
+            {"fileDigest", file_digest.str()},
+            {"srcversion", srcversion},
+            {"signer", signer},
+            {"parameters", parameters},
+            {"parameterSources", parameter_sources},
+            {"dependenciesInserted", dependencies_inserted},
+            {"order", order},
+            {"inserted", inserted},
+            {"loadedAt", loaded_at},
+            {"bootId", boot_id}});
+  return j;
 }
 
 ModuleRecord ModuleRecord::from_json(const nlohmann::json& j, std::string_view where) {

@@ -153,6 +153,68 @@ void add_xattrs(int fd, archive_entry* entry, const std::string& what) {
   }
 }
 
+// The entry's header: ownership and names from the options, the rest from the file.
+EntryPtr entry_for(const Item& item, const CreateOptions& options) {
+  EntryPtr entry(archive_entry_new(), archive_entry_free);
+  const mode_t type = item.st.st_mode & S_IFMT;
+  archive_entry_set_pathname(entry.get(), (type == S_IFDIR ? item.path + "/" : item.path).c_str());
+  archive_entry_set_filetype(entry.get(), type);
+  archive_entry_set_perm(entry.get(), item.st.st_mode & 07777);
+  archive_entry_set_uid(entry.get(), options.uid);
+  archive_entry_set_gid(entry.get(), options.gid);
+  archive_entry_set_uname(entry.get(), options.uname.c_str());
+  archive_entry_set_gname(entry.get(), options.gname.c_str());
+  std::int64_t mtime = item.st.st_mtim.tv_sec;
+  if (options.source_date_epoch) mtime = std::min(mtime, *options.source_date_epoch);
+  archive_entry_set_mtime(entry.get(), mtime, 0);
+  if (type == S_IFCHR || type == S_IFBLK) archive_entry_set_rdev(entry.get(), item.st.st_rdev);
+  return entry;
+}
+
+void set_symlink_target(int root, const Item& item, archive_entry* entry, const std::string& item_what) {
+  std::string target(static_cast<std::size_t>(item.st.st_size) + 1, '\0');
+  const ssize_t n = ::readlinkat(root, item.path.c_str(), target.data(), target.size());
+  if (n < 0 || static_cast<std::size_t>(n) >= target.size()) {
+    fail_errno("cannot read symlink " + item_what);
+  }
+  target.resize(static_cast<std::size_t>(n));
+  archive_entry_set_symlink(entry, target.c_str());
+}
+
+// A regular file's content to archive; none for a second name of a file already archived,
+// which becomes a hard link to its first.
+UniqueFd open_content(int root, const Item& item, archive_entry* entry,
+                      std::map<std::pair<dev_t, ino_t>, std::string>& first_links, const std::string& item_what) {
+  if (item.st.st_nlink > 1) {
+    const auto [it, inserted] = first_links.emplace(std::make_pair(item.st.st_dev, item.st.st_ino), item.path);
+    if (!inserted) {
+      archive_entry_set_hardlink(entry, it->second.c_str());
+      return UniqueFd();
+    }
+  }
+  archive_entry_set_size(entry, item.st.st_size);
+  UniqueFd content(::openat(root, item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!content) fail_errno("cannot open " + item_what);
+  return content;
+}
+
+// Exactly the size the header announced; a file that shrank meanwhile is an error.
+void copy_content(int fd, std::int64_t size, struct archive* tar, Sink& sink, std::vector<char>& buffer,
+                  const std::string& item_what) {
+  std::int64_t remaining = size;
+  while (remaining > 0) {
+    const ssize_t n =
+        ::read(fd, buffer.data(), static_cast<std::size_t>(std::min<std::int64_t>(remaining, buffer.size())));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_errno("cannot read " + item_what);
+    if (n == 0) fail(ErrorKind::io, "{}: shrank while being archived", item_what);
+    if (archive_write_data(tar, buffer.data(), static_cast<std::size_t>(n)) != n) {
+      check(tar, ARCHIVE_FATAL, sink, item_what);
+    }
+    remaining -= n;
+  }
+}
+
 }  // namespace
 
 std::string_view layer_media_type(LayerCompression compression) {
@@ -189,44 +251,13 @@ CreatedLayer create_layer(const std::filesystem::path& source, const std::filesy
   std::vector<char> buffer(kCopyBufferSize);
   for (const Item& item : items) {
     const std::string item_what = fmt::format("{}: '{}'", what, item.path);
-    EntryPtr entry(archive_entry_new(), archive_entry_free);
+    EntryPtr entry = entry_for(item, options);
     const mode_t type = item.st.st_mode & S_IFMT;
-    archive_entry_set_pathname(entry.get(), (type == S_IFDIR ? item.path + "/" : item.path).c_str());
-    archive_entry_set_filetype(entry.get(), type);
-    archive_entry_set_perm(entry.get(), item.st.st_mode & 07777);
-    archive_entry_set_uid(entry.get(), options.uid);
-    archive_entry_set_gid(entry.get(), options.gid);
-    archive_entry_set_uname(entry.get(), options.uname.c_str());
-    archive_entry_set_gname(entry.get(), options.gname.c_str());
-    std::int64_t mtime = item.st.st_mtim.tv_sec;
-    if (options.source_date_epoch) mtime = std::min(mtime, *options.source_date_epoch);
-    archive_entry_set_mtime(entry.get(), mtime, 0);
-    if (type == S_IFCHR || type == S_IFBLK) archive_entry_set_rdev(entry.get(), item.st.st_rdev);
-
     UniqueFd content;
-    bool hardlink = false;
     if (type == S_IFLNK) {
-      std::string target(static_cast<std::size_t>(item.st.st_size) + 1, '\0');
-      const ssize_t n = ::readlinkat(root.get(), item.path.c_str(), target.data(), target.size());
-      if (n < 0 || static_cast<std::size_t>(n) >= target.size()) {
-        fail_errno("cannot read symlink " + item_what);
-      }
-      target.resize(static_cast<std::size_t>(n));
-      archive_entry_set_symlink(entry.get(), target.c_str());
+      set_symlink_target(root.get(), item, entry.get(), item_what);
     } else if (type == S_IFREG) {
-      const auto key = std::make_pair(item.st.st_dev, item.st.st_ino);
-      if (item.st.st_nlink > 1) {
-        const auto [it, inserted] = first_links.emplace(key, item.path);
-        if (!inserted) {
-          archive_entry_set_hardlink(entry.get(), it->second.c_str());
-          hardlink = true;
-        }
-      }
-      if (!hardlink) {
-        archive_entry_set_size(entry.get(), item.st.st_size);
-        content = UniqueFd(::openat(root.get(), item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-        if (!content) fail_errno("cannot open " + item_what);
-      }
+      content = open_content(root.get(), item, entry.get(), first_links, item_what);
     }
     if (options.xattrs && type != S_IFLNK) {
       const UniqueFd fd =
@@ -235,19 +266,7 @@ CreatedLayer create_layer(const std::filesystem::path& source, const std::filesy
       if (fd) add_xattrs(fd.get(), entry.get(), item_what);
     }
     check(tar.get(), archive_write_header(tar.get(), entry.get()), sink, item_what);
-    if (!content) continue;
-    std::int64_t remaining = item.st.st_size;
-    while (remaining > 0) {
-      const ssize_t n = ::read(content.get(), buffer.data(),
-                               static_cast<std::size_t>(std::min<std::int64_t>(remaining, buffer.size())));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) fail_errno("cannot read " + item_what);
-      if (n == 0) fail(ErrorKind::io, "{}: shrank while being archived", item_what);
-      if (archive_write_data(tar.get(), buffer.data(), static_cast<std::size_t>(n)) != n) {
-        check(tar.get(), ARCHIVE_FATAL, sink, item_what);
-      }
-      remaining -= n;
-    }
+    if (content) copy_content(content.get(), item.st.st_size, tar.get(), sink, buffer, item_what);
   }
   check(tar.get(), archive_write_close(tar.get()), sink, what);
   if (compressor) check(compressor.get(), archive_write_close(compressor.get()), sink, what);

@@ -60,6 +60,13 @@ std::vector<Descriptor> descriptor_list(const nlohmann::json& j, const char* nam
   return out;
 }
 
+// The manifest or index that this one refers to (image-spec's referrers), when it names one.
+std::optional<Descriptor> subject_of(const nlohmann::json& j, std::string_view where) {
+  const auto it = j.find("subject");
+  if (it == j.end()) return std::nullopt;
+  return descriptor_from_json(*it, fmt::format("{} subject", where));
+}
+
 void put_common(nlohmann::json& j, const std::string& media_type, const std::optional<std::string>& artifact_type,
                 const std::optional<Descriptor>& subject, const Annotations& annotations) {
   j["schemaVersion"] = 2;
@@ -85,9 +92,7 @@ ImageManifest ImageManifest::parse(std::string_view bytes, std::string_view wher
   if (!media_type::is_manifest(m.media_type)) {
     fail(ErrorKind::integrity, "{}: media type '{}' is not an image manifest", where, m.media_type);
   }
-  if (auto it = j.find("subject"); it != j.end()) {
-    m.subject = descriptor_from_json(*it, fmt::format("{} subject", where));
-  }
+  m.subject = subject_of(j, where);
   m.annotations = annotations_of(j, where);
   return m;
 }
@@ -116,9 +121,7 @@ ImageIndex ImageIndex::parse(std::string_view bytes, std::string_view where) {
   }
   index.artifact_type = optional_string(j, "artifactType", where);
   index.manifests = descriptor_list(j, "manifests", where, true);
-  if (auto it = j.find("subject"); it != j.end()) {
-    index.subject = descriptor_from_json(*it, fmt::format("{} subject", where));
-  }
+  index.subject = subject_of(j, where);
   index.annotations = annotations_of(j, where);
   return index;
 }

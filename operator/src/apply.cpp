@@ -115,7 +115,7 @@ ApplyStats Applier::apply(const Observed& observed, const json& module_object, c
 
   KernelModuleStatus status = desired.status;
   for (const auto& why : stats.refused) {
-    mark_degraded(status, module, "WorkloadRejected", why, observed.now);
+    mark_degraded(status, module, ConditionReason::workload_rejected, why, observed.now);
     if (events_.record(module, "Warning", "WorkloadRejected", why, observed.now)) ++stats.events;
   }
   if (!(status == module.status)) {

@@ -95,7 +95,7 @@ void Controller::reconcile_invalid(const json& object, const std::string& why) {
   Observed observed{module};
   observed.now = rfc3339_now();
   Desired desired = reconcile(observed, options_.settings);
-  mark_degraded(desired.status, module, "InvalidSpec", why, observed.now);
+  mark_degraded(desired.status, module, ConditionReason::invalid_spec, why, observed.now);
   if (!(desired.status == module.status)) {
     replace_with_retry(
         client_, resource::kernel_modules.object(module.namespace_name, module.name, "status"), object,

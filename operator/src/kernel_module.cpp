@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ckms/artifact/names.hpp"
+#include "ckms/base/enum_names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/oci/reference.hpp"
 
@@ -80,8 +81,8 @@ void check_tolerations(const json& tolerations, const SpecReader& r) {
   }
 }
 
-KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
-  KernelModuleSpec out;
+// repository, version and moduleName: what is built and loaded.
+void read_module(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
   out.repository = r.string(spec, "repository", "spec.repository", true);
   try {
     const auto reference = oci::Reference::parse(out.repository);
@@ -97,40 +98,41 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
   if (out.module_name.empty()) out.module_name = out.repository.substr(out.repository.rfind('/') + 1);
   if (!is_module_name(out.module_name))
     r.bad("spec.moduleName", fmt::format("{} is not a module name", out.module_name));
+}
 
+ModuleSource read_source(const json& spec, const SpecReader& r) {
+  ModuleSource out;
   if (!spec.contains("source") || !spec["source"].is_object()) r.bad("spec.source", "is required");
   const json& source = spec["source"];
   const std::string artifact = r.string(source, "artifact", "spec.source.artifact", false);
   const std::string image = r.string(source, "image", "spec.source.image", false);
   if (artifact.empty() == image.empty()) r.bad("spec.source", "needs exactly one of artifact and image");
-  if (!artifact.empty()) out.source.artifact = artifact;
-  if (!image.empty()) out.source.image = image;
+  if (!artifact.empty()) out.artifact = artifact;
+  if (!image.empty()) out.image = image;
   const std::string path = r.string(source, "path", "spec.source.path", false);
   if (!path.empty()) {
     if (path.front() != '/' || !is_printable(path)) r.bad("spec.source.path", "must be an absolute path");
-    out.source.path = path;
+    out.path = path;
   }
+  return out;
+}
 
-  out.build_image_template = r.string(spec, "buildImageTemplate", "spec.buildImageTemplate", true);
-  if (out.build_image_template.find("{release}") == std::string::npos)
-    r.bad("spec.buildImageTemplate", "has no {release}");
+std::optional<TrustedCertificate> read_trusted_certificate(const json& spec, const SpecReader& r) {
+  if (!spec.contains("trustedCertificate") || spec["trustedCertificate"].is_null()) return std::nullopt;
+  const json& trust = spec["trustedCertificate"];
+  if (!trust.is_object()) r.bad("spec.trustedCertificate", "must be an object");
+  TrustedCertificate t;
+  t.config_map = r.name_ref(trust, "configMap", "spec.trustedCertificate.configMap");
+  if (t.config_map.empty()) r.bad("spec.trustedCertificate.configMap", "is required");
+  const std::string key = r.string(trust, "key", "spec.trustedCertificate.key", false);
+  if (!key.empty()) t.key = key;
+  if (t.key.find('/') != std::string::npos || t.key == "." || t.key == "..")
+    r.bad("spec.trustedCertificate.key", "must be a plain key name");
+  return t;
+}
 
-  const std::string signing = r.name_ref(spec, "signingSecret", "spec.signingSecret");
-  if (!signing.empty()) out.signing_secret = signing;
-
-  if (spec.contains("trustedCertificate") && !spec["trustedCertificate"].is_null()) {
-    const json& trust = spec["trustedCertificate"];
-    if (!trust.is_object()) r.bad("spec.trustedCertificate", "must be an object");
-    TrustedCertificate t;
-    t.config_map = r.name_ref(trust, "configMap", "spec.trustedCertificate.configMap");
-    if (t.config_map.empty()) r.bad("spec.trustedCertificate.configMap", "is required");
-    const std::string key = r.string(trust, "key", "spec.trustedCertificate.key", false);
-    if (!key.empty()) t.key = key;
-    if (t.key.find('/') != std::string::npos || t.key == "." || t.key == "..")
-      r.bad("spec.trustedCertificate.key", "must be a plain key name");
-    out.trusted_certificate = t;
-  }
-
+// parameters and removeInTree: how the module is loaded.
+void read_loading(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
   out.parameters = r.string_map(spec, "parameters", "spec.parameters");
   for (const auto& [name, value] : out.parameters) {
     if (!is_parameter_name(name)) r.bad("spec.parameters", fmt::format("{} is not a parameter name", name));
@@ -145,7 +147,10 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
       out.remove_in_tree.push_back(m);
     }
   }
+}
 
+// nodeSelector, tolerations and imagePullSecrets: where the loader's pods run.
+void read_placement(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
   out.node_selector = r.string_map(spec, "nodeSelector", "spec.nodeSelector");
   for (const auto& [key, value] : out.node_selector) {
     if (!is_qualified_name(key)) r.bad("spec.nodeSelector", fmt::format("{} is not a label key", key));
@@ -167,41 +172,80 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
       out.image_pull_secrets.push_back(name);
     }
   }
-  if (spec.contains("registry") && spec["registry"].is_object()) {
-    const json& reg = spec["registry"];
-    if (reg.contains("plainHTTP")) {
-      if (!reg["plainHTTP"].is_boolean()) r.bad("spec.registry.plainHTTP", "must be a boolean");
-      out.registry.plain_http = reg["plainHTTP"];
-    }
-    const std::string auth = r.name_ref(reg, "authSecret", "spec.registry.authSecret");
-    if (!auth.empty()) out.registry.auth_secret = auth;
+}
+
+RegistrySettings read_registry(const json& spec, const SpecReader& r) {
+  RegistrySettings out;
+  if (!spec.contains("registry") || !spec["registry"].is_object()) return out;
+  const json& reg = spec["registry"];
+  if (reg.contains("plainHTTP")) {
+    if (!reg["plainHTTP"].is_boolean()) r.bad("spec.registry.plainHTTP", "must be a boolean");
+    out.plain_http = reg["plainHTTP"];
   }
+  const std::string auth = r.name_ref(reg, "authSecret", "spec.registry.authSecret");
+  if (!auth.empty()) out.auth_secret = auth;
+  return out;
+}
+
+KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
+  KernelModuleSpec out;
+  read_module(spec, r, out);
+  out.source = read_source(spec, r);
+  out.build_image_template = r.string(spec, "buildImageTemplate", "spec.buildImageTemplate", true);
+  if (out.build_image_template.find("{release}") == std::string::npos)
+    r.bad("spec.buildImageTemplate", "has no {release}");
+
+  const std::string signing = r.name_ref(spec, "signingSecret", "spec.signingSecret");
+  if (!signing.empty()) out.signing_secret = signing;
+  out.trusted_certificate = read_trusted_certificate(spec, r);
+  read_loading(spec, r, out);
+  read_placement(spec, r, out);
+  out.registry = read_registry(spec, r);
   return out;
 }
 
 }  // namespace
 
 namespace {
-constexpr std::pair<KernelPhase, std::string_view> kPhaseNames[] = {{KernelPhase::unknown, "Unknown"},
-                                                                    {KernelPhase::building, "Building"},
-                                                                    {KernelPhase::build_failed, "BuildFailed"},
-                                                                    {KernelPhase::loading, "Loading"},
-                                                                    {KernelPhase::loaded, "Loaded"}};
+constexpr EnumName<KernelPhase> kPhaseNames[] = {{KernelPhase::unknown, "Unknown"},
+                                                 {KernelPhase::building, "Building"},
+                                                 {KernelPhase::build_failed, "BuildFailed"},
+                                                 {KernelPhase::loading, "Loading"},
+                                                 {KernelPhase::loaded, "Loaded"}};
+
+constexpr EnumName<ConditionType> kConditionTypeNames[] = {
+    {ConditionType::building, "Building"}, {ConditionType::degraded, "Degraded"}, {ConditionType::ready, "Ready"}};
+
+constexpr EnumName<ConditionReason> kConditionReasonNames[] = {
+    {ConditionReason::no_builds, "NoBuilds"},
+    {ConditionReason::builds_running, "BuildsRunning"},
+    {ConditionReason::as_expected, "AsExpected"},
+    {ConditionReason::build_failed, "BuildFailed"},
+    {ConditionReason::load_failed, "LoadFailed"},
+    {ConditionReason::registry_unreachable, "RegistryUnreachable"},
+    {ConditionReason::invalid_spec, "InvalidSpec"},
+    {ConditionReason::workload_rejected, "WorkloadRejected"},
+    {ConditionReason::all_nodes_loaded, "AllNodesLoaded"},
+    {ConditionReason::not_all_nodes_loaded, "NotAllNodesLoaded"},
+    {ConditionReason::no_nodes_selected, "NoNodesSelected"}};
 }  // namespace
 
-std::string_view to_string(KernelPhase phase) {
-  for (const auto& [p, name] : kPhaseNames)
-    if (p == phase) return name;
-  return "Unknown";
-}
+std::string_view to_string(KernelPhase phase) { return name_of(phase, kPhaseNames); }
 
 KernelPhase kernel_phase(std::string_view text) {
-  for (const auto& [p, name] : kPhaseNames)
-    if (name == text) return p;
-  return KernelPhase::unknown;
+  return value_named(text, kPhaseNames).value_or(KernelPhase::unknown);
 }
 
-const Condition* KernelModuleStatus::condition(std::string_view type) const {
+std::string_view to_string(ConditionType type) { return name_of(type, kConditionTypeNames); }
+std::string_view to_string(ConditionReason reason) { return name_of(reason, kConditionReasonNames); }
+
+std::optional<ConditionType> condition_type(std::string_view text) { return value_named(text, kConditionTypeNames); }
+
+std::optional<ConditionReason> condition_reason(std::string_view text) {
+  return value_named(text, kConditionReasonNames);
+}
+
+const Condition* KernelModuleStatus::condition(ConditionType type) const {
   for (const auto& c : conditions)
     if (c.type == type) return &c;
   return nullptr;
@@ -232,9 +276,9 @@ KernelModule parse_kernel_module(const json& object) {
 nlohmann::json to_json(const KernelModuleStatus& status) {
   json conditions = json::array();
   for (const auto& c : status.conditions) {
-    conditions.push_back({{"type", c.type},
+    conditions.push_back({{"type", to_string(c.type)},
                           {"status", c.status},
-                          {"reason", c.reason},
+                          {"reason", to_string(c.reason)},
                           {"message", c.message},
                           {"lastTransitionTime", c.last_transition_time},
                           {"observedGeneration", c.observed_generation}});
@@ -264,8 +308,12 @@ KernelModuleStatus status_from_json(const nlohmann::json& j) {
   if (j.contains("conditions") && j["conditions"].is_array()) {
     for (const auto& c : j["conditions"]) {
       if (!c.is_object()) continue;
-      s.conditions.push_back(Condition{c.value("type", ""), c.value("status", ""), c.value("reason", ""),
-                                       c.value("message", ""), c.value("lastTransitionTime", ""),
+      // A type or reason this operator does not write (another version's) is recomputed too.
+      const auto type = condition_type(c.value("type", ""));
+      const auto reason = condition_reason(c.value("reason", ""));
+      if (!type || !reason) continue;
+      s.conditions.push_back(Condition{*type, c.value("status", ""), *reason, c.value("message", ""),
+                                       c.value("lastTransitionTime", ""),
                                        c.value("observedGeneration", std::int64_t{0})});
     }
   }

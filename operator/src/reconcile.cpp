@@ -64,9 +64,9 @@ std::string pod_failure(const json& pod) {
 
 bool pod_ready(const json& pod) { return has_condition(pod, "Ready"); }
 
-Condition make_condition(const KernelModule& module, std::string type, bool value, std::string reason,
+Condition make_condition(const KernelModule& module, ConditionType type, bool value, ConditionReason reason,
                          std::string message, const std::string& now) {
-  Condition c{std::move(type), value ? "True" : "False", std::move(reason), std::move(message), now, module.generation};
+  Condition c{type, value ? "True" : "False", reason, std::move(message), now, module.generation};
   // A condition keeps its transition time until its status changes: an unchanged world
   // gives a byte-identical status, so a restarted operator writes nothing.
   if (const Condition* old = module.status.condition(c.type); old && old->status == c.status)
@@ -100,10 +100,10 @@ bool tolerates(const json& tolerations, const json& taint) {
   return false;
 }
 
-void mark_degraded(KernelModuleStatus& status, const KernelModule& module, const std::string& reason,
+void mark_degraded(KernelModuleStatus& status, const KernelModule& module, ConditionReason reason,
                    const std::string& message, const std::string& now) {
   for (auto& c : status.conditions) {
-    if (c.type != "Degraded") continue;
+    if (c.type != ConditionType::degraded) continue;
     // A problem found by reconcile keeps its reason; this one is added to what it says.
     if (c.status == "True" && c.reason != reason) {
       c.message += "; " + message;
@@ -112,7 +112,7 @@ void mark_degraded(KernelModuleStatus& status, const KernelModule& module, const
     c.status = "True";
     c.reason = reason;
     c.message = message;
-    const Condition* old = module.status.condition("Degraded");
+    const Condition* old = module.status.condition(ConditionType::degraded);
     c.last_transition_time = old && old->status == "True" ? old->last_transition_time : now;
   }
 }
@@ -138,112 +138,178 @@ std::map<std::string, std::vector<std::string>> nodes_by_kernel(const KernelModu
   return out;
 }
 
-Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
-  const KernelModule& module = observed.module;
-  Desired desired;
-  if (module.deleting) return desired;  // garbage collection takes it from here
+namespace {
 
-  const auto kernels = nodes_by_kernel(module.spec, observed.nodes);
+// The kernels whose modules are not loaded yet, by what holds them back: the conditions
+// name them.
+struct Unfinished {
   std::vector<std::string> building, build_failed, load_failed, unknown;
-  for (const auto& [release, nodes] : kernels) {
+};
+
+// The node of a loader pod for `release` on one of `nodes`, or "" for any other pod and
+// for one being deleted.
+std::string loader_node(const json& pod, const std::string& release, const std::set<std::string>& nodes) {
+  // Build pods carry the same owner and kernel labels; only loaders say "loaded".
+  const json labels = pod.value("/metadata/labels"_json_pointer, json::object());
+  if (labels.value(std::string(label::kernel), "") != kernel_key(release) ||
+      labels.value(std::string(label::component), "") != "load")
+    return {};
+  std::string node = str(pod, "/spec/nodeName");
+  if (!nodes.contains(node) || !pod.value("/metadata/deletionTimestamp"_json_pointer, json()).is_null()) return {};
+  return node;
+}
+
+// Decides one kernel release at a time: the Job or DaemonSet it needs, its status, and the
+// Events that say what went wrong.
+class KernelPlanner {
+ public:
+  KernelPlanner(const Observed& observed, const OperatorSettings& settings, Desired& desired)
+      : observed_(observed), settings_(settings), desired_(desired) {}
+
+  void plan(const std::string& release, const std::vector<std::string>& nodes) {
     KernelStatus ks{release, static_cast<int>(nodes.size())};
-    const auto found = observed.artifacts.find(release);
-    Availability availability = found == observed.artifacts.end() ? Availability::unknown : found->second;
-    const json* job = find_by_release(observed.jobs, release);
-    const json* ds = find_by_release(observed.daemon_sets, release);
+    const auto found = observed_.artifacts.find(release);
+    Availability availability = found == observed_.artifacts.end() ? Availability::unknown : found->second;
+    const json* job = find_by_release(observed_.jobs, release);
+    const json* ds = find_by_release(observed_.daemon_sets, release);
     // Without an answer from the registry, a kernel that already had a loader keeps it
     // and one that was building keeps building: nothing is torn down on a guess.
     if (availability == Availability::unknown && ds) availability = Availability::published;
 
     if (availability == Availability::published) {
-      desired.daemon_sets.push_back(loader_daemon_set(module, release, nodes, settings));
-      // The build's logs are the only diagnosis when its loader then fails: its Job stays
-      // until the loader exists.
-      if (job && !ds) desired.jobs.push_back(*job);
-      ks.built = ks.nodes;
-      const std::set<std::string> on_kernel(nodes.begin(), nodes.end());
-      for (const auto& pod : observed.pods) {
-        // Build pods carry the same owner and kernel labels; only loaders say "loaded".
-        const json labels = pod.value("/metadata/labels"_json_pointer, json::object());
-        if (labels.value(std::string(label::kernel), "") != kernel_key(release) ||
-            labels.value(std::string(label::component), "") != "load")
-          continue;
-        const std::string node = str(pod, "/spec/nodeName");
-        if (!on_kernel.contains(node) || !pod.value("/metadata/deletionTimestamp"_json_pointer, json()).is_null())
-          continue;
-        if (pod_ready(pod)) {
-          ++ks.loaded;
-        } else if (const std::string why = pod_failure(pod); !why.empty()) {
-          ++ks.failed;
-          load_failed.push_back(fmt::format("{} ({})", node, release));
-          desired.events.push_back(
-              {"Warning", "LoadFailed", fmt::format("loading on node {} (kernel {}) fails: {}", node, release, why)});
-        }
-      }
-      ks.loaded = std::min(ks.loaded, ks.nodes);
-      ks.phase = ks.loaded == ks.nodes ? KernelPhase::loaded : KernelPhase::loading;
+      plan_published(ks, nodes, job, ds);
     } else if (availability == Availability::missing) {
-      desired.jobs.push_back(build_job(module, release, settings));
-      const bool same_job = job && spec_hash(*job) == spec_hash(desired.jobs.back());
-      if (same_job && has_condition(*job, "Failed")) {
-        ks.failed = ks.nodes;
-        ks.phase = KernelPhase::build_failed;
-        build_failed.push_back(release);
-        desired.events.push_back({"Warning", "BuildFailed",
-                                  fmt::format("build for kernel {} failed (Job {}): {}", release,
-                                              str(*job, "/metadata/name"), condition_message(*job, "Failed"))});
-      } else if (same_job && has_condition(*job, "Complete")) {
-        // The Job says it published, the registry has no tag: a wrong --output or a tag
-        // rule that differs between builder and operator. Rebuilding would not help.
-        ks.failed = ks.nodes;
-        ks.phase = KernelPhase::build_failed;
-        build_failed.push_back(release);
-        desired.events.push_back({"Warning", "ArtifactMissing",
-                                  fmt::format("build Job {} for kernel {} completed, but {} has no tag for it",
-                                              str(*job, "/metadata/name"), release, module.spec.repository)});
-      } else {
-        ks.phase = KernelPhase::building;
-        building.push_back(release);
-      }
+      plan_missing(ks, job);
     } else {
-      if (job) desired.jobs.push_back(*job);
-      ks.phase = KernelPhase::unknown;
-      const auto why = observed.unanswered.find(release);
-      unknown.push_back(why == observed.unanswered.end() ? release : fmt::format("{} ({})", release, why->second));
+      plan_unanswered(ks, job);
     }
-    desired.status.nodes += ks.nodes;
-    desired.status.loaded += ks.loaded;
-    desired.status.kernels.push_back(std::move(ks));
+    desired_.status.nodes += ks.nodes;
+    desired_.status.loaded += ks.loaded;
+    desired_.status.kernels.push_back(std::move(ks));
   }
 
-  KernelModuleStatus& status = desired.status;
-  status.observed_generation = module.generation;
-  const std::string& now = observed.now;
-  status.conditions.push_back(make_condition(module, "Building", !building.empty(),
-                                             building.empty() ? "NoBuilds" : "BuildsRunning",
-                                             building.empty() ? "" : "building for " + join(building), now));
-  std::string degraded_reason = "AsExpected";
+  const Unfinished& unfinished() const { return unfinished_; }
+
+ private:
+  void plan_published(KernelStatus& ks, const std::vector<std::string>& nodes, const json* job, const json* ds) {
+    desired_.daemon_sets.push_back(loader_daemon_set(observed_.module, ks.release, nodes, settings_));
+    // The build's logs are the only diagnosis when its loader then fails: its Job stays
+    // until the loader exists.
+    if (job && !ds) desired_.jobs.push_back(*job);
+    ks.built = ks.nodes;
+    count_loaders(ks, nodes);
+    ks.loaded = std::min(ks.loaded, ks.nodes);
+    ks.phase = ks.loaded == ks.nodes ? KernelPhase::loaded : KernelPhase::loading;
+  }
+
+  void count_loaders(KernelStatus& ks, const std::vector<std::string>& nodes) {
+    const std::set<std::string> on_kernel(nodes.begin(), nodes.end());
+    for (const auto& pod : observed_.pods) {
+      const std::string node = loader_node(pod, ks.release, on_kernel);
+      if (node.empty()) continue;
+      if (pod_ready(pod)) {
+        ++ks.loaded;
+      } else if (const std::string why = pod_failure(pod); !why.empty()) {
+        ++ks.failed;
+        unfinished_.load_failed.push_back(fmt::format("{} ({})", node, ks.release));
+        desired_.events.push_back(
+            {"Warning", "LoadFailed", fmt::format("loading on node {} (kernel {}) fails: {}", node, ks.release, why)});
+      }
+    }
+  }
+
+  void plan_missing(KernelStatus& ks, const json* job) {
+    desired_.jobs.push_back(build_job(observed_.module, ks.release, settings_));
+    const bool same_job = job && spec_hash(*job) == spec_hash(desired_.jobs.back());
+    if (same_job && has_condition(*job, "Failed")) {
+      build_failed(ks, {"Warning", "BuildFailed",
+                        fmt::format("build for kernel {} failed (Job {}): {}", ks.release, str(*job, "/metadata/name"),
+                                    condition_message(*job, "Failed"))});
+    } else if (same_job && has_condition(*job, "Complete")) {
+      // The Job says it published, the registry has no tag: a wrong --output or a tag
+      // rule that differs between builder and operator. Rebuilding would not help.
+      build_failed(ks, {"Warning", "ArtifactMissing",
+                        fmt::format("build Job {} for kernel {} completed, but {} has no tag for it",
+                                    str(*job, "/metadata/name"), ks.release, observed_.module.spec.repository)});
+    } else {
+      ks.phase = KernelPhase::building;
+      unfinished_.building.push_back(ks.release);
+    }
+  }
+
+  void build_failed(KernelStatus& ks, EventIntent event) {
+    ks.failed = ks.nodes;
+    ks.phase = KernelPhase::build_failed;
+    unfinished_.build_failed.push_back(ks.release);
+    desired_.events.push_back(std::move(event));
+  }
+
+  void plan_unanswered(KernelStatus& ks, const json* job) {
+    if (job) desired_.jobs.push_back(*job);
+    ks.phase = KernelPhase::unknown;
+    const auto why = observed_.unanswered.find(ks.release);
+    unfinished_.unknown.push_back(why == observed_.unanswered.end() ? ks.release
+                                                                    : fmt::format("{} ({})", ks.release, why->second));
+  }
+
+  const Observed& observed_;
+  const OperatorSettings& settings_;
+  Desired& desired_;
+  Unfinished unfinished_;
+};
+
+Condition building_condition(const Observed& observed, const Unfinished& unfinished) {
+  const auto& building = unfinished.building;
+  return make_condition(observed.module, ConditionType::building, !building.empty(),
+                        building.empty() ? ConditionReason::no_builds : ConditionReason::builds_running,
+                        building.empty() ? "" : "building for " + join(building), observed.now);
+}
+
+// Degraded names every problem; its reason is the first of them.
+Condition degraded_condition(const Observed& observed, const Unfinished& unfinished) {
+  ConditionReason reason = ConditionReason::as_expected;
   std::vector<std::string> problems;
-  if (!build_failed.empty()) {
-    degraded_reason = "BuildFailed";
-    problems.push_back("build failed for " + join(build_failed));
+  if (!unfinished.build_failed.empty()) {
+    reason = ConditionReason::build_failed;
+    problems.push_back("build failed for " + join(unfinished.build_failed));
   }
-  if (!load_failed.empty()) {
-    if (problems.empty()) degraded_reason = "LoadFailed";
-    problems.push_back("loading fails on " + join(load_failed));
+  if (!unfinished.load_failed.empty()) {
+    if (problems.empty()) reason = ConditionReason::load_failed;
+    problems.push_back("loading fails on " + join(unfinished.load_failed));
   }
-  if (!unknown.empty()) {
-    if (problems.empty()) degraded_reason = "RegistryUnreachable";
-    problems.push_back("no answer from the registry for " + join(unknown));
+  if (!unfinished.unknown.empty()) {
+    if (problems.empty()) reason = ConditionReason::registry_unreachable;
+    problems.push_back("no answer from the registry for " + join(unfinished.unknown));
   }
-  status.conditions.push_back(make_condition(module, "Degraded", !problems.empty(), degraded_reason,
-                                             problems.empty() ? "" : join(problems), now));
+  return make_condition(observed.module, ConditionType::degraded, !problems.empty(), reason,
+                        problems.empty() ? "" : join(problems), observed.now);
+}
+
+Condition ready_condition(const Observed& observed, const KernelModuleStatus& status) {
   const bool ready = status.nodes > 0 && status.loaded == status.nodes;
-  std::string ready_reason = ready ? "AllNodesLoaded" : status.nodes == 0 ? "NoNodesSelected" : "NotAllNodesLoaded";
-  status.conditions.push_back(make_condition(module, "Ready", ready, ready_reason,
-                                             fmt::format("{} of {} nodes loaded", status.loaded, status.nodes), now));
+  const ConditionReason reason = ready               ? ConditionReason::all_nodes_loaded
+                                 : status.nodes == 0 ? ConditionReason::no_nodes_selected
+                                                     : ConditionReason::not_all_nodes_loaded;
+  return make_condition(observed.module, ConditionType::ready, ready, reason,
+                        fmt::format("{} of {} nodes loaded", status.loaded, status.nodes), observed.now);
+}
+
+}  // namespace
+
+Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
+  Desired desired;
+  if (observed.module.deleting) return desired;  // garbage collection takes it from here
+
+  KernelPlanner planner(observed, settings, desired);
+  for (const auto& [release, nodes] : nodes_by_kernel(observed.module.spec, observed.nodes))
+    planner.plan(release, nodes);
+
+  KernelModuleStatus& status = desired.status;
+  status.observed_generation = observed.module.generation;
+  status.conditions = {building_condition(observed, planner.unfinished()),
+                       degraded_condition(observed, planner.unfinished()), ready_condition(observed, status)};
   std::sort(status.conditions.begin(), status.conditions.end(),
-            [](const Condition& a, const Condition& b) { return a.type < b.type; });
+            [](const Condition& a, const Condition& b) { return to_string(a.type) < to_string(b.type); });
   return desired;
 }
 

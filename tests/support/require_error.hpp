@@ -2,6 +2,7 @@
 // The check most failure tests make: an action throws a ckms::Error of one kind whose
 // message names what went wrong.
 
+#include <functional>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -22,6 +23,16 @@ void require_error(F&& action, ErrorKind kind, const std::string& needle) {
     return;
   }
   FAIL("no error; expected one containing '" << needle << "'");
+}
+
+// The kind of the ckms::Error `action` throws; internal when it throws none.
+inline ErrorKind error_kind(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.kind();
+  }
+  return ErrorKind::internal;
 }
 
 }  // namespace ckms::testkit

@@ -25,26 +25,6 @@ extern char** environ;
 namespace ckms::testkit {
 namespace fs = std::filesystem;
 
-TempDir::TempDir(const std::string& prefix) {
-  const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base ? base : "/tmp") + "/" + prefix + ".XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  if (std::getenv("CKMS_KEEP_TEST_DIRS") != nullptr) return;
-  std::error_code ec;
-  // A test may leave read-only directories behind (extracted layers): make them writable.
-  for (auto it = fs::recursive_directory_iterator(path_, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec)) {
-      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-  }
-  fs::remove_all(path_, ec);
-}
-
 namespace {
 
 void drain(int fd, std::string& into) {

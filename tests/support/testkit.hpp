@@ -8,22 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "ckms/base/temp_dir.hpp"
+
 namespace ckms::testkit {
 
-// A fresh directory under $TMPDIR, removed with everything in it when the object dies
-// (unless CKMS_KEEP_TEST_DIRS is set, for post-mortems).
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix = "ckms-test");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+// Tests' scratch directories are base's: removed with everything in it, also what a test
+// left unwritable.
+using ckms::TempDir;
 
 struct RunResult {
   int exit_code = -1;  // 128+N when killed by signal N

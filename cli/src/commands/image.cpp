@@ -129,8 +129,7 @@ void run_resolve(App& app, const ResolveArgs& args) {
 }  // namespace
 
 void register_image_commands(App& app) {
-  auto* image = app.root().add_subcommand("image", "Kernel build images: toolchain plus a kernel's headers");
-  image->require_subcommand(1);
+  auto* image = app.add_group("image", "Kernel build images: toolchain plus a kernel's headers");
 
   static BuildArgs build_args;
   auto* build = image->add_subcommand("build", "Build and push one kernel build image per --kernel");

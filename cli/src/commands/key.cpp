@@ -60,8 +60,7 @@ void run_generate(App& app, const GenerateArgs& args) {
 }  // namespace
 
 void register_key_commands(App& app) {
-  auto* key = app.root().add_subcommand("key", "Module signing keys");
-  key->require_subcommand(1);
+  auto* key = app.add_group("key", "Module signing keys");
 
   static GenerateArgs generate_args;
   auto* generate = key->add_subcommand(

@@ -69,8 +69,7 @@ void run_pull(App& app, const PullArgs& args) {
 }  // namespace
 
 void register_source_commands(App& app) {
-  auto* source = app.root().add_subcommand("source", "DKMS source trees as OCI artifacts");
-  source->require_subcommand(1);
+  auto* source = app.add_group("source", "DKMS source trees as OCI artifacts");
 
   static PushArgs push_args;
   auto* push = source->add_subcommand("push", "Pack a source tree (with dkms.conf) reproducibly and push it");

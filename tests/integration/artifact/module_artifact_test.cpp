@@ -13,11 +13,13 @@
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
+#include "require_error.hpp"
 #include "testkit.hpp"
 
 using namespace ckms::artifact;
 using ckms::Error;
 using ckms::ErrorKind;
+using ckms::testkit::error_kind;
 using ckms::testkit::run;
 using ckms::testkit::TempDir;
 namespace fs = std::filesystem;
@@ -38,15 +40,6 @@ oci::ImageIndex read_index(oci::Target& target, const std::string& tag) {
 std::string read_all(oci::Target& target, const oci::Descriptor& blob) {
   auto reader = target.fetch(blob);
   return ckms::read_all(*reader, std::size_t{1} << 20, "blob");
-}
-
-ErrorKind error_kind(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  return ErrorKind::internal;
 }
 
 // Flips one byte of a stored file without changing its size.

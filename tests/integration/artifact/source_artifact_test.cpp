@@ -11,11 +11,13 @@
 #include "ckms/oci/layout.hpp"
 #include "ckms/oci/manifest.hpp"
 #include "ckms/oci/media_types.hpp"
+#include "require_error.hpp"
 #include "testkit.hpp"
 
 using namespace ckms::artifact;
 using ckms::Error;
 using ckms::ErrorKind;
+using ckms::testkit::error_kind;
 using ckms::testkit::TempDir;
 namespace fs = std::filesystem;
 namespace oci = ckms::oci;
@@ -54,15 +56,6 @@ std::map<std::string, std::string> describe_tree(const fs::path& root) {
     out[relative] = what;
   }
   return out;
-}
-
-ErrorKind error_kind(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  return ErrorKind::internal;
 }
 
 }  // namespace

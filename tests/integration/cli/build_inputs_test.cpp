@@ -28,7 +28,7 @@ testkit::RunResult run_ckms_in(const fs::path& cwd, std::vector<std::string> arg
 }  // namespace
 
 TEST_CASE("a build that cannot start creates no output layout") {
-  testkit::TempDir dir;
+  testkit::TempDir dir("ckms-test-");
   SECTION("a missing source") {
     const auto r = run_ckms_in(dir.path(), {"build", "no-such-source", "--kernel", "6.1.0-0-test", "--no-sign",
                                             "--cache-dir", (dir / "cache").string()});

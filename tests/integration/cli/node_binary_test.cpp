@@ -55,7 +55,7 @@ TEST_CASE("commands beyond the node's are handed to ckms-full with the same argu
 
   // An online load is ckms-full's: only it has a registry client, so a closed port giving
   // the network exit code (7) shows the hand-over happened.
-  TempDir dir;
+  TempDir dir("ckms-test-");
   const RunResult key = run({kNode.string(), "key", "generate", "--key", (dir / "key.pem").string(), "--cert",
                              (dir / "cert.pem").string(), "--bits", "2048"});
   REQUIRE(key.exit_code == 0);
@@ -67,7 +67,7 @@ TEST_CASE("commands beyond the node's are handed to ckms-full with the same argu
 }
 
 TEST_CASE("installed, ckms finds ckms-full in ../libexec/ckms; without it, it says what is missing") {
-  TempDir prefix;
+  TempDir prefix("ckms-test-");
   const fs::path node = install(kNode, prefix / "bin" / "ckms");
   install(kFull, prefix / "libexec" / "ckms" / "ckms-full");
   const RunResult copy_help = run({node.string(), "copy", "--help"});
@@ -105,7 +105,7 @@ TEST_CASE("an offline load whose in-tree dependency is not loaded goes to ckms-f
   INFO(fetched.err);
   REQUIRE(fetched.exit_code == 0);
 
-  TempDir prefix;
+  TempDir prefix("ckms-test-");
   const fs::path node = install(kNode, prefix / "bin" / "ckms");
   const std::vector<std::string> offline = {"load",
                                             reference,

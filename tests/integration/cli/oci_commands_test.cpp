@@ -44,7 +44,7 @@ fs::path push_example(const TempDir& dir) {
 }  // namespace
 
 TEST_CASE("push then pull an artifact through an OCI layout round-trips the files") {
-  TempDir dir;
+  TempDir dir("ckms-test-");
   const auto layout = push_example(dir);
   auto pulled = run_ckms({"--json", "pull", "oci:" + layout.string() + ":v1", "-o", (dir / "out").string()});
   require_ok(pulled);
@@ -67,7 +67,7 @@ TEST_CASE("push then pull an artifact through an OCI layout round-trips the file
 
 TEST_CASE("skopeo and ckms read each other's layouts with identical digests") {
   if (!ckms::testkit::have_program("skopeo")) FAIL("skopeo is not installed (scripts/install-deps.sh)");
-  TempDir dir;
+  TempDir dir("ckms-test-");
   const auto layout = push_example(dir);
   const auto ours = run_ckms({"inspect", "--raw", "oci:" + layout.string() + ":v1"});
   require_ok(ours);
@@ -96,7 +96,7 @@ TEST_CASE("skopeo and ckms read each other's layouts with identical digests") {
 
 TEST_CASE("an image umoci builds is copied by ckms with its digests preserved") {
   if (!ckms::testkit::have_program("umoci")) FAIL("umoci is not installed (scripts/install-deps.sh)");
-  TempDir dir;
+  TempDir dir("ckms-test-");
   const auto image = (dir / "image").string();
   REQUIRE(run({"umoci", "init", "--layout", image}).exit_code == 0);
   REQUIRE(run({"umoci", "new", "--image", image + ":base"}).exit_code == 0);
@@ -141,7 +141,7 @@ void titled_layout(const fs::path& dir, const std::vector<std::string>& titles) 
 }
 
 TEST_CASE("bad input is refused with the input named and the right exit code") {
-  TempDir dir;
+  TempDir dir("ckms-test-");
   SECTION("a malformed reference is a usage error") {
     const auto r = run_ckms({"inspect", "Not A Reference"});
     CHECK(r.exit_code == 2);

@@ -200,7 +200,7 @@ TEST_CASE("a 1 GiB manifest is refused after at most the manifest limit, with or
   CHECK(rss_kib() - rss_before < 64 << 10);
 
   // A node or a CI job sees the refusal as its exit code.
-  const testkit::TempDir out;
+  const testkit::TempDir out("ckms-test-");
   const auto pulled =
       testkit::run({testkit::ckms_binary().string(), "pull", "--plain-http", server.authority() + "/hostile/huge:v1",
                     "-o", (out / "layout").string()},

@@ -42,7 +42,7 @@ void compare_with_gnu_tar(const fs::path& tarball, const fs::path& work) {
 
 TEST_CASE("a synthetic layer unpacks as GNU tar unpacks it") {
   for (const TarCompression compression : {TarCompression::gzip, TarCompression::zstd}) {
-    ckms::testkit::TempDir dir;
+    ckms::testkit::TempDir dir("ckms-test-");
     const std::string tar = TarBuilder(compression)
                                 .dir("usr/", 0755, 1'000'000'000)
                                 .dir("usr/lib/", 0755)

@@ -41,7 +41,7 @@ void append_line(const fs::path& file, const std::string& line) {
 }  // namespace
 
 TEST_CASE("two processes racing on one key fill it once and both get the entry") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path fills = dir / "fills";
   pid_t children[2];
   for (pid_t& child : children) {
@@ -78,7 +78,7 @@ TEST_CASE("two processes racing on one key fill it once and both get the entry")
 }
 
 TEST_CASE("a filler killed midway leaves a staging directory the next ensure removes") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
   const pid_t child = ::fork();
@@ -114,7 +114,7 @@ TEST_CASE("a filler killed midway leaves a staging directory the next ensure rem
 }
 
 TEST_CASE("a filler that throws leaves no entry and the error reaches the caller") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   UnpackCache cache(dir / "cache");
   CHECK_THROWS_AS(
       cache.ensure(kManifest,
@@ -134,7 +134,7 @@ TEST_CASE("a filler that throws leaves no entry and the error reaches the caller
 }
 
 TEST_CASE("the cache root lets in only its owner and the sandbox's group") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path root = dir / "cache";
   fs::create_directories(root);
   fs::permissions(root, fs::perms::all);  // an older ckms, or a umask of 000, left it open

@@ -50,7 +50,7 @@ void build_tree(const fs::path& root, bool reversed, std::int64_t mtime) {
 
 TEST_CASE("the same tree gives the same layer digests, however it was made") {
   for (const LayerCompression compression : {LayerCompression::gzip, LayerCompression::zstd, LayerCompression::none}) {
-    ckms::testkit::TempDir dir;
+    ckms::testkit::TempDir dir("ckms-test-");
     build_tree(dir / "one", false, kEpoch + 100);
     build_tree(dir / "two", true, kEpoch + 99999);
     CreateOptions options;
@@ -79,7 +79,7 @@ TEST_CASE("the same tree gives the same layer digests, however it was made") {
 }
 
 TEST_CASE("a created layer lists sorted, owned by 0/0, clamped, and extracts identically") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   build_tree(dir / "src", true, kEpoch + 5000);
   CreateOptions options;
   options.source_date_epoch = kEpoch;

@@ -39,7 +39,7 @@ std::set<std::string> contents(const fs::path& root) {
 }  // namespace
 
 TEST_CASE("two layers: whiteouts remove files, directories and symlinks of the lower one") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   stack(
       dir.path(),
       TarBuilder().file("etc/a", "1").file("etc/b", "2").file("var/cache/x/y", "3").symlink("link", "etc/a").finish());
@@ -54,7 +54,7 @@ TEST_CASE("two layers: whiteouts remove files, directories and symlinks of the l
 }
 
 TEST_CASE("two layers: an opaque directory keeps only what its own layer adds") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   stack(dir.path(), TarBuilder()
                         .file("opt/app/old", "1")
                         .file("opt/app/sub/deep", "2")
@@ -72,7 +72,7 @@ TEST_CASE("two layers: an opaque directory keeps only what its own layer adds") 
 }
 
 TEST_CASE("three layers: re-adding, opaque and whiteouts compose in order") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   stack(dir.path(), TarBuilder().file("d/one", "1").file("d/two", "2").file("f", "base").dir("e/").finish());
   stack(dir.path(), TarBuilder()
                         .dir("d/")

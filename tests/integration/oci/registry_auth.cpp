@@ -82,7 +82,7 @@ TEST_CASE("a TLS registry whose CA is not trusted is refused without retries") {
 TEST_CASE("login checks and stores credentials, logout removes them") {
   const RegistrySetup setup = GENERATE(RegistrySetup::basic_tls, RegistrySetup::token);
   RegistryFixture registry(setup);
-  testkit::TempDir home;
+  testkit::TempDir home("ckms-test-");
   RegistryOptions options = registry.options();
   options.credentials.reset();
   options.auth_file = home / "containers" / "auth.json";

@@ -152,41 +152,45 @@ TEST_CASE("a connection cut during a streamed upload leaves nothing in the regis
   CHECK(stored(registry, descriptor.digest.hex()).empty());
 }
 
-TEST_CASE("a copy whose upload is cut off starts the blob over and completes") {
-  RegistryFixture source_registry(RegistrySetup::open_http);
-  RegistryFixture destination_registry(RegistrySetup::open_http);
-  RegistryRepository source(source_registry.reference("ckms/image"), source_registry.options());
-  const Image image = push_layered_image(source, {3 << 20});
-  source.tag(image.manifest, "v1");
+namespace {
 
-  CuttingProxy proxy(port_of(destination_registry), CuttingProxy::Direction::requests, 1 << 20);
-  RegistryReference through_proxy = destination_registry.reference("ckms/copied");
-  through_proxy.registry = proxy.authority();
-  RegistryRepository destination(through_proxy, destination_registry.options());
-  const CopyResult result = copy(source, "v1", destination, "v1");
-  CHECK(proxy.cuts() == 1);
-  CHECK(result.root.digest == image.manifest.digest);
-  RegistryRepository direct(destination_registry.reference("ckms/copied"), destination_registry.options());
-  CHECK(direct.resolve("v1").digest == image.manifest.digest);
-  auto reader = direct.fetch(image.layers[0]);
-  CHECK(read_all(*reader, 4 << 20, "layer") == image.layer_bytes[0]);
+// An image tagged v1 in one registry, and a copy's destination in another reached through a
+// proxy that cuts the first request carrying more than 1 MiB.
+struct CutCopy {
+  CutCopy() { source.tag(image.manifest, "v1"); }
+
+  static RegistryReference through(const RegistryFixture& registry, const CuttingProxy& proxy) {
+    RegistryReference reference = registry.reference("ckms/copied");
+    reference.registry = proxy.authority();
+    return reference;
+  }
+
+  RegistryFixture source_registry{RegistrySetup::open_http};
+  RegistryFixture destination_registry{RegistrySetup::open_http};
+  RegistryRepository source{source_registry.reference("ckms/image"), source_registry.options()};
+  const Image image = push_layered_image(source, {3 << 20});
+  CuttingProxy proxy{port_of(destination_registry), CuttingProxy::Direction::requests, 1 << 20};
+  RegistryRepository destination{through(destination_registry, proxy), destination_registry.options()};
+  RegistryRepository direct{destination_registry.reference("ckms/copied"), destination_registry.options()};
+};
+
+}  // namespace
+
+TEST_CASE("a copy whose upload is cut off starts the blob over and completes") {
+  CutCopy cut;
+  const CopyResult result = copy(cut.source, "v1", cut.destination, "v1");
+  CHECK(cut.proxy.cuts() == 1);
+  CHECK(result.root.digest == cut.image.manifest.digest);
+  CHECK(cut.direct.resolve("v1").digest == cut.image.manifest.digest);
+  auto reader = cut.direct.fetch(cut.image.layers[0]);
+  CHECK(read_all(*reader, 4 << 20, "layer") == cut.image.layer_bytes[0]);
 }
 
 TEST_CASE("a copy allowed a single try fails on a cut upload and no manifest appears") {
-  RegistryFixture source_registry(RegistrySetup::open_http);
-  RegistryFixture destination_registry(RegistrySetup::open_http);
-  RegistryRepository source(source_registry.reference("ckms/image"), source_registry.options());
-  const Image image = push_layered_image(source, {3 << 20});
-  source.tag(image.manifest, "v1");
-
-  CuttingProxy proxy(port_of(destination_registry), CuttingProxy::Direction::requests, 1 << 20);
-  RegistryReference through_proxy = destination_registry.reference("ckms/copied");
-  through_proxy.registry = proxy.authority();
-  RegistryRepository destination(through_proxy, destination_registry.options());
-  CHECK_THROWS_AS(copy(source, "v1", destination, "v1", CopyOptions{.blob_attempts = 1}), InterruptedUpload);
-  CHECK(proxy.cuts() == 1);
-  RegistryRepository direct(destination_registry.reference("ckms/copied"), destination_registry.options());
-  CHECK_FALSE(direct.exists(image.manifest));
-  CHECK_FALSE(direct.exists(image.layers[0]));
-  CHECK(stored(destination_registry, image.layers[0].digest.hex()).empty());
+  CutCopy cut;
+  CHECK_THROWS_AS(copy(cut.source, "v1", cut.destination, "v1", CopyOptions{.blob_attempts = 1}), InterruptedUpload);
+  CHECK(cut.proxy.cuts() == 1);
+  CHECK_FALSE(cut.direct.exists(cut.image.manifest));
+  CHECK_FALSE(cut.direct.exists(cut.image.layers[0]));
+  CHECK(stored(cut.destination_registry, cut.image.layers[0].digest.hex()).empty());
 }

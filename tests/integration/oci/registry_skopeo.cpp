@@ -28,7 +28,7 @@ TEST_CASE("skopeo and ckms agree on content in the registry") {
     return;
   }
   testkit::RegistryFixture registry(testkit::RegistrySetup::open_http);
-  testkit::TempDir dir;
+  testkit::TempDir dir("ckms-test-");
 
   // A real gzip layer (an uncompressed one skopeo would compress on the way, changing the
   // manifest): a tar of one file, made by tar and gzip.

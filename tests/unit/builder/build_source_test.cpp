@@ -17,7 +17,7 @@ TEST_CASE("a build source names an artifact when it looks like a reference", "[b
 }
 
 TEST_CASE("a directory is the source as it is; a missing one is not found", "[build_source]") {
-  const ckms::testkit::TempDir dir;
+  const ckms::testkit::TempDir dir("ckms-test-");
   ckms::builder::BuildOptions options;
   ckms::builder::place_source(dir.path().string(), dir.path() / "work", options);
   CHECK(options.source_dir == dir.path());

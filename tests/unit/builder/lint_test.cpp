@@ -25,7 +25,7 @@ std::string all_messages(const ckms::builder::LintReport& report) {
 }  // namespace
 
 TEST_CASE("lint refuses a dkms.conf that is a symlink and shows nothing of its target") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path secret = dir / "secret";
   ckms::testkit::write_text(secret, "root:$6$hash-of-the-root-password:19000:0:99999:7:::\n");
   fs::create_directories(dir / "src");
@@ -41,13 +41,13 @@ TEST_CASE("lint refuses a dkms.conf that is a symlink and shows nothing of its t
 }
 
 TEST_CASE("lint refuses a dkms.conf that is not a regular file") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   REQUIRE(::mkfifo((dir / "dkms.conf").c_str(), 0600) == 0);
   CHECK_THROWS_AS(ckms::builder::lint(dir.path(), {}), ckms::Error);
 }
 
 TEST_CASE("lint quotes input bounded and escaped: no line verbatim, no terminal escape") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const std::string long_word(200, 'a');
   ckms::testkit::write_text(dir / "dkms.conf",
                             "PACKAGE_NAME=x\nPACKAGE_VERSION=1\n" + long_word +

@@ -14,7 +14,7 @@ using namespace ckms::builder;
 using ckms::testkit::write_text;
 
 TEST_CASE("in-root reads resolve symlinks as the container would") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path root = dir / "root";
   fs::create_directories(root / "usr/src/headers");
   fs::create_directories(root / "etc");
@@ -47,7 +47,7 @@ TEST_CASE("in-root reads resolve symlinks as the container would") {
 }
 
 TEST_CASE("in-root reads refuse what is not a small regular file") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   fs::create_directories(dir / "root/d");
   write_text(dir / "root/big", std::string(2048, 'x'));
   CHECK_THROWS_AS(read_file_in_root(dir / "root", "/d", 1024, "t"), ckms::Error);
@@ -55,7 +55,7 @@ TEST_CASE("in-root reads refuse what is not a small regular file") {
 }
 
 TEST_CASE("plain reads take names, not paths, and never follow a link") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   write_text(dir / "ok", "ok");
   fs::create_symlink(dir / "ok", dir / "link");
   CHECK(read_plain_file(dir.path(), "ok", 16, "t") == "ok");

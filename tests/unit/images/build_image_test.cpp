@@ -60,7 +60,7 @@ Built read_back(oci::Layout& layout, std::string_view tag) {
 
 TEST_CASE("a kernel's headers packages are found through Depends, the compiler left out") {
   if (!ckms::testkit::have_program("dpkg-deb")) return;
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   make_kernel_debs(dir / "debs");
   images::DirectorySource source(dir / "debs");
   const auto packages = images::kernel_header_packages("9.9.9-1-test", source);
@@ -74,7 +74,7 @@ TEST_CASE("a kernel's headers packages are found through Depends, the compiler l
 
 TEST_CASE("two kernels share the toolchain layer and build the same digests twice") {
   if (!ckms::testkit::have_program("dpkg-deb")) return;
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   make_kernel_debs(dir / "debs");
   const fs::path tar = make_rootfs_tar(dir.path());
   images::DirectorySource source(dir / "debs");
@@ -112,7 +112,7 @@ TEST_CASE("two kernels share the toolchain layer and build the same digests twic
 
 TEST_CASE("a base image's layers and config are reused under the headers layer") {
   if (!ckms::testkit::have_program("dpkg-deb")) return;
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   make_kernel_debs(dir / "debs");
   images::DirectorySource source(dir / "debs");
   const images::LayerOptions options;

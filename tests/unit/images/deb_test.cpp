@@ -18,7 +18,7 @@ TEST_CASE("a package's control file and data unpack, whatever dpkg-deb compresse
   }
   for (const std::string compression : {"xz", "zstd", "gzip", "none"}) {
     INFO(compression);
-    ckms::testkit::TempDir dir;
+    ckms::testkit::TempDir dir("ckms-test-");
     DebSpec spec{.package = "linux-headers-9.9.9-1-test",
                  .version = "9.9.9-1",
                  .depends = "linux-kbuild-9.9 (>= 9.9.9-1)",
@@ -46,7 +46,7 @@ TEST_CASE("a package's control file and data unpack, whatever dpkg-deb compresse
 }
 
 TEST_CASE("files that are not packages are refused naming the file") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   ckms::testkit::write_text(dir / "bogus.deb", "not an ar archive");
   CHECK_THROWS_WITH(ckms::images::read_deb_control(dir / "bogus.deb"), Catch::Contains("bogus.deb"));
   CHECK_THROWS_AS(ckms::images::read_deb_control(dir / "missing.deb"), ckms::Error);

@@ -71,7 +71,7 @@ TEST_CASE("build images for the installed cloud kernels from Debian's packages")
     WARN("needs two installed linux-headers-*-cloud-amd64, apt-get and dpkg-deb: not tested");
     return;
   }
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path tar = ckms::testing::make_rootfs_tar(dir.path());
   const auto first = build(releases, tar, {"--output", "oci:" + (dir / "layout").string()});
   REQUIRE(first.at("images").size() == 2);

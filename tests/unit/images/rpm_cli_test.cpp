@@ -34,7 +34,7 @@ const ckms::testing::BuiltRpms& kernel_rpms() {
 }  // namespace
 
 TEST_CASE("ckms image build --rpms builds from kernel-devel packages and names what is missing") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const ckms::testing::KernelRpmSpec spec;
   const auto& built = kernel_rpms();
   const fs::path rpms = dir / "rpms";

@@ -123,7 +123,7 @@ TEST_CASE("the payload starts where the header parser says: it decompresses to r
 }
 
 TEST_CASE("files that are not RPM packages are refused, naming the file") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path text = dir / "kernel-devel-1-1.x86_64.rpm";
   ckms::testkit::write_text(text, "#!/bin/sh\necho not a package\n");
   CHECK_THROWS_WITH(images::read_rpm_header(text),
@@ -143,7 +143,7 @@ TEST_CASE("a package cut before its payload is refused, naming the file") {
   const std::string bytes = read_bytes(original);
   const auto payload_offset = images::read_rpm_header(original).payload_offset;
   REQUIRE(payload_offset < bytes.size());
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path cut = dir / "cut.rpm";
   std::size_t refused = 0;
   const auto lengths = structural_offsets(bytes, payload_offset);
@@ -166,7 +166,7 @@ TEST_CASE("a corrupted header is read or refused with an error, never crashes or
   const fs::path& original = rpm_corpus().zstd.rpms.devel;
   const std::string bytes = read_bytes(original);
   const auto payload_offset = images::read_rpm_header(original).payload_offset;
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path flipped = dir / "flipped.rpm";
   std::size_t refused = 0;
   std::size_t read = 0;

@@ -45,7 +45,7 @@ ckms::ErrorKind kind_of(const std::function<void()>& action) {
 TEST_CASE("kernel-devel is found by its kernel-devel-uname-r Provides") {
   const auto& zstd = rpm_corpus().zstd;
   const std::string release = kernel_rpm_release(zstd.spec);
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   // The whole output of a kernel.spec build, the source package and the arm64 one included.
   fill(dir / "rpms",
        {zstd.rpms.devel, zstd.rpms.debug_devel, zstd.rpms.matched, zstd.rpms.source, rpm_corpus().bzip2.rpms.devel});
@@ -93,7 +93,7 @@ TEST_CASE("kernel-devel is found by its kernel-devel-uname-r Provides") {
 
 TEST_CASE("a kernel build image from kernel-devel: its headers layer is what rpm2cpio | cpio -idm unpacks") {
   const auto& zstd = rpm_corpus().zstd;
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   fill(dir / "rpms", {zstd.rpms.devel, zstd.rpms.debug_devel, zstd.rpms.matched});
   const images::RpmDirectorySource source(dir / "rpms");
   const images::LayerOptions options;

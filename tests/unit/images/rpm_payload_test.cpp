@@ -82,7 +82,7 @@ TEST_CASE("an RPM payload unpacks file for file as rpm2cpio | cpio -idm unpacks 
   for (const auto* build : rpm_corpus().builds()) {
     for (const auto& file : {build->rpms.devel, build->rpms.debug_devel, build->rpms.matched}) {
       INFO(file);
-      ckms::testkit::TempDir dir;
+      ckms::testkit::TempDir dir("ckms-test-");
       ckms::testing::rpm2cpio_unpack(file, dir / "theirs");
       fs::create_directories(dir / "ours");
       const auto result = images::unpack_rpm(file, dir / "ours");
@@ -95,7 +95,7 @@ TEST_CASE("an RPM payload unpacks file for file as rpm2cpio | cpio -idm unpacks 
   SECTION("a hard link set stays one file with its content") {
     const auto& zstd = rpm_corpus().zstd;
     const std::string release = ckms::testing::kernel_rpm_release(zstd.spec);
-    ckms::testkit::TempDir dir;
+    ckms::testkit::TempDir dir("ckms-test-");
     images::unpack_rpm(zstd.rpms.devel, dir.path());
     const fs::path tree = dir / ("usr/src/kernels/" + release);
     CHECK(ckms::testkit::read_text(tree / ".config") == "CONFIG_MODULES=y\nCONFIG_X86_64=y\n");
@@ -107,7 +107,7 @@ TEST_CASE("an RPM payload unpacks file for file as rpm2cpio | cpio -idm unpacks 
 }
 
 TEST_CASE("hostile payloads are refused, naming the package and the entry, and nothing lands outside") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path outside = dir / "outside";
   fs::create_directories(outside);
   const std::string tree = "./usr/src/kernels/6.6.6-1.x86_64";
@@ -154,7 +154,7 @@ TEST_CASE("hard link sets written here unpack as cpio unpacks them, content on e
                                  {tree + "/b", 0100644, "", 77, 3},
                                  {tree + "/single", 0100644, "alone\n"},
                                  {tree + "/c", 0100644, "shared\n", 77, 3}});
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path rpm = hostile_rpm(dir.path(), "links.rpm", cpio);
   fs::create_directories(dir / "theirs");
   ckms::testkit::RunOptions options;

@@ -24,7 +24,7 @@ std::string error_of(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("a boot config file names an artifact, its trust, parameters and network mode", "[loader]") {
-  testkit::TempDir dir;
+  testkit::TempDir dir("ckms-test-");
   testkit::write_text(dir / "hello.yaml",
                       "artifact: registry.example.com/ckms/hello:1.0.0\n"
                       "trust: [/etc/ckms/vendor.pem, /etc/ckms/more.d]\n"
@@ -51,7 +51,7 @@ TEST_CASE("a boot config file names an artifact, its trust, parameters and netwo
 }
 
 TEST_CASE("mistakes in a boot config name the file, line and key", "[loader]") {
-  testkit::TempDir dir;
+  testkit::TempDir dir("ckms-test-");
   const auto check = [&](const std::string& text, const std::string& needle) {
     testkit::write_text(dir / "bad.yaml", text);
     const std::string message = error_of(dir / "bad.yaml");

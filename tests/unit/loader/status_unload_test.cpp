@@ -93,7 +93,7 @@ TEST_CASE("unload removes users before what they use, and only what ckms loaded"
 }
 
 TEST_CASE("records survive a round trip and refuse what is not one", "[loader]") {
-  testkit::TempDir dir;
+  testkit::TempDir dir("ckms-test-");
   StateStore state(dir.path());
   ModuleRecord record{.module = "ckms_tiny",
                       .package = "ckms-tiny",

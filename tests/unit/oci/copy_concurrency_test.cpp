@@ -89,7 +89,7 @@ class RecordingObserver final : public CopyObserver {
 }  // namespace
 
 TEST_CASE("a concurrent copy preserves every digest and reports each blob once") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   Layout source(dir / "source", Layout::Mode::create_if_missing);
   Layout destination(dir / "destination", Layout::Mode::create_if_missing);
   const Image image = push_image(source, 8);
@@ -119,7 +119,7 @@ TEST_CASE("a concurrent copy preserves every digest and reports each blob once")
 }
 
 TEST_CASE("a bad blob fails a concurrent copy and no manifest appears") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   Layout source(dir / "source", Layout::Mode::create_if_missing);
   Layout destination(dir / "destination", Layout::Mode::create_if_missing);
   const Image image = push_image(source, 6);

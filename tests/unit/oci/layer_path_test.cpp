@@ -48,7 +48,7 @@ TEST_CASE("entry names that climb or alias are refused with the entry named") {
 }
 
 TEST_CASE("directories resolve beneath the root, through inner symlinks only") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path root = dir / "root";
   fs::create_directories(root / "usr/lib");
   fs::create_directories(dir / "outside");
@@ -80,7 +80,7 @@ TEST_CASE("directories resolve beneath the root, through inner symlinks only") {
 }
 
 TEST_CASE("remove_tree_at removes read-only trees without following symlinks") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   fs::create_directories(dir / "keep");
   ckms::testkit::write_text(dir / "keep/file", "x");
   fs::create_directories(dir / "t/ro/sub");

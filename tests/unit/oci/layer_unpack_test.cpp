@@ -37,7 +37,7 @@ std::string refusal(const std::string& tar, const fs::path& target, ckms::oci::U
 
 TEST_CASE("a layer unpacks the same whether plain, gzip or zstd") {
   for (const TarCompression compression : {TarCompression::none, TarCompression::gzip, TarCompression::zstd}) {
-    ckms::testkit::TempDir dir;
+    ckms::testkit::TempDir dir("ckms-test-");
     const std::string tar = TarBuilder(compression)
                                 .dir("etc/", 0750, 1'500'000'000)
                                 .file("etc/conf", "setting=1\n", 0640, 1'400'000'000)
@@ -65,7 +65,7 @@ TEST_CASE("a layer unpacks the same whether plain, gzip or zstd") {
 }
 
 TEST_CASE("entries that would leave the target are refused by name") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   fs::create_directories(dir / "target");
   fs::create_directories(dir / "outside");
   const fs::path target = dir / "target";
@@ -79,7 +79,7 @@ TEST_CASE("entries that would leave the target are refused by name") {
 }
 
 TEST_CASE("whiteouts hide lower content and keep what the same layer adds") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   unpack(TarBuilder().file("a/old", "1").file("a/keep", "2").file("b/x", "3").file("c", "4").finish(), dir.path());
   unpack(TarBuilder()
              .file("a/new", "5")
@@ -100,7 +100,7 @@ TEST_CASE("whiteouts hide lower content and keep what the same layer adds") {
 }
 
 TEST_CASE("limits stop a layer at the entry that crosses them, before writing it") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   ckms::oci::UnpackOptions options;
   options.layer_name = "sha256:feed";
   options.limits.max_file_bytes = 1000;
@@ -121,7 +121,7 @@ TEST_CASE("limits stop a layer at the entry that crosses them, before writing it
 }
 
 TEST_CASE("a stream cut in the middle of a file leaves no file under its name") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const std::string full = TarBuilder().file("first", "ok").file("second", std::string(100000, 'z')).finish();
   const std::string cut = full.substr(0, 512 * 3 + 50000);
   try {
@@ -136,7 +136,7 @@ TEST_CASE("a stream cut in the middle of a file leaves no file under its name") 
 }
 
 TEST_CASE("a failing reader's own error reaches the caller") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const std::string tar = TarBuilder().file("f", "content").finish();
   ckms::StringReader inner(tar);
   ckms::oci::VerifyingReader verifying(inner, ckms::digest_of("something else"), static_cast<std::int64_t>(tar.size()),
@@ -149,7 +149,7 @@ TEST_CASE("a header libarchive rejects without a message is an integrity error")
   // Found by fuzz_layer: a mutated ustar header that libarchive fails with no error string.
   const std::string bytes =
       ckms::testkit::read_text(fs::path(CKMS_SOURCE_DIR) / "fuzz/regressions/layer/header-error-without-message");
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   ckms::StringReader reader(bytes);
   ckms::testkit::require_error([&] { ckms::oci::apply_layer(reader, dir.path()); }, ckms::ErrorKind::integrity,
                                "malformed archive");

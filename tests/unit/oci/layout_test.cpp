@@ -33,7 +33,7 @@ Descriptor push_artifact(Target& target, const std::string& a, const std::string
 }  // namespace
 
 TEST_CASE("a layout stores, tags, resolves and verifies content") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   Layout layout(dir / "store", Layout::Mode::create_if_missing);
   CHECK(fs::exists(dir / "store" / "oci-layout"));
   const auto manifest = push_artifact(layout, "alpha", "beta");
@@ -75,7 +75,7 @@ TEST_CASE("a layout stores, tags, resolves and verifies content") {
 }
 
 TEST_CASE("a push whose bytes differ from the descriptor leaves nothing behind") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   Layout layout(dir / "store", Layout::Mode::create_if_missing);
   auto claimed = Descriptor::for_content("application/octet-stream", "the real content");
   ckms::StringReader wrong("the fake content");
@@ -87,7 +87,7 @@ TEST_CASE("a push whose bytes differ from the descriptor leaves nothing behind")
 }
 
 TEST_CASE("copy between layouts preserves digests and skips what is present") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   Layout source(dir / "a", Layout::Mode::create_if_missing);
   Layout destination(dir / "b", Layout::Mode::create_if_missing);
   const auto manifest = push_artifact(source, "one", "two");
@@ -108,7 +108,7 @@ TEST_CASE("copy between layouts preserves digests and skips what is present") {
 }
 
 TEST_CASE("two processes tagging one layout at once lose no tag") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path store = dir / "store";
   Layout(store, Layout::Mode::create_if_missing);
   std::vector<pid_t> children;

@@ -111,11 +111,14 @@ TEST_CASE("status survives a round trip through JSON", "[operator][kernelmodule]
   status.observed_generation = 7;
   status.nodes = 3;
   status.loaded = 2;
-  status.conditions = {{"Ready", "False", "NotAllNodesLoaded", "2 of 3 nodes loaded", "2026-11-23T10:00:00Z", 7}};
+  status.conditions = {{ConditionType::ready, "False", ConditionReason::not_all_nodes_loaded, "2 of 3 nodes loaded",
+                        "2026-11-23T10:00:00Z", 7}};
   status.kernels = {{"6.1.0-47-cloud-amd64", 2, 2, 2, 0, KernelPhase::loaded},
                     {"6.1.0-56-cloud-amd64", 1, 0, 0, 1, KernelPhase::build_failed}};
   CHECK(status_from_json(to_json(status)) == status);
   CHECK(to_json(status)["kernels"][1]["phase"] == "BuildFailed");
+  CHECK(to_json(status)["conditions"][0]["type"] == "Ready");
+  CHECK(to_json(status)["conditions"][0]["reason"] == "NotAllNodesLoaded");
   CHECK(status_from_json(json::object()) == KernelModuleStatus{});
 }
 

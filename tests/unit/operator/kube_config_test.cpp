@@ -75,7 +75,7 @@ TEST_CASE("base64 as kubeconfig and Secrets carry it", "[operator][config]") {
 }
 
 TEST_CASE("kubeconfig contexts: inline certificates, files relative to the config, tokens", "[operator][config]") {
-  TempDir dir;
+  TempDir dir("ckms-test-");
   write_text(dir / "config", kubeconfig());
   std::filesystem::create_directories(dir / "certs");
   write_text(dir / "certs" / "ca.crt", kCa);
@@ -106,7 +106,7 @@ TEST_CASE("kubeconfig contexts: inline certificates, files relative to the confi
 }
 
 TEST_CASE("in-cluster: the service account's files and the service environment", "[operator][config]") {
-  TempDir dir;
+  TempDir dir("ckms-test-");
   write_text(dir / "ca.crt", kCa);
   write_text(dir / "token", "sa-token\n");
   write_text(dir / "namespace", "ckms-system");

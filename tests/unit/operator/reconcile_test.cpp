@@ -43,9 +43,11 @@ const KernelStatus& kernel(const Desired& d, const std::string& release) {
 }
 
 std::string condition(const Desired& d, const std::string& type) {
-  const Condition* c = d.status.condition(type);
+  const auto known = condition_type(type);
+  REQUIRE(known.has_value());
+  const Condition* c = d.status.condition(*known);
   REQUIRE(c != nullptr);
-  return c->status + "/" + c->reason;
+  return c->status + "/" + std::string(to_string(c->reason));
 }
 
 // What the API server would hand back for an object we created: ours plus server fields.
@@ -261,8 +263,8 @@ TEST_CASE("reconciling twice gives the same status: a restart writes nothing", "
   // A condition that flips gets the new time; the others keep theirs.
   o.artifacts[k56] = Availability::published;
   const Desired third = reconcile(o, settings());
-  CHECK(third.status.condition("Building")->last_transition_time == "2026-11-23T11:30:00Z");
-  CHECK(third.status.condition("Degraded")->last_transition_time == "2026-11-23T10:00:00Z");
+  CHECK(third.status.condition(ConditionType::building)->last_transition_time == "2026-11-23T11:30:00Z");
+  CHECK(third.status.condition(ConditionType::degraded)->last_transition_time == "2026-11-23T10:00:00Z");
 }
 
 TEST_CASE("a deleted resource: nothing desired, and what it left behind is an orphan", "[operator][reconcile]") {

@@ -49,10 +49,35 @@ struct KernelModuleSpec {
   RegistrySettings registry;
 };
 
+// The conditions of a KernelModule's status and why each has its status; strings (CamelCase)
+// only in the status JSON (to_string, condition_type, condition_reason).
+enum class ConditionType { building, degraded, ready };
+enum class ConditionReason {
+  // Building
+  no_builds,
+  builds_running,
+  // Degraded: found by reconcile, or by the controller (invalid_spec, workload_rejected)
+  as_expected,
+  build_failed,
+  load_failed,
+  registry_unreachable,
+  invalid_spec,
+  workload_rejected,
+  // Ready
+  all_nodes_loaded,
+  not_all_nodes_loaded,
+  no_nodes_selected,
+};
+std::string_view to_string(ConditionType type);
+std::string_view to_string(ConditionReason reason);
+// The type or reason a status string names; nothing for a string this operator does not write.
+std::optional<ConditionType> condition_type(std::string_view text);
+std::optional<ConditionReason> condition_reason(std::string_view text);
+
 struct Condition {
-  std::string type;    // Ready, Building, Degraded
+  ConditionType type = ConditionType::ready;
   std::string status;  // "True", "False", "Unknown"
-  std::string reason;  // CamelCase
+  ConditionReason reason = ConditionReason::as_expected;
   std::string message;
   std::string last_transition_time;  // RFC 3339
   std::int64_t observed_generation = 0;
@@ -84,7 +109,7 @@ struct KernelModuleStatus {
   std::vector<KernelStatus> kernels;  // sorted by release
   friend bool operator==(const KernelModuleStatus&, const KernelModuleStatus&) = default;
 
-  const Condition* condition(std::string_view type) const;
+  const Condition* condition(ConditionType type) const;
 };
 
 struct KernelModule {

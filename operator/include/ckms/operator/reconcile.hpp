@@ -57,7 +57,7 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings);
 // Turns `status`'s Degraded condition True for `reason` (a problem found outside
 // reconcile: a spec that cannot be read, a write the API server refused), keeping the
 // transition time `module` recorded when it was Degraded already.
-void mark_degraded(KernelModuleStatus& status, const KernelModule& module, const std::string& reason,
+void mark_degraded(KernelModuleStatus& status, const KernelModule& module, ConditionReason reason,
                    const std::string& message, const std::string& now);
 
 // Objects labelled as created for a KernelModule that no longer exists (by name), or
