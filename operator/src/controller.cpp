@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "ckms/base/time.hpp"
+#include "ckms/operator/cache_trim.hpp"
 #include "ckms/operator/resources.hpp"
 
 namespace ckms::op {
@@ -45,6 +46,12 @@ Controller::Controller(const KubeConfig& config, ControllerOptions options, Arti
   jobs_ = std::make_unique<Informer>(config, resource::jobs, ns, owned, by_owner, options_.watch);
   daemon_sets_ = std::make_unique<Informer>(config, resource::daemon_sets, ns, owned, by_owner, options_.watch);
   pods_ = std::make_unique<Informer>(config, resource::pods, ns, owned, by_owner, options_.watch);
+  // Only what reconcile reads is cached: at thousands of pods, whole objects are most of
+  // the operator's memory.
+  nodes_->set_transform(trim_node);
+  pods_->set_transform(trim_pod);
+  jobs_->set_transform(without_managed_fields);
+  daemon_sets_->set_transform(without_managed_fields);
   for (Informer* informer : {modules_.get(), nodes_.get(), jobs_.get(), daemon_sets_.get(), pods_.get()}) {
     const std::string kind(informer->resource().kind);
     informer->on_error([this, kind](const std::string& message, bool expired) {
@@ -76,10 +83,7 @@ void Controller::enqueue_all() {
 }
 
 std::vector<json> Controller::owned_by(const Informer& informer, const std::string& name) const {
-  std::vector<json> out;
-  for (auto& object : informer.snapshot())
-    if (owner_label(object) == name) out.push_back(std::move(object));
-  return out;
+  return informer.select([&](const json& object) { return owner_label(object) == name; });
 }
 
 void Controller::reconcile_invalid(const json& object, const std::string& why) {

@@ -16,11 +16,9 @@
 #include <sstream>
 #include <thread>
 
-#include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/manifest.hpp"
-#include "ckms/oci/media_types.hpp"
 #include "ckms/operator/controller.hpp"
 #include "fake_apiserver.hpp"
+#include "publish.hpp"
 #include "registry_fixture.hpp"
 #include "testkit.hpp"
 
@@ -46,24 +44,8 @@ json load(const std::string& name) {
   return json::parse(in);
 }
 
-// The registry holds the per-kernel tag for a release: what `ckms build` leaves behind
-// (the operator only asks whether the tag resolves).
 void publish(ckms::testkit::RegistryFixture& registry, const std::string& release) {
-  ckms::oci::RegistryRepository repo(registry.reference("ckms/ckms-hello"), registry.options());
-  const std::string config = json{{"name", "ckms-hello"}, {"version", "1.0.0"}, {"kernel_release", release}}.dump();
-  const auto config_descriptor =
-      ckms::oci::Descriptor::for_content(std::string(ckms::artifact::kModuleConfigMediaType), config);
-  ckms::oci::push_bytes(repo, config_descriptor, config);
-  const ckms::oci::ImageManifest manifest{std::string(ckms::oci::media_type::kOciManifest),
-                                          std::string(ckms::artifact::kModuleArtifactType),
-                                          config_descriptor,
-                                          {},
-                                          std::nullopt,
-                                          {}};
-  const std::string bytes = manifest.serialize();
-  const auto descriptor = ckms::oci::Descriptor::for_content(manifest.media_type, bytes);
-  ckms::oci::push_bytes(repo, descriptor, bytes);
-  repo.tag(descriptor, ckms::artifact::kernel_tag("1.0.0", release));
+  test::publish_kernel_tag(registry, "ckms/ckms-hello", "1.0.0", release);
 }
 
 struct Cluster {
