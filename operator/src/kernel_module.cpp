@@ -248,11 +248,14 @@ nlohmann::json to_json(const KernelModuleStatus& status) {
                        {"failed", k.failed},
                        {"phase", to_string(k.phase)}});
   }
+  json node_statuses = json::array();
+  for (const auto& n : status.node_statuses) node_statuses.push_back(to_json(n));
   return {{"observedGeneration", status.observed_generation},
           {"nodes", status.nodes},
           {"loadedNodes", status.loaded},
           {"conditions", conditions},
-          {"kernels", kernels}};
+          {"kernels", kernels},
+          {"nodeStatus", node_statuses}};
 }
 
 KernelModuleStatus status_from_json(const nlohmann::json& j) {
@@ -276,6 +279,8 @@ KernelModuleStatus status_from_json(const nlohmann::json& j) {
                                        k.value("loaded", 0), k.value("failed", 0), kernel_phase(k.value("phase", ""))});
     }
   }
+  if (j.contains("nodeStatus") && j["nodeStatus"].is_array())
+    for (const auto& n : j["nodeStatus"]) s.node_statuses.push_back(node_status_from_json(n));
   return s;
 }
 

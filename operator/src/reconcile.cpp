@@ -4,17 +4,14 @@
 
 #include <fmt/format.h>
 
+#include "ckms/operator/json_fields.hpp"
+#include "ckms/operator/loader_pods.hpp"
 #include "ckms/operator/resources.hpp"
 
 namespace ckms::op {
 namespace {
 
 using nlohmann::json;
-
-std::string str(const json& object, const char* pointer) {
-  const json::json_pointer p(pointer);
-  return object.contains(p) && object[p].is_string() ? object[p].get<std::string>() : std::string();
-}
 
 bool has_condition(const json& object, std::string_view type) {
   const json::json_pointer p("/status/conditions");
@@ -44,25 +41,6 @@ const json* find_by_release(const std::vector<json>& objects, const std::string&
     if (kernel_release_of(o) == release) return &o;
   return nullptr;
 }
-
-// Why a loader pod is failing, or "" when it is not (yet) failing.
-std::string pod_failure(const json& pod) {
-  if (str(pod, "/status/phase") == "Failed") return "pod failed";
-  for (const auto& cs : pod.value("/status/containerStatuses"_json_pointer, json::array())) {
-    const std::string waiting = str(cs, "/state/waiting/reason");
-    const bool stuck = waiting == "CrashLoopBackOff" || waiting == "ErrImagePull" || waiting == "ImagePullBackOff" ||
-                       waiting == "CreateContainerConfigError" || waiting == "InvalidImageName";
-    if (!stuck && (cs.value("restartCount", 0) == 0 || cs.value("ready", false))) continue;
-    // What ckms said last is the diagnosis; no restart count in the text, since events
-    // are deduplicated by their message.
-    const std::string last = str(cs, "/lastState/terminated/message");
-    if (!last.empty()) return last;
-    return waiting.empty() ? "the loader keeps exiting" : waiting;
-  }
-  return {};
-}
-
-bool pod_ready(const json& pod) { return has_condition(pod, "Ready"); }
 
 Condition make_condition(const KernelModule& module, std::string type, bool value, std::string reason,
                          std::string message, const std::string& now) {
@@ -121,8 +99,8 @@ std::map<std::string, std::vector<std::string>> nodes_by_kernel(const KernelModu
                                                                 const std::vector<json>& nodes) {
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& node : nodes) {
-    const std::string release = str(node, "/status/nodeInfo/kernelVersion");
-    const std::string name = str(node, "/metadata/name");
+    const std::string release = string_at(node, "/status/nodeInfo/kernelVersion");
+    const std::string name = string_at(node, "/metadata/name");
     if (release.empty() || name.empty() || !matches_selector(spec, node)) continue;
     bool schedulable = true;
     for (const auto& taint : node.value("/spec/taints"_json_pointer, json::array())) {
@@ -168,12 +146,12 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
         if (labels.value(std::string(label::kernel), "") != kernel_key(release) ||
             labels.value(std::string(label::component), "") != "load")
           continue;
-        const std::string node = str(pod, "/spec/nodeName");
+        const std::string node = string_at(pod, "/spec/nodeName");
         if (!on_kernel.contains(node) || !pod.value("/metadata/deletionTimestamp"_json_pointer, json()).is_null())
           continue;
-        if (pod_ready(pod)) {
+        if (loader_ready(pod)) {
           ++ks.loaded;
-        } else if (const std::string why = pod_failure(pod); !why.empty()) {
+        } else if (const std::string why = loader_failure(pod); !why.empty()) {
           ++ks.failed;
           load_failed.push_back(fmt::format("{} ({})", node, release));
           desired.events.push_back(
@@ -191,7 +169,7 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
         build_failed.push_back(release);
         desired.events.push_back({"Warning", "BuildFailed",
                                   fmt::format("build for kernel {} failed (Job {}): {}", release,
-                                              str(*job, "/metadata/name"), condition_message(*job, "Failed"))});
+                                              string_at(*job, "/metadata/name"), condition_message(*job, "Failed"))});
       } else if (same_job && has_condition(*job, "Complete")) {
         // The Job says it published, the registry has no tag: a wrong --output or a tag
         // rule that differs between builder and operator. Rebuilding would not help.
@@ -200,7 +178,7 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
         build_failed.push_back(release);
         desired.events.push_back({"Warning", "ArtifactMissing",
                                   fmt::format("build Job {} for kernel {} completed, but {} has no tag for it",
-                                              str(*job, "/metadata/name"), release, module.spec.repository)});
+                                              string_at(*job, "/metadata/name"), release, module.spec.repository)});
       } else {
         ks.phase = KernelPhase::building;
         building.push_back(release);
@@ -215,6 +193,7 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
     desired.status.loaded += ks.loaded;
     desired.status.kernels.push_back(std::move(ks));
   }
+  desired.status.node_statuses = node_statuses(observed, kernels, desired.status.kernels);
 
   KernelModuleStatus& status = desired.status;
   status.observed_generation = module.generation;

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ckms/operator/node_status.hpp"
+
 namespace ckms::op {
 
 struct ModuleSource {
@@ -82,6 +84,7 @@ struct KernelModuleStatus {
   int loaded = 0;
   std::vector<Condition> conditions;  // sorted by type
   std::vector<KernelStatus> kernels;  // sorted by release
+  std::vector<NodeStatus> node_statuses;  // failed first, then pending, then loaded; by node
   friend bool operator==(const KernelModuleStatus&, const KernelModuleStatus&) = default;
 
   const Condition* condition(std::string_view type) const;
