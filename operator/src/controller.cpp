@@ -7,6 +7,7 @@
 
 #include "ckms/base/time.hpp"
 #include "ckms/operator/cache_trim.hpp"
+#include "ckms/operator/preflight.hpp"
 #include "ckms/operator/resources.hpp"
 
 namespace ckms::op {
@@ -126,7 +127,9 @@ bool Controller::reconcile_module(const std::string& name) {
   observed.daemon_sets = owned_by(*daemon_sets_, name);
   observed.pods = owned_by(*pods_, name);
   std::vector<std::string> releases;
-  for (const auto& [release, nodes] : nodes_by_kernel(module.spec, observed.nodes)) releases.push_back(release);
+  const auto kernels = nodes_by_kernel(module.spec, observed.nodes);
+  for (const auto& [release, nodes] : kernels) releases.push_back(release);
+  for (auto& release : preflight_releases(module.spec, kernels)) releases.push_back(std::move(release));
   static const std::atomic<bool> never{false};
   for (const auto& [release, check] :
        checker_.check(options_.namespace_name + "/" + name, module.spec, releases, stop_ ? *stop_ : never)) {

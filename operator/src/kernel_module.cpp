@@ -146,6 +146,18 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
     }
   }
 
+  if (spec.contains("kernels") && !spec["kernels"].is_null()) {
+    if (!spec["kernels"].is_array()) r.bad("spec.kernels", "must be a list of kernel releases");
+    for (const auto& k : spec["kernels"]) {
+      // A release goes into a tag, an image reference and a Job annotation, as a node's does.
+      if (!k.is_string() || !artifact::is_plain_token(k.get<std::string>()))
+        r.bad("spec.kernels", fmt::format("{} is not a kernel release", k.dump()));
+      const std::string release = k;
+      if (std::find(out.kernels.begin(), out.kernels.end(), release) == out.kernels.end())
+        out.kernels.push_back(release);
+    }
+  }
+
   out.node_selector = r.string_map(spec, "nodeSelector", "spec.nodeSelector");
   for (const auto& [key, value] : out.node_selector) {
     if (!is_qualified_name(key)) r.bad("spec.nodeSelector", fmt::format("{} is not a label key", key));
@@ -248,6 +260,8 @@ nlohmann::json to_json(const KernelModuleStatus& status) {
                        {"failed", k.failed},
                        {"phase", to_string(k.phase)}});
   }
+  json preflight = json::array();
+  for (const auto& p : status.preflight) preflight.push_back(to_json(p));
   json node_statuses = json::array();
   for (const auto& n : status.node_statuses) node_statuses.push_back(to_json(n));
   return {{"observedGeneration", status.observed_generation},
@@ -255,7 +269,8 @@ nlohmann::json to_json(const KernelModuleStatus& status) {
           {"loadedNodes", status.loaded},
           {"conditions", conditions},
           {"kernels", kernels},
-          {"nodeStatus", node_statuses}};
+          {"nodeStatus", node_statuses},
+          {"preflight", preflight}};
 }
 
 KernelModuleStatus status_from_json(const nlohmann::json& j) {
@@ -281,6 +296,8 @@ KernelModuleStatus status_from_json(const nlohmann::json& j) {
   }
   if (j.contains("nodeStatus") && j["nodeStatus"].is_array())
     for (const auto& n : j["nodeStatus"]) s.node_statuses.push_back(node_status_from_json(n));
+  if (j.contains("preflight") && j["preflight"].is_array())
+    for (const auto& p : j["preflight"]) s.preflight.push_back(preflight_status_from_json(p));
   return s;
 }
 

@@ -102,10 +102,7 @@ int rank(NodeState state) { return state == NodeState::failed ? 0 : state == Nod
 
 }  // namespace
 
-bool loader_ready(const json& pod) {
-  const json* ready = ready_condition(pod);
-  return ready && ready->value("status", "") == "True";
-}
+bool loader_ready(const json& pod) { return has_true_condition(pod, "Ready"); }
 
 std::string loader_failure(const json& pod) {
   if (string_at(pod, "/status/phase") == "Failed") return "pod failed";

@@ -1,5 +1,7 @@
 #include "ckms/operator/node_status.hpp"
 
+#include "ckms/operator/json_fields.hpp"
+
 namespace ckms::op {
 namespace {
 
@@ -30,8 +32,7 @@ nlohmann::json to_json(const NodeStatus& status) {
 
 NodeStatus node_status_from_json(const nlohmann::json& j) {
   if (!j.is_object()) return {};
-  const auto text = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
-  return {text("node"), text("kernel"), node_state(text("state")), text("message"), text("since")};
+  return {string_at(j, "/node"), string_at(j, "/kernel"), node_state(string_at(j, "/state")), string_at(j, "/message"), string_at(j, "/since")};
 }
 
 }  // namespace ckms::op

@@ -6,26 +6,13 @@
 
 #include "ckms/operator/json_fields.hpp"
 #include "ckms/operator/loader_pods.hpp"
+#include "ckms/operator/preflight.hpp"
 #include "ckms/operator/resources.hpp"
 
 namespace ckms::op {
 namespace {
 
 using nlohmann::json;
-
-bool has_condition(const json& object, std::string_view type) {
-  const json::json_pointer p("/status/conditions");
-  if (!object.contains(p) || !object[p].is_array()) return false;
-  for (const auto& c : object[p])
-    if (c.is_object() && c.value("type", "") == type && c.value("status", "") == "True") return true;
-  return false;
-}
-
-std::string condition_message(const json& object, std::string_view type) {
-  for (const auto& c : object.value("/status/conditions"_json_pointer, json::array()))
-    if (c.is_object() && c.value("type", "") == type) return c.value("message", c.value("reason", ""));
-  return {};
-}
 
 bool matches_selector(const KernelModuleSpec& spec, const json& node) {
   const json labels = node.value("/metadata/labels"_json_pointer, json::object());
@@ -163,14 +150,14 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
     } else if (availability == Availability::missing) {
       desired.jobs.push_back(build_job(module, release, settings));
       const bool same_job = job && spec_hash(*job) == spec_hash(desired.jobs.back());
-      if (same_job && has_condition(*job, "Failed")) {
+      if (same_job && has_true_condition(*job, "Failed")) {
         ks.failed = ks.nodes;
         ks.phase = KernelPhase::build_failed;
         build_failed.push_back(release);
         desired.events.push_back({"Warning", "BuildFailed",
                                   fmt::format("build for kernel {} failed (Job {}): {}", release,
                                               string_at(*job, "/metadata/name"), condition_message(*job, "Failed"))});
-      } else if (same_job && has_condition(*job, "Complete")) {
+      } else if (same_job && has_true_condition(*job, "Complete")) {
         // The Job says it published, the registry has no tag: a wrong --output or a tag
         // rule that differs between builder and operator. Rebuilding would not help.
         ks.failed = ks.nodes;
@@ -194,6 +181,7 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
     desired.status.kernels.push_back(std::move(ks));
   }
   desired.status.node_statuses = node_statuses(observed, kernels, desired.status.kernels);
+  plan_preflight(observed, kernels, settings, desired);
 
   KernelModuleStatus& status = desired.status;
   status.observed_generation = module.generation;

@@ -236,6 +236,26 @@ TEST_CASE("controller: builds where no artifact is, loads where one is, and a re
   }
 }
 
+TEST_CASE("controller: preflight builds an upcoming kernel, and reports it published", "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+  publish(*cluster.registry, k56);
+  const std::string k57 = "6.1.0-57-cloud-amd64";
+  cluster.server.update(kModules, "ckms-hello", [&](json& km) { km["spec"]["kernels"] = {k57}; });
+  REQUIRE(cluster.run_once() == 0);
+  const auto jobs = cluster.by_release(kJobs);
+  CHECK(jobs.size() == 1);
+  CHECK(jobs.count(k57) == 1);
+  CHECK(cluster.module()["status"]["preflight"][0]["state"] == "Building");
+  CHECK(cluster.by_release(kDaemonSets).count(k57) == 0);
+
+  publish(*cluster.registry, k57);
+  REQUIRE(cluster.run_once() == 0);
+  CHECK(cluster.server.list(kJobs).empty());
+  CHECK(cluster.module()["status"]["preflight"][0]["state"] == "Published");
+  CHECK(cluster.by_release(kDaemonSets).size() == 2);  // the nodes' kernels only
+}
+
 TEST_CASE("controller: an invalid spec is reported in status and events", "[operator][controller]") {
   Cluster cluster;
   cluster.server.update(kModules, "ckms-hello", [](json& km) { km["spec"]["buildImageTemplate"] = "kb:latest"; });
