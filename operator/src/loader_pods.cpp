@@ -51,9 +51,9 @@ std::map<std::string, const json*> loaders_by_node(const std::vector<json>& pods
   std::map<std::string, const json*> out;
   for (const auto& pod : pods) {
     if (!is_loader(pod)) continue;
-    const std::string key = fmt::format("{}/{}", pod.value("/metadata/labels"_json_pointer, json::object())
-                                                     .value(std::string(label::kernel), ""),
-                                        string_at(pod, "/spec/nodeName"));
+    const std::string key = fmt::format(
+        "{}/{}", pod.value("/metadata/labels"_json_pointer, json::object()).value(std::string(label::kernel), ""),
+        string_at(pod, "/spec/nodeName"));
     const json*& slot = out[key];
     if (!slot || string_at(*slot, "/metadata/creationTimestamp") < string_at(pod, "/metadata/creationTimestamp"))
       slot = &pod;

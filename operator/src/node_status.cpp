@@ -32,7 +32,8 @@ nlohmann::json to_json(const NodeStatus& status) {
 
 NodeStatus node_status_from_json(const nlohmann::json& j) {
   if (!j.is_object()) return {};
-  return {string_at(j, "/node"), string_at(j, "/kernel"), node_state(string_at(j, "/state")), string_at(j, "/message"), string_at(j, "/since")};
+  return {string_at(j, "/node"), string_at(j, "/kernel"), node_state(string_at(j, "/state")), string_at(j, "/message"),
+          string_at(j, "/since")};
 }
 
 }  // namespace ckms::op

@@ -13,7 +13,8 @@ namespace {
 using nlohmann::json;
 
 const json* job_for(const std::vector<json>& jobs, const std::string& release) {
-  const auto it = std::find_if(jobs.begin(), jobs.end(), [&](const json& j) { return kernel_release_of(j) == release; });
+  const auto it =
+      std::find_if(jobs.begin(), jobs.end(), [&](const json& j) { return kernel_release_of(j) == release; });
   return it == jobs.end() ? nullptr : &*it;
 }
 

@@ -181,9 +181,9 @@ class Checker {
   // (SetDefaults_Container in pkg/apis/core/v1/defaults.go), so absent is no error.
   void termination_message_policy(const std::string& field, const std::string& policy) {
     if (policy.empty() || policy == "File" || policy == "FallbackToLogsOnError") return;
-    causes.push_back({field, fmt::format("Unsupported value: \"{}\": supported values: \"File\", \"FallbackToLogsOnError\"",
-                                         policy),
-                      "FieldValueNotSupported"});
+    causes.push_back(
+        {field, fmt::format("Unsupported value: \"{}\": supported values: \"File\", \"FallbackToLogsOnError\"", policy),
+         "FieldValueNotSupported"});
   }
   // ValidatePodTemplateSpec (validation.go): labels and spec.
   void pod_template(const std::string& field, const json& tmpl) {

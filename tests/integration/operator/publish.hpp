@@ -18,8 +18,7 @@ inline void publish_kernel_tag(testkit::RegistryFixture& registry, const std::st
                                const std::string& version, const std::string& release) {
   oci::RegistryRepository repo(registry.reference(repository), registry.options());
   const std::string name = repository.substr(repository.rfind('/') + 1);
-  const std::string config =
-      nlohmann::json{{"name", name}, {"version", version}, {"kernel_release", release}}.dump();
+  const std::string config = nlohmann::json{{"name", name}, {"version", version}, {"kernel_release", release}}.dump();
   const auto config_descriptor = oci::Descriptor::for_content(std::string(artifact::kModuleConfigMediaType), config);
   oci::push_bytes(repo, config_descriptor, config);
   const oci::ImageManifest manifest{std::string(oci::media_type::kOciManifest),

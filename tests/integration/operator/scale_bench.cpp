@@ -106,8 +106,9 @@ json node(int index) {
          {{"node.alpha.kubernetes.io/ttl", "0"}, {"volumes.kubernetes.io/controller-managed-attach-detach", "true"}}}}},
       {"spec", {{"podCIDR", "10.244.1.0/24"}, {"providerID", "aws:///zone-a/i-" + hex(index, 17)}}},
       {"status",
-       {{"addresses", json::array({{{"address", fmt::format("10.0.{}.{}", index / 250, index % 250)}, {"type", "InternalIP"}},
-                                   {{"address", name}, {"type", "Hostname"}}})},
+       {{"addresses",
+         json::array({{{"address", fmt::format("10.0.{}.{}", index / 250, index % 250)}, {"type", "InternalIP"}},
+                      {{"address", name}, {"type", "Hostname"}}})},
         {"allocatable", {{"cpu", "4"}, {"memory", "16Gi"}, {"pods", "110"}, {"ephemeral-storage", "100Gi"}}},
         {"capacity", {{"cpu", "4"}, {"memory", "16Gi"}, {"pods", "110"}, {"ephemeral-storage", "100Gi"}}},
         {"conditions", json::array()},
@@ -173,21 +174,22 @@ json pod_of(const json& owner, const std::string& node, bool finished) {
   spec["priority"] = 0;
   spec["securityContext"] = json::object();
   if (!spec.contains("tolerations")) spec["tolerations"] = json::array();
-  for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable",
-                          "node.kubernetes.io/disk-pressure", "node.kubernetes.io/memory-pressure",
-                          "node.kubernetes.io/pid-pressure", "node.kubernetes.io/unschedulable"})
+  for (const char* key :
+       {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable", "node.kubernetes.io/disk-pressure",
+        "node.kubernetes.io/memory-pressure", "node.kubernetes.io/pid-pressure", "node.kubernetes.io/unschedulable"})
     spec["tolerations"].push_back({{"key", key}, {"operator", "Exists"}, {"effect", "NoSchedule"}});
   spec["volumes"].push_back(
       {{"name", "kube-api-access-" + hex(1, 5)},
        {"projected",
         {{"defaultMode", 420},
-         {"sources", json::array({{{"serviceAccountToken", {{"expirationSeconds", 3607}, {"path", "token"}}}},
-                                  {{"configMap", {{"name", "kube-root-ca.crt"},
-                                                  {"items", {{{"key", "ca.crt"}, {"path", "ca.crt"}}}}}}},
-                                  {{"downwardAPI",
-                                    {{"items",
-                                      {{{"path", "namespace"},
-                                        {"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "metadata.namespace"}}}}}}}}}})}}}});
+         {"sources",
+          json::array(
+              {{{"serviceAccountToken", {{"expirationSeconds", 3607}, {"path", "token"}}}},
+               {{"configMap", {{"name", "kube-root-ca.crt"}, {"items", {{{"key", "ca.crt"}, {"path", "ca.crt"}}}}}}},
+               {{"downwardAPI",
+                 {{"items",
+                   {{{"path", "namespace"},
+                     {"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "metadata.namespace"}}}}}}}}}})}}}});
   json statuses = json::array();
   for (auto& c : spec["containers"]) {
     c["terminationMessagePath"] = "/dev/termination-log";
@@ -215,13 +217,14 @@ json pod_of(const json& owner, const std::string& node, bool finished) {
   }
   const std::string ready = finished ? "False" : "True";
   json conditions = json::array();
-  for (const auto& [type, value] : std::vector<std::pair<std::string, std::string>>{
-           {"PodReadyToStartContainers", "True"},
-           {"Initialized", "True"},
-           {"Ready", ready},
-           {"ContainersReady", ready},
-           {"PodScheduled", "True"}})
-    conditions.push_back({{"type", type}, {"status", value}, {"lastProbeTime", nullptr}, {"lastTransitionTime", kTime}});
+  for (const auto& [type, value] :
+       std::vector<std::pair<std::string, std::string>>{{"PodReadyToStartContainers", "True"},
+                                                        {"Initialized", "True"},
+                                                        {"Ready", ready},
+                                                        {"ContainersReady", ready},
+                                                        {"PodScheduled", "True"}})
+    conditions.push_back(
+        {{"type", type}, {"status", value}, {"lastProbeTime", nullptr}, {"lastTransitionTime", kTime}});
   pod["status"] = {{"phase", finished ? "Succeeded" : "Running"},
                    {"conditions", conditions},
                    {"hostIP", "10.0.0.1"},
@@ -310,8 +313,9 @@ TEST_CASE("operator scale: 500 nodes on 20 kernels, 10 KernelModules", "[.][oper
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 2, log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> args{binary, "--json", "--kubeconfig", (dir / "kubeconfig").string(), "--ckms-image",
-                                "registry.example/ckms/ckms:0.1.0"};
+  std::vector<std::string> args{binary,         "--json",
+                                "--kubeconfig", (dir / "kubeconfig").string(),
+                                "--ckms-image", "registry.example/ckms/ckms:0.1.0"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -344,7 +348,7 @@ TEST_CASE("operator scale: 500 nodes on 20 kernels, 10 KernelModules", "[.][oper
   std::cout << fmt::format(
       "operator-scale: nodes={} kernels={} modules={} pods={} builds={} converge_s={:.1f} requests={} "
       "peak_rss_mib={:.1f} watched_json_mib={:.1f} rss_per_watched={:.2f} cpu_s={:.1f}\n",
-      kNodeCount, kKernelCount, kModuleCount, simulation.pods.size(), simulation.published, seconds, requests,
-      rss_mib, watched_mib, rss_mib / watched_mib,
+      kNodeCount, kKernelCount, kModuleCount, simulation.pods.size(), simulation.published, seconds, requests, rss_mib,
+      watched_mib, rss_mib / watched_mib,
       usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6);
 }

@@ -21,7 +21,8 @@ json loader_pod(const KernelModule& module, const std::string& release, const st
   p["metadata"]["name"] = loader_name(module, release) + "-" + node;
   p["metadata"]["labels"][std::string(label::kernel)] = kernel_key(release);
   p["metadata"]["creationTimestamp"] = "2026-11-23T09:09:58Z";
-  p["metadata"]["managedFields"] = json::array({{{"manager", "kubelet"}, {"fieldsV1", {{"f:status", json::object()}}}}});
+  p["metadata"]["managedFields"] =
+      json::array({{{"manager", "kubelet"}, {"fieldsV1", {{"f:status", json::object()}}}}});
   p["spec"]["nodeName"] = node;
   return p;
 }

@@ -82,8 +82,10 @@ TEST_CASE("node status: loaded, failed with the loader's words, or waiting for a
 
   SECTION("a pod that is starting is pending since its creation, with the kubelet's reason") {
     json pulling = loader_pod(o, k56, "worker-b1");
-    pulling["status"]["containerStatuses"][0] = {
-        {"name", "load"}, {"ready", false}, {"restartCount", 0}, {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}};
+    pulling["status"]["containerStatuses"][0] = {{"name", "load"},
+                                                 {"ready", false},
+                                                 {"restartCount", 0},
+                                                 {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}};
     o.pods.push_back(pulling);
     const NodeStatus& starting = on(reconcile(o, OperatorSettings{}), "worker-b1");
     CHECK(starting.state == NodeState::pending);

@@ -56,7 +56,7 @@ TEST_CASE("preflight: an upcoming kernel is built before any node runs it", "[op
         "registry.example/ckms/kernel-build:" + k57);
   CHECK(job_for(d, k58) == nullptr);
   for (const auto& ds : d.daemon_sets) CHECK(kernel_release_of(ds) != k58);  // no node, no loader
-  CHECK(d.status.nodes == 3);  // the counts stay the nodes'
+  CHECK(d.status.nodes == 3);                                                // the counts stay the nodes'
 
   SECTION("a failed build says so, once, and is not retried") {
     json failed = test::load_json("job-failed.json");

@@ -84,10 +84,10 @@ struct KernelModuleStatus {
   std::int64_t observed_generation = 0;
   int nodes = 0;  // totals over kernels, for the printer columns
   int loaded = 0;
-  std::vector<Condition> conditions;  // sorted by type
-  std::vector<KernelStatus> kernels;  // sorted by release
-  std::vector<NodeStatus> node_statuses;  // failed first, then pending, then loaded; by node
-  std::vector<PreflightStatus> preflight;   // spec.kernels no selected node runs, in spec order
+  std::vector<Condition> conditions;       // sorted by type
+  std::vector<KernelStatus> kernels;       // sorted by release
+  std::vector<NodeStatus> node_statuses;   // failed first, then pending, then loaded; by node
+  std::vector<PreflightStatus> preflight;  // spec.kernels no selected node runs, in spec order
   friend bool operator==(const KernelModuleStatus&, const KernelModuleStatus&) = default;
 
   const Condition* condition(std::string_view type) const;
