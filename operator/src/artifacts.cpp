@@ -59,7 +59,8 @@ std::chrono::milliseconds connect_timeout_within(const oci::RegistryOptions& opt
   // A tenth is left for the exchange after connecting and for the answer to be reported.
   std::chrono::milliseconds budget = deadline * 9 / 10;
   for (int attempt = 1; attempt < attempts; ++attempt)  // the client's backoffs between attempts
-    budget -= std::min(options.initial_backoff * (1LL << std::min(attempt - 1, 20)), options.max_backoff);
+    budget -= std::min<std::chrono::milliseconds>(options.initial_backoff * (1LL << std::min(attempt - 1, 20)),
+                                                  options.max_backoff);
   const auto per_attempt = std::max(budget / attempts, std::chrono::milliseconds(100));
   return std::min(options.connect_timeout, per_attempt);
 }
