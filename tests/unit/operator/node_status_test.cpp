@@ -21,7 +21,8 @@ const std::string k56 = "6.1.0-56-cloud-amd64";
 Observed observe() {
   Observed o;
   o.module = parse_kernel_module(test::load_json("kernelmodule.json"));
-  for (const auto& node : test::load_json("nodes.json")["items"]) o.nodes.push_back(node);
+  const json nodes = test::load_json("nodes.json");
+  for (const auto& node : nodes["items"]) o.nodes.push_back(node);
   o.now = "2026-11-23T10:00:00Z";
   return o;
 }
@@ -87,7 +88,8 @@ TEST_CASE("node status: loaded, failed with the loader's words, or waiting for a
                                                  {"restartCount", 0},
                                                  {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}};
     o.pods.push_back(pulling);
-    const NodeStatus& starting = on(reconcile(o, OperatorSettings{}), "worker-b1");
+    const Desired now = reconcile(o, OperatorSettings{});
+    const NodeStatus& starting = on(now, "worker-b1");
     CHECK(starting.state == NodeState::pending);
     CHECK(starting.message == "ContainerCreating");
     CHECK(starting.since == "2026-11-23T09:09:58Z");
@@ -113,7 +115,8 @@ TEST_CASE("node status: a kernel still building, or whose build failed, speaks f
   failed["metadata"] = job["metadata"];
   failed["spec"]["template"] = job["spec"]["template"];
   o.jobs.push_back(failed);
-  const NodeStatus& broken = on(reconcile(o, OperatorSettings{}), "worker-a2");
+  const Desired after = reconcile(o, OperatorSettings{});
+  const NodeStatus& broken = on(after, "worker-a2");
   CHECK(broken.state == NodeState::failed);
   CHECK(broken.message == fmt::format("the build for kernel {} failed (Job {})", k47, build_job_name(o.module, k47)));
 }

@@ -23,7 +23,8 @@ Observed observe(const json& kernels) {
   km["spec"]["kernels"] = kernels;
   Observed o;
   o.module = parse_kernel_module(km);
-  for (const auto& node : test::load_json("nodes.json")["items"]) o.nodes.push_back(node);
+  const json nodes = test::load_json("nodes.json");
+  for (const auto& node : nodes["items"]) o.nodes.push_back(node);
   o.artifacts = {{k47, Availability::published}, {k56, Availability::published}};
   o.now = "2026-11-23T10:00:00Z";
   return o;
