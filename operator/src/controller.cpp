@@ -51,7 +51,7 @@ Controller::Controller(const KubeConfig& config, ControllerOptions options, Arti
   // the operator's memory.
   nodes_->set_transform(trim_node);
   pods_->set_transform(trim_pod);
-  jobs_->set_transform(without_managed_fields);
+  jobs_->set_transform(trim_job);
   daemon_sets_->set_transform(without_managed_fields);
   for (Informer* informer : {modules_.get(), nodes_.get(), jobs_.get(), daemon_sets_.get(), pods_.get()}) {
     const std::string kind(informer->resource().kind);

@@ -85,6 +85,28 @@ TEST_CASE("reconcile decides on trimmed nodes and pods as on whole ones", "[oper
   CHECK(expected.status.kernels.size() == 2);
   CHECK(expected.events.size() >= 2);
 
+  SECTION("Jobs: a failed build reads the same from a trimmed Job") {
+    whole.artifacts[k56] = Availability::missing;
+    json failed = test::load_json("job-failed.json");
+    const json wanted = reconcile(whole, settings).jobs.at(0);
+    failed["metadata"] = wanted["metadata"];
+    failed["metadata"]["managedFields"] = json::array({json::object()});
+    failed["spec"]["template"] = wanted["spec"]["template"];
+    whole.jobs = {failed};
+    trimmed.artifacts = whole.artifacts;
+    trimmed.jobs = {trim_job(failed)};
+    const Desired from_whole = reconcile(whole, settings);
+    const Desired from_trimmed = reconcile(trimmed, settings);
+    CHECK(from_trimmed.status == from_whole.status);
+    CHECK(from_trimmed.events == from_whole.events);
+    CHECK(from_whole.status.condition("Degraded")->reason == "BuildFailed");
+    REQUIRE(from_trimmed.jobs.size() == from_whole.jobs.size());
+    for (std::size_t i = 0; i < from_whole.jobs.size(); ++i)
+      CHECK(spec_hash(from_trimmed.jobs[i]) == spec_hash(from_whole.jobs[i]));
+    CHECK_FALSE(trimmed.jobs[0].contains("spec"));
+    CHECK_FALSE(trimmed.jobs[0]["metadata"].contains("managedFields"));
+  }
+
   // A node whose taint is not tolerated drops out on the trimmed copy too.
   for (auto* o : {&whole, &trimmed})
     o->nodes[0]["spec"]["taints"] = json::array({{{"key", "maintenance"}, {"effect", "NoSchedule"}}});

@@ -12,10 +12,15 @@ namespace ckms::op {
 // name, namespace, resourceVersion, labels, taints and status.nodeInfo.kernelVersion.
 nlohmann::json trim_node(const nlohmann::json& node);
 
-// What tells a loader's state: identity and labels, the node it runs on, deletion and
-// creation times, the phase, the Ready condition, and each container's readiness,
-// restarts, waiting reason and termination (message and time).
+// What tells a loader's state: identity and the operator's own labels, the node it runs
+// on, deletion and creation times, the phase, the Ready condition, and each container's
+// readiness, restarts, waiting reason and termination (message and time).
 nlohmann::json trim_pod(const nlohmann::json& pod);
+
+// A Job's metadata (its name, labels, spec-hash and kernel annotations, owner) and its
+// conditions (type, status, reason, message). The operator never writes a Job back: a
+// changed spec deletes it and creates it anew from the KernelModule.
+nlohmann::json trim_job(const nlohmann::json& job);
 
 // Everything but metadata.managedFields, which only server-side apply reads. Safe for
 // objects the operator writes back whole: an update that leaves managedFields out keeps
