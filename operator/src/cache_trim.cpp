@@ -78,6 +78,16 @@ json trim_job(const json& job) {
   return out;
 }
 
+json trim_daemon_set(const json& daemon_set) {
+  json out = without_managed_fields(daemon_set);
+  const json::json_pointer terms(
+      "/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms");
+  out.erase("spec");
+  out.erase("status");
+  if (daemon_set.contains(terms)) out[terms] = daemon_set[terms];
+  return out;
+}
+
 json without_managed_fields(const json& object) {
   json out = object;
   if (out.contains("metadata") && out["metadata"].is_object()) out["metadata"].erase("managedFields");

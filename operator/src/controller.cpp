@@ -52,7 +52,7 @@ Controller::Controller(const KubeConfig& config, ControllerOptions options, Arti
   nodes_->set_transform(trim_node);
   pods_->set_transform(trim_pod);
   jobs_->set_transform(trim_job);
-  daemon_sets_->set_transform(without_managed_fields);
+  daemon_sets_->set_transform(trim_daemon_set);
   for (Informer* informer : {modules_.get(), nodes_.get(), jobs_.get(), daemon_sets_.get(), pods_.get()}) {
     const std::string kind(informer->resource().kind);
     informer->on_error([this, kind](const std::string& message, bool expired) {

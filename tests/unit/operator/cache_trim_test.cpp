@@ -107,6 +107,17 @@ TEST_CASE("reconcile decides on trimmed nodes and pods as on whole ones", "[oper
     CHECK_FALSE(trimmed.jobs[0]["metadata"].contains("managedFields"));
   }
 
+  SECTION("DaemonSets: the pinned nodes, hash and owner read the same from a trimmed one") {
+    for (const auto& ds : expected.daemon_sets) {
+      const json slim = trim_daemon_set(ds);
+      CHECK(pinned_nodes(slim) == pinned_nodes(ds));
+      CHECK(spec_hash(slim) == spec_hash(ds));
+      CHECK(kernel_release_of(slim) == kernel_release_of(ds));
+      CHECK(slim["metadata"]["labels"] == ds["metadata"]["labels"]);
+      CHECK_FALSE(slim["spec"]["template"]["spec"].contains("containers"));
+    }
+  }
+
   // A node whose taint is not tolerated drops out on the trimmed copy too.
   for (auto* o : {&whole, &trimmed})
     o->nodes[0]["spec"]["taints"] = json::array({{{"key", "maintenance"}, {"effect", "NoSchedule"}}});

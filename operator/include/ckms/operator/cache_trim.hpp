@@ -22,6 +22,10 @@ nlohmann::json trim_pod(const nlohmann::json& pod);
 // changed spec deletes it and creates it anew from the KernelModule.
 nlohmann::json trim_job(const nlohmann::json& job);
 
+// A DaemonSet's metadata and the nodes it is pinned to. Re-pinning reads the object whole
+// before writing it back (Applier).
+nlohmann::json trim_daemon_set(const nlohmann::json& daemon_set);
+
 // Everything but metadata.managedFields, which only server-side apply reads. Safe for
 // objects the operator writes back whole: an update that leaves managedFields out keeps
 // the server's.
