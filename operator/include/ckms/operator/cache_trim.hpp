@@ -26,9 +26,8 @@ nlohmann::json trim_job(const nlohmann::json& job);
 // before writing it back (Applier).
 nlohmann::json trim_daemon_set(const nlohmann::json& daemon_set);
 
-// Everything but metadata.managedFields, which only server-side apply reads. Safe for
-// objects the operator writes back whole: an update that leaves managedFields out keeps
-// the server's.
+// Everything but metadata.managedFields, which only server-side apply reads (an update
+// that leaves them out keeps the server's).
 nlohmann::json without_managed_fields(const nlohmann::json& object);
 
 }  // namespace ckms::op
