@@ -20,6 +20,7 @@ HttpOptions http_options(const RegistryOptions& options) {
   out.user_agent = options.user_agent;
   out.stream_buffer = options.stream_buffer;
   out.stall_timeout = options.stall_timeout;
+  out.connect_timeout = options.connect_timeout;
   return out;
 }
 

@@ -63,9 +63,10 @@ void Applier::sync_one(const Resource& resource, const json& d, const json* curr
   }
   if (resource.kind == resource::daemon_sets.kind && pinned_nodes(*current) != pinned_nodes(d)) {
     const std::vector<std::string> nodes = pinned_nodes(d);
+    // The cache holds a trimmed copy (cache_trim.hpp): the object written back is read whole.
+    const std::string path = resource.object(namespace_of(d), name);
     replace_with_retry(
-        client_, resource.object(namespace_of(d), name), *current, [&](json& object) { pin_nodes(object, nodes); }, 5,
-        &stats.conflicts);
+        client_, path, client_.get(path), [&](json& object) { pin_nodes(object, nodes); }, 5, &stats.conflicts);
     ++stats.updated;
   }
 }

@@ -1,6 +1,8 @@
 #include "ckms/operator/artifacts.hpp"
 
+#include <algorithm>
 #include <condition_variable>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -42,7 +44,26 @@ ArtifactCheck check_one(oci::RegistryRepository& repository, const std::string& 
   }
 }
 
+// A registry that did not take the connection (or the TLS handshake) will not take the
+// next one within the same check either.
+bool unreachable(const ArtifactCheck& check) {
+  return check.why == Silence::dns || check.why == Silence::tls || check.why == Silence::refused ||
+         check.why == Silence::timeout;
+}
+
 }  // namespace
+
+std::chrono::milliseconds connect_timeout_within(const oci::RegistryOptions& options,
+                                                 std::chrono::milliseconds deadline) {
+  const int attempts = std::max(options.max_attempts, 1);
+  // A tenth is left for the exchange after connecting and for the answer to be reported.
+  std::chrono::milliseconds budget = deadline * 9 / 10;
+  for (int attempt = 1; attempt < attempts; ++attempt)  // the client's backoffs between attempts
+    budget -= std::min<std::chrono::milliseconds>(options.initial_backoff * (1LL << std::min(attempt - 1, 20)),
+                                                  options.max_backoff);
+  const auto per_attempt = std::max(budget / attempts, std::chrono::milliseconds(100));
+  return std::min(options.connect_timeout, per_attempt);
+}
 
 std::string_view to_string(Silence why) {
   switch (why) {
@@ -72,6 +93,7 @@ RegistryArtifactChecker::Client& RegistryArtifactChecker::client_for(const std::
     oci::RegistryOptions options = base_;
     const auto reference = oci::Reference::parse(spec.repository).registry();
     if (spec.registry.plain_http) options.insecure_registries.push_back(reference.registry);
+    options.connect_timeout = connect_timeout_within(options, deadline_);
     client.identity = identity;
     client.repository = std::make_shared<oci::RegistryRepository>(reference, options);
     ++clients_made_;
@@ -106,8 +128,10 @@ std::map<std::string, ArtifactCheck> RegistryArtifactChecker::check(const std::s
   // Detached: a registry that never answers must not hold the reconcile or the stop. The
   // thread owns what it touches (the client and the results) through shared pointers.
   std::thread([pending, repository = client->repository, tags] {
+    std::optional<ArtifactCheck> no_connection;
     for (const auto& [release, tag] : tags) {
-      ArtifactCheck result = check_one(*repository, tag);
+      ArtifactCheck result = no_connection ? *no_connection : check_one(*repository, tag);
+      if (unreachable(result)) no_connection = result;
       std::lock_guard lock(pending->mutex);
       pending->results[release] = std::move(result);
       pending->answered.notify_all();

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "ckms/base/time.hpp"
+#include "ckms/operator/cache_trim.hpp"
+#include "ckms/operator/preflight.hpp"
 #include "ckms/operator/resources.hpp"
 
 namespace ckms::op {
@@ -45,6 +47,12 @@ Controller::Controller(const KubeConfig& config, ControllerOptions options, Arti
   jobs_ = std::make_unique<Informer>(config, resource::jobs, ns, owned, by_owner, options_.watch);
   daemon_sets_ = std::make_unique<Informer>(config, resource::daemon_sets, ns, owned, by_owner, options_.watch);
   pods_ = std::make_unique<Informer>(config, resource::pods, ns, owned, by_owner, options_.watch);
+  // Only what reconcile reads is cached: at thousands of pods, whole objects are most of
+  // the operator's memory.
+  nodes_->set_transform(trim_node);
+  pods_->set_transform(trim_pod);
+  jobs_->set_transform(trim_job);
+  daemon_sets_->set_transform(trim_daemon_set);
   for (Informer* informer : {modules_.get(), nodes_.get(), jobs_.get(), daemon_sets_.get(), pods_.get()}) {
     const std::string kind(informer->resource().kind);
     informer->on_error([this, kind](const std::string& message, bool expired) {
@@ -76,10 +84,7 @@ void Controller::enqueue_all() {
 }
 
 std::vector<json> Controller::owned_by(const Informer& informer, const std::string& name) const {
-  std::vector<json> out;
-  for (auto& object : informer.snapshot())
-    if (owner_label(object) == name) out.push_back(std::move(object));
-  return out;
+  return informer.select([&](const json& object) { return owner_label(object) == name; });
 }
 
 void Controller::reconcile_invalid(const json& object, const std::string& why) {
@@ -122,7 +127,9 @@ bool Controller::reconcile_module(const std::string& name) {
   observed.daemon_sets = owned_by(*daemon_sets_, name);
   observed.pods = owned_by(*pods_, name);
   std::vector<std::string> releases;
-  for (const auto& [release, nodes] : nodes_by_kernel(module.spec, observed.nodes)) releases.push_back(release);
+  const auto kernels = nodes_by_kernel(module.spec, observed.nodes);
+  for (const auto& [release, nodes] : kernels) releases.push_back(release);
+  for (auto& release : preflight_releases(module.spec, kernels)) releases.push_back(std::move(release));
   static const std::atomic<bool> never{false};
   for (const auto& [release, check] :
        checker_.check(options_.namespace_name + "/" + name, module.spec, releases, stop_ ? *stop_ : never)) {

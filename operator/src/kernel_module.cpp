@@ -149,6 +149,19 @@ void read_loading(const json& spec, const SpecReader& r, KernelModuleSpec& out) 
   }
 }
 
+// Releases no selected node runs yet, built ahead of them (preflight).
+void read_kernels(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
+  if (!spec.contains("kernels") || spec["kernels"].is_null()) return;
+  if (!spec["kernels"].is_array()) r.bad("spec.kernels", "must be a list of kernel releases");
+  for (const auto& k : spec["kernels"]) {
+    // A release goes into a tag, an image reference and a Job annotation, as a node's does.
+    if (!k.is_string() || !artifact::is_plain_token(k.get<std::string>()))
+      r.bad("spec.kernels", fmt::format("{} is not a kernel release", k.dump()));
+    const std::string release = k;
+    if (std::find(out.kernels.begin(), out.kernels.end(), release) == out.kernels.end()) out.kernels.push_back(release);
+  }
+}
+
 // nodeSelector, tolerations and imagePullSecrets: where the loader's pods run.
 void read_placement(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
   out.node_selector = r.string_map(spec, "nodeSelector", "spec.nodeSelector");
@@ -199,6 +212,7 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
   if (!signing.empty()) out.signing_secret = signing;
   out.trusted_certificate = read_trusted_certificate(spec, r);
   read_loading(spec, r, out);
+  read_kernels(spec, r, out);
   read_placement(spec, r, out);
   out.registry = read_registry(spec, r);
   return out;
@@ -292,11 +306,17 @@ nlohmann::json to_json(const KernelModuleStatus& status) {
                        {"failed", k.failed},
                        {"phase", to_string(k.phase)}});
   }
+  json preflight = json::array();
+  for (const auto& p : status.preflight) preflight.push_back(to_json(p));
+  json node_statuses = json::array();
+  for (const auto& n : status.node_statuses) node_statuses.push_back(to_json(n));
   return {{"observedGeneration", status.observed_generation},
           {"nodes", status.nodes},
           {"loadedNodes", status.loaded},
           {"conditions", conditions},
-          {"kernels", kernels}};
+          {"kernels", kernels},
+          {"nodeStatus", node_statuses},
+          {"preflight", preflight}};
 }
 
 KernelModuleStatus status_from_json(const nlohmann::json& j) {
@@ -324,6 +344,10 @@ KernelModuleStatus status_from_json(const nlohmann::json& j) {
                                        k.value("loaded", 0), k.value("failed", 0), kernel_phase(k.value("phase", ""))});
     }
   }
+  if (j.contains("nodeStatus") && j["nodeStatus"].is_array())
+    for (const auto& n : j["nodeStatus"]) s.node_statuses.push_back(node_status_from_json(n));
+  if (j.contains("preflight") && j["preflight"].is_array())
+    for (const auto& p : j["preflight"]) s.preflight.push_back(preflight_status_from_json(p));
   return s;
 }
 

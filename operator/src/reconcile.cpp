@@ -4,31 +4,15 @@
 
 #include <fmt/format.h>
 
+#include "ckms/operator/json_fields.hpp"
+#include "ckms/operator/loader_pods.hpp"
+#include "ckms/operator/preflight.hpp"
 #include "ckms/operator/resources.hpp"
 
 namespace ckms::op {
 namespace {
 
 using nlohmann::json;
-
-std::string str(const json& object, const char* pointer) {
-  const json::json_pointer p(pointer);
-  return object.contains(p) && object[p].is_string() ? object[p].get<std::string>() : std::string();
-}
-
-bool has_condition(const json& object, std::string_view type) {
-  const json::json_pointer p("/status/conditions");
-  if (!object.contains(p) || !object[p].is_array()) return false;
-  for (const auto& c : object[p])
-    if (c.is_object() && c.value("type", "") == type && c.value("status", "") == "True") return true;
-  return false;
-}
-
-std::string condition_message(const json& object, std::string_view type) {
-  for (const auto& c : object.value("/status/conditions"_json_pointer, json::array()))
-    if (c.is_object() && c.value("type", "") == type) return c.value("message", c.value("reason", ""));
-  return {};
-}
 
 bool matches_selector(const KernelModuleSpec& spec, const json& node) {
   const json labels = node.value("/metadata/labels"_json_pointer, json::object());
@@ -44,25 +28,6 @@ const json* find_by_release(const std::vector<json>& objects, const std::string&
     if (kernel_release_of(o) == release) return &o;
   return nullptr;
 }
-
-// Why a loader pod is failing, or "" when it is not (yet) failing.
-std::string pod_failure(const json& pod) {
-  if (str(pod, "/status/phase") == "Failed") return "pod failed";
-  for (const auto& cs : pod.value("/status/containerStatuses"_json_pointer, json::array())) {
-    const std::string waiting = str(cs, "/state/waiting/reason");
-    const bool stuck = waiting == "CrashLoopBackOff" || waiting == "ErrImagePull" || waiting == "ImagePullBackOff" ||
-                       waiting == "CreateContainerConfigError" || waiting == "InvalidImageName";
-    if (!stuck && (cs.value("restartCount", 0) == 0 || cs.value("ready", false))) continue;
-    // What ckms said last is the diagnosis; no restart count in the text, since events
-    // are deduplicated by their message.
-    const std::string last = str(cs, "/lastState/terminated/message");
-    if (!last.empty()) return last;
-    return waiting.empty() ? "the loader keeps exiting" : waiting;
-  }
-  return {};
-}
-
-bool pod_ready(const json& pod) { return has_condition(pod, "Ready"); }
 
 Condition make_condition(const KernelModule& module, ConditionType type, bool value, ConditionReason reason,
                          std::string message, const std::string& now) {
@@ -121,8 +86,8 @@ std::map<std::string, std::vector<std::string>> nodes_by_kernel(const KernelModu
                                                                 const std::vector<json>& nodes) {
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& node : nodes) {
-    const std::string release = str(node, "/status/nodeInfo/kernelVersion");
-    const std::string name = str(node, "/metadata/name");
+    const std::string release = string_at(node, "/status/nodeInfo/kernelVersion");
+    const std::string name = string_at(node, "/metadata/name");
     if (release.empty() || name.empty() || !matches_selector(spec, node)) continue;
     bool schedulable = true;
     for (const auto& taint : node.value("/spec/taints"_json_pointer, json::array())) {
@@ -154,7 +119,7 @@ std::string loader_node(const json& pod, const std::string& release, const std::
   if (labels.value(std::string(label::kernel), "") != kernel_key(release) ||
       labels.value(std::string(label::component), "") != "load")
     return {};
-  std::string node = str(pod, "/spec/nodeName");
+  std::string node = string_at(pod, "/spec/nodeName");
   if (!nodes.contains(node) || !pod.value("/metadata/deletionTimestamp"_json_pointer, json()).is_null()) return {};
   return node;
 }
@@ -187,7 +152,6 @@ class KernelPlanner {
     desired_.status.loaded += ks.loaded;
     desired_.status.kernels.push_back(std::move(ks));
   }
-
   const Unfinished& unfinished() const { return unfinished_; }
 
  private:
@@ -207,9 +171,9 @@ class KernelPlanner {
     for (const auto& pod : observed_.pods) {
       const std::string node = loader_node(pod, ks.release, on_kernel);
       if (node.empty()) continue;
-      if (pod_ready(pod)) {
+      if (loader_ready(pod)) {
         ++ks.loaded;
-      } else if (const std::string why = pod_failure(pod); !why.empty()) {
+      } else if (const std::string why = loader_failure(pod); !why.empty()) {
         ++ks.failed;
         unfinished_.load_failed.push_back(fmt::format("{} ({})", node, ks.release));
         desired_.events.push_back(
@@ -221,16 +185,16 @@ class KernelPlanner {
   void plan_missing(KernelStatus& ks, const json* job) {
     desired_.jobs.push_back(build_job(observed_.module, ks.release, settings_));
     const bool same_job = job && spec_hash(*job) == spec_hash(desired_.jobs.back());
-    if (same_job && has_condition(*job, "Failed")) {
+    if (same_job && has_true_condition(*job, "Failed")) {
       build_failed(ks, {"Warning", "BuildFailed",
-                        fmt::format("build for kernel {} failed (Job {}): {}", ks.release, str(*job, "/metadata/name"),
-                                    condition_message(*job, "Failed"))});
-    } else if (same_job && has_condition(*job, "Complete")) {
+                        fmt::format("build for kernel {} failed (Job {}): {}", ks.release,
+                                    string_at(*job, "/metadata/name"), condition_message(*job, "Failed"))});
+    } else if (same_job && has_true_condition(*job, "Complete")) {
       // The Job says it published, the registry has no tag: a wrong --output or a tag
       // rule that differs between builder and operator. Rebuilding would not help.
       build_failed(ks, {"Warning", "ArtifactMissing",
                         fmt::format("build Job {} for kernel {} completed, but {} has no tag for it",
-                                    str(*job, "/metadata/name"), ks.release, observed_.module.spec.repository)});
+                                    string_at(*job, "/metadata/name"), ks.release, observed_.module.spec.repository)});
     } else {
       ks.phase = KernelPhase::building;
       unfinished_.building.push_back(ks.release);
@@ -300,9 +264,11 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
   Desired desired;
   if (observed.module.deleting) return desired;  // garbage collection takes it from here
 
+  const auto kernels = nodes_by_kernel(observed.module.spec, observed.nodes);
   KernelPlanner planner(observed, settings, desired);
-  for (const auto& [release, nodes] : nodes_by_kernel(observed.module.spec, observed.nodes))
-    planner.plan(release, nodes);
+  for (const auto& [release, nodes] : kernels) planner.plan(release, nodes);
+  desired.status.node_statuses = node_statuses(observed, kernels, desired.status.kernels);
+  plan_preflight(observed, kernels, settings, desired);
 
   KernelModuleStatus& status = desired.status;
   status.observed_generation = observed.module.generation;

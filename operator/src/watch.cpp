@@ -111,7 +111,7 @@ std::string Informer::list() {
       item["kind"] = resource_.kind;
       item["apiVersion"] = resource_.api_version();
       std::string key = object_key(item);  // before the move: operator= takes its argument first
-      fresh[key] = std::move(item);
+      fresh[key] = transform_ ? transform_(item) : std::move(item);
     }
     const auto& meta = page.value("metadata", nlohmann::json::object());
     version = meta.value("resourceVersion", "");
@@ -178,6 +178,7 @@ void Informer::watch_once(const std::atomic<bool>& stop) {
     // Watch events carry kind/apiVersion already; set them anyway for uniformity.
     event.object["kind"] = resource_.kind;
     event.object["apiVersion"] = resource_.api_version();
+    if (transform_ && event.type != WatchEventType::bookmark) event.object = transform_(event.object);
     apply(event);
   };
   client_.stream(
@@ -227,6 +228,14 @@ std::vector<nlohmann::json> Informer::snapshot() const {
   std::vector<nlohmann::json> out;
   out.reserve(objects_.size());
   for (const auto& [key, object] : objects_) out.push_back(object);
+  return out;
+}
+
+std::vector<nlohmann::json> Informer::select(const std::function<bool(const nlohmann::json&)>& wanted) const {
+  std::lock_guard lock(mutex_);
+  std::vector<nlohmann::json> out;
+  for (const auto& [key, object] : objects_)
+    if (wanted(object)) out.push_back(object);
   return out;
 }
 

@@ -170,6 +170,9 @@ json loader_daemon_set(const KernelModule& module, std::string_view release, con
         {"readOnlyRootFilesystem", true},
         {"allowPrivilegeEscalation", false},
         {"capabilities", {{"drop", {"ALL"}}, {"add", {"SYS_MODULE"}}}}}},
+      // A loader that fails exits; the end of its log (ckms's error) becomes the termination
+      // message the kubelet publishes, which the status reports per node.
+      {"terminationMessagePolicy", "FallbackToLogsOnError"},
       {"readinessProbe", {{"exec", {{"command", {"cat", std::string(pod_path::ready_marker)}}}}, {"periodSeconds", 5}}},
       {"lifecycle", {{"preStop", {{"exec", {{"command", unload_command(spec)}}}}}}},
       {"volumeMounts", mounts}};

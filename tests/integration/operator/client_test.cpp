@@ -4,9 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <mutex>
 #include <thread>
 
 #include "ckms/operator/apply.hpp"
+#include "ckms/operator/cache_trim.hpp"
 #include "ckms/operator/watch.hpp"
 #include "fake_apiserver.hpp"
 #include "testkit.hpp"
@@ -159,6 +161,41 @@ TEST_CASE("informer: paged list, then watch events and bookmarks", "[operator][c
   CHECK(informer.stats().events == 3);
   CHECK(informer.stats().lists == 1);
   CHECK(informer.stats().expired == 0);
+}
+
+TEST_CASE("informer: a transform cuts objects from lists and watches before they are cached",
+          "[operator][client][watch]") {
+  TlsCluster cluster;
+  // What a kubelet reports beside the kernel: none of it is the operator's business.
+  const auto whole_node = [](const std::string& name, const std::string& kernel) {
+    json n = node(name, kernel);
+    n["status"]["addresses"] = json::array({{{"type", "InternalIP"}, {"address", "10.0.0.7"}}});
+    n["metadata"]["managedFields"] = json::array({{{"manager", "kubelet"}, {"operation", "Update"}}});
+    return n;
+  };
+  cluster.server.create(kNodes, whole_node("worker-0", "6.1.0-47-cloud-amd64"));
+  std::vector<json> told;
+  std::mutex told_mutex;
+  Informer informer(
+      cluster.config(), resource::nodes, "", "",
+      [&](const json& object, bool) {
+        std::lock_guard lock(told_mutex);
+        told.push_back(object);
+      },
+      fast());
+  informer.set_transform(trim_node);
+  informer.list();
+  Running running{informer};
+  cluster.server.create(kNodes, whole_node("worker-1", "6.1.0-56-cloud-amd64"));
+  REQUIRE(eventually([&] { return informer.snapshot().size() == 2; }));
+  for (const auto& n : informer.snapshot()) CHECK(n == trim_node(n));
+  CHECK(informer.find("worker-1").value()["status"]["nodeInfo"]["kernelVersion"] == "6.1.0-56-cloud-amd64");
+  std::lock_guard lock(told_mutex);
+  REQUIRE(told.size() == 2);
+  for (const auto& n : told) {
+    CHECK_FALSE(n["status"].contains("addresses"));
+    CHECK_FALSE(n["metadata"].contains("managedFields"));
+  }
 }
 
 TEST_CASE("informer: a compacted version makes it list again, and it misses nothing", "[operator][client][watch]") {

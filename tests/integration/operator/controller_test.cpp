@@ -16,11 +16,9 @@
 #include <sstream>
 #include <thread>
 
-#include "ckms/artifact/module_artifact.hpp"
-#include "ckms/oci/manifest.hpp"
-#include "ckms/oci/media_types.hpp"
 #include "ckms/operator/controller.hpp"
 #include "fake_apiserver.hpp"
+#include "publish.hpp"
 #include "registry_fixture.hpp"
 #include "testkit.hpp"
 
@@ -46,24 +44,8 @@ json load(const std::string& name) {
   return json::parse(in);
 }
 
-// The registry holds the per-kernel tag for a release: what `ckms build` leaves behind
-// (the operator only asks whether the tag resolves).
 void publish(ckms::testkit::RegistryFixture& registry, const std::string& release) {
-  ckms::oci::RegistryRepository repo(registry.reference("ckms/ckms-hello"), registry.options());
-  const std::string config = json{{"name", "ckms-hello"}, {"version", "1.0.0"}, {"kernel_release", release}}.dump();
-  const auto config_descriptor =
-      ckms::oci::Descriptor::for_content(std::string(ckms::artifact::kModuleConfigMediaType), config);
-  ckms::oci::push_bytes(repo, config_descriptor, config);
-  const ckms::oci::ImageManifest manifest{std::string(ckms::oci::media_type::kOciManifest),
-                                          std::string(ckms::artifact::kModuleArtifactType),
-                                          config_descriptor,
-                                          {},
-                                          std::nullopt,
-                                          {}};
-  const std::string bytes = manifest.serialize();
-  const auto descriptor = ckms::oci::Descriptor::for_content(manifest.media_type, bytes);
-  ckms::oci::push_bytes(repo, descriptor, bytes);
-  repo.tag(descriptor, ckms::artifact::kernel_tag("1.0.0", release));
+  test::publish_kernel_tag(registry, "ckms/ckms-hello", "1.0.0", release);
 }
 
 struct Cluster {
@@ -252,6 +234,26 @@ TEST_CASE("controller: builds where no artifact is, loads where one is, and a re
     CHECK(now.at(k47)["metadata"]["uid"] != old_uid);
     CHECK(cluster.module()["status"]["observedGeneration"] == 2);
   }
+}
+
+TEST_CASE("controller: preflight builds an upcoming kernel, and reports it published", "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+  publish(*cluster.registry, k56);
+  const std::string k57 = "6.1.0-57-cloud-amd64";
+  cluster.server.update(kModules, "ckms-hello", [&](json& km) { km["spec"]["kernels"] = {k57}; });
+  REQUIRE(cluster.run_once() == 0);
+  const auto jobs = cluster.by_release(kJobs);
+  CHECK(jobs.size() == 1);
+  CHECK(jobs.count(k57) == 1);
+  CHECK(cluster.module()["status"]["preflight"][0]["state"] == "Building");
+  CHECK(cluster.by_release(kDaemonSets).count(k57) == 0);
+
+  publish(*cluster.registry, k57);
+  REQUIRE(cluster.run_once() == 0);
+  CHECK(cluster.server.list(kJobs).empty());
+  CHECK(cluster.module()["status"]["preflight"][0]["state"] == "Published");
+  CHECK(cluster.by_release(kDaemonSets).size() == 2);  // the nodes' kernels only
 }
 
 TEST_CASE("controller: an invalid spec is reported in status and events", "[operator][controller]") {

@@ -552,18 +552,22 @@ void FakeApiServer::watch(Connection& c, const std::string& collection, const st
   int sent = 0;
   while (!stop_ && generation == watch_generation_ && Clock::now() < deadline) {
     std::vector<std::string> lines;
-    for (const auto& e : events_) {
-      if (e.version <= seen || e.collection != collection) continue;
+    // Events are in version order: start after the last one seen, not at the beginning (a
+    // scan of the whole history on every change is quadratic at thousands of objects).
+    const auto unseen = std::upper_bound(events_.begin(), events_.end(), seen,
+                                         [](std::int64_t version, const Event& e) { return version < e.version; });
+    for (auto e = unseen; e != events_.end(); ++e) {
+      if (e->collection != collection) continue;
       // A label change moves an object into or out of a filtered watch: its watchers see it
       // added or deleted (apiserver storage/cacher/cache_watcher.go convertToWatchEvent).
-      const bool now_in = matches_labels(e.object, selector);
-      const bool was_in = !e.previous.is_null() && matches_labels(e.previous, selector);
-      std::string type = e.type;
+      const bool now_in = matches_labels(e->object, selector);
+      const bool was_in = !e->previous.is_null() && matches_labels(e->previous, selector);
+      std::string type = e->type;
       if (type == "MODIFIED" && now_in && !was_in) type = "ADDED";
       if (type == "MODIFIED" && !now_in && was_in) type = "DELETED";
       if (now_in || (type == "DELETED" && was_in))
-        lines.push_back(json{{"type", type}, {"object", e.object}}.dump() + "\n");
-      seen = e.version;
+        lines.push_back(json{{"type", type}, {"object", e->object}}.dump() + "\n");
+      seen = e->version;
     }
     if (bookmarks && Clock::now() >= next_bookmark) {
       lines.push_back(json{{"type", "BOOKMARK"},

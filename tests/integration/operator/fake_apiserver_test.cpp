@@ -115,6 +115,18 @@ TEST_CASE("fake API server: refuses what kube-apiserver validation refuses", "[o
     CHECK(refused({{"key", "k"}, {"effect", "Sometimes"}}));
     CHECK_FALSE(refused({{"key", "k"}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 5}}));
   }
+  SECTION("a container's termination message policy (validateContainerCommon), defaulted to File") {
+    json ds = daemon_set("policy", json::object());
+    ds["spec"]["template"]["spec"]["containers"][0]["terminationMessagePolicy"] = "FromLogs";
+    const auto [code, fields] = post(client, kDaemonSets, ds);
+    CHECK(code == 422);
+    CHECK(fields == std::vector<std::string>{"spec.template.spec.containers[0].terminationMessagePolicy"});
+    ds["spec"]["template"]["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError";
+    CHECK(post(client, kDaemonSets, ds).first == 201);
+    CHECK(post(client, kDaemonSets, daemon_set("defaulted", json::object())).first == 201);
+    const json stored = served.server.get(kDaemonSets, "defaulted").value();
+    CHECK(stored["spec"]["template"]["spec"]["containers"][0]["terminationMessagePolicy"] == "File");
+  }
 }
 
 TEST_CASE("fake API server: immutable fields, deletion and paging as kube-apiserver", "[operator][apiserver]") {

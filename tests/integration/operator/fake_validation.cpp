@@ -160,8 +160,11 @@ class Checker {
   void pod_spec(const std::string& field, const json& spec) {
     for (const char* list : {"initContainers", "containers"}) {
       const json containers = spec.value(list, json::array());
-      for (std::size_t i = 0; i < containers.size(); ++i)
+      for (std::size_t i = 0; i < containers.size(); ++i) {
         dns_label(fmt::format("{}.{}[{}].name", field, list, i), str(containers[i], "name"));
+        termination_message_policy(fmt::format("{}.{}[{}].terminationMessagePolicy", field, list, i),
+                                   str(containers[i], "terminationMessagePolicy"));
+      }
     }
     const json volumes = spec.value("volumes", json::array());
     for (std::size_t i = 0; i < volumes.size(); ++i)
@@ -172,6 +175,15 @@ class Checker {
     if (spec.contains(required_terms))
       node_selector(field + ".affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
                     spec[required_terms]);
+  }
+  // validateContainerCommon (validation.go): File or FallbackToLogsOnError. A v1 client's
+  // absent policy is defaulted to File before validation, on create and update alike
+  // (SetDefaults_Container in pkg/apis/core/v1/defaults.go), so absent is no error.
+  void termination_message_policy(const std::string& field, const std::string& policy) {
+    if (policy.empty() || policy == "File" || policy == "FallbackToLogsOnError") return;
+    causes.push_back(
+        {field, fmt::format("Unsupported value: \"{}\": supported values: \"File\", \"FallbackToLogsOnError\"", policy),
+         "FieldValueNotSupported"});
   }
   // ValidatePodTemplateSpec (validation.go): labels and spec.
   void pod_template(const std::string& field, const json& tmpl) {
@@ -232,6 +244,14 @@ void apply_defaults(const std::string& kind, json& object) {
     if (!pod.contains("dnsPolicy")) pod["dnsPolicy"] = "ClusterFirst";
     if (!pod.contains("schedulerName")) pod["schedulerName"] = "default-scheduler";
     if (!pod.contains("terminationGracePeriodSeconds")) pod["terminationGracePeriodSeconds"] = 30;
+    // SetDefaults_Container (the same file).
+    for (const char* list : {"initContainers", "containers"}) {
+      if (!pod.contains(list)) continue;
+      for (auto& container : pod[list]) {
+        if (!container.contains("terminationMessagePath")) container["terminationMessagePath"] = "/dev/termination-log";
+        if (!container.contains("terminationMessagePolicy")) container["terminationMessagePolicy"] = "File";
+      }
+    }
   }
 }
 

@@ -27,7 +27,7 @@ struct HttpOptions {
   // Replaces the system CA bundle when set (a private registry's own CA).
   std::optional<std::filesystem::path> ca_cert;
   std::string user_agent = "ckms";
-  std::chrono::seconds connect_timeout{30};
+  std::chrono::milliseconds connect_timeout{30'000};
   // A transfer slower than 1 byte/s for this long counts as a dropped connection.
   std::chrono::seconds stall_timeout{60};
   // Bytes a stream holds before it pauses the transfer and waits for its reader.

@@ -51,6 +51,8 @@ struct RegistryOptions {
   int max_redirects = 5;
   // A transfer slower than 1 byte/s for this long is dropped and retried (HttpOptions).
   std::chrono::seconds stall_timeout{60};
+  // A connection not established within this is dropped and retried (HttpOptions).
+  std::chrono::milliseconds connect_timeout{30'000};
   // Page size asked of tag listings (`n=`); the registry may return fewer per page.
   int tags_page_size = 1000;
   std::size_t stream_buffer = 1 << 20;

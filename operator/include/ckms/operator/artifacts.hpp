@@ -27,6 +27,13 @@ struct ArtifactCheck {
   std::string message;          // the registry client's own words, for logs
 };
 
+// The connect timeout each attempt of a check gets: `options`' own, shortened so that every
+// attempt of one request and the backoffs between them end within `deadline`. A registry
+// that takes no connections is then answered "timed out" by libcurl itself, and the
+// reconcile's deadline is not what ends the check.
+std::chrono::milliseconds connect_timeout_within(const oci::RegistryOptions& options,
+                                                 std::chrono::milliseconds deadline);
+
 class ArtifactChecker {
  public:
   virtual ~ArtifactChecker() = default;
@@ -43,7 +50,9 @@ class ArtifactChecker {
 // reused). The checks of a module run on a thread of their own, so a registry that accepts
 // connections and never answers holds a reconcile no longer than `deadline` and a stop no
 // longer than a tenth of a second; a check still hanging is abandoned to finish on its own,
-// and the module is not asked again until it has.
+// and the module is not asked again until it has. Connecting is bounded within `deadline`
+// (connect_timeout_within), and a registry that could not be reached for one tag is not
+// asked for the module's other tags in the same check.
 class RegistryArtifactChecker final : public ArtifactChecker {
  public:
   // `base` carries --authfile and --ca-cert; plain HTTP comes from each spec.

@@ -11,6 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ckms/operator/node_status.hpp"
+#include "ckms/operator/preflight_status.hpp"
+
 namespace ckms::op {
 
 struct ModuleSource {
@@ -43,6 +46,7 @@ struct KernelModuleSpec {
   std::optional<TrustedCertificate> trusted_certificate;
   std::map<std::string, std::string> parameters;  // module parameters for `ckms load`
   std::vector<std::string> remove_in_tree;        // in-tree modules to unload first
+  std::vector<std::string> kernels;               // releases to build for ahead of nodes (preflight)
   std::map<std::string, std::string> node_selector;
   nlohmann::json tolerations = nlohmann::json::array();  // core/v1 Toleration objects
   std::vector<std::string> image_pull_secrets;
@@ -105,8 +109,10 @@ struct KernelModuleStatus {
   std::int64_t observed_generation = 0;
   int nodes = 0;  // totals over kernels, for the printer columns
   int loaded = 0;
-  std::vector<Condition> conditions;  // sorted by type
-  std::vector<KernelStatus> kernels;  // sorted by release
+  std::vector<Condition> conditions;       // sorted by type
+  std::vector<KernelStatus> kernels;       // sorted by release
+  std::vector<NodeStatus> node_statuses;   // failed first, then pending, then loaded; by node
+  std::vector<PreflightStatus> preflight;  // spec.kernels no selected node runs, in spec order
   friend bool operator==(const KernelModuleStatus&, const KernelModuleStatus&) = default;
 
   const Condition* condition(ConditionType type) const;

@@ -76,6 +76,11 @@ class Informer {
   Informer(const KubeConfig& config, Resource resource, std::string ns, std::string label_selector, OnChange on_change,
            WatchOptions options = {});
 
+  // Cuts each object on receipt, before it is cached, compared or reported, as client-go's
+  // SharedInformer.SetTransform does (cache_trim.hpp). Set before list() or run().
+  using Transform = std::function<nlohmann::json(const nlohmann::json&)>;
+  void set_transform(Transform transform) { transform_ = std::move(transform); }
+
   // Told why a list or watch failed before run() backs off or relists (for logs).
   void on_error(std::function<void(const std::string& message, bool expired)> handler) {
     on_error_ = std::move(handler);
@@ -93,6 +98,8 @@ class Informer {
   void watch_once(const std::atomic<bool>& stop);
 
   std::vector<nlohmann::json> snapshot() const;
+  // Copies of only the cached objects `wanted` accepts (no copy of the rest).
+  std::vector<nlohmann::json> select(const std::function<bool(const nlohmann::json&)>& wanted) const;
   std::optional<nlohmann::json> find(const std::string& key) const;
   std::string resource_version() const;
   bool synced() const { return synced_.load(); }
@@ -108,6 +115,7 @@ class Informer {
   std::string namespace_;
   std::string selector_;
   OnChange on_change_;
+  Transform transform_;
   std::function<void(const std::string&, bool)> on_error_;
   WatchOptions options_;
   mutable std::mutex mutex_;
