@@ -88,7 +88,7 @@ TEST_CASE("a build that cannot start creates no output layout") {
 }
 
 TEST_CASE("a missing build image names the kernel, the reference, its template and the command that makes it") {
-  testkit::TempDir dir;
+  testkit::TempDir dir("ckms-test-");
   // A rootful build sandbox must pass through to the cache.
   fs::permissions(dir.path(), fs::perms::others_exec, fs::perm_options::add);
   fs::create_directories(dir / "src");

@@ -212,7 +212,7 @@ TEST_CASE("bad input is refused with the input named and the right exit code") {
 
 TEST_CASE("ckms copy within one registry mounts the blobs and says so, with --password-stdin read once") {
   ckms::testkit::RegistryFixture registry(ckms::testkit::RegistrySetup::token);
-  TempDir dir;
+  TempDir dir("ckms-test-");
   const auto layout = push_example(dir);
   const std::string staging = registry.host() + "/staging/hello:v1";
   const std::string password = registry.credentials().password + "\n";

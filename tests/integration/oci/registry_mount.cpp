@@ -68,7 +68,7 @@ void check_skopeo_reads(const RegistryFixture& registry, const std::string& repo
   CHECK(nlohmann::json::parse(inspected.out)["Digest"] == digest.str());
 
   // dir: keeps the blobs as they are (an oci: layout would have skopeo compress them).
-  testkit::TempDir dir;
+  testkit::TempDir dir("ckms-test-");
   std::vector<std::string> copy{"skopeo", "copy", "--src-tls-verify=false"};
   for (const auto& arg : skopeo_credentials(registry)) copy.push_back(arg == "--creds" ? "--src-creds" : arg);
   copy.push_back(source);

@@ -66,7 +66,7 @@ TEST_CASE("lint quotes input bounded and escaped: no line verbatim, no terminal 
 }
 
 TEST_CASE("lint: zero modules, BUILD_DEPENDS, computed MAKE and paths a sandbox lacks") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   fs::create_directories(dir / "src");
   ckms::testkit::write_text(dir / "src/dkms.conf",
                             "PACKAGE_NAME=demo\nPACKAGE_VERSION=1\n"

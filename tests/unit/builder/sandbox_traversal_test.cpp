@@ -20,7 +20,7 @@ constexpr gid_t kSandboxGid = 165536;
 }  // namespace
 
 TEST_CASE("sandbox traversal: the first directory on the way that the sandbox uid cannot pass") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path closed = dir / "home";
   fs::create_directories(closed / "cache");
   ::chmod(dir.path().c_str(), 0755);
@@ -35,7 +35,7 @@ TEST_CASE("sandbox traversal: the first directory on the way that the sandbox ui
 }
 
 TEST_CASE("sandbox traversal: refused in one line naming the directory and the fix, rootful only") {
-  ckms::testkit::TempDir dir;
+  ckms::testkit::TempDir dir("ckms-test-");
   const fs::path closed = dir / "home";
   fs::create_directories(closed);
   ::chmod(dir.path().c_str(), 0755);

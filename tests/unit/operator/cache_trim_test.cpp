@@ -99,7 +99,7 @@ TEST_CASE("reconcile decides on trimmed nodes and pods as on whole ones", "[oper
     const Desired from_trimmed = reconcile(trimmed, settings);
     CHECK(from_trimmed.status == from_whole.status);
     CHECK(from_trimmed.events == from_whole.events);
-    CHECK(from_whole.status.condition("Degraded")->reason == "BuildFailed");
+    CHECK(from_whole.status.condition(ConditionType::degraded)->reason == ConditionReason::build_failed);
     REQUIRE(from_trimmed.jobs.size() == from_whole.jobs.size());
     for (std::size_t i = 0; i < from_whole.jobs.size(); ++i)
       CHECK(spec_hash(from_trimmed.jobs[i]) == spec_hash(from_whole.jobs[i]));
