@@ -161,28 +161,17 @@ std::vector<fs::path> boot_config_files(const fs::path& directory) {
   return files;
 }
 
+Error naming_file(const Error& error, const fs::path& file) {
+  // Parse errors already name the file; load errors get it here.
+  const std::string message = error.what();
+  return message.starts_with(file.string()) ? error
+                                            : Error(error.kind(), fmt::format("{}: {}", file.string(), message));
+}
+
 std::vector<BootResult> load_boot_config(const fs::path& directory, const std::vector<fs::path>& trust,
                                          const LoaderPaths& paths, Kernel& kernel) {
-  std::vector<BootResult> out;
-  for (const auto& file : boot_config_files(directory)) {
-    BootResult result{.file = file};
-    try {
-      auto entry = read_boot_entry(file);
-      if (!entry.enabled) {
-        result.skipped = true;
-      } else {
-        if (entry.request.trust.empty()) entry.request.trust = trust;
-        result.report = load(entry.request, paths, kernel);
-      }
-    } catch (const Error& e) {
-      // Parse errors already name the file; load errors get it here.
-      const std::string message = e.what();
-      result.error =
-          message.starts_with(file.string()) ? e : Error(e.kind(), fmt::format("{}: {}", file.string(), message));
-    }
-    out.push_back(std::move(result));
-  }
-  return out;
+  return for_each_boot_entry<LoadReport>(directory, trust,
+                                         [&](const LoadRequest& request) { return load(request, paths, kernel); });
 }
 
 }  // namespace ckms::loader

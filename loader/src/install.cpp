@@ -328,26 +328,9 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
 std::vector<ConfiguredInstall> install_configured(const fs::path& directory, const std::vector<fs::path>& trust,
                                                   const std::vector<std::string>& kernel_releases,
                                                   const InstallPaths& paths, Kernel& kernel) {
-  std::vector<ConfiguredInstall> out;
-  for (const auto& file : boot_config_files(directory)) {
-    ConfiguredInstall result{.file = file};
-    try {
-      auto entry = read_boot_entry(file);
-      if (!entry.enabled) {
-        result.skipped = true;
-      } else {
-        if (entry.request.trust.empty()) entry.request.trust = trust;
-        result.report =
-            install(InstallRequest{.load = entry.request, .kernel_releases = kernel_releases}, paths, kernel);
-      }
-    } catch (const Error& e) {
-      const std::string message = e.what();
-      result.error =
-          message.starts_with(file.string()) ? e : Error(e.kind(), fmt::format("{}: {}", file.string(), message));
-    }
-    out.push_back(std::move(result));
-  }
-  return out;
+  return for_each_boot_entry<InstallReport>(directory, trust, [&](const LoadRequest& request) {
+    return install(InstallRequest{.load = request, .kernel_releases = kernel_releases}, paths, kernel);
+  });
 }
 
 UninstallReport uninstall(const std::vector<std::string>& names, const std::vector<std::string>& kernel_releases,

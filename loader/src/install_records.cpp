@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "artifact_json.hpp"
 #include "ckms/artifact/names.hpp"
 #include "ckms/base/error.hpp"
 
@@ -41,22 +42,17 @@ json InstallRecord::to_json() const {
 
 InstallRecord InstallRecord::from_json(const json& j, std::string_view where) {
   try {
-    const auto digest = [&](const json& object, const char* key) {
-      const auto parsed = ckms::Digest::try_parse(object.at(key).get<std::string>());
-      if (!parsed) fail(ErrorKind::integrity, "{}: '{}' is not a digest", where, key);
-      return *parsed;
-    };
     InstallRecord r{.package = j.at("package").get<std::string>(),
                     .version = j.at("version").get<std::string>(),
                     .kernel_release = j.at("kernelRelease").get<std::string>(),
                     .arch = j.at("arch").get<std::string>(),
                     .source = j.at("source").get<std::string>(),
-                    .manifest = digest(j, "manifest"),
+                    .manifest = detail::digest_at(j, "manifest", where),
                     .installed_at = j.at("installedAt").get<std::string>()};
     for (const auto& f : j.at("files")) {
       InstalledFile file{.path = f.at("path").get<std::string>(),
                          .module = f.at("module").get<std::string>(),
-                         .digest = digest(f, "digest"),
+                         .digest = detail::digest_at(f, "digest", where),
                          .signer = f.at("signer").get<std::string>()};
       if (!is_own_path(file.path)) fail(ErrorKind::integrity, "{}: '{}' is not a file ckms installs", where, file.path);
       r.files.push_back(std::move(file));

@@ -34,11 +34,6 @@ nlohmann::json ModuleRecord::to_json() const {
 
 ModuleRecord ModuleRecord::from_json(const nlohmann::json& j, std::string_view where) {
   try {
-    const auto digest = [&](const char* key) {
-      const auto parsed = ckms::Digest::try_parse(j.at(key).get<std::string>());
-      if (!parsed) fail(ErrorKind::integrity, "{}: '{}' is not a digest", where, key);
-      return *parsed;
-    };
     ModuleRecord r{.module = j.at("module").get<std::string>(),
                    .package = j.at("package").get<std::string>(),
                    .version = j.at("version").get<std::string>(),
@@ -46,9 +41,9 @@ ModuleRecord ModuleRecord::from_json(const nlohmann::json& j, std::string_view w
                    .arch = j.at("arch").get<std::string>(),
                    .source = j.at("source").get<std::string>(),
                    .cache_name = j.at("cacheName").get<std::string>(),
-                   .manifest = digest("manifest"),
+                   .manifest = detail::digest_at(j, "manifest", where),
                    .file = j.at("file").get<std::string>(),
-                   .file_digest = digest("fileDigest"),
+                   .file_digest = detail::digest_at(j, "fileDigest", where),
                    .srcversion = j.at("srcversion").get<std::string>(),
                    .signer = j.at("signer").get<std::string>(),
                    .parameters = j.at("parameters").get<artifact::ParameterValues>(),

@@ -11,6 +11,7 @@
 #include "ckms/loader/boot_config.hpp"
 #include "ckms/loader/install.hpp"
 #include "ckms/oci/printable.hpp"
+#include "configured.hpp"
 #include "load.hpp"
 
 namespace ckms::cli {
@@ -69,35 +70,11 @@ void print_install_report(const loader::InstallReport& report) {
 }
 
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
-  const auto results = loader::install_configured(args.paths.under_root(loader::kDefaultConfigDir),
-                                                  {args.load.trust.begin(), args.load.trust.end()}, args.kernels,
-                                                  args.paths.paths(), kernel);
-  nlohmann::json documents = nlohmann::json::array();
-  int exit_code = kExitOk;
-  for (const auto& result : results) {
-    nlohmann::json j{{"file", result.file.string()}};
-    if (result.skipped) {
-      j["skipped"] = true;
-      if (!app.options().json) fmt::print("{}: disabled, skipped\n", result.file.string());
-    } else if (result.report) {
-      j["report"] = result.report->to_json();
-      if (!app.options().json) print_install_report(*result.report);
-    } else {
-      j["error"] = result.error->what();
-      j["exit_code"] = exit_code_for(result.error->kind());
-      fmt::print(stderr, "ckms: error: {}\n", result.error->what());
-      if (exit_code == kExitOk) exit_code = exit_code_for(result.error->kind());
-    }
-    documents.push_back(std::move(j));
-  }
-  if (app.options().json) {
-    print_json({{"configDir", args.paths.under_root(loader::kDefaultConfigDir).string()}, {"results", documents}});
-  }
-  // Each file's outcome is printed already; leave with the first failure's code.
-  if (exit_code != kExitOk) {
-    std::fflush(stdout);
-    std::exit(exit_code);
-  }
+  const fs::path dir = args.paths.under_root(loader::kDefaultConfigDir);
+  report_configured(app, dir,
+                    loader::install_configured(dir, {args.load.trust.begin(), args.load.trust.end()}, args.kernels,
+                                               args.paths.paths(), kernel),
+                    print_install_report);
 }
 
 void run_install(App& app, const InstallArgs& args) {

@@ -40,15 +40,46 @@ BootEntry read_boot_entry(const std::filesystem::path& file);
 // missing directory is a usage error; an empty one holds no entries.
 std::vector<std::filesystem::path> boot_config_files(const std::filesystem::path& directory);
 
-struct BootResult {
+// What one entry of a boot config directory gave.
+template <class Report>
+struct ConfiguredResult {
   std::filesystem::path file;
-  std::optional<LoadReport> report;  // set when the load succeeded
-  std::optional<Error> error;        // set when it failed
-  bool skipped = false;              // enabled: false
+  std::optional<Report> report;  // set when its action succeeded
+  std::optional<Error> error;    // set when it failed
+  bool skipped = false;          // enabled: false
 };
 
-// Loads every enabled entry; one failure (a bad file too) does not stop the others, since
-// each load is all-or-nothing by itself. `trust` applies to entries that name none.
+using BootResult = ConfiguredResult<LoadReport>;
+
+// `error`, naming `file` unless it does already.
+Error naming_file(const Error& error, const std::filesystem::path& file);
+
+// Runs `act` on the request of every enabled entry of `directory`; one failure (a bad file
+// too) does not stop the others, since each action is all-or-nothing by itself. `trust`
+// applies to entries that name none.
+template <class Report, class Act>
+std::vector<ConfiguredResult<Report>> for_each_boot_entry(const std::filesystem::path& directory,
+                                                          const std::vector<std::filesystem::path>& trust, Act act) {
+  std::vector<ConfiguredResult<Report>> out;
+  for (const auto& file : boot_config_files(directory)) {
+    ConfiguredResult<Report> result{.file = file};
+    try {
+      auto entry = read_boot_entry(file);
+      if (!entry.enabled) {
+        result.skipped = true;
+      } else {
+        if (entry.request.trust.empty()) entry.request.trust = trust;
+        result.report = act(entry.request);
+      }
+    } catch (const Error& e) {
+      result.error = naming_file(e, file);
+    }
+    out.push_back(std::move(result));
+  }
+  return out;
+}
+
+// Loads every enabled entry (for_each_boot_entry).
 std::vector<BootResult> load_boot_config(const std::filesystem::path& directory,
                                          const std::vector<std::filesystem::path>& trust, const LoaderPaths& paths,
                                          Kernel& kernel);

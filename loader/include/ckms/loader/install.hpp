@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckms/base/error.hpp"
+#include "ckms/loader/boot_config.hpp"
 #include "ckms/loader/install_records.hpp"
 #include "ckms/loader/kernel.hpp"
 #include "ckms/loader/load.hpp"
@@ -58,12 +59,7 @@ struct InstallReport {
 
 InstallReport install(const InstallRequest& request, const InstallPaths& paths, Kernel& kernel);
 
-struct ConfiguredInstall {
-  std::filesystem::path file;
-  std::optional<InstallReport> report;  // set when the install succeeded
-  std::optional<Error> error;           // set when it failed
-  bool skipped = false;                 // enabled: false
-};
+using ConfiguredInstall = ConfiguredResult<InstallReport>;
 
 // `ckms install --all`: every enabled artifact of a boot config directory (boot_config.hpp)
 // for `kernel_releases`; one failure does not stop the others. `trust` applies to entries
