@@ -8,6 +8,7 @@
 #include "artifact_json.hpp"
 #include "ckms/artifact/names.hpp"
 #include "ckms/base/error.hpp"
+#include "record_files.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -96,45 +97,24 @@ std::vector<std::string> InstallRecords::releases() const {
 }
 
 std::vector<InstallRecord> InstallRecords::records(std::string_view release) const {
-  std::vector<InstallRecord> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(directory_ / release, ec)) {
-    const fs::path& file = entry.path();
-    if (file.extension() != ".json" || file.filename().string().starts_with(".")) continue;
-    const json j = json::parse(ckms::read_file(file, 1 << 20), nullptr, false);
-    if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
-    out.push_back(InstallRecord::from_json(j, file.string()));
-  }
+  auto out = detail::read_records<InstallRecord>(directory_ / release);
   std::sort(out.begin(), out.end(),
             [](const InstallRecord& a, const InstallRecord& b) { return a.package < b.package; });
   return out;
 }
 
 std::optional<InstallRecord> InstallRecords::find(std::string_view release, std::string_view package) const {
-  const fs::path file = record_path(release, package);
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return std::nullopt;
-  const json j = json::parse(ckms::read_file(file, 1 << 20), nullptr, false);
-  if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
-  return InstallRecord::from_json(j, file.string());
+  return detail::find_record<InstallRecord>(record_path(release, package));
 }
 
 void InstallRecords::write(const InstallRecord& record) {
-  const fs::path file = record_path(record.kernel_release, record.package);
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  if (ec) fail(ErrorKind::io, "cannot create {}: {}", file.parent_path().string(), ec.message());
-  ckms::AtomicFile out(file);
-  out.write(record.to_json().dump(2) + "\n");
-  out.commit();
+  detail::write_record(record_path(record.kernel_release, record.package), record.to_json());
 }
 
 void InstallRecords::erase(std::string_view release, std::string_view package) {
   const fs::path file = record_path(release, package);
+  detail::erase_record(file);
   std::error_code ec;
-  fs::remove(file, ec);
-  if (ec) fail(ErrorKind::io, "cannot remove {}: {}", file.string(), ec.message());
-  ckms::fsync_directory(file.parent_path());
   fs::remove(file.parent_path(), ec);  // only when it was the kernel's last record
 }
 

@@ -10,6 +10,7 @@
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
 #include "ckms/loader/kernel.hpp"
+#include "record_files.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -95,15 +96,7 @@ fs::path StateStore::record_path(std::string_view module) const {
 }
 
 std::vector<ModuleRecord> StateStore::records() const {
-  std::vector<ModuleRecord> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(directory_ / "modules", ec)) {
-    const fs::path& file = entry.path();
-    if (file.extension() != ".json" || file.filename().string().starts_with(".")) continue;
-    const json j = json::parse(ckms::read_file(file, 1 << 20), nullptr, false);
-    if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
-    out.push_back(ModuleRecord::from_json(j, file.string()));
-  }
+  auto out = detail::read_records<ModuleRecord>(directory_ / "modules");
   std::sort(out.begin(), out.end(), [](const ModuleRecord& a, const ModuleRecord& b) {
     return std::tie(a.loaded_at, a.package, a.order) < std::tie(b.loaded_at, b.package, b.order);
   });
@@ -111,29 +104,13 @@ std::vector<ModuleRecord> StateStore::records() const {
 }
 
 std::optional<ModuleRecord> StateStore::find(std::string_view module) const {
-  const fs::path file = record_path(module);
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return std::nullopt;
-  const json j = json::parse(ckms::read_file(file, 1 << 20), nullptr, false);
-  if (j.is_discarded()) fail(ErrorKind::integrity, "{}: not JSON", file.string());
-  return ModuleRecord::from_json(j, file.string());
+  return detail::find_record<ModuleRecord>(record_path(module));
 }
 
 void StateStore::write(const ModuleRecord& record) {
-  const fs::path file = record_path(record.module);
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  ckms::AtomicFile out(file);
-  out.write(record.to_json().dump(2) + "\n");
-  out.commit();
+  detail::write_record(record_path(record.module), record.to_json());
 }
 
-void StateStore::erase(std::string_view module) {
-  const fs::path file = record_path(module);
-  std::error_code ec;
-  fs::remove(file, ec);
-  if (ec) fail(ErrorKind::io, "cannot remove {}: {}", file.string(), ec.message());
-  ckms::fsync_directory(file.parent_path());
-}
+void StateStore::erase(std::string_view module) { detail::erase_record(record_path(module)); }
 
 }  // namespace ckms::loader
