@@ -1,8 +1,5 @@
 #include "ckms/loader/install_records.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
-
 #include <algorithm>
 
 #include "artifact_json.hpp"
@@ -69,13 +66,7 @@ InstallRecords::InstallRecords(fs::path directory) : directory_(std::move(direct
 StateLock InstallRecords::lock() {
   // The records say which files under /lib/modules uninstall deletes: only root's own will do.
   ckms::ensure_private_directory(directory_, 0755, "install records directory");
-  const fs::path file = directory_ / "lock";
-  ckms::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd) fail_errno("cannot open " + file.string());
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) fail_errno("cannot lock " + file.string());
-  }
-  return StateLock(std::move(fd));
+  return detail::lock_records(directory_ / "lock");
 }
 
 fs::path InstallRecords::record_path(std::string_view release, std::string_view package) const {

@@ -2,6 +2,9 @@
 // The JSON record files of the state store and of the install records: one document per
 // file, written by atomic rename, read back by `Record::from_json`.
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <optional>
@@ -12,6 +15,7 @@
 
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/loader/state.hpp"
 
 namespace ckms::loader::detail {
 
@@ -52,6 +56,16 @@ inline void write_record(const std::filesystem::path& file, const nlohmann::json
   ckms::AtomicFile out(file);
   out.write(document.dump(2) + "\n");
   out.commit();
+}
+
+// An exclusive flock on `file` (created 0600, never through a symlink), until the lock goes.
+inline StateLock lock_records(const std::filesystem::path& file) {
+  ckms::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) fail_errno("cannot open " + file.string());
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) fail_errno("cannot lock " + file.string());
+  }
+  return StateLock(std::move(fd));
 }
 
 inline void erase_record(const std::filesystem::path& file) {

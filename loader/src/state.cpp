@@ -1,8 +1,5 @@
 #include "ckms/loader/state.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
-
 #include <algorithm>
 #include <fstream>
 
@@ -78,13 +75,7 @@ StateLock StateStore::lock() {
   std::error_code ec;
   fs::create_directories(directory_ / "modules", ec);
   if (ec) fail(ErrorKind::io, "cannot create the state directory {}: {}", directory_.string(), ec.message());
-  const fs::path file = directory_ / "lock";
-  ckms::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd) fail_errno("cannot open " + file.string());
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) fail_errno("cannot lock " + file.string());
-  }
-  return StateLock(std::move(fd));
+  return detail::lock_records(directory_ / "lock");
 }
 
 fs::path StateStore::record_path(std::string_view module) const {
