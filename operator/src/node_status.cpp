@@ -1,26 +1,19 @@
 #include "ckms/operator/node_status.hpp"
 
+#include "ckms/base/enum_names.hpp"
 #include "ckms/operator/json_fields.hpp"
 
 namespace ckms::op {
 namespace {
 
-constexpr std::pair<NodeState, std::string_view> kStateNames[] = {
+constexpr EnumName<NodeState> kStateNames[] = {
     {NodeState::pending, "Pending"}, {NodeState::loaded, "Loaded"}, {NodeState::failed, "Failed"}};
 
 }  // namespace
 
-std::string_view to_string(NodeState state) {
-  for (const auto& [s, name] : kStateNames)
-    if (s == state) return name;
-  return "Pending";
-}
+std::string_view to_string(NodeState state) { return name_of(state, kStateNames); }
 
-NodeState node_state(std::string_view text) {
-  for (const auto& [s, name] : kStateNames)
-    if (name == text) return s;
-  return NodeState::pending;
-}
+NodeState node_state(std::string_view text) { return value_named(text, kStateNames).value_or(NodeState::pending); }
 
 nlohmann::json to_json(const NodeStatus& status) {
   return {{"node", status.node},

@@ -1,27 +1,22 @@
 #include "ckms/operator/preflight_status.hpp"
 
+#include "ckms/base/enum_names.hpp"
 #include "ckms/operator/json_fields.hpp"
 
 namespace ckms::op {
 namespace {
 
-constexpr std::pair<PreflightState, std::string_view> kStateNames[] = {{PreflightState::unknown, "Unknown"},
-                                                                       {PreflightState::building, "Building"},
-                                                                       {PreflightState::build_failed, "BuildFailed"},
-                                                                       {PreflightState::published, "Published"}};
+constexpr EnumName<PreflightState> kStateNames[] = {{PreflightState::unknown, "Unknown"},
+                                                    {PreflightState::building, "Building"},
+                                                    {PreflightState::build_failed, "BuildFailed"},
+                                                    {PreflightState::published, "Published"}};
 
 }  // namespace
 
-std::string_view to_string(PreflightState state) {
-  for (const auto& [s, name] : kStateNames)
-    if (s == state) return name;
-  return "Unknown";
-}
+std::string_view to_string(PreflightState state) { return name_of(state, kStateNames); }
 
 PreflightState preflight_state(std::string_view text) {
-  for (const auto& [s, name] : kStateNames)
-    if (name == text) return s;
-  return PreflightState::unknown;
+  return value_named(text, kStateNames).value_or(PreflightState::unknown);
 }
 
 nlohmann::json to_json(const PreflightStatus& status) {
