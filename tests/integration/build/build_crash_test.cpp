@@ -151,7 +151,7 @@ TEST_CASE("kill -9 during ckms build: the next run completes, the unpack cache a
     const bool killed_run_published = published(out, release);
     const BuildRun again =
         ckms_build_json(build_args(dir / "hello", cache_dir, out), {.env = {{"TMPDIR", tmpdir.string()}}});
-    CHECK(again.result.exit_code == 0);
+    CHECK_BUILD_EXIT(again, 0);
     CHECK(again.kernel(release).at("status") == (killed_run_published ? "up-to-date" : "built"));
     CHECK(published(out, release));
     const auto verified = run_ckms({"verify", "oci:" + out.string()});

@@ -40,7 +40,7 @@ TEST_CASE("CRLF dkms.conf builds; zero modules publishes nothing; the first erro
   copy_hello(none);
   ckms::testkit::write_text(none / "dkms.conf", "PACKAGE_NAME=ckms-none\nPACKAGE_VERSION=1.0\n");
   const BuildRun empty = ckms_build_json(args(none, dir / "out-none"));
-  CHECK(empty.result.exit_code == 0);
+  CHECK_BUILD_EXIT(empty, 0);
   const auto& k = empty.kernel(kernel);
   CHECK(k.at("status") == "no-modules");
   CHECK(k.at("warnings") == nlohmann::json::array({"dkms.conf: Warning! Zero modules specified."}));
@@ -77,7 +77,7 @@ TEST_CASE("CRLF dkms.conf builds; zero modules publishes nothing; the first erro
                                 "MAKE[0]=\"make -C ${kernel_source_dir} M=${dkms_tree}/ckms-hello/1.0.0/build || "
                                 "{ seq 1 40; false; }\"\n");
   const BuildRun failed = ckms_build_json(args(broken, dir / "out-broken"));
-  CHECK(failed.result.exit_code == 1);
+  CHECK_BUILD_EXIT(failed, 1);
   const auto& fk = failed.kernel(kernel);
   CHECK(fk.at("status") == "failed");
   const std::string first = fk.at("firstError").get<std::string>();

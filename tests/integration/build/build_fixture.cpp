@@ -152,15 +152,28 @@ const nlohmann::json& BuildRun::kernel(const std::string& release) const {
   throw std::logic_error("unreachable");
 }
 
+std::string BuildRun::transcript() const {
+  std::string text = "ckms --json build " + joined(args, " ") + "\nexit " + std::to_string(result.exit_code) +
+                     "\nstdout:\n" + result.out + "\nstderr:\n" + result.err;
+  if (!summary.is_object() || !summary.contains("kernels")) return text;
+  for (const auto& k : summary.at("kernels")) {
+    if (k.value("status", "") != "failed" || !k.contains("log")) continue;
+    const fs::path log = k.at("log").get<std::string>();
+    std::string content = fs::exists(log) ? testkit::read_text(log) : "(missing)";
+    constexpr std::size_t kShown = 32 << 10;
+    if (content.size() > kShown) content = "...\n" + content.substr(content.size() - kShown);
+    text += "\nbuild log " + log.string() + ":\n" + content;
+  }
+  return text;
+}
+
 BuildRun ckms_build_json(const std::vector<std::string>& args, const testkit::RunOptions& options) {
   std::vector<std::string> argv = {"--json", "build"};
   argv.insert(argv.end(), args.begin(), args.end());
-  BuildRun run{run_ckms(argv, options), nullptr};
+  BuildRun run{args, run_ckms(argv, options), nullptr};
   run.summary = nlohmann::json::parse(run.result.out, nullptr, false);
   if (run.summary.is_discarded()) run.summary = nullptr;
-  INFO("ckms build " << joined(args, " ") << "\nexit " << run.result.exit_code << "\nstdout:\n"
-                     << run.result.out << "\nstderr:\n"
-                     << run.result.err);
+  INFO(run.transcript());
   REQUIRE(run.summary.is_object());
   return run;
 }

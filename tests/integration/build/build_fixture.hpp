@@ -37,11 +37,27 @@ testkit::RunResult run_ckms(const std::vector<std::string>& args, const testkit:
 // `ckms --json build ARGS...`: the result and its parsed summary (null when stdout is not
 // JSON, which the caller's checks then show).
 struct BuildRun {
+  std::vector<std::string> args;
   testkit::RunResult result;
   nlohmann::json summary;
   const nlohmann::json& kernel(const std::string& release) const;
+  // Why a run ended as it did: its command line, exit code, stdout, stderr and the end of
+  // each failed kernel's build log, for a failed check to show.
+  std::string transcript() const;
 };
 BuildRun ckms_build_json(const std::vector<std::string>& args, const testkit::RunOptions& options = {});
+
+// A check of a run's exit code that shows the run's transcript when it fails.
+#define CHECK_BUILD_EXIT(run, code)          \
+  do {                                       \
+    INFO((run).transcript());                \
+    CHECK((run).result.exit_code == (code)); \
+  } while (false)
+#define REQUIRE_BUILD_EXIT(run, code)          \
+  do {                                         \
+    INFO((run).transcript());                  \
+    REQUIRE((run).result.exit_code == (code)); \
+  } while (false)
 
 // A copy of examples/hello at `dir` (its dkms.conf names ckms-hello 1.0.0, module ckms_hello).
 void copy_hello(const std::filesystem::path& dir);

@@ -83,7 +83,7 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
       f.cert.string(),          "--cache-dir",      f.cache_dir.string(), "--output",     "oci:" + out.string()};
 
   const BuildRun first = ckms_build_json(args);
-  REQUIRE(first.result.exit_code == 0);
+  REQUIRE_BUILD_EXIT(first, 0);
   CHECK(first.summary.at("signed") == true);
   CHECK(first.summary.at("counts").at("built") == 2);
   REQUIRE(first.summary.at("indexes").size() == 1);
@@ -154,7 +154,7 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
     const auto start = std::chrono::steady_clock::now();
     const BuildRun again = ckms_build_json(args);
     const auto elapsed = std::chrono::steady_clock::now() - start;
-    REQUIRE(again.result.exit_code == 0);
+    REQUIRE_BUILD_EXIT(again, 0);
     CHECK(again.summary.at("counts").at("upToDate") == 2);
     CHECK(again.summary.at("counts").at("built") == 0);
     CHECK(elapsed < std::chrono::seconds(20));
@@ -194,7 +194,7 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
     code.replace(code.find("\"hello\""), 7, "\"hallo\"");
     ckms::testkit::write_text(dir / "hello/hello.c", code);
     const BuildRun changed = ckms_build_json(args);
-    REQUIRE(changed.result.exit_code == 0);
+    REQUIRE_BUILD_EXIT(changed, 0);
     CHECK(changed.summary.at("counts").at("built") == 2);
     for (const auto& release : f.releases) {
       const auto& k = changed.kernel(release);

@@ -100,7 +100,7 @@ TEST_CASE("--runtime none builds in this root against its installed headers", "[
   const BuildRun run =
       ckms_build_json({(dir / "hello").string(), "--kernel", release, "--runtime", "none", "--no-sign", "--cache-dir",
                        (dir / "cache").string(), "--output", "oci:" + (dir / "out").string()});
-  REQUIRE(run.result.exit_code == 0);
+  REQUIRE_BUILD_EXIT(run, 0);
   const auto& k = run.kernel(release);
   CHECK(k.at("status") == "built");
   CHECK_FALSE(k.contains("buildImageDigest"));

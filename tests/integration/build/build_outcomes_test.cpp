@@ -64,7 +64,7 @@ TEST_CASE("an excluded kernel is reported with its reason, a wrongly labelled im
       ckms_build_json({src.string(), "--build-image", "oci:" + f.images.string() + ":" + f.releases[0], "--kernel",
                        f.releases[1], "--image-template", "oci:" + wrong.string() + ":{release}", "--no-sign",
                        "--cache-dir", f.cache_dir.string(), "--output", "oci:" + out.string()});
-  CHECK(run.result.exit_code == 1);
+  CHECK_BUILD_EXIT(run, 1);
   REQUIRE(run.summary.at("kernels").size() == 2);
   const auto& excluded = run.kernel(f.releases[0]);
   CHECK(excluded.at("buildImage") == "oci:" + f.images.string() + ":" + f.releases[0]);
@@ -82,6 +82,6 @@ TEST_CASE("an excluded kernel is reported with its reason, a wrongly labelled im
   const BuildRun only_excluded =
       ckms_build_json({src.string(), "--build-image", "oci:" + f.images.string() + ":" + f.releases[0], "--no-sign",
                        "--cache-dir", f.cache_dir.string(), "--output", "oci:" + out.string()});
-  CHECK(only_excluded.result.exit_code == 0);
+  CHECK_BUILD_EXIT(only_excluded, 0);
   CHECK(only_excluded.summary.at("counts").at("excluded") == 1);
 }

@@ -63,7 +63,7 @@ TEST_CASE("a hostile dkms.conf and PRE_BUILD reach no network and no host file",
   const BuildRun run = ckms_build_json({src.string(), "--kernel", f.releases[1], "--image-template", f.image_template(),
                                         "--no-sign", "--cache-dir", f.cache_dir.string(), "--log-dir",
                                         (dir / "logs").string(), "--output", "oci:" + out.string()});
-  CHECK(run.result.exit_code == 1);
+  CHECK_BUILD_EXIT(run, 1);
   const auto& k = run.kernel(f.releases[1]);
   CHECK(k.at("status") == "failed");
   CHECK(k.at("version") == "1.0.0");
@@ -123,7 +123,7 @@ TEST_CASE("a build past its memory, process or scratch limit fails and says whic
   const BuildRun hog =
       build_with("hog", "x=$(head -c 400000000 /dev/zero | tr '\\0' a)\necho ${#x}\n", {"--memory", "128M"});
   INFO(hog.result.out << hog.result.err);
-  CHECK(hog.result.exit_code == 1);
+  CHECK_BUILD_EXIT(hog, 1);
   const auto& hogged = hog.kernel(f.releases[1]);
   CHECK(hogged.at("status") == "failed");
   CHECK_THAT(hogged.at("reason").get<std::string>(), Catch::Contains("the build of ckms-hello for " + f.releases[1] +
@@ -133,7 +133,7 @@ TEST_CASE("a build past its memory, process or scratch limit fails and says whic
   // More processes at once than the limit allows: forks fail, the module is never made.
   const BuildRun forks = build_with("forks", "for i in $(seq 64); do sleep 3 & done\nwait\n", {"--pids-limit", "32"});
   INFO(forks.result.out << forks.result.err);
-  CHECK(forks.result.exit_code == 1);
+  CHECK_BUILD_EXIT(forks, 1);
   CHECK_THAT(forks.kernel(f.releases[1]).at("reason").get<std::string>(),
              Catch::Contains("reached its limit of 32 processes: raise --pids-limit"));
 
@@ -141,7 +141,7 @@ TEST_CASE("a build past its memory, process or scratch limit fails and says whic
   // and nothing of it reaches the host's scratch dir.
   const BuildRun big = build_with("big", "head -c 200000000 /dev/zero > big.bin\n", {"--scratch-size", "64M"});
   INFO(big.result.out << big.result.err);
-  CHECK(big.result.exit_code == 1);
+  CHECK_BUILD_EXIT(big, 1);
   const std::string big_log = ckms::testkit::read_text(big.kernel(f.releases[1]).at("log").get<std::string>());
   CHECK(big_log.find("No space left on device") != std::string::npos);
 
@@ -151,7 +151,7 @@ TEST_CASE("a build past its memory, process or scratch limit fails and says whic
   const BuildRun out =
       build_with("out", "head -c 600000000 /dev/zero > /out/big.bin\nsleep 60\n", {"--output-limit", "64M"});
   INFO(out.result.out << out.result.err);
-  CHECK(out.result.exit_code == 1);
+  CHECK_BUILD_EXIT(out, 1);
   const auto& filled = out.kernel(f.releases[1]);
   CHECK_THAT(filled.at("reason").get<std::string>(),
              Catch::Contains("the build of ckms-hello for " + f.releases[1] +
