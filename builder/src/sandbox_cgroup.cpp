@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -47,26 +49,52 @@ bool reached(const fs::path& dir, const char* peak, const char* limit) {
   return used && max && *used >= *max;
 }
 
-// Makes ckms/<id>. The parent is shared by every build and removed by the last one to end,
-// so it may vanish between the two mkdirs: then it is made again.
-void create_cgroup(const fs::path& dir) {
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    if (::mkdir(dir.parent_path().c_str(), 0755) != 0 && errno != EEXIST) break;
-    if (::mkdir(dir.c_str(), 0755) == 0) return;
-    if (errno != ENOENT) break;
+// The cgroup hierarchies runc may put a container in: every cgroup file system mounted
+// under /sys/fs/cgroup (v1 controllers, name=systemd, and cgroup2's "unified" on a hybrid
+// host). Aliases such as cpu -> cpu,cpuacct are symlinks and skipped.
+std::vector<fs::path> hierarchies() {
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(kHierarchies, ec)) {
+    if (entry.is_symlink(ec) || !entry.is_directory(ec)) continue;
+    if (fs::exists(entry.path() / "cgroup.procs", ec)) found.push_back(entry.path());
   }
-  fail_errno("create the build's cgroup " + dir.string());
+  return found;
+}
+
+// Makes ckms/<id>. The parent is shared by every build and removed by the last one to end,
+// so it may vanish between the two mkdirs: then it is made again. Each retry means that
+// another build removed the empty parent meanwhile, so the loop ends; the bound is only a
+// guard.
+bool create_cgroup(const fs::path& dir) {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    if (::mkdir(dir.parent_path().c_str(), 0755) != 0 && errno != EEXIST) return false;
+    if (::mkdir(dir.c_str(), 0755) == 0) return true;
+    if (errno != ENOENT) return false;
+  }
+  return false;
 }
 
 }  // namespace
 
+// ckms/<id> is made in every hierarchy, not only in memory and pids where the limits are
+// written: runc makes ckms/<id>/runc in each hierarchy with mkdir -p, and the shared ckms/
+// parent is removed by the last build to end. A parent runc made itself could be removed
+// by another build between runc's mkdir of ckms/ and of ckms/<id>, and runc then failed
+// with "no such file or directory". A parent that holds this build's ckms/<id> from before
+// runc starts until after it is gone is never empty, so rmdir refuses it (EBUSY).
 BuildCgroup::BuildCgroup(const std::string& id, std::optional<std::int64_t> memory_bytes,
                          std::optional<std::int64_t> pids)
     : id_(id) {
   if (!have_v1_hierarchies()) return;
   for (const auto& dir : {memory_dir(id), pids_dir(id)}) {
-    create_cgroup(dir);
+    if (!create_cgroup(dir)) fail_errno("create the build's cgroup " + dir.string());
     dirs_.push_back(dir);
+  }
+  // Elsewhere a cgroup that cannot be made is runc's to report, if it needs it.
+  for (const auto& hierarchy : hierarchies()) {
+    const fs::path dir = hierarchy / kParent / id;
+    if (std::find(dirs_.begin(), dirs_.end(), dir) == dirs_.end()) create_cgroup(dir);
   }
   if (memory_bytes) {
     const std::string bytes = std::to_string(*memory_bytes);
@@ -95,9 +123,8 @@ void remove_build_cgroup(const std::string& id) {
   // container is gone they are empty, and rmdir is how a cgroup is removed. The shared
   // parent goes too once no build is left in it: rmdir refuses (EBUSY) while another
   // build's cgroup is there, and another ckms may have removed it first (ENOENT).
-  std::error_code ec;
-  for (const auto& hierarchy : fs::directory_iterator(kHierarchies, ec)) {
-    const fs::path dir = hierarchy.path() / kParent / id;
+  for (const auto& hierarchy : hierarchies()) {
+    const fs::path dir = hierarchy / kParent / id;
     ::rmdir((dir / "runc").c_str());
     ::rmdir(dir.c_str());
     ::rmdir(dir.parent_path().c_str());

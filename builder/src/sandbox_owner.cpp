@@ -40,14 +40,29 @@ Deletion delete_container(const std::vector<std::string>& runc, const SandboxSta
   return code == 0 ? Deletion::deleted : Deletion::absent;
 }
 
+// Creates `file` and holds its lock. A reaper (another build's run starting) can open and
+// lock the new file between its creation and our flock; it takes it for the file of an
+// owner that died before locking it and unlinks it. Our lock is then on an unlinked file,
+// which the rename after it could not find (ENOENT): the file is made again. A reaper
+// that finds the file already locked leaves it alone, so once our lock is on a linked
+// file the file is ours.
+ckms::UniqueFd create_locked(const fs::path& file) {
+  for (;;) {
+    ckms::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd) fail_errno("create sandbox owner file " + file.string());
+    if (::flock(fd.get(), LOCK_EX) != 0) fail_errno("lock sandbox owner file " + file.string());
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) fail_errno("stat sandbox owner file " + file.string());
+    if (st.st_nlink > 0) return fd;
+  }
+}
+
 }  // namespace
 
 SandboxOwner::SandboxOwner(const SandboxStateRoot& root, const std::string& id) : file_(root.owners / id) {
   fs::create_directories(root.owners);
   const fs::path pending = root.owners / fmt::format(".{}{}", id, kPendingSuffix);
-  fd_ = ckms::UniqueFd(::open(pending.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd_) fail_errno("create sandbox owner file " + pending.string());
-  if (::flock(fd_.get(), LOCK_EX) != 0) fail_errno("lock sandbox owner file " + pending.string());
+  fd_ = create_locked(pending);
   // For people looking at a stuck machine; the lock, not this number, is what counts.
   const std::string pid = fmt::format("{}\n", ::getpid());
   ckms::write_all(fd_.get(), std::as_bytes(std::span(pid)), pending.string());

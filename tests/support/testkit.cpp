@@ -98,6 +98,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   });
 
   RunResult result;
+  result.pid = pid;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds);
   ::fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
   ::fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);

@@ -18,6 +18,7 @@ using ckms::TempDir;
 
 struct RunResult {
   int exit_code = -1;  // 128+N when killed by signal N
+  int pid = 0;         // the child's, which ckms puts in the names of its containers and cgroups
   std::string out;
   std::string err;
 };

@@ -7,6 +7,7 @@
 
 #include <atomic>
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include "build_fixture.hpp"
@@ -159,9 +160,16 @@ TEST_CASE("a build past its memory, process or scratch limit fails and says whic
   CHECK_THAT(ckms::testkit::read_text(filled.at("log").get<std::string>()),
              Catch::Contains("the output dir holds more than its limit of 67108864 bytes, killing container"));
 
-  // No cgroup of these builds is left behind.
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/sys/fs/cgroup/memory/ckms", ec)) {
-    CHECK_FALSE(entry.path().filename().string().starts_with("ckms-"));
+  // No cgroup of these builds is left behind. Their container ids start with their ckms
+  // pid; the cgroups of other builds on this machine, running beside the test, may be there.
+  for (const BuildRun* run : {&hog, &forks, &big, &out}) {
+    const std::string prefix = fmt::format("ckms-{}-", run->result.pid);
+    std::error_code ec;
+    for (const auto& hierarchy : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+      for (const auto& entry : fs::directory_iterator(hierarchy.path() / "ckms", ec)) {
+        INFO(entry.path());
+        CHECK_FALSE(entry.path().filename().string().starts_with(prefix));
+      }
+    }
   }
 }

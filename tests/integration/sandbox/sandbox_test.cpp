@@ -4,8 +4,11 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
@@ -230,6 +233,67 @@ TEST_CASE("a rootful sandbox tells when it reached its memory or pids limit", "[
     const fs::path parent = fs::path("/sys/fs/cgroup") / hierarchy / "ckms";
     INFO(parent);
     CHECK((!fs::exists(parent) || has_child_cgroup(parent)));
+  }
+}
+
+// What `ckms build -j2` and two ckms processes sharing a cache dir do: rootful sandboxes
+// with limits start and end side by side, with one state root. Every start reaps the owner
+// files of dead runs, and every end removes the shared ckms/ cgroup parent when it is empty;
+// a thread here removes it all the time, as endings in every other ckms on the machine
+// would. Neither may break a run that is starting: the owner file a reaper unlinked before
+// its owner locked it is made again, and runc's cgroups go below a ckms/<id> that the run
+// made first in every hierarchy (without it, runc's `mkdir ckms/<id>` failed with ENOENT).
+TEST_CASE("rootful sandboxes starting and ending side by side do not break each other", "[sandbox][limits]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: cgroup limits need rootful runc");
+    return;
+  }
+  Scratch scratch;
+  constexpr int kThreads = 3, kRuns = 8;
+  std::atomic<bool> running{true};
+  std::jthread remover([&running] {
+    while (running) {
+      std::error_code ec;
+      for (const auto& hierarchy : fs::directory_iterator("/sys/fs/cgroup", ec))
+        ::rmdir((hierarchy.path() / "ckms").c_str());
+    }
+  });
+  std::mutex mutex;
+  std::vector<std::string> failures;
+  std::vector<std::jthread> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < kRuns; ++i) {
+        SandboxSpec spec = base_spec(scratch, {"true"});
+        spec.mode = SandboxMode::rootful;
+        spec.memory_limit_bytes = 256LL << 20;
+        spec.pids_limit = 64;
+        spec.state_root = scratch / "state";
+        spec.work_dir = scratch / fmt::format("work-{}", t);
+        spec.log_file = scratch / fmt::format("run-{}-{}.log", t, i);
+        std::string failure;
+        try {
+          const auto r = run_sandbox(spec);
+          if (r.exit_code != 0) failure = fmt::format("exit {}: {}", r.exit_code, log_of(r));
+        } catch (const std::exception& e) {
+          failure = e.what();
+        }
+        const std::lock_guard lock(mutex);
+        if (!failure.empty()) failures.push_back(failure);
+      }
+    });
+  }
+  workers.clear();  // joins
+  running = false;
+  remover.join();
+  for (const auto& failure : failures) UNSCOPED_INFO(failure);
+  CHECK(failures.empty());
+  std::error_code ec;
+  for (const auto& hierarchy : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+    for (const auto& entry : fs::directory_iterator(hierarchy.path() / "ckms", ec)) {
+      INFO(entry.path());
+      CHECK_FALSE(entry.path().filename().string().starts_with(fmt::format("ckms-{}-", ::getpid())));
+    }
   }
 }
 
