@@ -157,7 +157,8 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
     REQUIRE_BUILD_EXIT(again, 0);
     CHECK(again.summary.at("counts").at("upToDate") == 2);
     CHECK(again.summary.at("counts").at("built") == 0);
-    CHECK(elapsed < std::chrono::seconds(20));
+    // That nothing was built shows in the counts and the untouched logs; its time is only
+    // reported, since a loaded host may take any time.
     WARN("no-op re-run for 2 kernels: " << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
                                         << " ms");
     for (const auto& release : f.releases) {

@@ -305,7 +305,8 @@ TEST_CASE("a sandbox past its time limit is killed and cleaned up", "[sandbox]")
   INFO(log_of(r));
   CHECK(r.timed_out);
   CHECK(r.exit_code != 0);
-  CHECK(r.duration < std::chrono::seconds(15));
+  // Killed, not ended by itself: sooner than its sleep, however loaded the host is.
+  CHECK(r.duration < std::chrono::seconds(60));
   CHECK(fs::is_empty(scratch / "work"));
   CHECK(log_of(r).find("time limit of 2 s") != std::string::npos);
 }
@@ -328,7 +329,7 @@ TEST_CASE("run_in_place keeps the log, the exit code and the time limit", "[sand
   spec.time_limit = std::chrono::seconds(1);
   r = run_in_place(spec);
   CHECK(r.timed_out);
-  CHECK(r.duration < std::chrono::seconds(10));
+  CHECK(r.duration < std::chrono::seconds(60));
 }
 
 // In place there are no namespaces of ckms's own, but the build runs under the same
