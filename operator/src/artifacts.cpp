@@ -101,6 +101,10 @@ RegistryArtifactChecker::Client& RegistryArtifactChecker::client_for(const std::
   return client;
 }
 
+void RegistryArtifactChecker::retain(const std::set<std::string>& modules) {
+  std::erase_if(clients_, [&](const auto& entry) { return !modules.contains(entry.first); });
+}
+
 std::map<std::string, ArtifactCheck> RegistryArtifactChecker::check(const std::string& module,
                                                                     const KernelModuleSpec& spec,
                                                                     const std::vector<std::string>& releases,

@@ -7,7 +7,8 @@ namespace ckms::op {
 namespace {
 
 constexpr EnumName<NodeState> kStateNames[] = {
-    {NodeState::pending, "Pending"}, {NodeState::loaded, "Loaded"}, {NodeState::failed, "Failed"}};
+    {NodeState::pending, "Pending"}, {NodeState::loaded, "Loaded"}, {NodeState::failed, "Failed"},
+    {NodeState::upgrading, "Upgrading"}};
 
 }  // namespace
 
