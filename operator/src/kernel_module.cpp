@@ -226,8 +226,7 @@ IntOrPercent read_max_unavailable(const json& spec, const SpecReader& r) {
     out.value = static_cast<int>(n);
   } else if (value.is_string()) {
     const auto percent = percent_of(value.get<std::string>());
-    if (!percent)
-      r.bad(field, "a valid percent string must be a numeric string followed by an ending '%' (e.g. '5%')");
+    if (!percent) r.bad(field, "a valid percent string must be a numeric string followed by an ending '%' (e.g. '5%')");
     if (*percent > 100) r.bad(field, "must not be greater than 100%");
     out = {*percent, true};
   } else {
@@ -289,9 +288,8 @@ constexpr EnumName<ConditionReason> kConditionReasonNames[] = {
 json strings(const std::vector<std::string>& items) { return items; }
 
 json to_json(const UpgradeStatus& u) {
-  return {{"version", u.version},       {"maxUnavailable", u.max_unavailable},
-          {"nodes", u.nodes},           {"updatedNodes", u.updated},
-          {"upgrading", strings(u.upgrading)}, {"held", strings(u.held)},
+  return {{"version", u.version},      {"maxUnavailable", u.max_unavailable}, {"nodes", u.nodes},
+          {"updatedNodes", u.updated}, {"upgrading", strings(u.upgrading)},   {"held", strings(u.held)},
           {"stoppedAt", u.stopped_at}};
 }
 
@@ -306,8 +304,8 @@ std::vector<std::string> strings_at(const json& j, const char* key) {
 std::optional<UpgradeStatus> upgrade_from_json(const json& j) {
   if (!j.contains("upgrade") || !j["upgrade"].is_object()) return std::nullopt;
   const json& u = j["upgrade"];
-  return UpgradeStatus{u.value("version", ""),        u.value("maxUnavailable", 0), u.value("nodes", 0),
-                       u.value("updatedNodes", 0),    strings_at(u, "upgrading"),   strings_at(u, "held"),
+  return UpgradeStatus{u.value("version", ""),     u.value("maxUnavailable", 0), u.value("nodes", 0),
+                       u.value("updatedNodes", 0), strings_at(u, "upgrading"),   strings_at(u, "held"),
                        u.value("stoppedAt", "")};
 }
 }  // namespace

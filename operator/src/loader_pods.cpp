@@ -110,9 +110,9 @@ int rank(NodeState state) { return state == NodeState::failed ? 0 : state == Nod
 NodeStatus from_older_loader(const KernelModule& module, const std::string& version, bool held, const json* pod) {
   NodeStatus s;
   const std::string build = version.empty() ? "an older build" : "version " + version;
-  const std::string next = held ? fmt::format("held back from version {} by the node label {}", module.spec.version,
-                                              hold_label(module.name))
-                                : fmt::format("waiting to upgrade to version {}", module.spec.version);
+  const std::string next =
+      held ? fmt::format("held back from version {} by the node label {}", module.spec.version, hold_label(module.name))
+           : fmt::format("waiting to upgrade to version {}", module.spec.version);
   if (pod && loader_ready(*pod)) {
     s.state = NodeState::loaded;
     s.message = fmt::format("{} loaded; {}", build, next);

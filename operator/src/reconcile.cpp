@@ -279,8 +279,8 @@ std::vector<std::string> first_names(const std::set<std::string>& nodes) {
 std::optional<UpgradeStatus> upgrade_status(const Observed& observed, const RolloutPlan& rollout,
                                             const KernelModuleStatus& status) {
   if (!rollout.active) return std::nullopt;
-  return UpgradeStatus{observed.module.spec.version,  rollout.max_unavailable, status.nodes, status.loaded,
-                       first_names(rollout.upgrading), first_names(rollout.held),  rollout.stopped_at};
+  return UpgradeStatus{observed.module.spec.version,   rollout.max_unavailable,   status.nodes,      status.loaded,
+                       first_names(rollout.upgrading), first_names(rollout.held), rollout.stopped_at};
 }
 
 Condition upgrading_condition(const Observed& observed, const KernelModuleStatus& status) {
@@ -345,7 +345,8 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
   KernelPlanner planner(observed, settings, desired);
   const RolloutPlan rollout = plan_kernels(observed, kernels, planner);
   keep_older_loaders(observed, rollout, desired);
-  if (!rollout.stopped_at.empty()) desired.events.push_back({"Warning", "UpgradeStopped", stopped_message(observed, rollout)});
+  if (!rollout.stopped_at.empty())
+    desired.events.push_back({"Warning", "UpgradeStopped", stopped_message(observed, rollout)});
   desired.status.node_statuses = node_statuses(observed, kernels, desired.status.kernels, rollout);
   plan_preflight(observed, kernels, settings, desired);
 

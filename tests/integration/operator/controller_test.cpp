@@ -223,7 +223,8 @@ void install_then_upgrade(Cluster& cluster, DaemonSetPlay& play) {
   }
   REQUIRE(cluster.run_once() == 0);
   REQUIRE(cluster.condition("Ready") == "True/AllNodesLoaded");
-  for (const auto& release : {k47, k56}) test::publish_kernel_tag(*cluster.registry, "ckms/ckms-hello", "2.0.0", release);
+  for (const auto& release : {k47, k56})
+    test::publish_kernel_tag(*cluster.registry, "ckms/ckms-hello", "2.0.0", release);
   cluster.server.update(kModules, "ckms-hello", [](json& km) { km["spec"]["version"] = "2.0.0"; });
 }
 
@@ -242,8 +243,7 @@ TEST_CASE("controller: a new version rolls out node by node, each DaemonSet writ
     play.step();
     most_unavailable = std::max(most_unavailable, play.unavailable(kSelected));
     const json status = cluster.module()["status"];
-    for (const auto& node : status.value("/upgrade/upgrading"_json_pointer, json::array()))
-      seen_upgrading.insert(node);
+    for (const auto& node : status.value("/upgrade/upgrading"_json_pointer, json::array())) seen_upgrading.insert(node);
   } while (cluster.condition("Upgrading") != "False/UpToDate" && ++passes < 20);
 
   CHECK(passes >= 5);

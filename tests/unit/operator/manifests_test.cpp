@@ -41,11 +41,17 @@ json crd_schema() {
 }
 
 const std::set<std::string> kTypes{"object", "array", "string", "integer", "number", "boolean"};
-const std::set<std::string> kKeywords{
-    "type",    "description", "properties", "required", "items",     "additionalProperties",
-    "enum",    "pattern",     "default",    "format",   "minLength", "maxLength",
-    "minimum", "maximum",     "minItems",   "maxItems", "oneOf",     "anyOf",
-    "allOf",   "not",         "nullable",   "x-kubernetes-int-or-string"};
+const std::set<std::string> kKeywords{"type",       "description",
+                                      "properties", "required",
+                                      "items",      "additionalProperties",
+                                      "enum",       "pattern",
+                                      "default",    "format",
+                                      "minLength",  "maxLength",
+                                      "minimum",    "maximum",
+                                      "minItems",   "maxItems",
+                                      "oneOf",      "anyOf",
+                                      "allOf",      "not",
+                                      "nullable",   "x-kubernetes-int-or-string"};
 const std::set<std::string> kJunctorKeywords{"required", "pattern", "enum",     "minLength", "maxLength",
                                              "minimum",  "maximum", "minItems", "maxItems"};
 

@@ -34,8 +34,7 @@ json stored(json object) {
 }
 
 // A loader pod of `version` on `node`, ready or crash-looping with ckms's message.
-json loader_pod(const std::string& version, const std::string& release,
-                const std::string& node, bool ready) {
+json loader_pod(const std::string& version, const std::string& release, const std::string& node, bool ready) {
   json p = test::load_json("pod-crashloop.json");
   p["metadata"]["name"] = "load-" + version + "-" + node;
   p["metadata"]["labels"][std::string(label::kernel)] = kernel_key(release);
@@ -267,8 +266,9 @@ TEST_CASE("rollout: a node whose new build fails to load stops it", "[operator][
   CHECK(c.version_on("worker-b1") == "1.0.0");
   CHECK(c.last.status.upgrade->stopped_at == "worker-a1");
   CHECK(condition(c.last, ConditionType::degraded) == "True/UpgradeFailed");
-  const std::string why = "upgrade to version 2.0.0 stopped: loading on node worker-a1 fails: "
-                          "ckms: signature of ckms_hello.ko is not from a trusted certificate";
+  const std::string why =
+      "upgrade to version 2.0.0 stopped: loading on node worker-a1 fails: "
+      "ckms: signature of ckms_hello.ko is not from a trusted certificate";
   CHECK(c.last.status.condition(ConditionType::degraded)->message.rfind(why, 0) == 0);
   CHECK(std::find(c.last.events.begin(), c.last.events.end(), EventIntent{"Warning", "UpgradeStopped", why}) !=
         c.last.events.end());
