@@ -285,11 +285,10 @@ constexpr EnumName<ConditionReason> kConditionReasonNames[] = {
     {ConditionReason::rolling_out, "RollingOut"},
     {ConditionReason::up_to_date, "UpToDate"}};
 
-json strings(const std::vector<std::string>& items) { return items; }
-
 json to_json(const UpgradeStatus& u) {
-  return {{"version", u.version},      {"maxUnavailable", u.max_unavailable}, {"nodes", u.nodes},
-          {"updatedNodes", u.updated}, {"upgrading", strings(u.upgrading)},   {"held", strings(u.held)},
+  return {{"version", u.version},     {"maxUnavailable", u.max_unavailable},
+          {"nodes", u.nodes},         {"updatedNodes", u.updated},
+          {"upgrading", u.upgrading}, {"held", u.held},
           {"stoppedAt", u.stopped_at}};
 }
 

@@ -162,7 +162,8 @@ class NodeReader {
     if (rollout_.upgrading.contains(node) && !(pod && !loader_failure(*pod).empty())) {
       NodeStatus s;
       s.state = NodeState::upgrading;
-      s.message = pod ? fmt::format("loading version {}", module_.spec.version)
+      s.message = pinned(kernel.release, node)
+                      ? fmt::format("loading version {}", module_.spec.version)
                       : fmt::format("unloading the older build before loading version {}", module_.spec.version);
       return s;
     }
@@ -171,6 +172,12 @@ class NodeReader {
   }
 
  private:
+  // Pinned to spec.version's loader: the older build is gone from the node.
+  bool pinned(const std::string& release, const std::string& node) const {
+    const auto nodes = rollout_.current.find(release);
+    return nodes != rollout_.current.end() &&
+           std::find(nodes->second.begin(), nodes->second.end(), node) != nodes->second.end();
+  }
   static const json* find(const std::map<std::string, const json*>& pods, const std::string& key) {
     const auto it = pods.find(key);
     return it == pods.end() ? nullptr : it->second;

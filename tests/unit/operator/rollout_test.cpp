@@ -322,3 +322,28 @@ TEST_CASE("maxUnavailable is validated as Kubernetes validates a DaemonSet's", "
   CHECK(scaled_value({100, true}, 3) == 3);
   CHECK(scaled_value({4, false}, 3) == 4);
 }
+
+TEST_CASE("rollout: loaders named before version keys are rolled over, not replaced at once", "[operator][rollout]") {
+  Observed o = observe();
+  o.artifacts.erase(k56);  // only k47's nodes in play
+  o.nodes.erase(std::remove_if(o.nodes.begin(), o.nodes.end(),
+                               [](const json& n) { return n["metadata"]["name"] == "worker-b1"; }),
+                o.nodes.end());
+  json legacy = reconcile(o, OperatorSettings{}).daemon_sets.at(0);
+  legacy["metadata"]["name"] = "ckms-hello-load-" + kernel_key(k47);  // the former name
+  for (json* labels : {&legacy["metadata"]["labels"], &legacy["spec"]["template"]["metadata"]["labels"],
+                       &legacy["spec"]["selector"]["matchLabels"]})
+    labels->erase(std::string(label::version));
+  o.daemon_sets = {stored(legacy)};
+  for (const std::string node : {"worker-a1", "worker-a2"}) {
+    json pod = loader_pod("1.0.0", k47, node, true);
+    pod["metadata"]["labels"].erase(std::string(label::version));
+    o.pods.push_back(pod);
+  }
+  const Desired d = reconcile(o, OperatorSettings{});
+  REQUIRE(d.daemon_sets.size() == 1);
+  CHECK(d.daemon_sets[0]["metadata"]["name"] == legacy["metadata"]["name"]);
+  CHECK(pinned_nodes(d.daemon_sets[0]) == std::vector<std::string>{"worker-a2"});
+  REQUIRE(d.status.upgrade.has_value());
+  CHECK(d.status.upgrade->upgrading == std::vector<std::string>{"worker-a1"});
+}
