@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "ckms/base/error.hpp"
 #include "ckms/operator/reconcile.hpp"
 #include "ckms/operator/resources.hpp"
