@@ -23,13 +23,14 @@ bool mentions(const std::string& text, std::initializer_list<std::string_view> w
 }
 
 // The registry client reports transport failures in libcurl's words ("Could not resolve
-// host", "SSL certificate problem", "Operation timed out", "Failed to connect").
+// host", "SSL certificate problem", "Operation timed out", "Connection timeout after N ms",
+// "Failed to connect").
 Silence why_silent(const Error& e) {
   const std::string text = e.what();
   if (e.kind() == ErrorKind::auth) return Silence::unauthorized;
   if (mentions(text, {"resolve host", "resolve proxy"})) return Silence::dns;
   if (mentions(text, {"SSL", "TLS", "certificate"})) return Silence::tls;
-  if (mentions(text, {"timed out", "Timeout"})) return Silence::timeout;
+  if (mentions(text, {"timed out", "Timeout", "timeout"})) return Silence::timeout;
   if (mentions(text, {"connect"})) return Silence::refused;
   return Silence::other;
 }
@@ -99,6 +100,10 @@ RegistryArtifactChecker::Client& RegistryArtifactChecker::client_for(const std::
     ++clients_made_;
   }
   return client;
+}
+
+void RegistryArtifactChecker::retain(const std::set<std::string>& modules) {
+  std::erase_if(clients_, [&](const auto& entry) { return !modules.contains(entry.first); });
 }
 
 std::map<std::string, ArtifactCheck> RegistryArtifactChecker::check(const std::string& module,

@@ -40,7 +40,7 @@ json identity(const json& object) {
 json own_labels(const json& pod) {
   json out = json::object();
   const json labels = pod.value("/metadata/labels"_json_pointer, json::object());
-  for (const auto key : {label::component, label::kernel_module, label::kernel})
+  for (const auto key : {label::component, label::kernel_module, label::kernel, label::version})
     if (const auto it = labels.find(std::string(key)); it != labels.end()) out[std::string(key)] = *it;
   return out;
 }

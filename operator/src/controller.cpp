@@ -166,7 +166,12 @@ bool Controller::reconcile_module(const std::string& name) {
 
 void Controller::collect_orphans() {
   std::map<std::string, std::string> uids;
-  for (const auto& m : modules_->snapshot()) uids[m["metadata"].value("name", "")] = m["metadata"].value("uid", "");
+  std::set<std::string> keys;
+  for (const auto& m : modules_->snapshot()) {
+    uids[m["metadata"].value("name", "")] = m["metadata"].value("uid", "");
+    keys.insert(options_.namespace_name + "/" + m["metadata"].value("name", ""));
+  }
+  checker_.retain(keys);  // a deleted module's registry client goes with it
   std::vector<json> owned = jobs_->snapshot();
   for (auto& ds : daemon_sets_->snapshot()) owned.push_back(std::move(ds));
   const auto gone = orphans(owned, uids);

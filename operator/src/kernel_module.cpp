@@ -1,6 +1,7 @@
 #include "ckms/operator/kernel_module.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "ckms/artifact/names.hpp"
 #include "ckms/base/enum_names.hpp"
@@ -200,6 +201,41 @@ RegistrySettings read_registry(const json& spec, const SpecReader& r) {
   return out;
 }
 
+// IsValidPercent's percentFmt (apimachinery/pkg/util/validation/validation.go): "[0-9]+%".
+std::optional<int> percent_of(std::string_view text) {
+  if (text.size() < 2 || text.back() != '%') return std::nullopt;
+  text.remove_suffix(1);
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  while (text.size() > 1 && text.front() == '0') text.remove_prefix(1);
+  return text.size() > 3 ? 1000 : std::stoi(std::string(text));  // anything over 100 is refused alike
+}
+
+// spec.maxUnavailable, checked as ValidateRollingUpdateDaemonSet (pkg/apis/apps/validation)
+// checks a DaemonSet's: ValidatePositiveIntOrPercent (an integer >= 0, or a percentage),
+// IsNotMoreThan100Percent, and "cannot be 0 when maxSurge is 0" (there is no surge here: a
+// node runs one build at a time).
+IntOrPercent read_max_unavailable(const json& spec, const SpecReader& r) {
+  constexpr std::string_view field = "spec.maxUnavailable";
+  IntOrPercent out;
+  if (!spec.contains("maxUnavailable") || spec["maxUnavailable"].is_null()) return out;
+  const json& value = spec["maxUnavailable"];
+  if (value.is_number_integer()) {
+    const auto n = value.get<std::int64_t>();
+    if (n < 0) r.bad(field, "must be greater than or equal to 0");
+    if (n > std::numeric_limits<std::int32_t>::max()) r.bad(field, "must be an integer or percentage (e.g '5%')");
+    out.value = static_cast<int>(n);
+  } else if (value.is_string()) {
+    const auto percent = percent_of(value.get<std::string>());
+    if (!percent) r.bad(field, "a valid percent string must be a numeric string followed by an ending '%' (e.g. '5%')");
+    if (*percent > 100) r.bad(field, "must not be greater than 100%");
+    out = {*percent, true};
+  } else {
+    r.bad(field, "must be an integer or percentage (e.g '5%')");
+  }
+  if (out.value == 0) r.bad(field, "cannot be 0: no node would ever be upgraded");
+  return out;
+}
+
 KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
   KernelModuleSpec out;
   read_module(spec, r, out);
@@ -215,6 +251,7 @@ KernelModuleSpec parse_spec(const json& spec, const SpecReader& r) {
   read_kernels(spec, r, out);
   read_placement(spec, r, out);
   out.registry = read_registry(spec, r);
+  out.max_unavailable = read_max_unavailable(spec, r);
   return out;
 }
 
@@ -227,8 +264,10 @@ constexpr EnumName<KernelPhase> kPhaseNames[] = {{KernelPhase::unknown, "Unknown
                                                  {KernelPhase::loading, "Loading"},
                                                  {KernelPhase::loaded, "Loaded"}};
 
-constexpr EnumName<ConditionType> kConditionTypeNames[] = {
-    {ConditionType::building, "Building"}, {ConditionType::degraded, "Degraded"}, {ConditionType::ready, "Ready"}};
+constexpr EnumName<ConditionType> kConditionTypeNames[] = {{ConditionType::building, "Building"},
+                                                           {ConditionType::degraded, "Degraded"},
+                                                           {ConditionType::ready, "Ready"},
+                                                           {ConditionType::upgrading, "Upgrading"}};
 
 constexpr EnumName<ConditionReason> kConditionReasonNames[] = {
     {ConditionReason::no_builds, "NoBuilds"},
@@ -239,9 +278,35 @@ constexpr EnumName<ConditionReason> kConditionReasonNames[] = {
     {ConditionReason::registry_unreachable, "RegistryUnreachable"},
     {ConditionReason::invalid_spec, "InvalidSpec"},
     {ConditionReason::workload_rejected, "WorkloadRejected"},
+    {ConditionReason::upgrade_failed, "UpgradeFailed"},
     {ConditionReason::all_nodes_loaded, "AllNodesLoaded"},
     {ConditionReason::not_all_nodes_loaded, "NotAllNodesLoaded"},
-    {ConditionReason::no_nodes_selected, "NoNodesSelected"}};
+    {ConditionReason::no_nodes_selected, "NoNodesSelected"},
+    {ConditionReason::rolling_out, "RollingOut"},
+    {ConditionReason::up_to_date, "UpToDate"}};
+
+json to_json(const UpgradeStatus& u) {
+  return {{"version", u.version},     {"maxUnavailable", u.max_unavailable},
+          {"nodes", u.nodes},         {"updatedNodes", u.updated},
+          {"upgrading", u.upgrading}, {"held", u.held},
+          {"stoppedAt", u.stopped_at}};
+}
+
+std::vector<std::string> strings_at(const json& j, const char* key) {
+  std::vector<std::string> out;
+  if (j.contains(key) && j[key].is_array())
+    for (const auto& s : j[key])
+      if (s.is_string()) out.push_back(s);
+  return out;
+}
+
+std::optional<UpgradeStatus> upgrade_from_json(const json& j) {
+  if (!j.contains("upgrade") || !j["upgrade"].is_object()) return std::nullopt;
+  const json& u = j["upgrade"];
+  return UpgradeStatus{u.value("version", ""),     u.value("maxUnavailable", 0), u.value("nodes", 0),
+                       u.value("updatedNodes", 0), strings_at(u, "upgrading"),   strings_at(u, "held"),
+                       u.value("stoppedAt", "")};
+}
 }  // namespace
 
 std::string_view to_string(KernelPhase phase) { return name_of(phase, kPhaseNames); }
@@ -258,6 +323,13 @@ std::optional<ConditionType> condition_type(std::string_view text) { return valu
 std::optional<ConditionReason> condition_reason(std::string_view text) {
   return value_named(text, kConditionReasonNames);
 }
+
+int scaled_value(const IntOrPercent& value, int total) {
+  if (!value.percent) return value.value;
+  return static_cast<int>((static_cast<std::int64_t>(value.value) * total + 99) / 100);  // rounded up
+}
+
+std::string hold_label(std::string_view module_name) { return fmt::format("hold.ckms.io/{}", module_name); }
 
 const Condition* KernelModuleStatus::condition(ConditionType type) const {
   for (const auto& c : conditions)
@@ -310,13 +382,15 @@ nlohmann::json to_json(const KernelModuleStatus& status) {
   for (const auto& p : status.preflight) preflight.push_back(to_json(p));
   json node_statuses = json::array();
   for (const auto& n : status.node_statuses) node_statuses.push_back(to_json(n));
-  return {{"observedGeneration", status.observed_generation},
-          {"nodes", status.nodes},
-          {"loadedNodes", status.loaded},
-          {"conditions", conditions},
-          {"kernels", kernels},
-          {"nodeStatus", node_statuses},
-          {"preflight", preflight}};
+  json out = {{"observedGeneration", status.observed_generation},
+              {"nodes", status.nodes},
+              {"loadedNodes", status.loaded},
+              {"conditions", conditions},
+              {"kernels", kernels},
+              {"nodeStatus", node_statuses},
+              {"preflight", preflight}};
+  if (status.upgrade) out["upgrade"] = to_json(*status.upgrade);
+  return out;
 }
 
 KernelModuleStatus status_from_json(const nlohmann::json& j) {
@@ -348,6 +422,7 @@ KernelModuleStatus status_from_json(const nlohmann::json& j) {
     for (const auto& n : j["nodeStatus"]) s.node_statuses.push_back(node_status_from_json(n));
   if (j.contains("preflight") && j["preflight"].is_array())
     for (const auto& p : j["preflight"]) s.preflight.push_back(preflight_status_from_json(p));
+  s.upgrade = upgrade_from_json(j);
   return s;
 }
 

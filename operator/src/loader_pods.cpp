@@ -7,6 +7,7 @@
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/operator/json_fields.hpp"
 #include "ckms/operator/resources.hpp"
+#include "ckms/operator/rollout.hpp"
 #include "ckms/operator/workloads.hpp"
 
 namespace ckms::op {
@@ -39,18 +40,23 @@ std::string failed_at(const json& pod) {
   return {};
 }
 
-bool is_loader(const json& pod) {
+bool is_loader(const json& pod, const std::string& version) {
   const json labels = pod.value("/metadata/labels"_json_pointer, json::object());
   return labels.value(std::string(label::component), "") == "load" &&
+         labels.value(std::string(label::version), "") == version &&
          pod.value("/metadata/deletionTimestamp"_json_pointer, json()).is_null();
 }
 
-// The loader pod of each node of a kernel ("<kernel key>/<node>"); of two (a replaced pod
-// not yet gone), the newer.
-std::map<std::string, const json*> loaders_by_node(const std::vector<json>& pods) {
+// The loader pod of each node of a kernel ("<kernel key>/<node>") of builds with version
+// key `version`, or of any other build when `older`; of two (a replaced pod not yet gone),
+// the newer.
+std::map<std::string, const json*> loaders_by_node(const std::vector<json>& pods, const std::string& version,
+                                                   bool older) {
   std::map<std::string, const json*> out;
   for (const auto& pod : pods) {
-    if (!is_loader(pod)) continue;
+    const json labels = pod.value("/metadata/labels"_json_pointer, json::object());
+    const std::string build = labels.value(std::string(label::version), "");
+    if (!is_loader(pod, older ? build : version) || (older && build == version)) continue;
     const std::string key = fmt::format(
         "{}/{}", pod.value("/metadata/labels"_json_pointer, json::object()).value(std::string(label::kernel), ""),
         string_at(pod, "/spec/nodeName"));
@@ -98,7 +104,24 @@ NodeStatus from_kernel(const KernelModule& module, const KernelStatus& kernel) {
   return s;
 }
 
-int rank(NodeState state) { return state == NodeState::failed ? 0 : state == NodeState::pending ? 1 : 2; }
+int rank(NodeState state) { return state == NodeState::failed ? 0 : state == NodeState::loaded ? 2 : 1; }
+
+// A node the rollout has not moved yet: what its older build's loader says.
+NodeStatus from_older_loader(const KernelModule& module, const std::string& version, bool held, const json* pod) {
+  NodeStatus s;
+  const std::string build = version.empty() ? "an older build" : "version " + version;
+  const std::string next =
+      held ? fmt::format("held back from version {} by the node label {}", module.spec.version, hold_label(module.name))
+           : fmt::format("waiting to upgrade to version {}", module.spec.version);
+  if (pod && loader_ready(*pod)) {
+    s.state = NodeState::loaded;
+    s.message = fmt::format("{} loaded; {}", build, next);
+    s.since = ready_condition(*pod)->value("lastTransitionTime", "");
+  } else {
+    s.message = fmt::format("{} not loaded; {}", build, next);
+  }
+  return s;
+}
 
 }  // namespace
 
@@ -120,24 +143,64 @@ std::string loader_failure(const json& pod) {
   return {};
 }
 
+namespace {
+
+// Where one node stands: on an older build, between builds, or as its kernel and loader say.
+class NodeReader {
+ public:
+  NodeReader(const Observed& observed, const RolloutPlan& rollout)
+      : module_(observed.module),
+        rollout_(rollout),
+        current_(loaders_by_node(observed.pods, version_key(module_.spec.version), false)),
+        older_(loaders_by_node(observed.pods, version_key(module_.spec.version), true)) {}
+
+  NodeStatus read(const KernelStatus& kernel, const std::string& node) const {
+    const std::string key = fmt::format("{}/{}", kernel_key(kernel.release), node);
+    if (const auto older = rollout_.older_version.find(node); older != rollout_.older_version.end())
+      return from_older_loader(module_, older->second, rollout_.held.contains(node), find(older_, key));
+    const json* pod = find(current_, key);
+    if (rollout_.upgrading.contains(node) && !(pod && !loader_failure(*pod).empty())) {
+      NodeStatus s;
+      s.state = NodeState::upgrading;
+      s.message = pinned(kernel.release, node)
+                      ? fmt::format("loading version {}", module_.spec.version)
+                      : fmt::format("unloading the older build before loading version {}", module_.spec.version);
+      return s;
+    }
+    const bool published = kernel.phase == KernelPhase::loading || kernel.phase == KernelPhase::loaded;
+    return published ? from_loader(module_, kernel.release, pod) : from_kernel(module_, kernel);
+  }
+
+ private:
+  // Pinned to spec.version's loader: the older build is gone from the node.
+  bool pinned(const std::string& release, const std::string& node) const {
+    const auto nodes = rollout_.current.find(release);
+    return nodes != rollout_.current.end() &&
+           std::find(nodes->second.begin(), nodes->second.end(), node) != nodes->second.end();
+  }
+  static const json* find(const std::map<std::string, const json*>& pods, const std::string& key) {
+    const auto it = pods.find(key);
+    return it == pods.end() ? nullptr : it->second;
+  }
+
+  const KernelModule& module_;
+  const RolloutPlan& rollout_;
+  const std::map<std::string, const json*> current_, older_;
+};
+
+}  // namespace
+
 std::vector<NodeStatus> node_statuses(const Observed& observed,
                                       const std::map<std::string, std::vector<std::string>>& kernels,
-                                      const std::vector<KernelStatus>& kernel_statuses) {
+                                      const std::vector<KernelStatus>& kernel_statuses, const RolloutPlan& rollout) {
   const KernelModule& module = observed.module;
-  const auto loaders = loaders_by_node(observed.pods);
+  const NodeReader reader(observed, rollout);
   std::map<std::string, const NodeStatus*> before;
   for (const auto& s : module.status.node_statuses) before[s.node] = &s;
   std::vector<NodeStatus> out;
   for (const auto& kernel : kernel_statuses) {
-    const bool published = kernel.phase == KernelPhase::loading || kernel.phase == KernelPhase::loaded;
     for (const auto& node : kernels.at(kernel.release)) {
-      NodeStatus s;
-      if (published) {
-        const auto pod = loaders.find(fmt::format("{}/{}", kernel_key(kernel.release), node));
-        s = from_loader(module, kernel.release, pod == loaders.end() ? nullptr : pod->second);
-      } else {
-        s = from_kernel(module, kernel);
-      }
+      NodeStatus s = reader.read(kernel, node);
       s.node = node;
       s.kernel = kernel.release;
       if (s.since.empty()) {

@@ -6,8 +6,10 @@
 namespace ckms::op {
 namespace {
 
-constexpr EnumName<NodeState> kStateNames[] = {
-    {NodeState::pending, "Pending"}, {NodeState::loaded, "Loaded"}, {NodeState::failed, "Failed"}};
+constexpr EnumName<NodeState> kStateNames[] = {{NodeState::pending, "Pending"},
+                                               {NodeState::loaded, "Loaded"},
+                                               {NodeState::failed, "Failed"},
+                                               {NodeState::upgrading, "Upgrading"}};
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include "ckms/operator/loader_pods.hpp"
 #include "ckms/operator/preflight.hpp"
 #include "ckms/operator/resources.hpp"
+#include "ckms/operator/rollout.hpp"
 
 namespace ckms::op {
 namespace {
@@ -111,13 +112,15 @@ struct Unfinished {
   std::vector<std::string> building, build_failed, load_failed, unknown;
 };
 
-// The node of a loader pod for `release` on one of `nodes`, or "" for any other pod and
-// for one being deleted.
-std::string loader_node(const json& pod, const std::string& release, const std::set<std::string>& nodes) {
+// The node of a loader pod of spec.version for `release` on one of `nodes`, or "" for any
+// other pod (an older build's during a rollout) and for one being deleted.
+std::string loader_node(const json& pod, const KernelModule& module, const std::string& release,
+                        const std::set<std::string>& nodes) {
   // Build pods carry the same owner and kernel labels; only loaders say "loaded".
   const json labels = pod.value("/metadata/labels"_json_pointer, json::object());
   if (labels.value(std::string(label::kernel), "") != kernel_key(release) ||
-      labels.value(std::string(label::component), "") != "load")
+      labels.value(std::string(label::component), "") != "load" ||
+      labels.value(std::string(label::version), "") != version_key(module.spec.version))
     return {};
   std::string node = string_at(pod, "/spec/nodeName");
   if (!nodes.contains(node) || !pod.value("/metadata/deletionTimestamp"_json_pointer, json()).is_null()) return {};
@@ -130,17 +133,12 @@ class KernelPlanner {
  public:
   KernelPlanner(const Observed& observed, const OperatorSettings& settings, Desired& desired)
       : observed_(observed), settings_(settings), desired_(desired) {}
+  void set_rollout(const RolloutPlan& rollout) { rollout_ = &rollout; }
 
-  void plan(const std::string& release, const std::vector<std::string>& nodes) {
+  void plan(const std::string& release, const std::vector<std::string>& nodes, Availability availability) {
     KernelStatus ks{release, static_cast<int>(nodes.size())};
-    const auto found = observed_.artifacts.find(release);
-    Availability availability = found == observed_.artifacts.end() ? Availability::unknown : found->second;
     const json* job = find_by_release(observed_.jobs, release);
-    const json* ds = find_by_release(observed_.daemon_sets, release);
-    // Without an answer from the registry, a kernel that already had a loader keeps it
-    // and one that was building keeps building: nothing is torn down on a guess.
-    if (availability == Availability::unknown && ds) availability = Availability::published;
-
+    const json* ds = current_loader(observed_, release);
     if (availability == Availability::published) {
       plan_published(ks, nodes, job, ds);
     } else if (availability == Availability::missing) {
@@ -156,7 +154,10 @@ class KernelPlanner {
 
  private:
   void plan_published(KernelStatus& ks, const std::vector<std::string>& nodes, const json* job, const json* ds) {
-    desired_.daemon_sets.push_back(loader_daemon_set(observed_.module, ks.release, nodes, settings_));
+    // The nodes the rollout gives this version's loader; none yet (all still unloading an
+    // older build) means no loader yet, as a DaemonSet must pin at least one node.
+    if (const auto pins = rollout_->current.find(ks.release); pins != rollout_->current.end())
+      desired_.daemon_sets.push_back(loader_daemon_set(observed_.module, ks.release, pins->second, settings_));
     // The build's logs are the only diagnosis when its loader then fails: its Job stays
     // until the loader exists.
     if (job && !ds) desired_.jobs.push_back(*job);
@@ -169,7 +170,7 @@ class KernelPlanner {
   void count_loaders(KernelStatus& ks, const std::vector<std::string>& nodes) {
     const std::set<std::string> on_kernel(nodes.begin(), nodes.end());
     for (const auto& pod : observed_.pods) {
-      const std::string node = loader_node(pod, ks.release, on_kernel);
+      const std::string node = loader_node(pod, observed_.module, ks.release, on_kernel);
       if (node.empty()) continue;
       if (loader_ready(pod)) {
         ++ks.loaded;
@@ -218,6 +219,7 @@ class KernelPlanner {
 
   const Observed& observed_;
   const OperatorSettings& settings_;
+  const RolloutPlan* rollout_ = nullptr;
   Desired& desired_;
   Unfinished unfinished_;
 };
@@ -229,13 +231,22 @@ Condition building_condition(const Observed& observed, const Unfinished& unfinis
                         building.empty() ? "" : "building for " + join(building), observed.now);
 }
 
+std::string stopped_message(const Observed& observed, const RolloutPlan& rollout) {
+  return fmt::format("upgrade to version {} stopped: loading on node {} fails: {}", observed.module.spec.version,
+                     rollout.stopped_at, rollout.stopped_why);
+}
+
 // Degraded names every problem; its reason is the first of them.
-Condition degraded_condition(const Observed& observed, const Unfinished& unfinished) {
+Condition degraded_condition(const Observed& observed, const Unfinished& unfinished, const RolloutPlan& rollout) {
   ConditionReason reason = ConditionReason::as_expected;
   std::vector<std::string> problems;
   if (!unfinished.build_failed.empty()) {
     reason = ConditionReason::build_failed;
     problems.push_back("build failed for " + join(unfinished.build_failed));
+  }
+  if (!rollout.stopped_at.empty()) {
+    if (problems.empty()) reason = ConditionReason::upgrade_failed;
+    problems.push_back(stopped_message(observed, rollout));
   }
   if (!unfinished.load_failed.empty()) {
     if (problems.empty()) reason = ConditionReason::load_failed;
@@ -258,6 +269,72 @@ Condition ready_condition(const Observed& observed, const KernelModuleStatus& st
                         fmt::format("{} of {} nodes loaded", status.loaded, status.nodes), observed.now);
 }
 
+std::vector<std::string> first_names(const std::set<std::string>& nodes) {
+  constexpr std::size_t kMaxListed = 100;  // nodeStatus lists them all; this is a summary
+  std::vector<std::string> out(nodes.begin(), nodes.end());
+  if (out.size() > kMaxListed) out.resize(kMaxListed);
+  return out;
+}
+
+std::optional<UpgradeStatus> upgrade_status(const Observed& observed, const RolloutPlan& rollout,
+                                            const KernelModuleStatus& status) {
+  if (!rollout.active) return std::nullopt;
+  return UpgradeStatus{observed.module.spec.version,   rollout.max_unavailable,   status.nodes,      status.loaded,
+                       first_names(rollout.upgrading), first_names(rollout.held), rollout.stopped_at};
+}
+
+Condition upgrading_condition(const Observed& observed, const KernelModuleStatus& status) {
+  if (!status.upgrade)
+    return make_condition(observed.module, ConditionType::upgrading, false, ConditionReason::up_to_date, "",
+                          observed.now);
+  const UpgradeStatus& u = *status.upgrade;
+  std::string message = fmt::format("{} of {} nodes loaded with version {}, at most {} at a time", u.updated, u.nodes,
+                                    u.version, u.max_unavailable);
+  if (!u.upgrading.empty()) message += "; upgrading " + join(u.upgrading);
+  if (!u.held.empty()) message += "; held back by " + hold_label(observed.module.name) + ": " + join(u.held);
+  if (!u.stopped_at.empty()) message += "; stopped at " + u.stopped_at;
+  return make_condition(observed.module, ConditionType::upgrading, true, ConditionReason::rolling_out, message,
+                        observed.now);
+}
+
+// Each kernel's answer from the registry. Without one, a kernel that already had this
+// version's loader keeps it and one that was building keeps building: nothing is torn
+// down on a guess.
+std::map<std::string, Availability> availabilities(const Observed& observed,
+                                                   const std::map<std::string, std::vector<std::string>>& kernels) {
+  std::map<std::string, Availability> out;
+  for (const auto& [release, nodes] : kernels) {
+    const auto found = observed.artifacts.find(release);
+    Availability a = found == observed.artifacts.end() ? Availability::unknown : found->second;
+    if (a == Availability::unknown && current_loader(observed, release)) a = Availability::published;
+    out[release] = a;
+  }
+  return out;
+}
+
+// The older loaders keep the nodes the rollout has not moved yet; one left with none goes.
+void keep_older_loaders(const Observed& observed, const RolloutPlan& rollout, Desired& desired) {
+  for (const auto& ds : observed.daemon_sets) {
+    const auto kept = rollout.older.find(string_at(ds, "/metadata/name"));
+    if (kept == rollout.older.end() || kept->second.empty()) continue;
+    json copy = ds;
+    pin_nodes(copy, kept->second);
+    desired.daemon_sets.push_back(std::move(copy));
+  }
+}
+
+RolloutPlan plan_kernels(const Observed& observed, const std::map<std::string, std::vector<std::string>>& kernels,
+                         KernelPlanner& planner) {
+  const auto availability = availabilities(observed, kernels);
+  std::set<std::string> published;
+  for (const auto& [release, a] : availability)
+    if (a == Availability::published) published.insert(release);
+  RolloutPlan rollout = plan_rollout(observed, kernels, published);
+  planner.set_rollout(rollout);
+  for (const auto& [release, nodes] : kernels) planner.plan(release, nodes, availability.at(release));
+  return rollout;
+}
+
 }  // namespace
 
 Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
@@ -266,14 +343,19 @@ Desired reconcile(const Observed& observed, const OperatorSettings& settings) {
 
   const auto kernels = nodes_by_kernel(observed.module.spec, observed.nodes);
   KernelPlanner planner(observed, settings, desired);
-  for (const auto& [release, nodes] : kernels) planner.plan(release, nodes);
-  desired.status.node_statuses = node_statuses(observed, kernels, desired.status.kernels);
+  const RolloutPlan rollout = plan_kernels(observed, kernels, planner);
+  keep_older_loaders(observed, rollout, desired);
+  if (!rollout.stopped_at.empty())
+    desired.events.push_back({"Warning", "UpgradeStopped", stopped_message(observed, rollout)});
+  desired.status.node_statuses = node_statuses(observed, kernels, desired.status.kernels, rollout);
   plan_preflight(observed, kernels, settings, desired);
 
   KernelModuleStatus& status = desired.status;
   status.observed_generation = observed.module.generation;
+  status.upgrade = upgrade_status(observed, rollout, status);
   status.conditions = {building_condition(observed, planner.unfinished()),
-                       degraded_condition(observed, planner.unfinished()), ready_condition(observed, status)};
+                       degraded_condition(observed, planner.unfinished(), rollout), ready_condition(observed, status),
+                       upgrading_condition(observed, status)};
   std::sort(status.conditions.begin(), status.conditions.end(),
             [](const Condition& a, const Condition& b) { return to_string(a.type) < to_string(b.type); });
   return desired;

@@ -17,17 +17,21 @@ std::string short_hash(std::string_view text, std::size_t digits) {
 }
 
 // Object names here end up in a Job's pod label (job-name), so they stay within 63.
-std::string derived_name(const KernelModule& module, std::string_view role, std::string_view release) {
-  std::string prefix = module.name.substr(0, 63 - role.size() - 12);
+std::string derived_name(const KernelModule& module, std::string_view role, std::string_view release,
+                         std::string_view suffix = {}) {
+  std::string prefix = module.name.substr(0, 63 - role.size() - 12 - suffix.size());
   while (!prefix.empty() && (prefix.back() == '-' || prefix.back() == '.')) prefix.pop_back();
-  return fmt::format("{}-{}-{}", prefix, role, kernel_key(release));
+  return fmt::format("{}-{}-{}{}", prefix, role, kernel_key(release), suffix);
 }
 
 json labels(const KernelModule& module, std::string_view component, std::string_view release) {
-  return {{std::string(label::managed_by), std::string(label::managed_by_value)},
-          {std::string(label::component), std::string(component)},
-          {std::string(label::kernel_module), module.name},
-          {std::string(label::kernel), kernel_key(release)}};
+  json out = {{std::string(label::managed_by), std::string(label::managed_by_value)},
+              {std::string(label::component), std::string(component)},
+              {std::string(label::kernel_module), module.name},
+              {std::string(label::kernel), kernel_key(release)}};
+  // A loader's pods say which build they load: during a rollout two loaders share a kernel.
+  if (component == "load") out[std::string(label::version)] = version_key(module.spec.version);
+  return out;
 }
 
 json metadata(const KernelModule& module, const std::string& name, std::string_view component,
@@ -85,8 +89,10 @@ std::string build_job_name(const KernelModule& module, std::string_view release)
   return derived_name(module, "build", release);
 }
 
+std::string version_key(std::string_view version) { return short_hash(version, 10); }
+
 std::string loader_name(const KernelModule& module, std::string_view release) {
-  return derived_name(module, "load", release);
+  return derived_name(module, "load", release, "-" + version_key(module.spec.version).substr(0, 6));
 }
 
 json build_job(const KernelModule& module, std::string_view release, const OperatorSettings& settings) {
@@ -181,7 +187,8 @@ json loader_daemon_set(const KernelModule& module, std::string_view release, con
                    {"containers", json::array({container})}, {"volumes", volumes}};
   json selector = {{std::string(label::managed_by), std::string(label::managed_by_value)},
                    {std::string(label::kernel_module), module.name},
-                   {std::string(label::kernel), kernel_key(release)}};
+                   {std::string(label::kernel), kernel_key(release)},
+                   {std::string(label::version), version_key(spec.version)}};
   json ds = {{"apiVersion", "apps/v1"},
              {"kind", "DaemonSet"},
              {"metadata", metadata(module, loader_name(module, release), "load", release)},
@@ -228,5 +235,6 @@ std::string annotation(const json& object, std::string_view key) {
 
 std::string spec_hash(const json& object) { return annotation(object, label::spec_hash); }
 std::string kernel_release_of(const json& object) { return annotation(object, label::kernel_release); }
+std::string module_version_of(const json& object) { return annotation(object, label::module_version); }
 
 }  // namespace ckms::op

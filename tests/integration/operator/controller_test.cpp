@@ -38,6 +38,7 @@ const std::string kModules = "/apis/ckms.io/v1alpha1/namespaces/ckms-system/kern
 const std::string kJobs = "/apis/batch/v1/namespaces/ckms-system/jobs";
 const std::string kDaemonSets = "/apis/apps/v1/namespaces/ckms-system/daemonsets";
 const std::string kEvents = "/api/v1/namespaces/ckms-system/events";
+const std::string kPods = "/api/v1/namespaces/ckms-system/pods";
 
 json load(const std::string& name) {
   std::ifstream in(std::filesystem::path(CKMS_SOURCE_DIR) / "tests/unit/operator/data" / name);
@@ -145,7 +146,134 @@ struct StopAndJoin {
   }
 };
 
+// The DaemonSet controller and the kubelet for loaders, one pass: a pod whose node its
+// DaemonSet no longer pins goes (its preStop unloads), then each pinned node without a pod
+// of its DaemonSet gets one, ready, or crash-looping with ckms's message for a node in
+// `failing` when it is of `failing_version`.
+struct DaemonSetPlay {
+  test::FakeApiServer& server;
+  std::set<std::string> failing;
+  std::string failing_version;
+  std::vector<std::string> overlaps;  // a pod started beside another build's on its node
+
+  void step() {
+    std::map<std::string, json> by_uid;
+    for (const auto& ds : server.list(kDaemonSets)) by_uid[ds["metadata"]["uid"]] = ds;
+    for (const auto& pod : server.list(kPods)) {
+      const auto owner = by_uid.find(pod["metadata"]["ownerReferences"][0]["uid"]);
+      const auto pinned = owner == by_uid.end() ? std::vector<std::string>{} : pinned_nodes(owner->second);
+      if (std::find(pinned.begin(), pinned.end(), pod["spec"]["nodeName"]) == pinned.end())
+        server.remove(kPods, pod["metadata"]["name"]);
+    }
+    for (const auto& [uid, ds] : by_uid)
+      for (const auto& node : pinned_nodes(ds)) start(ds, node);
+  }
+
+  // Nodes of `nodes` without a ready loader pod.
+  int unavailable(const std::vector<std::string>& nodes) const {
+    int count = 0;
+    for (const auto& node : nodes) {
+      bool ready = false;
+      for (const auto& pod : server.list(kPods))
+        ready = ready || (pod["spec"]["nodeName"] == node && pod["status"]["conditions"][1]["status"] == "True");
+      count += ready ? 0 : 1;
+    }
+    return count;
+  }
+
+  // The version key of the pods on `node`.
+  std::vector<std::string> versions_on(const std::string& node) const {
+    std::vector<std::string> out;
+    for (const auto& pod : server.list(kPods))
+      if (pod["spec"]["nodeName"] == node) out.push_back(pod["metadata"]["labels"]["ckms.io/version"]);
+    return out;
+  }
+
+ private:
+  void start(const json& ds, const std::string& node) {
+    const std::string name = ds["metadata"]["name"].get<std::string>() + "-" + node;
+    if (server.get(kPods, name)) return;
+    if (!versions_on(node).empty()) overlaps.push_back(node);
+    json pod = load("pod-crashloop.json");
+    pod["metadata"] = {{"name", name},
+                       {"labels", ds["spec"]["template"]["metadata"]["labels"]},
+                       {"ownerReferences", json::array({{{"apiVersion", "apps/v1"},
+                                                         {"kind", "DaemonSet"},
+                                                         {"name", ds["metadata"]["name"]},
+                                                         {"uid", ds["metadata"]["uid"]},
+                                                         {"controller", true}}})}};
+    pod["spec"]["nodeName"] = node;
+    if (!(failing.contains(node) && module_version_of(ds) == failing_version)) {
+      pod["status"]["conditions"][1]["status"] = "True";
+      pod["status"]["containerStatuses"][0] = {{"name", "load"}, {"ready", true}, {"restartCount", 0}};
+    }
+    server.create(kPods, pod);
+  }
+};
+
+const std::vector<std::string> kSelected{"worker-a1", "worker-a2", "worker-b1"};
+
+// Installs version 1.0.0 everywhere, publishes 2.0.0 for both kernels and asks for it.
+void install_then_upgrade(Cluster& cluster, DaemonSetPlay& play) {
+  publish(*cluster.registry, k47);
+  publish(*cluster.registry, k56);
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(cluster.run_once() == 0);
+    play.step();
+  }
+  REQUIRE(cluster.run_once() == 0);
+  REQUIRE(cluster.condition("Ready") == "True/AllNodesLoaded");
+  for (const auto& release : {k47, k56})
+    test::publish_kernel_tag(*cluster.registry, "ckms/ckms-hello", "2.0.0", release);
+  cluster.server.update(kModules, "ckms-hello", [](json& km) { km["spec"]["version"] = "2.0.0"; });
+}
+
 }  // namespace
+
+TEST_CASE("controller: a new version rolls out node by node, each DaemonSet write accepted", "[operator][controller]") {
+  Cluster cluster;
+  DaemonSetPlay play{cluster.server};
+  install_then_upgrade(cluster, play);
+
+  int passes = 0;
+  int most_unavailable = 0;
+  std::set<std::string> seen_upgrading;
+  do {
+    REQUIRE(cluster.run_once() == 0);  // a write the API server refused would fail it
+    play.step();
+    most_unavailable = std::max(most_unavailable, play.unavailable(kSelected));
+    const json status = cluster.module()["status"];
+    for (const auto& node : status.value("/upgrade/upgrading"_json_pointer, json::array())) seen_upgrading.insert(node);
+  } while (cluster.condition("Upgrading") != "False/UpToDate" && ++passes < 20);
+
+  CHECK(passes >= 5);
+  CHECK(most_unavailable == 1);
+  CHECK(seen_upgrading == std::set<std::string>(kSelected.begin(), kSelected.end()));
+  CHECK(play.overlaps.empty());
+  for (const auto& node : kSelected) CHECK(play.versions_on(node) == std::vector<std::string>{version_key("2.0.0")});
+  REQUIRE(cluster.run_once() == 0);
+  CHECK(cluster.condition("Ready") == "True/AllNodesLoaded");
+  CHECK_FALSE(cluster.module()["status"].contains("upgrade"));
+  for (const auto& ds : cluster.server.list(kDaemonSets)) CHECK(module_version_of(ds) == "2.0.0");
+}
+
+TEST_CASE("controller: a node failing the new version stops the rollout", "[operator][controller]") {
+  Cluster cluster;
+  DaemonSetPlay play{cluster.server, {"worker-a1"}, "2.0.0"};
+  install_then_upgrade(cluster, play);
+  for (int i = 0; i < 8; ++i) {
+    REQUIRE(cluster.run_once() == 0);
+    play.step();
+  }
+  CHECK(cluster.condition("Degraded") == "True/UpgradeFailed");
+  CHECK(cluster.module()["status"]["upgrade"]["stoppedAt"] == "worker-a1");
+  CHECK(play.versions_on("worker-a1") == std::vector<std::string>{version_key("2.0.0")});
+  for (const char* node : {"worker-a2", "worker-b1"})
+    CHECK(play.versions_on(node) == std::vector<std::string>{version_key("1.0.0")});
+  int stopped = 0;
+  for (const auto& e : cluster.server.list(kEvents)) stopped += e["reason"] == "UpgradeStopped";
+  CHECK(stopped == 1);
+}
 
 TEST_CASE("controller: builds where no artifact is, loads where one is, and a restart changes nothing",
           "[operator][controller]") {
@@ -369,6 +497,29 @@ TEST_CASE("controller: one registry client per module, reused across checks", "[
   CHECK(checker.clients_made() == 1);
 }
 
+TEST_CASE("controller: a deleted module's registry client goes with it", "[operator][controller]") {
+  Cluster cluster;
+  publish(*cluster.registry, k47);
+  RegistryArtifactChecker checker(cluster.registry_options);
+  Controller controller(cluster.config(), cluster.options(), checker, cluster.log);
+  const json hello = cluster.module();
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 20; ++i) {
+      json km = {{"apiVersion", "ckms.io/v1alpha1"},
+                 {"kind", "KernelModule"},
+                 {"metadata", {{"name", fmt::format("module-{}", i)}, {"namespace", kNs}}},
+                 {"spec", hello["spec"]}};
+      cluster.server.create(kModules, km);
+    }
+    REQUIRE(controller.run_once() == 0);
+    CHECK(checker.clients_held() == 21);
+    for (int i = 0; i < 20; ++i) cluster.server.remove(kModules, fmt::format("module-{}", i));
+    REQUIRE(controller.run_once() == 0);
+    CHECK(checker.clients_held() == 1);  // ckms-hello's alone, round after round
+  }
+  CHECK(checker.clients_made() == 61);
+}
+
 TEST_CASE("controller: watching, it follows a kernel upgrade and stops on request", "[operator][controller]") {
   Cluster cluster;
   publish(*cluster.registry, k47);
@@ -394,7 +545,8 @@ TEST_CASE("controller: watching, it follows a kernel upgrade and stops on reques
                         {{"app.kubernetes.io/managed-by", "ckms-operator"},
                          {"ckms.io/kernelmodule", "ckms-hello"},
                          {"app.kubernetes.io/component", "load"},
-                         {"ckms.io/kernel", kernel_key(release)}}}};
+                         {"ckms.io/kernel", kernel_key(release)},
+                         {"ckms.io/version", version_key("1.0.0")}}}};
     pod["spec"]["nodeName"] = node;
     pod["status"]["conditions"][1]["status"] = "True";
     pod["status"]["containerStatuses"][0] = {{"name", "load"}, {"ready", true}, {"restartCount", 0}};

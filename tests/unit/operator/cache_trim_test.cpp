@@ -20,6 +20,7 @@ json loader_pod(const KernelModule& module, const std::string& release, const st
   json p = test::load_json("pod-crashloop.json");
   p["metadata"]["name"] = loader_name(module, release) + "-" + node;
   p["metadata"]["labels"][std::string(label::kernel)] = kernel_key(release);
+  p["metadata"]["labels"][std::string(label::version)] = version_key(module.spec.version);
   p["metadata"]["creationTimestamp"] = "2026-11-23T09:09:58Z";
   p["metadata"]["managedFields"] =
       json::array({{{"manager", "kubelet"}, {"fieldsV1", {{"f:status", json::object()}}}}});

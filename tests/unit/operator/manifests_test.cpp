@@ -41,11 +41,17 @@ json crd_schema() {
 }
 
 const std::set<std::string> kTypes{"object", "array", "string", "integer", "number", "boolean"};
-const std::set<std::string> kKeywords{
-    "type",    "description", "properties", "required", "items",     "additionalProperties",
-    "enum",    "pattern",     "default",    "format",   "minLength", "maxLength",
-    "minimum", "maximum",     "minItems",   "maxItems", "oneOf",     "anyOf",
-    "allOf",   "not",         "nullable"};
+const std::set<std::string> kKeywords{"type",       "description",
+                                      "properties", "required",
+                                      "items",      "additionalProperties",
+                                      "enum",       "pattern",
+                                      "default",    "format",
+                                      "minLength",  "maxLength",
+                                      "minimum",    "maximum",
+                                      "minItems",   "maxItems",
+                                      "oneOf",      "anyOf",
+                                      "allOf",      "not",
+                                      "nullable",   "x-kubernetes-int-or-string"};
 const std::set<std::string> kJunctorKeywords{"required", "pattern", "enum",     "minLength", "maxLength",
                                              "minimum",  "maximum", "minItems", "maxItems"};
 
@@ -68,6 +74,11 @@ void check_structural(const json& s, const std::string& at, bool in_junctor, std
     if (in_junctor && !kJunctorKeywords.contains(key)) problem(key + " is not allowed inside oneOf/anyOf/allOf/not");
   }
   if (in_junctor) return;
+  // An IntOrString has no type of its own (apiextensions' structural schema rules).
+  if (s.value("x-kubernetes-int-or-string", false)) {
+    if (s.contains("type")) problem("x-kubernetes-int-or-string with a type");
+    return;
+  }
   if (!s.contains("type") || !s["type"].is_string() || !kTypes.contains(s["type"].get<std::string>()))
     return problem("needs a type of " + std::string("object, array, string, integer, number, boolean"));
   const std::string type = s["type"];
@@ -110,6 +121,8 @@ void check_structural(const json& s, const std::string& at, bool in_junctor, std
 void validate(const json& value, const json& s, const std::string& at, std::vector<std::string>& problems) {
   const auto problem = [&](const std::string& what) { problems.push_back(at + ": " + what); };
   if (s.contains("type") && !has_type(value, s["type"])) return problem("is not a " + s["type"].get<std::string>());
+  if (s.value("x-kubernetes-int-or-string", false) && !value.is_number_integer() && !value.is_string())
+    return problem("is neither an integer nor a string");
   if (s.contains("required"))
     for (const auto& r : s["required"])
       if (!value.contains(r.get<std::string>())) problem("missing required " + r.get<std::string>());

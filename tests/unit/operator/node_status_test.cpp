@@ -32,6 +32,7 @@ json loader_pod(const Observed& o, const std::string& release, const std::string
   json p = test::load_json("pod-crashloop.json");
   p["metadata"]["name"] = loader_name(o.module, release) + "-" + node;
   p["metadata"]["labels"][std::string(label::kernel)] = kernel_key(release);
+  p["metadata"]["labels"][std::string(label::version)] = version_key(o.module.spec.version);
   p["metadata"]["creationTimestamp"] = "2026-11-23T09:09:58Z";
   p["spec"]["nodeName"] = node;
   return p;

@@ -63,6 +63,7 @@ json pod(const Observed& o, const std::string& release, const std::string& node,
   json p = test::load_json("pod-crashloop.json");
   p["metadata"]["name"] = loader_name(o.module, release) + "-" + node;
   p["metadata"]["labels"][std::string(label::kernel)] = kernel_key(release);
+  p["metadata"]["labels"][std::string(label::version)] = version_key(o.module.spec.version);
   p["spec"]["nodeName"] = node;
   if (ready) {
     p["status"]["conditions"][1]["status"] = "True";

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ class ArtifactChecker {
   virtual std::map<std::string, ArtifactCheck> check(const std::string& module, const KernelModuleSpec& spec,
                                                      const std::vector<std::string>& releases,
                                                      const std::atomic<bool>& stop) = 0;
+  // Drops what is kept for modules (namespace/name) not in `modules`: deleted ones. Called
+  // from the thread that calls check().
+  virtual void retain(const std::set<std::string>& modules) = 0;
 };
 
 // Resolves the tags in the module repository. Not found means missing; anything else
@@ -62,8 +66,12 @@ class RegistryArtifactChecker final : public ArtifactChecker {
   std::map<std::string, ArtifactCheck> check(const std::string& module, const KernelModuleSpec& spec,
                                              const std::vector<std::string>& releases,
                                              const std::atomic<bool>& stop) override;
-  // Registry clients made so far (one per module and repository).
+  // A deleted module's client goes (a check of it still running ends on its own), so
+  // memory stays flat as modules come and go.
+  void retain(const std::set<std::string>& modules) override;
+  // Registry clients made so far (one per module and repository), and those kept now.
   int clients_made() const { return clients_made_; }
+  std::size_t clients_held() const { return clients_.size(); }
 
  private:
   struct Pending;

@@ -36,6 +36,16 @@ struct RegistrySettings {
   std::optional<std::string> auth_secret;
 };
 
+// An int or a percentage, as a DaemonSet's rollingUpdate.maxUnavailable (an IntOrString).
+struct IntOrPercent {
+  int value = 1;
+  bool percent = false;
+  friend bool operator==(const IntOrPercent&, const IntOrPercent&) = default;
+};
+// apimachinery's intstr.GetScaledValueFromIntOrPercent with roundUp, as the DaemonSet
+// controller resolves maxUnavailable against the nodes that should run the pod.
+int scaled_value(const IntOrPercent& value, int total);
+
 struct KernelModuleSpec {
   std::string repository;   // "registry.example/ckms/hello": no tag, no digest
   std::string version;      // PACKAGE_VERSION, the index tag
@@ -51,11 +61,15 @@ struct KernelModuleSpec {
   nlohmann::json tolerations = nlohmann::json::array();  // core/v1 Toleration objects
   std::vector<std::string> image_pull_secrets;
   RegistrySettings registry;
+  IntOrPercent max_unavailable;  // nodes between builds at once while a version rolls out
 };
+
+// The node label that holds a node back from this module's upgrades ("hold.ckms.io/NAME").
+std::string hold_label(std::string_view module_name);
 
 // The conditions of a KernelModule's status and why each has its status; strings (CamelCase)
 // only in the status JSON (to_string, condition_type, condition_reason).
-enum class ConditionType { building, degraded, ready };
+enum class ConditionType { building, degraded, ready, upgrading };
 enum class ConditionReason {
   // Building
   no_builds,
@@ -67,10 +81,14 @@ enum class ConditionReason {
   registry_unreachable,
   invalid_spec,
   workload_rejected,
+  upgrade_failed,
   // Ready
   all_nodes_loaded,
   not_all_nodes_loaded,
   no_nodes_selected,
+  // Upgrading
+  rolling_out,
+  up_to_date,
 };
 std::string_view to_string(ConditionType type);
 std::string_view to_string(ConditionReason reason);
@@ -105,6 +123,18 @@ struct KernelStatus {
   friend bool operator==(const KernelStatus&, const KernelStatus&) = default;
 };
 
+// A version rolling out over nodes that still run an older build (status.upgrade).
+struct UpgradeStatus {
+  std::string version;                 // spec.version, what the nodes move to
+  int max_unavailable = 0;             // spec.maxUnavailable resolved against `nodes`
+  int nodes = 0;                       // selected nodes
+  int updated = 0;                     // of those, loaded with `version`
+  std::vector<std::string> upgrading;  // between the older build and this one
+  std::vector<std::string> held;       // kept on an older build by the hold label
+  std::string stopped_at;              // the node whose failure stopped the rollout
+  friend bool operator==(const UpgradeStatus&, const UpgradeStatus&) = default;
+};
+
 struct KernelModuleStatus {
   std::int64_t observed_generation = 0;
   int nodes = 0;  // totals over kernels, for the printer columns
@@ -113,6 +143,7 @@ struct KernelModuleStatus {
   std::vector<KernelStatus> kernels;       // sorted by release
   std::vector<NodeStatus> node_statuses;   // failed first, then pending, then loaded; by node
   std::vector<PreflightStatus> preflight;  // spec.kernels no selected node runs, in spec order
+  std::optional<UpgradeStatus> upgrade;    // while an older build is loaded anywhere
   friend bool operator==(const KernelModuleStatus&, const KernelModuleStatus&) = default;
 
   const Condition* condition(ConditionType type) const;

@@ -15,6 +15,10 @@
 #include "ckms/operator/reconcile.hpp"
 
 namespace ckms::op {
+struct RolloutPlan;
+}
+
+namespace ckms::op {
 
 // Status lists at most this many nodes (failed first): a status is written whole, and
 // etcd holds an object of at most 1.5 MiB.
@@ -30,9 +34,10 @@ std::string loader_failure(const nlohmann::json& pod);
 // phase and the node's loader pod. `since` comes from the pod's own times where it has
 // them (Ready's transition, the termination, the creation), else it is kept from the
 // module's previous status while the state holds, else it is `observed.now`: an unchanged
-// cluster gives an identical list.
+// cluster gives an identical list. While a version rolls out (`rollout`), a node still on an
+// older build says which, and one between builds is Upgrading.
 std::vector<NodeStatus> node_statuses(const Observed& observed,
                                       const std::map<std::string, std::vector<std::string>>& kernels,
-                                      const std::vector<KernelStatus>& kernel_statuses);
+                                      const std::vector<KernelStatus>& kernel_statuses, const RolloutPlan& rollout);
 
 }  // namespace ckms::op

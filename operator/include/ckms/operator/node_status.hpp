@@ -9,8 +9,8 @@
 
 namespace ckms::op {
 
-enum class NodeState { pending, loaded, failed };
-std::string_view to_string(NodeState state);  // Pending, Loaded, Failed
+enum class NodeState { pending, loaded, failed, upgrading };
+std::string_view to_string(NodeState state);  // Pending, Loaded, Failed, Upgrading
 // The state a status string names; pending for anything else.
 NodeState node_state(std::string_view text);
 

@@ -40,6 +40,7 @@ inline constexpr std::string_view managed_by_value = "ckms-operator";
 inline constexpr std::string_view component = "app.kubernetes.io/component";  // build | load
 inline constexpr std::string_view kernel_module = "ckms.io/kernelmodule";     // owner's name
 inline constexpr std::string_view kernel = "ckms.io/kernel";                  // kernel_key()
+inline constexpr std::string_view version = "ckms.io/version";                // version_key(), loaders
 inline constexpr std::string_view kernel_release = "ckms.io/kernel-release";  // annotation
 inline constexpr std::string_view spec_hash = "ckms.io/spec-hash";            // annotation
 inline constexpr std::string_view module_version = "ckms.io/module-version";  // annotation

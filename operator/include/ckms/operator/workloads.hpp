@@ -24,7 +24,11 @@ struct OperatorSettings {
 
 // 10 hex digits of sha256(release): stable, label- and name-safe.
 std::string kernel_key(std::string_view release);
+// 10 hex digits of sha256(version): the label that tells a loader pod's build from another.
+std::string version_key(std::string_view version);
 std::string build_job_name(const KernelModule& module, std::string_view release);
+// Per kernel and version: while a version rolls out, the older version's loader stays
+// beside the new one (rollout.hpp), each pinned to its own nodes.
 std::string loader_name(const KernelModule& module, std::string_view release);
 
 nlohmann::json build_job(const KernelModule& module, std::string_view release, const OperatorSettings& settings);
@@ -43,5 +47,7 @@ std::vector<std::string> pinned_nodes(const nlohmann::json& daemon_set);
 std::string spec_hash(const nlohmann::json& object);
 // The kernel-release annotation ("" when absent).
 std::string kernel_release_of(const nlohmann::json& object);
+// The module-version annotation ("" when absent).
+std::string module_version_of(const nlohmann::json& object);
 
 }  // namespace ckms::op
