@@ -264,7 +264,7 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   report.milliseconds.fetch = clock.lap();
 
   const auto prepared = detail::prepare_modules(resolved, staging, trusted, request.parameters, release,
-                                                request.fetch_only ? nullptr : &kernel);
+                                                kernel.machine(), request.fetch_only ? nullptr : &kernel);
   if (request.fetch_only) {
     report.milliseconds.verify = clock.lap();
     staging.commit(resolved, report.cache_name);

@@ -157,6 +157,13 @@ TEST_CASE("an artifact for another kernel is refused", "[loader]") {
     f.kernel.machine_ = "aarch64";
     require_error([&] { load(f.request("ckms-tiny"), f.paths, f.kernel); }, ErrorKind::refused, "wrong architecture");
   }
+  SECTION("labelled for this machine, code for another (ELF e_machine)") {
+    f.publish("ckms-tiny", {{.name = "ckms_tiny", .machine = EM_AARCH64}});
+    const std::string before = f.cache_fingerprint();
+    require_error([&] { load(f.request("ckms-tiny"), f.paths, f.kernel); }, ErrorKind::refused,
+                  "ckms_tiny.ko (module ckms_tiny) is code for aarch64 (ELF e_machine), this machine is x86_64");
+    CHECK(f.cache_fingerprint() == before);
+  }
   SECTION("another architecture, fetched only") {
     f.publish("ckms-tiny", {{.name = "ckms_tiny"}});
     f.kernel.machine_ = "aarch64";

@@ -43,7 +43,7 @@ std::string module_file(const TinyModule& module) {
     modinfo += "parmtype=" + parameter + ":charp";
     modinfo.push_back('\0');
   }
-  std::string bytes = kmod::test::tiny_elf(modinfo).bytes;
+  std::string bytes = kmod::test::tiny_elf(modinfo, module.machine).bytes;
   if (!module.unsigned_module) {
     const auto& k = keys();
     static std::map<bool, std::unique_ptr<kmod::SigningKey>> signing;

@@ -4,6 +4,9 @@
 // artifact::publish_module into OCI layouts that stand in for registries, loaded with the
 // real loader against a ModelKernel.
 
+#include <elf.h>
+
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -36,6 +39,7 @@ struct TinyModule {
   bool untrusted = false;               // signed by the other key
   bool unsigned_module = false;
   kmod::Compression compression = kmod::Compression::none;
+  std::uint16_t machine = EM_X86_64;  // the ELF header's e_machine; the config says x86_64 anyway
 };
 
 // The module file as an artifact carries it: signed, then compressed.
