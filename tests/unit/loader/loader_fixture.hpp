@@ -55,6 +55,8 @@ class LoaderFixture {
   // How publish() treats default parameters: signed with the trusted key, as `ckms build`
   // does; or as a registry could serve them, unsigned or changed after signing.
   enum class Defaults { signed_, unsigned_, changed_after_signing } defaults_mode = Defaults::signed_;
+  // The architecture publish() writes into the config (uname -m), whatever the files are.
+  std::string arch = "x86_64";
 
   // Publishes package `package` with `modules` (in load order) into its own layout under
   // source/, tagged <version>-<release>. `config_release` is what the config claims.
