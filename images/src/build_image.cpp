@@ -75,7 +75,8 @@ oci::Descriptor amd64_manifest(oci::Target& source, std::string_view reference) 
   if (!mt::is_index(root.media_type)) return root;
   const auto index = oci::ImageIndex::parse(oci::fetch_bytes(source, root), source.describe());
   for (const auto& manifest : index.manifests) {
-    if (manifest.platform && manifest.platform->os == "linux" && manifest.platform->architecture == kBuildArchitecture) {
+    if (manifest.platform && manifest.platform->os == "linux" &&
+        manifest.platform->architecture == kBuildArchitecture) {
       return manifest;
     }
   }
@@ -217,10 +218,9 @@ KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view rele
   fs::remove(blob);
 
   const std::int64_t created = options.source_date_epoch.value_or(build_time);
-  const std::string config_bytes =
-      kernel_image_config(toolchain, release, headers.source_dir, layer.diff_id, std::move(comment), created,
-                          headers.arch)
-          .serialize();
+  const std::string config_bytes = kernel_image_config(toolchain, release, headers.source_dir, layer.diff_id,
+                                                       std::move(comment), created, headers.arch)
+                                       .serialize();
   oci::ImageManifest manifest{.media_type = std::string(mt::kOciManifest),
                               .artifact_type = std::nullopt,
                               .config = oci::Descriptor::for_content(std::string(mt::kOciConfig), config_bytes),

@@ -168,8 +168,10 @@ artifact::ResolvedModule resolve_artifact(const LoadRequest& request, const std:
 std::string node_machine(const LoadRequest& request, Kernel& kernel) {
   if (!request.machine) return kernel.machine();
   if (!request.fetch_only) {
-    fail(ErrorKind::usage, "--machine {}: only a fetch (--fetch-only) can be for another machine; an insert is "
-         "always for this one", *request.machine);
+    fail(ErrorKind::usage,
+         "--machine {}: only a fetch (--fetch-only) can be for another machine; an insert is "
+         "always for this one",
+         *request.machine);
   }
   return *request.machine;
 }
@@ -274,8 +276,8 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   staging.fetch(resolved);
   report.milliseconds.fetch = clock.lap();
 
-  const auto prepared = detail::prepare_modules(resolved, staging, trusted, request.parameters, release,
-                                                machine, request.fetch_only ? nullptr : &kernel);
+  const auto prepared = detail::prepare_modules(resolved, staging, trusted, request.parameters, release, machine,
+                                                request.fetch_only ? nullptr : &kernel);
   if (request.fetch_only) {
     report.milliseconds.verify = clock.lap();
     staging.commit(resolved, report.cache_name);

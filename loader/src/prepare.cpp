@@ -37,8 +37,7 @@ bool check_loaded(Kernel& kernel, const PreparedModule& module) {
 std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& module, Staging& staging,
                                             const kmod::TrustedCertificates& trusted,
                                             const std::vector<artifact::ParameterSetting>& settings,
-                                            std::string_view kernel_release, std::string_view machine,
-                                            Kernel* kernel) {
+                                            std::string_view kernel_release, std::string_view machine, Kernel* kernel) {
   std::vector<PreparedModule> out;
   std::map<std::string, std::vector<std::string>> declared;
   for (const auto& file : module.config.files) {

@@ -89,9 +89,8 @@ void run_load(App& app, const LoadArgs& args) {
   }
   if (args.offline && args.offline_fallback)
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
-  if (batch &&
-      (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || !args.machine.empty() || args.offline ||
-       args.offline_fallback)) {
+  if (batch && (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || !args.machine.empty() ||
+                args.offline || args.offline_fallback)) {
     fail(ErrorKind::usage, "--all and --config-dir take --kernel, --param and the network mode from each file");
   }
   if (batch || !args.offline) {

@@ -70,11 +70,11 @@ const CrossFixture* cross_fixture() {
   fs::permissions(f->dir.path(), fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
   ckms::testkit::RunOptions options;
   options.timeout_seconds = 1800;
-  const auto built = run_ckms({"image", "build", "--arch", "arm64", "--toolchain-tar",
-                               toolchain_tar(kCrossToolchainPackages).string(), "--output", "oci:" + f->images.string(),
-                               "--apt-cache", (ckms::testkit::download_cache() / "debs").string(), "--compression",
-                               "zstd", "--kernel", f->release},
-                              options);
+  const auto built =
+      run_ckms({"image", "build", "--arch", "arm64", "--toolchain-tar", toolchain_tar(kCrossToolchainPackages).string(),
+                "--output", "oci:" + f->images.string(), "--apt-cache",
+                (ckms::testkit::download_cache() / "debs").string(), "--compression", "zstd", "--kernel", f->release},
+               options);
   INFO(built.out << built.err);
   REQUIRE(built.exit_code == 0);
   made = std::move(f);
@@ -120,17 +120,16 @@ std::set<std::string> index_platforms(const std::string& index_json) {
 
 }  // namespace
 
-TEST_CASE("arm64 on amd64: hello cross-built, signed as on amd64, one index for both architectures",
-          "[build][cross]") {
+TEST_CASE("arm64 on amd64: hello cross-built, signed as on amd64, one index for both architectures", "[build][cross]") {
   const CrossFixture* cross = cross_fixture();
   if (cross == nullptr) return;
   const auto& f = build_fixture();
   ckms::testkit::TempDir dir("ckms-test-cross-hello");
   copy_hello(dir / "hello");
   const fs::path out = dir / "out";
-  const std::vector<std::string> common = {(dir / "hello").string(), "--sign-key",          f.key.string(),
-                                           "--sign-cert",            f.cert.string(),       "--cache-dir",
-                                           f.cache_dir.string(),     "--output",            "oci:" + out.string()};
+  const std::vector<std::string> common = {(dir / "hello").string(), "--sign-key",  f.key.string(),       "--sign-cert",
+                                           f.cert.string(),          "--cache-dir", f.cache_dir.string(), "--output",
+                                           "oci:" + out.string()};
   auto with = [&](std::vector<std::string> args) {
     args.insert(args.end(), common.begin(), common.end());
     return args;
@@ -143,8 +142,11 @@ TEST_CASE("arm64 on amd64: hello cross-built, signed as on amd64, one index for 
   const auto& k = arm64.kernel(cross->release);
   CHECK(k.at("status") == "built");
   CHECK(k.at("plan").at("arch") == "aarch64");
-  CHECK(k.at("plan").at("make_invocation").get<std::string>().find(
-            " ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- KERNELRELEASE=" + cross->release + " ") != std::string::npos);
+  CHECK(k.at("plan")
+            .at("make_invocation")
+            .get<std::string>()
+            .find(" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- KERNELRELEASE=" + cross->release + " ") !=
+        std::string::npos);
 
   ckms::oci::Layout layout(out, ckms::oci::Layout::Mode::open_existing);
   const fs::path module = dir / "arm64.ko";
@@ -163,8 +165,7 @@ TEST_CASE("arm64 on amd64: hello cross-built, signed as on amd64, one index for 
   const std::string inspected = run_ckms({"inspect", "oci:" + out.string() + ":1.0.0"}).out;
   CHECK(inspected.find("linux/arm64 " + cross->release) != std::string::npos);
   CHECK(inspected.find("linux/amd64 " + f.releases[1]) != std::string::npos);
-  CHECK(index_platforms(command_output({"skopeo", "inspect", "--raw", "oci:" + out.string() + ":1.0.0"})) ==
-        expected);
+  CHECK(index_platforms(command_output({"skopeo", "inspect", "--raw", "oci:" + out.string() + ":1.0.0"})) == expected);
 }
 
 TEST_CASE("arm64 on amd64: dkms.conf sees aarch64, as DKMS on an arm64 host would", "[build][cross]") {
@@ -175,8 +176,8 @@ TEST_CASE("arm64 on amd64: dkms.conf sees aarch64, as DKMS on an arm64 host woul
   copy_hello(dir / "hello");
   // $arch in a value, and BUILD_EXCLUSIVE_ARCH: built for arm64, excluded on amd64.
   const fs::path conf = dir / "hello/dkms.conf";
-  ckms::testkit::write_text(conf, ckms::testkit::read_text(conf) +
-                                      "BUILD_EXCLUSIVE_ARCH=\"^aarch64$\"\nPACKAGE_VERSION=\"1.0.0-$arch\"\n");
+  ckms::testkit::write_text(
+      conf, ckms::testkit::read_text(conf) + "BUILD_EXCLUSIVE_ARCH=\"^aarch64$\"\nPACKAGE_VERSION=\"1.0.0-$arch\"\n");
   const fs::path out = dir / "out";
   const BuildRun arm64 = ckms_build_json({(dir / "hello").string(), "--kernel", cross->release, "--image-template",
                                           cross->image_template(), "--cache-dir", f.cache_dir.string(), "--output",
@@ -184,9 +185,9 @@ TEST_CASE("arm64 on amd64: dkms.conf sees aarch64, as DKMS on an arm64 host woul
   REQUIRE(arm64.result.exit_code == 0);
   CHECK(arm64.kernel(cross->release).at("status") == "built");
   CHECK(arm64.kernel(cross->release).at("version") == "1.0.0-aarch64");
-  const BuildRun amd64 = ckms_build_json({(dir / "hello").string(), "--kernel", f.releases[1], "--image-template",
-                                          f.image_template(), "--cache-dir", f.cache_dir.string(), "--output",
-                                          "oci:" + out.string()});
+  const BuildRun amd64 =
+      ckms_build_json({(dir / "hello").string(), "--kernel", f.releases[1], "--image-template", f.image_template(),
+                       "--cache-dir", f.cache_dir.string(), "--output", "oci:" + out.string()});
   CHECK(amd64.kernel(f.releases[1]).at("status") == "excluded");
 }
 
@@ -197,10 +198,10 @@ TEST_CASE("arm64 on amd64: a corpus package cross-built", "[build][cross]") {
   ckms::testkit::TempDir dir("ckms-test-cross-corpus");
   const fs::path tree = corpus_tree("vpoll-dkms");
   const fs::path out = dir / "out";
-  const BuildRun built = ckms_build_json({tree.string(), "--kernel", cross->release, "--image-template",
-                                          cross->image_template(), "--sign-key", f.key.string(), "--sign-cert",
-                                          f.cert.string(), "--cache-dir", f.cache_dir.string(), "--output",
-                                          "oci:" + out.string()});
+  const BuildRun built =
+      ckms_build_json({tree.string(), "--kernel", cross->release, "--image-template", cross->image_template(),
+                       "--sign-key", f.key.string(), "--sign-cert", f.cert.string(), "--cache-dir",
+                       f.cache_dir.string(), "--output", "oci:" + out.string()});
   REQUIRE(built.result.exit_code == 0);
   const auto& k = built.kernel(cross->release);
   REQUIRE(k.at("status") == "built");

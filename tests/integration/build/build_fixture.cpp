@@ -175,9 +175,8 @@ fs::path corpus_tree(const std::string& package) {
   const fs::path cache = testkit::download_cache();
   testkit::RunOptions options;
   options.timeout_seconds = 600;
-  const auto fetched =
-      testkit::run({std::string(CKMS_SOURCE_DIR) + "/tests/corpus/fetch-dkms-packages.sh", cache.string(), package},
-                   options);
+  const auto fetched = testkit::run(
+      {std::string(CKMS_SOURCE_DIR) + "/tests/corpus/fetch-dkms-packages.sh", cache.string(), package}, options);
   INFO(fetched.out << fetched.err);
   REQUIRE(fetched.exit_code == 0);
   const fs::path dir = cache / "dkms-src" / package;

@@ -112,9 +112,9 @@ TEST_CASE("across architectures: the target's headers, an \"all\" -common, the b
 
   const auto toolchain = images::toolchain_from_tar(make_rootfs_tar(dir.path()), dir / "work", {});
   oci::Layout layout(dir / "layout", oci::Layout::Mode::create_if_missing);
-  const auto image = images::build_kernel_image(
-      toolchain, "9.9.9-1-test", images::debian_headers_tree("9.9.9-1-test", packages, "arm64"), layout, "arm",
-      dir / "work", {});
+  const auto image = images::build_kernel_image(toolchain, "9.9.9-1-test",
+                                                images::debian_headers_tree("9.9.9-1-test", packages, "arm64"), layout,
+                                                "arm", dir / "work", {});
   const auto built = read_back(layout, "arm");
   // It runs on amd64 and builds for arm64: the platform says the one, the labels both.
   CHECK(built.config.architecture == "amd64");
