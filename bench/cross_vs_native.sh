@@ -29,11 +29,17 @@ abi=${arm64%-cloud-arm64}
 work=$(mktemp -d /tmp/ckms-cross-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-download() { # PACKAGE:ARCH into the cache, once
-  local name=${1%%:*} arch=${1##*:}
-  ls "$cache/${name}_"*"_$arch.deb" "$cache/${name}_"*"_all.deb" >/dev/null 2>&1 ||
-    (cd "$cache" && apt-get download "$1" >/dev/null 2>&1)
-  ls "$cache/${name}_"*"_$arch.deb" "$cache/${name}_"*"_all.deb" 2>/dev/null | head -n 1
+download() { # PACKAGE:ARCH ("all" for an architecture-independent one) into the cache, once
+  local name=${1%%:*} arch=${1##*:} found
+  local spec=$1
+  [ "$arch" = all ] && spec=$name
+  found=$(find "$cache" -maxdepth 1 -name "${name}_*_${arch}.deb" | head -n 1)
+  if [ -z "$found" ]; then
+    (cd "$cache" && apt-get download "$spec" >/dev/null 2>&1)
+    found=$(find "$cache" -maxdepth 1 -name "${name}_*_${arch}.deb" | head -n 1)
+  fi
+  [ -n "$found" ] || { echo "apt-get download $spec failed" >&2; exit 1; }
+  echo "$found"
 }
 
 # The cross tree: arm64 headers, -common, the build machine's kbuild (docs/images.md).

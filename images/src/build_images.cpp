@@ -54,7 +54,7 @@ std::vector<HeadersTree> headers_trees(const BuildImagesOptions& options, BuildI
   } else {
     packages = std::make_unique<AptSource>(options.apt_cache.empty() ? default_apt_cache() : options.apt_cache);
   }
-  // Without --arch, any candidate of each name is taken, as before architectures were asked.
+  // Without --arch, each name has one candidate and no architecture is checked.
   std::optional<HeadersArchitectures> architectures;
   const std::string arch = options.arch.empty() ? std::string(kBuildArchitecture) : options.arch;
   if (!options.arch.empty()) {
