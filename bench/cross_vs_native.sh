@@ -56,8 +56,8 @@ if [ ! -e "$rootfs_tar" ]; then
   sources=$(grep -l debian-archive-keyring /etc/apt/sources.list.d/*.sources | head -n 1)
   mmdebstrap --mode=root --variant=extract --architectures=arm64 \
     --include=libc6,libgcc-s1,gcc-12,cpp-12,binutils,make,mawk,coreutils,dash,bash,sed,grep,findutils,diffutils,libelf1,libssl3,kmod \
-    bookworm "$rootfs_tar.tmp" "$sources" >/dev/null 2>&1
-  mv "$rootfs_tar.tmp" "$rootfs_tar"
+    bookworm "$rootfs_tar.tmp.tar" "$sources" >/dev/null 2>&1
+  mv "$rootfs_tar.tmp.tar" "$rootfs_tar"
 fi
 native="$work/native"
 mkdir -p "$native"
