@@ -14,6 +14,9 @@ packages=(
   qemu-system-x86 busybox-static kmod cpio mmdebstrap uidmap
   dkms dpkg-dev xz-utils zstd curl ca-certificates python3 bc
   rpm
+  # arm64 modules cross-built here (docs/images.md, "Another architecture"), booted in
+  # qemu-system-aarch64, and the emulated native build the benchmark compares with
+  gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-system-arm qemu-user-static
   # style check (scripts/check-format.sh)
   clang-format clang-tidy
   # fuzzing
@@ -25,6 +28,8 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (it calls apt-get install)" >&2
   exit 1
 fi
+# arm64 packages (kernel headers and images, busybox-static) are downloaded, never installed.
+dpkg --add-architecture arm64
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "install-deps: ${#packages[@]} packages present"

@@ -110,14 +110,17 @@ BuildImage inspect_build_image(oci::Target& target, std::string_view selector, s
   }
   std::string source_dir = checked_source_dir(
       label(images::kLabelKernelSourceDir).value_or("/lib/modules/" + release + "/build"), reference);
-  std::string arch = kernel_arch(config.architecture);
+  // A cross build image says its kernel's architecture in a label; else it is the image's own.
+  std::string arch = kernel_arch(label(images::kLabelKernelArch).value_or(config.architecture));
+  std::string build_arch = kernel_arch(config.architecture);
   return BuildImage{.reference = std::string(reference),
                     .manifest = descriptor,
                     .layers = std::move(manifest),
                     .config = std::move(config),
                     .release = std::move(release),
                     .source_dir = std::move(source_dir),
-                    .arch = std::move(arch)};
+                    .arch = std::move(arch),
+                    .build_arch = std::move(build_arch)};
 }
 
 fs::path unpack_build_image(oci::Target& target, const BuildImage& image, oci::UnpackCache& cache) {

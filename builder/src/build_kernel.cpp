@@ -179,7 +179,7 @@ class KernelJob {
     result_.package_name = name_;
     result_.package_version = version_;
 
-    BuildPlan plan = plan_build(conf, env, KernelTarget{release_, arch_, std::move(config)});
+    BuildPlan plan = plan_build(conf, env, KernelTarget{release_, arch_, std::move(config), cross_compile()});
     result_.plan = plan;
     if (plan.excluded) {
       result_.exclusion_reasons = plan.exclusion_reasons;
@@ -282,6 +282,11 @@ class KernelJob {
   void log(std::string_view text) {
     write_log(result_.log_file, text, !log_started_);
     log_started_ = true;
+  }
+
+  // In place, the build runs on this machine for this machine's kernel.
+  std::optional<CrossCompile> cross_compile() const {
+    return image_ ? cross_compile_for(arch_, image_->build_arch) : std::nullopt;
   }
 
   DkmsEnvironment environment() const {

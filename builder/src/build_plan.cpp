@@ -5,10 +5,12 @@
 #include <regex.h>
 
 #include <cctype>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
 
 namespace ckms::builder {
@@ -162,10 +164,28 @@ std::vector<std::string> exclusion_reasons(const DkmsConf& conf, const KernelTar
 
 }  // namespace
 
+std::optional<CrossCompile> cross_compile_for(std::string_view kernel_arch, std::string_view build_arch) {
+  if (kernel_arch == build_arch) return std::nullopt;
+  // Debian's gcc-<v>-<triplet> and binutils-<triplet> packages.
+  static const std::map<std::string_view, CrossCompile> toolchains = {
+      {"aarch64", {"arm64", "aarch64-linux-gnu-"}},
+      {"x86_64", {"x86", "x86_64-linux-gnu-"}},
+      {"riscv64", {"riscv", "riscv64-linux-gnu-"}},
+      {"s390x", {"s390", "s390x-linux-gnu-"}},
+      {"ppc64le", {"powerpc", "powerpc64le-linux-gnu-"}}};
+  const auto it = toolchains.find(kernel_arch);
+  if (it == toolchains.end()) {
+    fail(ErrorKind::usage, "kernel architecture {}: no cross toolchain is known for building it on {}", kernel_arch,
+         build_arch);
+  }
+  return it->second;
+}
+
 BuildPlan plan_build(const DkmsConf& conf, const DkmsEnvironment& env, const KernelTarget& kernel) {
   BuildPlan plan;
   plan.kernel_release = kernel.release;
   plan.arch = kernel.arch;
+  plan.cross = kernel.cross;
   plan.build_dir = env.build_dir(conf.package_name, conf.package_version);
   const std::string& kver = kernel.release;
 
@@ -173,7 +193,11 @@ BuildPlan plan_build(const DkmsConf& conf, const DkmsEnvironment& env, const Ker
   // actual_build: "${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver}"
   plan.make_invocation = plan.make_command;
   if (plan.make_invocation.starts_with("make")) {
-    plan.make_invocation.replace(0, 4, fmt::format("make -j{} KERNELRELEASE={}", env.parallel_jobs, kver));
+    // Across architectures, ARCH and CROSS_COMPILE go on the command line as well as into
+    // the environment: a Makefile's own `ARCH := $(shell uname -m)` cannot override them.
+    const std::string cross =
+        plan.cross ? fmt::format(" ARCH={} CROSS_COMPILE={}", plan.cross->make_arch, plan.cross->prefix) : "";
+    plan.make_invocation.replace(0, 4, fmt::format("make -j{}{} KERNELRELEASE={}", env.parallel_jobs, cross, kver));
   }
   plan.clean_command = conf.clean;
   plan.pre_build = conf.pre_build;
@@ -218,6 +242,7 @@ void to_json(nlohmann::json& j, const BuildPlan& plan) {
        {"pre_build", plan.pre_build},
        {"post_build", plan.post_build},
        {"modules", modules}};
+  if (plan.cross) j["cross_compile"] = {{"arch", plan.cross->make_arch}, {"prefix", plan.cross->prefix}};
 }
 
 }  // namespace ckms::builder

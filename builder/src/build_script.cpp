@@ -56,6 +56,13 @@ std::string script_variables(const BuildPlan& plan, const DkmsEnvironment& env, 
   script += fmt::format("__ckms_post_build={}\n", shell_quoted(plan.post_build));
   script += fmt::format("__ckms_clean={}\n", shell_quoted(plan.clean_command));
   script += fmt::format("__ckms_make={}\n", shell_quoted(plan.make_invocation));
+  // The target's strip: the build machine's own does not read another architecture's ELF.
+  script += fmt::format("__ckms_strip_tool={}\n", shell_quoted((plan.cross ? plan.cross->prefix : "") + "strip"));
+  // Exported before CC is read from .kernelvariables, whose CC is $(CROSS_COMPILE)gcc-<v>.
+  if (plan.cross) {
+    script += fmt::format("export ARCH={} CROSS_COMPILE={}\n", shell_quoted(plan.cross->make_arch),
+                          shell_quoted(plan.cross->prefix));
+  }
   script += fmt::format("__ckms_modules={}\n", array(built));
   script += fmt::format("__ckms_strip={}\n", array(strip));
   script += fmt::format("__ckms_what={}\n", shell_quoted(fmt::format("{} ({})", plan.kernel_release, plan.arch)));
@@ -132,7 +139,7 @@ done
 for __ckms_i in "${!__ckms_modules[@]}"; do
   __ckms_m=${__ckms_modules[$__ckms_i]}
   if [[ ${__ckms_strip[$__ckms_i]} == y ]]; then
-    strip -g "$__ckms_m" || __ckms_say "strip -g $__ckms_m failed; DKMS goes on regardless"
+    "$__ckms_strip_tool" -g "$__ckms_m" || __ckms_say "strip -g $__ckms_m failed; DKMS goes on regardless"
   fi
   cp -f -- "$__ckms_m" "$__ckms_out/${__ckms_out_names[$__ckms_i]}" ||
     __ckms_fail "$__ckms_exit_copy_failed" "cannot copy $__ckms_m to the output"

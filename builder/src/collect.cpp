@@ -62,6 +62,10 @@ std::vector<artifact::ModuleFile> collect_modules(const BuildPlan& plan, const f
       fail(ErrorKind::build, "{}: vermagic '{}' does not name kernel {}; it would not load there", what, info.vermagic,
            plan.kernel_release);
     }
+    if (info.machine != plan.arch) {
+      fail(ErrorKind::build, "{}: its code is for {} (ELF e_machine), not the kernel's {}", what, info.machine,
+           plan.arch);
+    }
 
     std::string content = *bytes;
     std::string signer;

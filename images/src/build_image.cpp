@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
+#include <set>
 #include <utility>
 
 #include "ckms/base/error.hpp"
@@ -73,7 +75,8 @@ oci::Descriptor amd64_manifest(oci::Target& source, std::string_view reference) 
   if (!mt::is_index(root.media_type)) return root;
   const auto index = oci::ImageIndex::parse(oci::fetch_bytes(source, root), source.describe());
   for (const auto& manifest : index.manifests) {
-    if (manifest.platform && manifest.platform->os == "linux" && manifest.platform->architecture == "amd64") {
+    if (manifest.platform && manifest.platform->os == "linux" &&
+        manifest.platform->architecture == kBuildArchitecture) {
       return manifest;
     }
   }
@@ -115,7 +118,7 @@ Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_
   const auto manifest = oci::ImageManifest::parse(oci::fetch_bytes(*source, descriptor), where);
   Toolchain toolchain;
   toolchain.config = oci::ImageConfig::parse(oci::fetch_bytes(*source, manifest.config), where);
-  if (toolchain.config.os != "linux" || toolchain.config.architecture != "amd64") {
+  if (toolchain.config.os != "linux" || toolchain.config.architecture != kBuildArchitecture) {
     fail(ErrorKind::usage, "{}: a {}/{} image cannot build linux/amd64 kernel modules", where, toolchain.config.os,
          toolchain.config.architecture);
   }
@@ -129,13 +132,16 @@ Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_
 }
 
 oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release, std::string_view source_dir,
-                                     const ckms::Digest& headers_diff_id, std::string comment, std::int64_t created) {
+                                     const ckms::Digest& headers_diff_id, std::string comment, std::int64_t created,
+                                     std::string_view kernel_arch) {
   oci::ImageConfig config = toolchain.config;
-  config.architecture = "amd64";
+  config.architecture = std::string(kBuildArchitecture);
   config.os = "linux";
   config.created = rfc3339(created);
   config.labels[std::string(kLabelKernelRelease)] = std::string(release);
   config.labels[std::string(kLabelKernelSourceDir)] = std::string(source_dir);
+  config.labels[std::string(kLabelKernelArch)] = std::string(kernel_arch);
+  config.labels[std::string(kLabelBuildPlatform)] = fmt::format("linux/{}", kBuildArchitecture);
   const bool has_path =
       std::any_of(config.env.begin(), config.env.end(), [](const std::string& e) { return e.starts_with("PATH="); });
   if (!has_path) config.env.insert(config.env.begin(), std::string(kDefaultPath));
@@ -150,8 +156,19 @@ oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_vie
   return config;
 }
 
-HeadersTree debian_headers_tree(std::string_view release, const std::vector<PackageFile>& packages) {
-  HeadersTree tree{fmt::format("/usr/src/linux-headers-{}", release), {}};
+std::string debian_architecture(std::string_view oci_architecture) {
+  static const std::map<std::string_view, std::string_view> renamed = {
+      {"386", "i386"}, {"ppc64le", "ppc64el"}, {"mips64le", "mips64el"}};
+  static const std::set<std::string_view> alike = {"amd64", "arm64", "riscv64", "s390x"};
+  if (const auto it = renamed.find(oci_architecture); it != renamed.end()) return std::string(it->second);
+  if (alike.contains(oci_architecture)) return std::string(oci_architecture);
+  fail(ErrorKind::usage, "architecture '{}': not one Debian builds kernels for (amd64, arm64, 386, ppc64le, ...)",
+       oci_architecture);
+}
+
+HeadersTree debian_headers_tree(std::string_view release, const std::vector<PackageFile>& packages,
+                                std::string_view arch) {
+  HeadersTree tree{fmt::format("/usr/src/linux-headers-{}", release), {}, std::string(arch)};
   for (const auto& package : packages) {
     tree.packages.push_back(
         {package.file, package.control.package(), package.control.version(), package.control.build_time, &unpack_deb});
@@ -201,9 +218,9 @@ KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view rele
   fs::remove(blob);
 
   const std::int64_t created = options.source_date_epoch.value_or(build_time);
-  const std::string config_bytes =
-      kernel_image_config(toolchain, release, headers.source_dir, layer.diff_id, std::move(comment), created)
-          .serialize();
+  const std::string config_bytes = kernel_image_config(toolchain, release, headers.source_dir, layer.diff_id,
+                                                       std::move(comment), created, headers.arch)
+                                       .serialize();
   oci::ImageManifest manifest{.media_type = std::string(mt::kOciManifest),
                               .artifact_type = std::nullopt,
                               .config = oci::Descriptor::for_content(std::string(mt::kOciConfig), config_bytes),
@@ -216,7 +233,7 @@ KernelImage build_kernel_image(const Toolchain& toolchain, std::string_view rele
   const std::string manifest_bytes = manifest.serialize();
   oci::Descriptor manifest_descriptor = oci::Descriptor::for_content(std::string(mt::kOciManifest), manifest_bytes);
   oci::Platform platform;
-  platform.architecture = "amd64";
+  platform.architecture = std::string(kBuildArchitecture);
   manifest_descriptor.platform = platform;
   push_bytes_if_missing(destination, manifest_descriptor, manifest_bytes);
   destination.tag(manifest_descriptor, tag);

@@ -37,6 +37,10 @@ class Destinations {
 std::vector<HeadersTree> headers_trees(const BuildImagesOptions& options, BuildImagesObserver& observer) {
   std::vector<HeadersTree> trees;
   if (!options.rpms.empty()) {
+    if (!options.arch.empty() && options.arch != kBuildArchitecture) {
+      fail(ErrorKind::usage, "--arch {}: kernel-devel packages are taken for {} only", options.arch,
+           kBuildArchitecture);
+    }
     const RpmDirectorySource rpms(options.rpms);
     for (const auto& kernel : options.kernels) {
       observer.step(fmt::format("kernel {}: kernel-devel package", kernel));
@@ -50,9 +54,15 @@ std::vector<HeadersTree> headers_trees(const BuildImagesOptions& options, BuildI
   } else {
     packages = std::make_unique<AptSource>(options.apt_cache.empty() ? default_apt_cache() : options.apt_cache);
   }
+  // Without --arch, each name has one candidate and no architecture is checked.
+  std::optional<HeadersArchitectures> architectures;
+  const std::string arch = options.arch.empty() ? std::string(kBuildArchitecture) : options.arch;
+  if (!options.arch.empty()) {
+    architectures = HeadersArchitectures{debian_architecture(arch), debian_architecture(kBuildArchitecture)};
+  }
   for (const auto& kernel : options.kernels) {
-    observer.step(fmt::format("kernel {}: headers packages", kernel));
-    trees.push_back(debian_headers_tree(kernel, kernel_header_packages(kernel, *packages)));
+    observer.step(fmt::format("kernel {}: headers packages ({})", kernel, arch));
+    trees.push_back(debian_headers_tree(kernel, kernel_header_packages(kernel, *packages, architectures), arch));
   }
   return trees;
 }

@@ -21,8 +21,15 @@ std::string_view trim(std::string_view text) {
 }
 
 std::string describe(const Dependency& dependency) {
-  if (dependency.relation.empty()) return dependency.package;
-  return fmt::format("{} ({} {})", dependency.package, dependency.relation, dependency.version);
+  const std::string name =
+      dependency.architecture.empty() ? dependency.package : dependency.package + ":" + dependency.architecture;
+  if (dependency.relation.empty()) return name;
+  return fmt::format("{} ({} {})", name, dependency.relation, dependency.version);
+}
+
+bool fits_architecture(const DebControl& control, const Dependency& wanted) {
+  const std::string architecture = control.field("Architecture");
+  return wanted.architecture.empty() || architecture == wanted.architecture || architecture == "all";
 }
 
 // Only headers and kbuild packages make the headers tree (see the header comment).
@@ -35,6 +42,10 @@ void check_matches(const PackageFile& found, const Dependency& wanted) {
       (wanted.relation == "=" && found.control.version() != wanted.version)) {
     fail(ErrorKind::integrity, "{}: holds {} {}, not {}", found.file.string(), found.control.package(),
          found.control.version(), describe(wanted));
+  }
+  if (!fits_architecture(found.control, wanted)) {
+    fail(ErrorKind::integrity, "{}: is built for architecture '{}', not {}", found.file.string(),
+         found.control.field("Architecture"), wanted.architecture);
   }
 }
 
@@ -75,8 +86,11 @@ AptSource::AptSource(fs::path cache_dir) : cache_dir_(std::move(cache_dir)) { fs
 PackageFile AptSource::get(const Dependency& dependency) {
   // Only an exact version can be asked of apt; otherwise apt's candidate is what an
   // `apt-get install` of the headers would pick too.
-  const std::string spec =
-      dependency.relation == "=" ? dependency.package + "=" + dependency.version : dependency.package;
+  // apt takes "pkg:arch" for any architecture dpkg knows (dpkg --add-architecture), and for
+  // an "all" package with the native one.
+  std::string spec = dependency.package;
+  if (!dependency.architecture.empty()) spec += ":" + dependency.architecture;
+  if (dependency.relation == "=") spec += "=" + dependency.version;
   // apt prints nothing for a file already in its working directory, so it is asked from an
   // empty one; the download also lands there first, so the cache only ever holds whole files.
   // Per process, so that two builds can share one cache.
@@ -133,6 +147,7 @@ PackageFile DirectorySource::get(const Dependency& dependency) {
   for (const auto& package : packages_) {
     if (package.control.package() != dependency.package) continue;
     if (dependency.relation == "=" && package.control.version() != dependency.version) continue;
+    if (!fits_architecture(package.control, dependency)) continue;
     matches.push_back(&package);
   }
   if (matches.empty()) {
@@ -148,9 +163,11 @@ PackageFile DirectorySource::get(const Dependency& dependency) {
   return *matches.front();
 }
 
-std::vector<PackageFile> kernel_header_packages(std::string_view release, PackageSource& source) {
+std::vector<PackageFile> kernel_header_packages(std::string_view release, PackageSource& source,
+                                                const std::optional<HeadersArchitectures>& architectures) {
   std::vector<PackageFile> packages;
-  std::vector<Dependency> pending{{fmt::format("linux-headers-{}", release), "", ""}};
+  std::vector<Dependency> pending{
+      {fmt::format("linux-headers-{}", release), "", "", architectures ? architectures->target : ""}};
   std::set<std::string> seen{pending.front().package};
   while (!pending.empty()) {
     const Dependency next = pending.front();
@@ -158,6 +175,7 @@ std::vector<PackageFile> kernel_header_packages(std::string_view release, Packag
     PackageFile package = source.get(next);
     for (auto& dependency : parse_depends(package.control.field("Depends"), package.file.string())) {
       if (is_headers_tree_package(dependency.package) && seen.insert(dependency.package).second) {
+        if (architectures) dependency.architecture = architectures->build;
         pending.push_back(std::move(dependency));
       }
     }

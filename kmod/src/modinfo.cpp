@@ -123,6 +123,22 @@ ModInfo parse_entries(std::string_view section) {
   return info;
 }
 
+// The machine an ELF header is for, as `uname -m` names it on that machine.
+std::string machine_name(const GElf_Ehdr& header) {
+  const bool wide = header.e_ident[EI_CLASS] == ELFCLASS64;
+  const bool little = header.e_ident[EI_DATA] == ELFDATA2LSB;
+  switch (header.e_machine) {
+    case EM_X86_64: return "x86_64";
+    case EM_386: return "i686";
+    case EM_AARCH64: return "aarch64";
+    case EM_ARM: return "armv7l";
+    case EM_RISCV: return wide ? "riscv64" : "riscv32";
+    case EM_S390: return "s390x";
+    case EM_PPC64: return little ? "ppc64le" : "ppc64";
+    default: return fmt::format("elf-machine-{}", header.e_machine);
+  }
+}
+
 ModInfo parse_elf(std::string image, std::string_view what) {
   if (!image.starts_with("\x7f"
                          "ELF")) {
@@ -136,7 +152,9 @@ ModInfo parse_elf(std::string image, std::string_view what) {
   if (header.e_type != ET_REL) {
     fail(ErrorKind::usage, "{}: not a kernel module: ELF type {} is not relocatable", what, header.e_type);
   }
-  return parse_entries(modinfo_section(elf.get(), image, what));
+  ModInfo info = parse_entries(modinfo_section(elf.get(), image, what));
+  info.machine = machine_name(header);
+  return info;
 }
 
 }  // namespace

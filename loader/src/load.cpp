@@ -165,6 +165,17 @@ artifact::ResolvedModule resolve_artifact(const LoadRequest& request, const std:
   return cache.resolve(repository_key(request.reference), version, release);
 }
 
+std::string node_machine(const LoadRequest& request, Kernel& kernel) {
+  if (!request.machine) return kernel.machine();
+  if (!request.fetch_only) {
+    fail(ErrorKind::usage,
+         "--machine {}: only a fetch (--fetch-only) can be for another machine; an insert is "
+         "always for this one",
+         *request.machine);
+  }
+  return *request.machine;
+}
+
 void describe_artifact(LoadReport& report, const artifact::ResolvedModule& resolved, std::string cache_name) {
   const auto& config = resolved.config;
   report.package = config.name;
@@ -255,15 +266,17 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   report.from_cache = source == nullptr;
   report.milliseconds.resolve = clock.lap();
 
-  // Fetch-only too: another kernel release is its point, another architecture never is.
-  check_artifact_kernel(resolved.config, release, kernel.machine());
+  // Fetch-only too: another kernel release is its point, another architecture only when
+  // the node's is named.
+  const std::string machine = node_machine(request, kernel);
+  check_artifact_kernel(resolved.config, release, machine);
   describe_artifact(report, resolved, ModuleCache::record_name(repository_key(request.reference), version, release));
 
   Staging staging(cache, source);
   staging.fetch(resolved);
   report.milliseconds.fetch = clock.lap();
 
-  const auto prepared = detail::prepare_modules(resolved, staging, trusted, request.parameters, release,
+  const auto prepared = detail::prepare_modules(resolved, staging, trusted, request.parameters, release, machine,
                                                 request.fetch_only ? nullptr : &kernel);
   if (request.fetch_only) {
     report.milliseconds.verify = clock.lap();

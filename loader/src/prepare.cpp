@@ -37,7 +37,7 @@ bool check_loaded(Kernel& kernel, const PreparedModule& module) {
 std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& module, Staging& staging,
                                             const kmod::TrustedCertificates& trusted,
                                             const std::vector<artifact::ParameterSetting>& settings,
-                                            std::string_view kernel_release, Kernel* kernel) {
+                                            std::string_view kernel_release, std::string_view machine, Kernel* kernel) {
   std::vector<PreparedModule> out;
   std::map<std::string, std::vector<std::string>> declared;
   for (const auto& file : module.config.files) {
@@ -57,7 +57,7 @@ std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& modu
       prepared.image.bytes = kmod::decompress(blob.bytes, compression, kmod::kDefaultDecompressLimit, what);
     }
     prepared.info = kmod::read_modinfo(prepared.image.bytes, what);
-    check_module(prepared.info, file, kernel_release);
+    check_module(prepared.info, file, kernel_release, machine);
     prepared.image.name = kmod::normalize_module_name(prepared.info.name);
     prepared.image.what = what;
 

@@ -24,13 +24,13 @@ struct PreparedModule {
 };
 
 // For each file in load order: read it re-hashing it, verify its signature against
-// `trusted`, check its name, vermagic and srcversion against the config and
-// `kernel_release`, and resolve its parameters. With a `kernel`, also what is loaded: the
-// same module already live is kept, a different one of that name is refused.
+// `trusted`, check its machine type against `machine` (uname -m) and its name, vermagic
+// and srcversion against the config and `kernel_release`, and resolve its parameters. With a `kernel`, also what is
+// loaded: the same module already live is kept, a different one of that name is refused.
 std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& module, Staging& staging,
                                             const kmod::TrustedCertificates& trusted,
                                             const std::vector<artifact::ParameterSetting>& settings,
-                                            std::string_view kernel_release, Kernel* kernel);
+                                            std::string_view kernel_release, std::string_view machine, Kernel* kernel);
 
 // What the artifact's modules need from outside the artifact. A dependency on a module of
 // the artifact listed later is an integrity error (the load order is wrong).

@@ -17,7 +17,14 @@ void check_artifact_kernel(const artifact::ModuleConfig& config, std::string_vie
   }
 }
 
-void check_module(const kmod::ModInfo& info, const artifact::ModuleFile& file, std::string_view kernel_release) {
+void check_module(const kmod::ModInfo& info, const artifact::ModuleFile& file, std::string_view kernel_release,
+                  std::string_view machine) {
+  // The ELF header first: the artifact's arch and the vermagic are words anyone can write,
+  // the machine type is what the code is.
+  if (info.machine != machine) {
+    fail(ErrorKind::refused, "wrong architecture: {} (module {}) is code for {} (ELF e_machine), this machine is {}",
+         file.file_name, info.name, info.machine, machine);
+  }
   if (kmod::normalize_module_name(info.name) != kmod::normalize_module_name(file.module_name)) {
     fail(ErrorKind::integrity, "{}: the artifact says module {}, but the file is module '{}'", file.file_name,
          file.module_name, info.name);

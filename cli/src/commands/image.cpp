@@ -30,6 +30,7 @@ struct BuildArgs {
   std::string output;
   std::string reference_template;
   std::string compression = "gzip";
+  std::string arch;
   RegistryFlags registry;
 };
 
@@ -96,6 +97,7 @@ images::BuildImagesOptions build_options(const BuildArgs& args) {
       .rpms = args.rpms,
       .debs = args.debs,
       .apt_cache = args.apt_cache,
+      .arch = args.arch,
       .reference_template =
           args.output.empty() ? args.reference_template : args.output + ":" + std::string(images::kReleasePlaceholder),
       .layer_options = {.compression = parse_compression(args.compression),
@@ -152,6 +154,9 @@ void register_image_commands(App& app) {
   build->add_option("--template", build_args.reference_template,
                     "Image reference with {release}, e.g. REGISTRY/ckms/kernel-build:{release}");
   build->add_option("--compression", build_args.compression, "Layer compression: gzip or zstd");
+  build->add_option("--arch", build_args.arch,
+                    "Architecture of the kernels (OCI name, e.g. arm64): their headers are that "
+                    "architecture's, the toolchain cross-compiles for it; default amd64");
   add_registry_flags(build, build_args.registry);
   app.on(build, [&app] { run_build(app, build_args); });
 

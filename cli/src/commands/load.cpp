@@ -75,6 +75,7 @@ loader::LoadRequest request_from(const LoadArgs& args) {
   if (args.offline) request.network = loader::NetworkMode::offline;
   if (args.offline_fallback) request.network = loader::NetworkMode::fallback;
   request.fetch_only = args.fetch_only;
+  if (!args.machine.empty()) request.machine = args.machine;
   return request;
 }
 
@@ -88,8 +89,8 @@ void run_load(App& app, const LoadArgs& args) {
   }
   if (args.offline && args.offline_fallback)
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
-  if (batch &&
-      (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || args.offline || args.offline_fallback)) {
+  if (batch && (!args.kernel.empty() || !args.parameters.empty() || args.fetch_only || !args.machine.empty() ||
+                args.offline || args.offline_fallback)) {
     fail(ErrorKind::usage, "--all and --config-dir take --kernel, --param and the network mode from each file");
   }
   if (batch || !args.offline) {
@@ -163,6 +164,8 @@ void register_load_commands(App& app) {
                  "Use the cache when the registry cannot be reached");
   load->add_flag("--fetch-only", load_args->fetch_only,
                  "Fetch and verify into the cache without inserting (e.g. with --kernel for the next kernel)");
+  load->add_option("--machine", load_args->machine,
+                   "With --fetch-only: the node's machine (uname -m, e.g. aarch64) when it is not this one");
   add_cache_option(load, load_args->paths);
   add_state_option(load, load_args->paths);
   load->add_option("--modules-dir", load_args->paths.modules_dir,

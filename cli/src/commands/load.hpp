@@ -35,6 +35,7 @@ struct LoadArgs {
   bool offline = false;
   bool offline_fallback = false;
   bool fetch_only = false;
+  std::string machine;
   PathArgs paths;
   RegistryFlags registry;
 };

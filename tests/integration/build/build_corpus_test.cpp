@@ -83,24 +83,6 @@ std::string shell_quote(const std::string& text) {
   return out + "'";
 }
 
-// The package's /usr/src tree, fetched into the download cache once.
-fs::path corpus_tree(const std::string& package) {
-  const fs::path cache = ckms::testkit::download_cache();
-  ckms::testkit::RunOptions options;
-  options.timeout_seconds = 600;
-  const auto fetched =
-      run({std::string(CKMS_SOURCE_DIR) + "/tests/corpus/fetch-dkms-packages.sh", cache.string(), package}, options);
-  INFO(fetched.out << fetched.err);
-  REQUIRE(fetched.exit_code == 0);
-  const fs::path dir = cache / "dkms-src" / package;
-  REQUIRE(fs::exists(dir / ".complete"));
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_directory()) return entry.path();
-  }
-  FAIL("no source tree in " << dir);
-  return {};
-}
-
 // An image for the generic flavour of the fixture's newest ABI, made like the fixture's.
 std::string generic_image_template(const fs::path& dir, const std::string& release) {
   INFO("headers of " << release << " are not installed; run scripts/install-deps.sh");

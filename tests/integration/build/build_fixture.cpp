@@ -45,8 +45,10 @@ std::string joined(const std::vector<std::string>& items, const std::string& sep
 // headers layer made from .deb files carries a real /lib (lib/modules/<release>/build),
 // which replaces merged-/usr's lib -> usr/lib link when layers are applied, as in every
 // OCI runtime, and leaves the image without its dynamic loader.
-fs::path toolchain_tar() {
-  const std::string packages = joined(kToolchainPackages, ",");
+fs::path toolchain_tar() { return toolchain_tar(kToolchainPackages); }
+
+fs::path toolchain_tar(const std::vector<std::string>& package_list) {
+  const std::string packages = joined(package_list, ",");
   const std::string id = ckms::digest_of(packages + " no-merged-usr").hex().substr(0, 12);
   const fs::path target = testkit::download_cache() / ("toolchain-bookworm-" + id + ".tar");
   if (fs::exists(target)) return target;
@@ -180,6 +182,23 @@ BuildRun ckms_build_json(const std::vector<std::string>& args, const testkit::Ru
 
 void copy_hello(const fs::path& dir) {
   fs::copy(fs::path(CKMS_SOURCE_DIR) / "examples/hello", dir, fs::copy_options::recursive);
+}
+
+fs::path corpus_tree(const std::string& package) {
+  const fs::path cache = testkit::download_cache();
+  testkit::RunOptions options;
+  options.timeout_seconds = 600;
+  const auto fetched = testkit::run(
+      {std::string(CKMS_SOURCE_DIR) + "/tests/corpus/fetch-dkms-packages.sh", cache.string(), package}, options);
+  INFO(fetched.out << fetched.err);
+  REQUIRE(fetched.exit_code == 0);
+  const fs::path dir = cache / "dkms-src" / package;
+  REQUIRE(fs::exists(dir / ".complete"));
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_directory()) return entry.path();
+  }
+  FAIL("no source tree in " << dir);
+  return {};
 }
 
 fs::path sign_file_program() {

@@ -30,6 +30,12 @@ const BuildFixture& build_fixture();
 
 // The toolchain tar the fixture's images are made from (mmdebstrap, cached by package list).
 std::filesystem::path toolchain_tar();
+// A minbase root filesystem with `packages` (mmdebstrap, cached by package list).
+std::filesystem::path toolchain_tar(const std::vector<std::string>& packages);
+
+// A *-dkms package's /usr/src tree (tests/corpus/fetch-dkms-packages.sh), fetched into the
+// download cache once.
+std::filesystem::path corpus_tree(const std::string& package);
 
 // Runs the ckms binary under test.
 testkit::RunResult run_ckms(const std::vector<std::string>& args, const testkit::RunOptions& options = {});

@@ -71,6 +71,31 @@ TEST_CASE("plan: BUILD_EXCLUSIVE_KERNEL, _MIN, _MAX and _ARCH") {
   CHECK(arch.exclusion_reasons.at(0) == "arch x86_64 does not match BUILD_EXCLUSIVE_ARCH=\"^aarch64$\"");
 }
 
+TEST_CASE("plan: an arm64 kernel built on amd64 gets ARCH and CROSS_COMPILE; DKMS's arch is aarch64") {
+  const auto cross = cross_compile_for("aarch64", "x86_64");
+  REQUIRE(cross);
+  CHECK(cross->make_arch == "arm64");
+  CHECK(cross->prefix == "aarch64-linux-gnu-");
+  CHECK_FALSE(cross_compile_for("x86_64", "x86_64"));
+  CHECK_THROWS_WITH(cross_compile_for("sparc64", "x86_64"),
+                    Catch::Contains("sparc64: no cross toolchain is known for building it on x86_64"));
+
+  const std::string release = "6.1.0-57-cloud-arm64";
+  const auto conf = conf_with({{"BUILD_EXCLUSIVE_ARCH", {{0, "^aarch64$"}}}});
+  DkmsEnvironment env = DkmsEnvironment::for_kernel(release, "aarch64");
+  env.parallel_jobs = 2;
+  const auto p = plan_build(conf, env, KernelTarget{release, "aarch64", std::nullopt, cross});
+  CHECK_FALSE(p.excluded);
+  CHECK(p.arch == "aarch64");
+  CHECK(p.make_invocation.starts_with("make -j2 ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- KERNELRELEASE=" + release +
+                                      " -C /lib/modules/" + release + "/build"));
+  const nlohmann::json j = p;
+  CHECK(j.at("cross_compile").at("prefix") == "aarch64-linux-gnu-");
+  // x86_64-only modules stay excluded on an arm64 kernel, as DKMS on an arm64 host excludes them.
+  const auto x86_only = conf_with({{"BUILD_EXCLUSIVE_ARCH", {{0, "x86_64"}}}});
+  CHECK(plan_build(x86_only, env, KernelTarget{release, "aarch64", std::nullopt, cross}).excluded);
+}
+
 TEST_CASE("plan: DKMS's VER() key") {
   CHECK(dkms_version_key("2.6.9-1cvs200409091247") == "002.006.009-001cvs200409091247");
   CHECK(dkms_version_key("6.1.0-56-amd64") == "006.001.000-056-amd064");

@@ -152,6 +152,24 @@ TEST_CASE("build script: CC as DKMS sets it from the kernel's .config and .kerne
   }
 }
 
+TEST_CASE("build script: across architectures ARCH and CROSS_COMPILE are exported, CC and strip are the target's") {
+  Tree t;
+  write_text(t.ksrc / ".kernelvariables", "override ARCH = arm64\nCC = $(CROSS_COMPILE)gcc-12\n");
+  // A stand-in for the target's strip on PATH: the build machine's strip reads no aarch64 ELF.
+  const fs::path bin = t.dir / "bin";
+  fs::create_directories(bin);
+  executable(bin / "aarch64-linux-gnu-strip", "#!/bin/sh\necho \"$@\" > stripped\n");
+  BuildPlan plan = t.plan("echo \"[$ARCH $CROSS_COMPILE $CC]\" > make-env; printf x > demo.ko");
+  plan.cross = CrossCompile{"arm64", "aarch64-linux-gnu-"};
+  plan.modules[0].strip = true;
+  const auto result = ckms::testkit::run(
+      {"env", "PATH=" + bin.string() + ":/usr/bin:/bin", "bash", "-c", build_script(plan, t.env(), t.out.string())});
+  INFO(result.out << result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(read_text(t.build / "make-env") == "[arm64 aarch64-linux-gnu- aarch64-linux-gnu-gcc-12]\n");
+  CHECK(read_text(t.build / "stripped") == "-g demo.ko\n");
+}
+
 TEST_CASE("build script: modules land in the output under fixed names, in plan order") {
   Tree t;
   BuildPlan plan = t.plan("mkdir -p sub; printf one > sub/a.ko; printf two > b.ko");

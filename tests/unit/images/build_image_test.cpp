@@ -72,6 +72,65 @@ TEST_CASE("a kernel's headers packages are found through Depends, the compiler l
                     Catch::Contains("linux-headers-9.9.9-3-test"));
 }
 
+// What a directory filled for both architectures holds: each kernel's headers for amd64 and
+// arm64, one "all" -common, and kbuild for both.
+void make_two_arch_debs(const fs::path& debs) {
+  for (const std::string arch : {"amd64", "arm64"}) {
+    make_deb(debs, {.package = "linux-headers-9.9.9-1-test",
+                    .version = "9.9.9-1",
+                    .depends = "linux-headers-9.9.9-1-common (= 9.9.9-1), linux-kbuild-9.9 (>= 9.9.9-1), gcc-12",
+                    .architecture = arch,
+                    .files = {{"usr/src/linux-headers-9.9.9-1-test/.config", "CONFIG_" + arch + "=y\n"}}});
+    make_deb(debs, {.package = "linux-kbuild-9.9",
+                    .version = "9.9.9-1",
+                    .architecture = arch,
+                    .files = {{"usr/lib/linux-kbuild-9.9/scripts/basic/fixdep", arch + "\n"}}});
+  }
+  make_deb(debs, {.package = "linux-headers-9.9.9-1-common",
+                  .version = "9.9.9-1",
+                  .architecture = "all",
+                  .files = {{"usr/src/linux-headers-9.9.9-1-common/Makefile", "VERSION = 9\n"}}});
+}
+
+TEST_CASE("across architectures: the target's headers, an \"all\" -common, the build machine's kbuild") {
+  if (!ckms::testkit::have_program("dpkg-deb")) return;
+  ckms::testkit::TempDir dir("ckms-test-");
+  make_two_arch_debs(dir / "debs");
+  images::DirectorySource source(dir / "debs");
+  const auto packages =
+      images::kernel_header_packages("9.9.9-1-test", source, images::HeadersArchitectures{"arm64", "amd64"});
+  REQUIRE(packages.size() == 3);
+  CHECK(packages[0].control.field("Architecture") == "arm64");
+  CHECK(packages[1].control.package() == "linux-headers-9.9.9-1-common");
+  CHECK(packages[2].control.package() == "linux-kbuild-9.9");
+  CHECK(packages[2].control.field("Architecture") == "amd64");
+  // Without architectures the directory is ambiguous, as it always was.
+  CHECK_THROWS_WITH(images::kernel_header_packages("9.9.9-1-test", source), Catch::Contains("several candidates"));
+  CHECK_THROWS_WITH(
+      images::kernel_header_packages("9.9.9-1-test", source, images::HeadersArchitectures{"riscv64", "amd64"}),
+      Catch::Contains("linux-headers-9.9.9-1-test:riscv64: no such package"));
+
+  const auto toolchain = images::toolchain_from_tar(make_rootfs_tar(dir.path()), dir / "work", {});
+  oci::Layout layout(dir / "layout", oci::Layout::Mode::create_if_missing);
+  const auto image = images::build_kernel_image(toolchain, "9.9.9-1-test",
+                                                images::debian_headers_tree("9.9.9-1-test", packages, "arm64"), layout,
+                                                "arm", dir / "work", {});
+  const auto built = read_back(layout, "arm");
+  // It runs on amd64 and builds for arm64: the platform says the one, the labels both.
+  CHECK(built.config.architecture == "amd64");
+  CHECK(image.manifest.platform->architecture == "amd64");
+  CHECK(built.config.labels.at("io.ckms.kernel.arch") == "arm64");
+  CHECK(built.config.labels.at("io.ckms.build.platform") == "linux/amd64");
+}
+
+TEST_CASE("Debian's names for OCI architectures") {
+  CHECK(images::debian_architecture("arm64") == "arm64");
+  CHECK(images::debian_architecture("amd64") == "amd64");
+  CHECK(images::debian_architecture("ppc64le") == "ppc64el");
+  CHECK(images::debian_architecture("386") == "i386");
+  CHECK_THROWS_WITH(images::debian_architecture("arm"), Catch::Contains("architecture 'arm'"));
+}
+
 TEST_CASE("two kernels share the toolchain layer and build the same digests twice") {
   if (!ckms::testkit::have_program("dpkg-deb")) return;
   ckms::testkit::TempDir dir("ckms-test-");

@@ -18,6 +18,7 @@ struct DebSpec {
   std::string package;
   std::string version = "1.0-1";
   std::string depends = {};
+  std::string architecture = "amd64";
   std::string compression = "xz";                    // dpkg-deb -Z
   std::map<std::string, std::string> files = {};     // path (no leading '/') -> content
   std::map<std::string, std::string> symlinks = {};  // path -> target
@@ -25,11 +26,11 @@ struct DebSpec {
 
 inline std::filesystem::path make_deb(const std::filesystem::path& dir, const DebSpec& spec) {
   namespace fs = std::filesystem;
-  const fs::path root = dir / ("root-" + spec.package);
+  const fs::path root = dir / ("root-" + spec.package + "-" + spec.architecture);
   fs::create_directories(root / "DEBIAN");
   std::string control =
-      fmt::format("Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: ckms tests <tests@ckms.invalid>\n",
-                  spec.package, spec.version);
+      fmt::format("Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: ckms tests <tests@ckms.invalid>\n",
+                  spec.package, spec.version, spec.architecture);
   if (!spec.depends.empty()) control += "Depends: " + spec.depends + "\n";
   control += "Description: test package\n made by the ckms tests\n";
   testkit::write_text(root / "DEBIAN/control", control);
@@ -42,7 +43,7 @@ inline std::filesystem::path make_deb(const std::filesystem::path& dir, const De
     fs::create_directories((root / path).parent_path());
     fs::create_symlink(target, root / path);
   }
-  const fs::path deb = dir / fmt::format("{}_{}_amd64.deb", spec.package, spec.version);
+  const fs::path deb = dir / fmt::format("{}_{}_{}.deb", spec.package, spec.version, spec.architecture);
   testkit::RunOptions options;
   options.env["SOURCE_DATE_EPOCH"] = "1700000000";
   const auto result = testkit::run(

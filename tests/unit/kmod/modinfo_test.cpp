@@ -59,6 +59,12 @@ TEST_CASE("modinfo fields of a well-formed module", "[kmod][modinfo]") {
   REQUIRE_FALSE(info.value("firmware").has_value());
 }
 
+TEST_CASE("the machine a module's code is for comes from the ELF header, as uname -m names it", "[kmod][modinfo]") {
+  CHECK(read_modinfo(tiny_elf(test::kTinyModinfo).bytes, "tiny.ko").machine == "x86_64");
+  CHECK(read_modinfo(tiny_elf(test::kTinyModinfo, EM_AARCH64).bytes, "tiny.ko").machine == "aarch64");
+  CHECK(read_modinfo(tiny_elf(test::kTinyModinfo, EM_SPARCV9).bytes, "tiny.ko").machine == "elf-machine-43");
+}
+
 TEST_CASE("compressed modules are read after decompression", "[kmod][modinfo]") {
   const std::string plain = tiny_elf(test::kTinyModinfo).bytes;
   for (const Compression c : {Compression::xz, Compression::zstd}) {

@@ -4,6 +4,7 @@
 
 #include <elf.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -18,7 +19,7 @@ struct TinyElf {
 };
 
 // Sections: [0] null, [1] .modinfo, [2] .shstrtab.
-inline TinyElf tiny_elf(std::string_view modinfo) {
+inline TinyElf tiny_elf(std::string_view modinfo, std::uint16_t machine = EM_X86_64) {
   const std::string names("\0.modinfo\0.shstrtab\0", 20);
   TinyElf elf;
   std::string& b = elf.bytes;
@@ -36,7 +37,7 @@ inline TinyElf tiny_elf(std::string_view modinfo) {
   eh.e_ident[EI_DATA] = ELFDATA2LSB;
   eh.e_ident[EI_VERSION] = EV_CURRENT;
   eh.e_type = ET_REL;
-  eh.e_machine = EM_X86_64;
+  eh.e_machine = machine;
   eh.e_version = EV_CURRENT;
   eh.e_shoff = elf.shoff;
   eh.e_ehsize = sizeof(Elf64_Ehdr);

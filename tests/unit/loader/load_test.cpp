@@ -157,6 +157,13 @@ TEST_CASE("an artifact for another kernel is refused", "[loader]") {
     f.kernel.machine_ = "aarch64";
     require_error([&] { load(f.request("ckms-tiny"), f.paths, f.kernel); }, ErrorKind::refused, "wrong architecture");
   }
+  SECTION("labelled for this machine, code for another (ELF e_machine)") {
+    f.publish("ckms-tiny", {{.name = "ckms_tiny", .machine = EM_AARCH64}});
+    const std::string before = f.cache_fingerprint();
+    require_error([&] { load(f.request("ckms-tiny"), f.paths, f.kernel); }, ErrorKind::refused,
+                  "ckms_tiny.ko (module ckms_tiny) is code for aarch64 (ELF e_machine), this machine is x86_64");
+    CHECK(f.cache_fingerprint() == before);
+  }
   SECTION("another architecture, fetched only") {
     f.publish("ckms-tiny", {{.name = "ckms_tiny"}});
     f.kernel.machine_ = "aarch64";
@@ -165,6 +172,34 @@ TEST_CASE("an artifact for another kernel is refused", "[loader]") {
     const std::string before = f.cache_fingerprint();
     require_error([&] { load(request, f.paths, f.kernel); }, ErrorKind::refused, "wrong architecture");
     CHECK(f.cache_fingerprint() == before);
+  }
+  CHECK(f.kernel.insertions.empty());
+}
+
+TEST_CASE("--fetch-only --machine: a cache for an arm64 node, checked against its machine", "[loader]") {
+  LoaderFixture f;
+  f.arch = "aarch64";
+  auto request = f.request("ckms-tiny");
+  request.machine = "aarch64";
+  SECTION("arm64 code for an arm64 node is fetched and verified") {
+    f.publish("ckms-tiny", {{.name = "ckms_tiny", .machine = EM_AARCH64}});
+    request.fetch_only = true;
+    const auto report = load(request, f.paths, f.kernel);
+    REQUIRE(report.modules.size() == 1);
+    CHECK(report.modules[0].action == ModuleAction::fetched);
+    CHECK(report.arch == "aarch64");
+  }
+  SECTION("labelled aarch64, code for x86_64: refused, the cache as it was") {
+    f.publish("ckms-tiny", {{.name = "ckms_tiny"}});
+    request.fetch_only = true;
+    const std::string before = f.cache_fingerprint();
+    require_error([&] { load(request, f.paths, f.kernel); }, ErrorKind::refused,
+                  "is code for x86_64 (ELF e_machine), this machine is aarch64");
+    CHECK(f.cache_fingerprint() == before);
+  }
+  SECTION("an insert is always for this machine") {
+    f.publish("ckms-tiny", {{.name = "ckms_tiny", .machine = EM_AARCH64}});
+    require_error([&] { load(request, f.paths, f.kernel); }, ErrorKind::usage, "only a fetch (--fetch-only)");
   }
   CHECK(f.kernel.insertions.empty());
 }

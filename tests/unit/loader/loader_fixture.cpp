@@ -43,7 +43,7 @@ std::string module_file(const TinyModule& module) {
     modinfo += "parmtype=" + parameter + ":charp";
     modinfo.push_back('\0');
   }
-  std::string bytes = kmod::test::tiny_elf(modinfo).bytes;
+  std::string bytes = kmod::test::tiny_elf(modinfo, module.machine).bytes;
   if (!module.unsigned_module) {
     const auto& k = keys();
     static std::map<bool, std::unique_ptr<kmod::SigningKey>> signing;
@@ -75,8 +75,9 @@ artifact::PublishedModule LoaderFixture::publish(const std::string& package, con
                                                  const std::string& config_release, const std::string& version) {
   const fs::path files = dir / "files" / package / config_release;
   fs::create_directories(files);
-  artifact::BuiltModuleSet built{.config = {.name = package, .version = version, .kernel_release = config_release},
-                                 .files_dir = files};
+  artifact::BuiltModuleSet built{
+      .config = {.name = package, .version = version, .kernel_release = config_release, .arch = arch},
+      .files_dir = files};
   built.config.default_parameters = defaults;
   for (const auto& module : modules) {
     const std::string file_name = module.name + ".ko" + std::string(kmod::suffix(module.compression));

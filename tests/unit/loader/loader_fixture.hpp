@@ -4,6 +4,9 @@
 // artifact::publish_module into OCI layouts that stand in for registries, loaded with the
 // real loader against a ModelKernel.
 
+#include <elf.h>
+
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -36,6 +39,7 @@ struct TinyModule {
   bool untrusted = false;               // signed by the other key
   bool unsigned_module = false;
   kmod::Compression compression = kmod::Compression::none;
+  std::uint16_t machine = EM_X86_64;  // the ELF header's e_machine; the config says x86_64 anyway
 };
 
 // The module file as an artifact carries it: signed, then compressed.
@@ -51,6 +55,8 @@ class LoaderFixture {
   // How publish() treats default parameters: signed with the trusted key, as `ckms build`
   // does; or as a registry could serve them, unsigned or changed after signing.
   enum class Defaults { signed_, unsigned_, changed_after_signing } defaults_mode = Defaults::signed_;
+  // The architecture publish() writes into the config (uname -m), whatever the files are.
+  std::string arch = "x86_64";
 
   // Publishes package `package` with `modules` (in load order) into its own layout under
   // source/, tagged <version>-<release>. `config_release` is what the config claims.

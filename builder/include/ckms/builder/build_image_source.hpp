@@ -29,7 +29,8 @@ struct BuildImage {
   oci::ImageConfig config;
   std::string release;     // label io.ckms.kernel.release (or the asked release without one)
   std::string source_dir;  // label io.ckms.kernel.source-dir, else /lib/modules/<release>/build
-  std::string arch;        // the kernel's arch as DKMS names it (x86_64), from the config
+  std::string arch;        // the kernel's arch as DKMS names it (aarch64): label io.ckms.kernel.arch, else the config's
+  std::string build_arch;  // the arch the image runs on (x86_64), from the config
 };
 
 // The OCI architecture of this machine (amd64, arm64): build images run natively.

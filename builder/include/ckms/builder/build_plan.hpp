@@ -31,11 +31,24 @@ class KernelConfig {
   std::vector<std::string> lines_;
 };
 
+// What kbuild needs to build for another architecture than the one it runs on: its ARCH
+// (arm64) and the cross tools' prefix (aarch64-linux-gnu-), as Debian's cross toolchains
+// name them.
+struct CrossCompile {
+  std::string make_arch;
+  std::string prefix;
+};
+
+// For a kernel of `kernel_arch` built on `build_arch` (both uname -m names): nothing when
+// they are alike; refused (kind usage) for an architecture without a known cross toolchain.
+std::optional<CrossCompile> cross_compile_for(std::string_view kernel_arch, std::string_view build_arch);
+
 struct KernelTarget {
   std::string release;  // kernelver
   std::string arch = "x86_64";
   // Absent: DKMS skips BUILD_EXCLUSIVE_CONFIG and the clang/LLD checks (no .config).
   std::optional<KernelConfig> config;
+  std::optional<CrossCompile> cross;  // when the build runs on another architecture
 };
 
 struct ModuleOutput {
@@ -54,6 +67,7 @@ struct BuildPlan {
   std::string build_dir;                       // where DKMS builds: $dkms_tree/$module/$version/build
   std::string make_command;                    // as declared or DKMS's default, plus CC=clang/LD=ld.lld
   std::string make_invocation;                 // what DKMS runs: leading "make" → "make -jN KERNELRELEASE=…"
+  std::optional<CrossCompile> cross;           // exported as ARCH and CROSS_COMPILE, and on make's command line
   std::string clean_command;
   std::vector<std::string> patches;  // file names under <build dir>/patches/, in order
   std::string pre_build;

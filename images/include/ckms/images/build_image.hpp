@@ -23,6 +23,13 @@ namespace ckms::images {
 
 inline constexpr std::string_view kLabelKernelRelease = "io.ckms.kernel.release";
 inline constexpr std::string_view kLabelKernelSourceDir = "io.ckms.kernel.source-dir";
+// The OCI architecture of the kernel whose modules the image builds (arm64), and the
+// platform the image itself runs on (linux/amd64, also its config's os/architecture). They
+// differ in a cross build image.
+inline constexpr std::string_view kLabelKernelArch = "io.ckms.kernel.arch";
+inline constexpr std::string_view kLabelBuildPlatform = "io.ckms.build.platform";
+// Images ckms makes run on amd64: the toolchain and kbuild's host programs are amd64's.
+inline constexpr std::string_view kBuildArchitecture = "amd64";
 inline constexpr std::string_view kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct LayerOptions {
@@ -47,9 +54,11 @@ Toolchain toolchain_from_tar(const std::filesystem::path& rootfs_tar, const std:
 // Takes the layers and config of an existing linux/amd64 image as they are.
 Toolchain toolchain_from_image(std::shared_ptr<oci::Target> source, std::string_view reference);
 
-// The image config of a kernel image over `toolchain` (exposed for tests and `inspect`).
+// The image config of a kernel image over `toolchain` (exposed for tests and `inspect`):
+// it runs on kBuildArchitecture and builds modules for `kernel_arch`.
 oci::ImageConfig kernel_image_config(const Toolchain& toolchain, std::string_view release, std::string_view source_dir,
-                                     const ckms::Digest& headers_diff_id, std::string comment, std::int64_t created);
+                                     const ckms::Digest& headers_diff_id, std::string comment, std::int64_t created,
+                                     std::string_view kernel_arch = kBuildArchitecture);
 
 // One package whose files go into a headers layer, whatever its format.
 struct HeadersPackage {
@@ -65,10 +74,16 @@ struct HeadersPackage {
 struct HeadersTree {
   std::string source_dir;
   std::vector<HeadersPackage> packages;
+  std::string arch = std::string(kBuildArchitecture);  // OCI architecture of the kernel
 };
 
 // Debian's tree: the packages kernel_header_packages found, at /usr/src/linux-headers-<release>.
-HeadersTree debian_headers_tree(std::string_view release, const std::vector<PackageFile>& packages);
+HeadersTree debian_headers_tree(std::string_view release, const std::vector<PackageFile>& packages,
+                                std::string_view arch = kBuildArchitecture);
+
+// Debian's name for an OCI architecture (386 -> i386, ppc64le -> ppc64el; amd64, arm64,
+// riscv64, s390x are spelt alike); refuses one Debian does not build kernels for.
+std::string debian_architecture(std::string_view oci_architecture);
 
 struct KernelImage {
   std::string release;

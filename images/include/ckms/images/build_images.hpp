@@ -30,6 +30,9 @@ struct BuildImagesOptions {
   std::filesystem::path rpms;
   std::filesystem::path debs;
   std::filesystem::path apt_cache;
+  // The OCI architecture of the kernels (arm64 for a cross build image); empty: the build
+  // platform's (kBuildArchitecture). Debian headers only: an RPM tree is taken as it is.
+  std::string arch;
   std::string reference_template;  // with {release} (kReleasePlaceholder)
   LayerOptions layer_options;
   TargetOpener open_target;

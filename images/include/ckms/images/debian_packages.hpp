@@ -4,10 +4,14 @@
 // -common tree its Makefile includes by absolute path) and linux-kbuild-* (the scripts and
 // tools its links point at), followed transitively. The compiler packages it also depends
 // on belong to the toolchain layer and are left out.
+// Across architectures (docs/images.md, "Another architecture"): linux-headers-R is the
+// target's (arm64), -common is "all", and linux-kbuild-* is the build machine's, because its
+// fixdep, modpost and sign-file run there.
 
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +25,8 @@ struct Dependency {
   std::string package;
   std::string relation;  // "", "=", ">=", "<=", ">>", "<<"
   std::string version;
+  // The Debian architecture the package must be built for ("all" always fits); empty: any.
+  std::string architecture;
 };
 
 std::vector<Dependency> parse_depends(std::string_view depends, std::string_view where);
@@ -59,7 +65,16 @@ class DirectorySource final : public PackageSource {
   std::vector<PackageFile> packages_;
 };
 
-// The headers packages of `release`, linux-headers-<release> first.
-std::vector<PackageFile> kernel_header_packages(std::string_view release, PackageSource& source);
+// Debian architecture names: the kernel's (whose modules are built) and the build machine's.
+struct HeadersArchitectures {
+  std::string target;
+  std::string build;
+};
+
+// The headers packages of `release`, linux-headers-<release> first. With `architectures`,
+// linux-headers-<release> must be the target's and every package it pulls in the build
+// machine's (or "all"); without, the first candidate of each name is taken.
+std::vector<PackageFile> kernel_header_packages(std::string_view release, PackageSource& source,
+                                                const std::optional<HeadersArchitectures>& architectures = {});
 
 }  // namespace ckms::images

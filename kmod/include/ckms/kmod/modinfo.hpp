@@ -25,6 +25,9 @@ struct ModuleParameter {
 };
 
 struct ModInfo {
+  // The ELF header's e_machine as `uname -m` names that machine (x86_64, aarch64), or
+  // "elf-machine-<number>": which CPU the module's code is for, whatever anything says.
+  std::string machine;
   std::string name;
   std::string vermagic;
   std::string srcversion;

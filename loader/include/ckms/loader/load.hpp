@@ -48,6 +48,10 @@ struct LoadRequest {
   // Fetch and verify into the cache only (e.g. for the kernel the host reboots into next),
   // without inserting or checking the running kernel.
   bool fetch_only = false;
+  // With fetch_only: the machine (uname -m) of the node the cache is for, when it is not
+  // this one (a cache prepared on amd64 for an arm64 node). Every check of the artifact and
+  // of each module's ELF header is then made against it.
+  std::optional<std::string> machine;
 };
 
 enum class ModuleAction { inserted, already_loaded, fetched };

@@ -15,8 +15,11 @@ namespace ckms::loader {
 void check_artifact_kernel(const artifact::ModuleConfig& config, std::string_view kernel_release,
                            std::string_view machine);
 
-// The module bytes (`info`) must be what the config says (integrity: name, vermagic,
-// srcversion) and built for `kernel_release` (refused: the first word of vermagic).
-void check_module(const kmod::ModInfo& info, const artifact::ModuleFile& file, std::string_view kernel_release);
+// The module bytes (`info`) must be code for `machine` (refused: the ELF header's
+// e_machine, whatever the artifact and vermagic say), what the config says (integrity:
+// name, vermagic, srcversion) and built for `kernel_release` (refused: the first word of
+// vermagic).
+void check_module(const kmod::ModInfo& info, const artifact::ModuleFile& file, std::string_view kernel_release,
+                  std::string_view machine);
 
 }  // namespace ckms::loader
