@@ -10,6 +10,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -81,9 +82,10 @@ void index_merged_tree(const fs::path& host_dir, const fs::path& out, const std:
 // unless kept the old one comes back when this is destroyed.
 class ExtensionBuild {
  public:
-  ExtensionBuild(const InstallPaths& paths, std::string release)
+  ExtensionBuild(const InstallPaths& paths, std::string release, std::string arch)
       : paths_(paths),
         release_(std::move(release)),
+        arch_(std::move(arch)),
         target_(extension_dir(paths, release_)),
         staged_(".#" + extension_name(release_) + ".", extensions_dir(paths)) {
     fs::create_directories(modules_below(staged_.path(), release_) / kInstallSubdir);
@@ -117,7 +119,7 @@ class ExtensionBuild {
     const fs::path release_file = staged_ / "usr" / "lib" / "extension-release.d" / ("extension-release." + extension_name(release_));
     fs::create_directories(release_file.parent_path());
     ckms::AtomicFile file(release_file);
-    file.write(extension_release_for(paths_.root));
+    file.write(extension_release_for(paths_.root, arch_));
     file.commit();
     // The work directory is private while it is built; an extension is readable by all.
     fs::permissions(staged_.path(), fs::perms(0755));
@@ -145,6 +147,7 @@ class ExtensionBuild {
 
   const InstallPaths& paths_;
   std::string release_;
+  std::string arch_;
   fs::path target_;
   TempDir staged_;  // the new extension until committed, then the old one, removed with it
   bool existed_ = false;
@@ -171,7 +174,7 @@ bool extension_current(const InstallPaths& paths, const std::optional<InstallRec
   const fs::path release_file =
       dir / "usr" / "lib" / "extension-release.d" / ("extension-release." + extension_name(release));
   return detail::already_installed(earlier, wanted, modules_below(dir, release)) &&
-         detail::digest_of_file(release_file) == ckms::digest_of(extension_release_for(paths.root));
+         detail::digest_of_file(release_file) == ckms::digest_of(extension_release_for(paths.root, wanted.arch));
 }
 
 // What a package's new install shares with another package is refused before anything changes.
@@ -252,19 +255,31 @@ bool is_plain_value(std::string_view value) {
                                std::string_view::npos;
 }
 
+// systemd's name for a kernel's architecture (ConditionArchitecture=), from `uname -m`.
+std::optional<std::string> systemd_architecture(std::string_view machine) {
+  static const std::map<std::string_view, std::string_view> names{
+      {"x86_64", "x86-64"}, {"aarch64", "arm64"}, {"ppc64le", "ppc64-le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"}};
+  const auto it = names.find(machine);
+  if (it == names.end()) return std::nullopt;
+  return std::string(it->second);
+}
+
 }  // namespace
 
-std::string extension_release_for(const fs::path& root) {
+std::string extension_release_for(const fs::path& root, std::string_view machine) {
   const auto host = read_os_release(root);
-  // os-release(5): ID defaults to "linux". A host with neither field (a rolling release)
-  // is matched by ID alone.
+  // os-release(5): ID defaults to "linux". VERSION_ID before SYSEXT_LEVEL: the indexes are
+  // depmod's for this /usr, so an OS update must not merge them until ckms made them anew
+  // (Flatcar's guide to kernel module extensions matches VERSION_ID for the same reason).
+  // A host with neither (a rolling release) is matched by ID alone.
   std::vector<std::pair<std::string, std::string>> fields{{"ID", host.contains("ID") ? host.at("ID") : "linux"}};
-  for (const char* field : {"SYSEXT_LEVEL", "VERSION_ID"}) {
+  for (const char* field : {"VERSION_ID", "SYSEXT_LEVEL"}) {
     if (host.contains(field) && !host.at(field).empty()) {
       fields.emplace_back(field, host.at(field));
       break;
     }
   }
+  if (const auto architecture = systemd_architecture(machine)) fields.emplace_back("ARCHITECTURE", *architecture);
   std::string out;
   for (const auto& [name, value] : fields) {
     if (!is_plain_value(value)) {
@@ -296,7 +311,7 @@ InstallReport install_sysext(const InstallRequest& request, const InstallPaths& 
     }
     const auto others = others_than(records, release, {k.record.package});
     check_conflicts(k.record, others);
-    auto build = std::make_unique<ExtensionBuild>(paths, release);
+    auto build = std::make_unique<ExtensionBuild>(paths, release, k.record.arch);
     for (const auto& other : others) build->keep(other);
     build->add(k.record);
     if (earlier) {
@@ -340,7 +355,7 @@ UninstallReport uninstall_sysext(const std::vector<std::string>& names, const st
     const auto staying = others_than(records, release, packages);
     std::error_code ec;
     if (staying.empty() || !fs::is_directory(modules_below(paths.root, release), ec)) continue;
-    auto build = std::make_unique<ExtensionBuild>(paths, release);
+    auto build = std::make_unique<ExtensionBuild>(paths, release, staying.front().arch);
     for (const auto& record : staying) build->keep(record);
     build->index();
     builds.push_back(std::move(build));

@@ -322,7 +322,7 @@ TEST_CASE("ckms install --sysext writes a system extension that systemd-sysext m
   CHECK(fingerprint(t.usr_root) == before);
   CHECK(testkit::read_text(own / "ckms_hello.ko") == testkit::read_text(t.hello_signed));
   CHECK(testkit::read_text(ext / "usr" / "lib" / "extension-release.d" / ("extension-release.ckms-" + t.release)) ==
-        "ID=flatcar\nSYSEXT_LEVEL=1.0\n");
+        "ID=flatcar\nVERSION_ID=3815.2.0\nARCHITECTURE=x86-64\n");
   // The indexes are depmod's for the merged tree: the same as for a real copy of it.
   const fs::path copy = t.work / "merged-copy";
   fs::remove_all(copy);
@@ -352,6 +352,17 @@ TEST_CASE("ckms install --sysext writes a system extension that systemd-sysext m
   CHECK(merged.out == "insmod " + crc + " \ninsmod " + merged_dir + "/ckms_pair_a.ko \ninsmod " + merged_dir +
                           "/ckms_pair_b.ko \n--\ninsmod " + merged_dir + "/ckms_pair_a.ko \n--\n" + merged_dir +
                           "/ckms_hello.ko\n");
+
+  // An OS update: systemd-sysext no longer merges indexes made for the old /usr, and
+  // installing again makes them for the new one.
+  const fs::path os_release = t.usr_root / "etc" / "os-release";
+  const std::string released = testkit::read_text(os_release);
+  testkit::write_text(os_release, "ID=flatcar\nVERSION_ID=3815.2.1\nSYSEXT_LEVEL=1.0\n");
+  CHECK(in_merged_root(t.usr_root, "true").err.find("No suitable extensions found") != std::string::npos);
+  const auto again = ckms_in(t, t.usr_root, {"install", "--sysext", t.reference("hello"), "--kernel", t.release});
+  CHECK(again.out.find("installed ckms-hello 1.0.0") == 0);
+  CHECK(in_merged_root(t.usr_root, "true").err.find("Merged extensions into") != std::string::npos);
+  testkit::write_text(os_release, released);
 
   // Uninstalled one by one: the extension keeps the other package, then goes.
   const auto first = ckms_in(t, t.usr_root, {"uninstall", "--sysext", "ckms-hello"});

@@ -7,8 +7,8 @@
 //     usr/lib/modules/<release>/updates/ckms/<files>    the verified files
 //     usr/lib/modules/<release>/modules.*                depmod's indexes of the merged tree
 //     usr/lib/extension-release.d/extension-release.ckms-<release>
-//                                                        the host's ID, and its SYSEXT_LEVEL
-//                                                        or else VERSION_ID
+//                                                        the host's ID and VERSION_ID, the
+//                                                        kernel's ARCHITECTURE
 //
 // Every package installed for the kernel is in its extension. A change builds a whole new
 // extension beside the old one (".#ckms-<release>.XXXXXX", a name systemd-sysext skips),
@@ -18,6 +18,7 @@
 // the host (and the root is "/"), `systemd-sysext refresh` merges the new extension.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ckms/loader/install.hpp"
@@ -38,9 +39,10 @@ std::vector<ConfiguredInstall> install_sysext_configured(const std::filesystem::
 UninstallReport uninstall_sysext(const std::vector<std::string>& names,
                                  const std::vector<std::string>& kernel_releases, const InstallPaths& paths);
 
-// The extension-release file for a host: its os-release's ID, and SYSEXT_LEVEL when it
-// has one, else VERSION_ID (systemd-sysext compares exactly these). The host's os-release
-// is <root>/etc/os-release, else <root>/usr/lib/os-release, as systemd reads it.
-std::string extension_release_for(const std::filesystem::path& root);
+// The extension-release file for a host: its os-release's ID and VERSION_ID (SYSEXT_LEVEL
+// when it has no VERSION_ID), and the ARCHITECTURE of `machine` (uname -m), which
+// systemd-sysext compares with the host's. The host's os-release is <root>/etc/os-release,
+// else <root>/usr/lib/os-release, as systemd reads it.
+std::string extension_release_for(const std::filesystem::path& root, std::string_view machine);
 
 }  // namespace ckms::loader
