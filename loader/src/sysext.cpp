@@ -30,11 +30,15 @@ namespace {
 constexpr std::string_view kExtensionPrefix = "ckms-";
 
 std::string extension_name(std::string_view release) { return fmt::format("{}{}", kExtensionPrefix, release); }
-fs::path extensions_dir(const InstallPaths& paths) { return paths.root / fs::path(kDefaultExtensionsDir).relative_path(); }
+fs::path extensions_dir(const InstallPaths& paths) {
+  return paths.root / fs::path(kDefaultExtensionsDir).relative_path();
+}
 fs::path extension_dir(const InstallPaths& paths, std::string_view release) {
   return extensions_dir(paths) / extension_name(release);
 }
-fs::path modules_below(const fs::path& top, std::string_view release) { return top / "usr" / "lib" / "modules" / release; }
+fs::path modules_below(const fs::path& top, std::string_view release) {
+  return top / "usr" / "lib" / "modules" / release;
+}
 
 // depmod's inputs among the modules.* files; every other modules.* file is an index it
 // writes, which the extension carries for the merged tree.
@@ -102,8 +106,8 @@ class ExtensionBuild {
     for (const auto& file : record.files) {
       const fs::path current = modules_below(target_, release_) / file.path;
       if (detail::digest_of_file(current) != file.digest) {
-        fail(ErrorKind::integrity, "{} is not what ckms wrote: `ckms install --sysext` its package {} again", current.string(),
-             record.package);
+        fail(ErrorKind::integrity, "{} is not what ckms wrote: `ckms install --sysext` its package {} again",
+             current.string(), record.package);
       }
       if (::link(current.c_str(), staged_file(file).c_str()) != 0) fail_errno("cannot link " + current.string());
     }
@@ -116,7 +120,8 @@ class ExtensionBuild {
   void index() {
     const fs::path out = modules_below(staged_.path(), release_);
     index_merged_tree(modules_below(paths_.root, release_), out, release_, extensions_dir(paths_));
-    const fs::path release_file = staged_ / "usr" / "lib" / "extension-release.d" / ("extension-release." + extension_name(release_));
+    const fs::path release_file =
+        staged_ / "usr" / "lib" / "extension-release.d" / ("extension-release." + extension_name(release_));
     fs::create_directories(release_file.parent_path());
     ckms::AtomicFile file(release_file);
     file.write(extension_release_for(paths_.root, arch_));
@@ -183,8 +188,9 @@ void check_conflicts(const InstallRecord& wanted, const std::vector<InstallRecor
     for (const auto& theirs : other.files) {
       for (const auto& ours : wanted.files) {
         if (ours.path == theirs.path) {
-          fail(ErrorKind::refused, "{} of kernel {}'s extension belongs to package {}: `ckms uninstall --sysext {}` first",
-               ours.path, wanted.kernel_release, other.package, other.package);
+          fail(ErrorKind::refused,
+               "{} of kernel {}'s extension belongs to package {}: `ckms uninstall --sysext {}` first", ours.path,
+               wanted.kernel_release, other.package, other.package);
         }
       }
     }
@@ -251,8 +257,9 @@ std::map<std::string, std::string> read_os_release(const fs::path& root) {
 
 // Values written unquoted: what os-release allows for these fields, nothing to escape.
 bool is_plain_value(std::string_view value) {
-  return !value.empty() && value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~+") ==
-                               std::string_view::npos;
+  return !value.empty() &&
+         value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~+") ==
+             std::string_view::npos;
 }
 
 // systemd's name for a kernel's architecture (ConditionArchitecture=), from `uname -m`.
@@ -367,7 +374,8 @@ UninstallReport uninstall_sysext(const std::vector<std::string>& names, const st
   UninstallReport report;
   for (const auto& record : chosen) {
     records.erase(record.kernel_release, record.package);
-    UninstalledPackage done{.package = record.package, .version = record.version, .kernel_release = record.kernel_release};
+    UninstalledPackage done{
+        .package = record.package, .version = record.version, .kernel_release = record.kernel_release};
     for (const auto& file : record.files) done.removed.push_back(file.path);
     report.packages.push_back(std::move(done));
   }

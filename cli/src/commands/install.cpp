@@ -81,8 +81,9 @@ void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
   const fs::path dir = args.paths.under_root(loader::kDefaultConfigDir);
   const std::vector<fs::path> trust{args.load.trust.begin(), args.load.trust.end()};
   report_configured(app, dir,
-                    args.sysext ? loader::install_sysext_configured(dir, trust, args.kernels, args.paths.paths(), kernel)
-                                : loader::install_configured(dir, trust, args.kernels, args.paths.paths(), kernel),
+                    args.sysext
+                        ? loader::install_sysext_configured(dir, trust, args.kernels, args.paths.paths(), kernel)
+                        : loader::install_configured(dir, trust, args.kernels, args.paths.paths(), kernel),
                     print_install_report);
 }
 

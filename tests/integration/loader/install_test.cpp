@@ -93,7 +93,8 @@ const Tree& tree() {
   }
   // The same module with default parameters, signed as `ckms build --param` signs them.
   oci::Layout with_options(t->layout / "hello-options", oci::Layout::Mode::create_if_missing);
-  publish_files(with_options, "ckms-hello-options", t->release, {{"ckms_hello.ko", testkit::read_text(t->hello_signed)}},
+  publish_files(with_options, "ckms-hello-options", t->release,
+                {{"ckms_hello.ko", testkit::read_text(t->hello_signed)}},
                 {{"ckms_hello", {{"greeting", "from-artifact"}, {"repeat", "2"}}}}, t->work.path(), &key);
 
   t->usr_root = t->work / "usr-root";
@@ -135,10 +136,10 @@ fs::path extension(const Tree& t) { return t.usr_root / "var" / "lib" / "extensi
 // root. systemd-sysext wants /run a mount point and its overlay to propagate back from its
 // own namespace, hence the tmpfs and the shared (within this namespace) tree.
 testkit::RunResult in_merged_root(const fs::path& root, const std::string& script) {
-  return testkit::run({"unshare", "--mount", "--propagation", "private", "sh", "-ec",
-                       "mount -t tmpfs tmpfs /run; mount --make-rshared /; systemd-sysext merge --root=\"$1\"; " +
-                           script,
-                       "sh", root.string()});
+  return testkit::run(
+      {"unshare", "--mount", "--propagation", "private", "sh", "-ec",
+       "mount -t tmpfs tmpfs /run; mount --make-rshared /; systemd-sysext merge --root=\"$1\"; " + script, "sh",
+       root.string()});
 }
 
 }  // namespace
@@ -332,7 +333,8 @@ TEST_CASE("ckms install --sysext writes a system extension that systemd-sysext m
   fs::create_directories(copy / "lib" / "modules" / t.release / "updates");
   run_ok({"cp", "-a", own.string(), (copy / "lib" / "modules" / t.release / "updates" / "ckms").string()});
   run_ok({"depmod", "-b", copy.string(), t.release});
-  for (const auto* index : {"modules.dep", "modules.alias", "modules.symbols", "modules.dep.bin", "modules.alias.bin"}) {
+  for (const auto* index :
+       {"modules.dep", "modules.alias", "modules.symbols", "modules.dep.bin", "modules.alias.bin"}) {
     INFO(index);
     CHECK(testkit::read_text(copy / "lib" / "modules" / t.release / index) ==
           testkit::read_text(ext / "usr" / "lib" / "modules" / t.release / index));
@@ -342,9 +344,9 @@ TEST_CASE("ckms install --sysext writes a system extension that systemd-sysext m
   // Merged by systemd-sysext: kmod finds the modules by name, dependency and modalias.
   const std::string merged_dir = (t.usr_root / "lib" / "modules" / t.release / "updates" / "ckms").string();
   const std::string kmod_args = " -S " + t.release + " --show-depends ";
-  const auto merged = in_merged_root(t.usr_root, "modprobe -d \"$1\"" + kmod_args + "ckms_pair_b; echo --; modprobe -d \"$1\"" +
-                                                     kmod_args + kModalias + "; echo --; modinfo -b \"$1\" -k " +
-                                                     t.release + " -F filename ckms_hello");
+  const auto merged = in_merged_root(
+      t.usr_root, "modprobe -d \"$1\"" + kmod_args + "ckms_pair_b; echo --; modprobe -d \"$1\"" + kmod_args +
+                      kModalias + "; echo --; modinfo -b \"$1\" -k " + t.release + " -F filename ckms_hello");
   INFO(merged.out << merged.err);
   REQUIRE(merged.exit_code == 0);
   CHECK(merged.err.find("Merged extensions into") != std::string::npos);

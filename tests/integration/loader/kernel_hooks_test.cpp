@@ -68,8 +68,8 @@ fs::path kernel_package(const std::string& release) {
 // /proc/self/exe) and /dev, in a mount namespace of its own that takes those mounts away.
 testkit::RunResult in_root(const fs::path& root, const std::string& command) {
   return testkit::run({"unshare", "--mount", "--propagation", "private", "sh", "-ec",
-                       "mount -t proc proc \"$1/proc\"; mount --rbind /dev \"$1/dev\"; chroot \"$1\" sh -c \"$2\"", "sh",
-                       root.string(), command},
+                       "mount -t proc proc \"$1/proc\"; mount --rbind /dev \"$1/dev\"; chroot \"$1\" sh -c \"$2\"",
+                       "sh", root.string(), command},
                       {.timeout_seconds = 900});
 }
 
@@ -108,8 +108,8 @@ HookRoot& hook_root() {
   auto target = oci::open_registry(h->registry->reference("ckms/hello"), h->registry->options());
   publish_files(*target, "ckms-hello", h->release, {{"ckms_hello.ko", sign(built / "ckms_hello.ko", key)}}, {},
                 h->work.path());
-  tree.add_text("/etc/ckms/modules.d/10-hello.yaml", "artifact: " + h->registry->host() +
-                                                         "/ckms/hello:1.0.0\nregistry: {plain-http: true}\n");
+  tree.add_text("/etc/ckms/modules.d/10-hello.yaml",
+                "artifact: " + h->registry->host() + "/ckms/hello:1.0.0\nregistry: {plain-http: true}\n");
 
   install_initramfs_stand_in(h->root, h->work.path());
   for (const auto& release : releases) fs::copy_file(kernel_package(release), h->root / "tmp" / (release + ".deb"));

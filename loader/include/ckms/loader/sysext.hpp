@@ -36,8 +36,8 @@ std::vector<ConfiguredInstall> install_sysext_configured(const std::filesystem::
 
 // As uninstall(): the packages go from their kernels' extensions; an extension left with
 // none is removed.
-UninstallReport uninstall_sysext(const std::vector<std::string>& names,
-                                 const std::vector<std::string>& kernel_releases, const InstallPaths& paths);
+UninstallReport uninstall_sysext(const std::vector<std::string>& names, const std::vector<std::string>& kernel_releases,
+                                 const InstallPaths& paths);
 
 // The extension-release file for a host: its os-release's ID and VERSION_ID (SYSEXT_LEVEL
 // when it has no VERSION_ID), and the ARCHITECTURE of `machine` (uname -m), which
