@@ -74,12 +74,12 @@ void index_merged_tree(const fs::path& host_dir, const fs::path& out, const std:
   }
   fs::create_directory_symlink(out / kInstallSubdir, dir / kInstallSubdir);
   detail::run_depmod(scratch.path(), release);
+  std::vector<fs::path> indexes;
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    if (name.starts_with("modules.") && entry.is_regular_file() && !entry.is_symlink()) {
-      fs::rename(entry.path(), out / name);
-    }
+    if (name.starts_with("modules.") && entry.is_regular_file() && !entry.is_symlink()) indexes.push_back(entry.path());
   }
+  for (const auto& index : indexes) fs::rename(index, out / index.filename());
 }
 
 // One kernel's new extension, built beside the current one; commit() exchanges it in, and
