@@ -4,6 +4,8 @@
 // modinfo and modprobe (-b/-d ROOT) find it by name, by dependency and by modalias, as udev
 // would. Uninstall must leave the tree as it was, and nothing that fails may change it.
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include "ckms/base/digest.hpp"
@@ -342,6 +344,7 @@ TEST_CASE("ckms install --sysext writes a system extension that systemd-sysext m
   fs::remove_all(copy);
 
   // Merged by systemd-sysext: kmod finds the modules by name, dependency and modalias.
+  REQUIRE(::geteuid() == 0);  // the merge mounts, in a namespace of its own
   const std::string merged_dir = (t.usr_root / "lib" / "modules" / t.release / "updates" / "ckms").string();
   const std::string kmod_args = " -S " + t.release + " --show-depends ";
   const auto merged = in_merged_root(

@@ -5,6 +5,8 @@
 // a kernel with no artifact published says so loudly and still installs; `dpkg -r` runs
 // /etc/kernel/prerm.d/ckms, which takes the module away again.
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include "ckms/kmod/keygen.hpp"
@@ -124,6 +126,10 @@ HookRoot& hook_root() {
 
 TEST_CASE("dpkg -i of a Debian kernel package installs the configured module for it; dpkg -r removes it",
           "[loader][install][hooks]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: dpkg in a chroot needs root");
+    return;
+  }
   const HookRoot& h = hook_root();
   const fs::path modules = h.root / "lib" / "modules" / h.release;
   const std::string own = "/lib/modules/" + h.release + "/updates/ckms/ckms_hello.ko";
@@ -147,6 +153,10 @@ TEST_CASE("dpkg -i of a Debian kernel package installs the configured module for
 }
 
 TEST_CASE("dpkg -i of a kernel with no artifact published says so and succeeds", "[loader][install][hooks]") {
+  if (::geteuid() != 0) {
+    WARN("skipped: dpkg in a chroot needs root");
+    return;
+  }
   const HookRoot& h = hook_root();
   const auto installed = in_root(h.root, "dpkg -i /tmp/" + h.unpublished + ".deb");
   INFO(installed.out << installed.err);
