@@ -30,8 +30,9 @@ struct InstallPathArgs {
   // Under --root unless named: a root's tree, cache, records, trust and configuration
   // belong together.
   loader::InstallPaths paths() const {
+    // Absolute: depmod runs from "/", so a relative --root would name another directory.
     return loader::InstallPaths{
-        .root = root,
+        .root = fs::absolute(root),
         .cache_dir = cache_dir.empty() ? under_root(loader::kDefaultCacheDir) : fs::path(cache_dir),
         .records_dir = records_dir.empty() ? under_root(loader::kDefaultInstallRecordsDir) : fs::path(records_dir),
         .trust_dir = under_root(loader::kDefaultTrustDir),
