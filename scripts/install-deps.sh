@@ -12,6 +12,7 @@ packages=(
   # real components the tests drive
   docker-registry apache2-utils openssl runc skopeo umoci
   qemu-system-x86 busybox-static kmod cpio mmdebstrap uidmap
+  systemd  # systemd-sysext, for the --sysext test's merge
   dkms dpkg-dev xz-utils zstd curl ca-certificates python3 bc
   rpm
   # arm64 modules cross-built here (docs/images.md, "Another architecture"), booted in

@@ -16,6 +16,7 @@
 #include "ckms/base/time.hpp"
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/boot_config.hpp"
+#include "install_steps.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -37,7 +38,7 @@ json InstallReport::to_json() const {
                               {"verify", k.fetched.milliseconds.verify},
                               {"depmod", k.depmod_ms}}}});
   }
-  return {{"source", source}, {"kernels", kernels_json}};
+  return {{"source", source}, {"kernels", kernels_json}, {"notes", notes}};
 }
 
 json UninstallReport::to_json() const {
@@ -49,35 +50,13 @@ json UninstallReport::to_json() const {
                    {"removed", p.removed},
                    {"leftChanged", p.left_changed}});
   }
-  return {{"packages", out}};
+  return {{"packages", out}, {"notes", notes}};
 }
 
 namespace {
 
 // Not ending in .ko[.xz|.zst]: depmod, which runs while the backups exist, must not index them.
 constexpr std::string_view kBackupSuffix = ".ckms-backup";
-
-// depmod owns the index format; ckms only asks it to index the tree again.
-void run_depmod(const InstallPaths& paths, const std::string& release) {
-  std::vector<std::string> argv{"depmod", "-a"};
-  if (paths.root != "/") argv.insert(argv.end(), {"-b", paths.root.string()});
-  argv.push_back(release);
-  const auto result = ckms::run_process(argv, "/");
-  if (result.exit_code != 0) {
-    fail(ErrorKind::io, "depmod -a {} failed (exit {}): {}", release, result.exit_code, result.err);
-  }
-}
-
-std::optional<ckms::Digest> digest_of_file(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(fs::symlink_status(file, ec))) return std::nullopt;
-  return ckms::digest_of(ckms::read_file(file, kmod::kDefaultDecompressLimit));
-}
-
-bool exists_or_link(const fs::path& file) {
-  std::error_code ec;
-  return fs::exists(fs::symlink_status(file, ec));
-}
 
 // One kernel's change, undone when destroyed unless kept: the files it wrote go, the files
 // it replaced or removed come back from their backups (hard links beside them), the
@@ -112,13 +91,9 @@ class Transaction {
     backups_.emplace_back(file, backup);
   }
 
-  void write(const fs::path& target, const fs::path& blob, const InstalledFile& file, std::int64_t size) {
-    ckms::AtomicFile out(target);
-    ckms::FileReader in(blob);
-    out.write_from(in);
+  void write(const fs::path& target, const InstalledFile& file) {
     written_.push_back(target);
-    // Re-hashed on the way: what lands is exactly the verified bytes.
-    out.commit(file.digest, size, 0644);
+    detail::write_verified(target, paths_, file);
   }
 
   void remove(const fs::path& file) {
@@ -128,7 +103,7 @@ class Transaction {
 
   void depmod() {
     depmod_ran_ = true;
-    run_depmod(paths_, release_);
+    detail::run_depmod(paths_.root, release_);
   }
 
   void record(const InstallRecord& record, std::optional<InstallRecord> earlier) {
@@ -153,7 +128,7 @@ class Transaction {
     try {
       if (recorded_ && earlier_) records_.write(*earlier_);
       if (recorded_ && !earlier_) records_.erase(release_, package_);
-      if (depmod_ran_) run_depmod(paths_, release_);
+      if (depmod_ran_) detail::run_depmod(paths_.root, release_);
     } catch (const Error&) {
       // The error being handled is what the caller reports; this one would hide it.
     }
@@ -173,23 +148,6 @@ class Transaction {
   bool kept_ = false;
 };
 
-InstallRecord record_for(const LoadReport& fetched) {
-  InstallRecord record{.package = fetched.package,
-                       .version = fetched.version,
-                       .kernel_release = fetched.kernel_release,
-                       .arch = fetched.arch,
-                       .source = fetched.source,
-                       .manifest = fetched.manifest,
-                       .installed_at = rfc3339_now()};
-  for (const auto& m : fetched.modules) {
-    record.files.push_back(InstalledFile{.path = std::string(kInstallSubdir) + "/" + m.file,
-                                         .module = m.module,
-                                         .digest = m.digest,
-                                         .signer = m.signer});
-  }
-  return record;
-}
-
 // Who owns each path below the kernel's directory, by the records: path -> (package, digest).
 std::map<std::string, std::pair<std::string, ckms::Digest>> owners(const InstallRecords& records,
                                                                    const std::string& release) {
@@ -198,16 +156,6 @@ std::map<std::string, std::pair<std::string, ckms::Digest>> owners(const Install
     for (const auto& file : record.files) out.emplace(file.path, std::make_pair(record.package, file.digest));
   }
   return out;
-}
-
-// The same artifact's files are all in place, as ckms wrote them.
-bool already_installed(const std::optional<InstallRecord>& earlier, const InstallRecord& wanted,
-                       const fs::path& release_dir) {
-  if (!earlier || earlier->manifest != wanted.manifest || earlier->files.size() != wanted.files.size()) return false;
-  for (const auto& file : earlier->files) {
-    if (digest_of_file(release_dir / file.path) != file.digest) return false;
-  }
-  return true;
 }
 
 // Everything that would refuse the install, before anything changes: a file in the way
@@ -221,8 +169,8 @@ void check_targets(const InstallRecord& wanted, const InstallRecords& records, c
       fail(ErrorKind::refused, "{} belongs to package {}, which ckms installed: `ckms uninstall {} --kernel {}` first",
            target.string(), owner->second.first, owner->second.first, wanted.kernel_release);
     }
-    if (!exists_or_link(target)) continue;
-    if (owner == owned.end() || digest_of_file(target) != owner->second.second) {
+    if (!detail::exists_or_link(target)) continue;
+    if (owner == owned.end() || detail::digest_of_file(target) != owner->second.second) {
       fail(ErrorKind::refused,
            "{} is in the way and ckms did not put it there{}: remove it, or uninstall what installed it; nothing was "
            "installed",
@@ -238,24 +186,20 @@ std::unique_ptr<Transaction> place(const InstallPaths& paths, InstallRecords& re
   const fs::path release_dir = paths.release_dir(wanted.kernel_release);
   auto transaction = std::make_unique<Transaction>(paths, wanted.kernel_release, records);
   transaction->own_directory();
-  ModuleCache cache(paths.cache_dir);
-  for (std::size_t i = 0; i < wanted.files.size(); ++i) {
-    const auto& file = wanted.files[i];
+  for (const auto& file : wanted.files) {
     const fs::path target = release_dir / file.path;
-    if (exists_or_link(target)) {
+    if (detail::exists_or_link(target)) {
       transaction->back_up(target);
       result.replaced.push_back(file.path);
     }
-    const auto& layer = result.fetched.modules[i];
-    transaction->write(target, cache.layout().blob_path(layer.digest), file,
-                       static_cast<std::int64_t>(fs::file_size(cache.layout().blob_path(layer.digest))));
+    transaction->write(target, file);
   }
   if (earlier) {
     for (const auto& old : earlier->files) {
       const bool kept = std::any_of(wanted.files.begin(), wanted.files.end(),
                                     [&](const InstalledFile& f) { return f.path == old.path; });
       // A file that is no longer what ckms wrote is someone else's now.
-      if (kept || digest_of_file(release_dir / old.path) != old.digest) continue;
+      if (kept || detail::digest_of_file(release_dir / old.path) != old.digest) continue;
       transaction->remove(release_dir / old.path);
       result.replaced.push_back(old.path);
     }
@@ -265,15 +209,6 @@ std::unique_ptr<Transaction> place(const InstallPaths& paths, InstallRecords& re
   result.depmod_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   transaction->record(wanted, earlier);
   return transaction;
-}
-
-void check_installed_kernel(const InstallPaths& paths, const std::string& release) {
-  const fs::path dir = paths.release_dir(release);
-  std::error_code ec;
-  if (!artifact::is_plain_token(release) || !fs::is_directory(dir, ec)) {
-    fail(ErrorKind::not_found, "kernel {} is not installed: {} is not a directory (--kernel names an installed kernel)",
-         release, dir.string());
-  }
 }
 
 // Removes updates/ckms and updates when nothing else is in them, as they were before ckms.
@@ -291,35 +226,27 @@ void remove_empty_own_directories(const fs::path& release_dir) {
 InstallReport install(const InstallRequest& request, const InstallPaths& paths, Kernel& kernel) {
   std::vector<std::string> releases = request.kernel_releases;
   if (releases.empty()) releases.push_back(kernel.release());
-  for (const auto& release : releases) check_installed_kernel(paths, release);
+  for (const auto& release : releases) detail::check_installed_kernel(paths.release_dir(release), release);
 
   InstallRecords records(paths.records_dir);
   const StateLock lock = records.lock();
   InstallReport report{.source = request.load.reference.str()};
-  // Fetch and verify for every kernel before any file is placed.
-  for (const auto& release : releases) {
-    LoadRequest load = request.load;
-    load.kernel_release = release;
-    load.fetch_only = true;
-    LoadReport fetched = loader::load(
-        load,
-        LoaderPaths{
-            .cache_dir = paths.cache_dir, .modules_root = paths.root / "lib" / "modules", .trust_dir = paths.trust_dir},
-        kernel);
-    KernelInstall k{.record = record_for(fetched), .fetched = std::move(fetched)};
-    report.kernels.push_back(std::move(k));
-  }
+  report.kernels = detail::fetch_for_kernels(request, paths, kernel, releases);
   std::vector<std::unique_ptr<Transaction>> transactions;
   for (auto& k : report.kernels) {
     const fs::path release_dir = paths.release_dir(k.record.kernel_release);
     const auto earlier = records.find(k.record.kernel_release, k.record.package);
-    if (already_installed(earlier, k.record, release_dir)) {
+    if (detail::already_installed(earlier, k.record, release_dir)) {
       k.unchanged = true;
       k.record = *earlier;
       continue;
     }
     check_targets(k.record, records, release_dir);
     transactions.push_back(place(paths, records, k, earlier));
+  }
+  for (const auto& k : report.kernels) {
+    const auto notes = detail::write_module_options(paths, k.fetched);
+    report.notes.insert(report.notes.end(), notes.begin(), notes.end());
   }
   for (auto& transaction : transactions) transaction->keep();
   return report;
@@ -337,30 +264,7 @@ UninstallReport uninstall(const std::vector<std::string>& names, const std::vect
                           const InstallPaths& paths) {
   InstallRecords records(paths.records_dir);
   const StateLock lock = records.lock();
-  const std::vector<std::string> releases = kernel_releases.empty() ? records.releases() : kernel_releases;
-  std::vector<InstallRecord> chosen;
-  std::vector<bool> matched(names.size(), false);
-  for (const auto& release : releases) {
-    for (auto& record : records.records(release)) {
-      bool wanted = names.empty();
-      for (std::size_t i = 0; i < names.size(); ++i) {
-        const bool names_it =
-            record.package == names[i] || std::any_of(record.files.begin(), record.files.end(), [&](const auto& f) {
-              return f.module == kmod::normalize_module_name(names[i]);
-            });
-        if (names_it) matched[i] = true;
-        wanted = wanted || names_it;
-      }
-      if (wanted) chosen.push_back(std::move(record));
-    }
-  }
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (!matched[i]) {
-      fail(ErrorKind::not_found, "no package or module '{}' was installed by ckms{} (`ckms status` lists what was)",
-           names[i], kernel_releases.empty() ? "" : " for the kernels named");
-    }
-  }
-
+  const auto chosen = detail::choose_records(records, names, kernel_releases);
   UninstallReport report;
   std::vector<std::string> changed_releases;
   for (const auto& record : chosen) {
@@ -369,8 +273,8 @@ UninstallReport uninstall(const std::vector<std::string>& names, const std::vect
     const fs::path release_dir = paths.release_dir(record.kernel_release);
     for (const auto& file : record.files) {
       const fs::path path = release_dir / file.path;
-      if (!exists_or_link(path)) continue;
-      if (digest_of_file(path) != file.digest) {
+      if (!detail::exists_or_link(path)) continue;
+      if (detail::digest_of_file(path) != file.digest) {
         done.left_changed.push_back(file.path);
         continue;
       }
@@ -387,7 +291,10 @@ UninstallReport uninstall(const std::vector<std::string>& names, const std::vect
     }
     report.packages.push_back(std::move(done));
   }
-  for (const auto& release : changed_releases) run_depmod(paths, release);
+  for (const auto& release : changed_releases) detail::run_depmod(paths.root, release);
+  for (const auto& record : chosen) {
+    if (!detail::installed_anywhere(records, record.package)) detail::remove_module_options(paths, record);
+  }
   return report;
 }
 

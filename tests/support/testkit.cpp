@@ -186,6 +186,14 @@ fs::path download_cache() {
   return dir;
 }
 
+fs::path debian_sources() {
+  for (const auto& entry : fs::directory_iterator("/etc/apt/sources.list.d")) {
+    if (entry.path().extension() != ".sources") continue;
+    if (read_text(entry.path()).find("debian-archive-keyring") != std::string::npos) return entry.path();
+  }
+  throw std::runtime_error("no Debian .sources file in /etc/apt/sources.list.d");
+}
+
 void write_text(const fs::path& file, const std::string& content) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << content;

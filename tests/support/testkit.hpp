@@ -48,6 +48,10 @@ bool have_program(const std::string& name);
 // $CKMS_TEST_CACHE, or <build dir>/test-cache.
 std::filesystem::path download_cache();
 
+// The machine's Debian archive sources (the .sources file signed by debian-archive-keyring),
+// for mmdebstrap: the mirror is the machine's, never a host name written into a test.
+std::filesystem::path debian_sources();
+
 void write_text(const std::filesystem::path& file, const std::string& content);
 std::string read_text(const std::filesystem::path& file);
 

@@ -10,6 +10,7 @@
 
 #include "ckms/loader/boot_config.hpp"
 #include "ckms/loader/install.hpp"
+#include "ckms/loader/sysext.hpp"
 #include "ckms/oci/printable.hpp"
 #include "configured.hpp"
 #include "load.hpp"
@@ -29,11 +30,13 @@ struct InstallPathArgs {
   // Under --root unless named: a root's tree, cache, records, trust and configuration
   // belong together.
   loader::InstallPaths paths() const {
+    // Absolute: depmod runs from "/", so a relative --root would name another directory.
     return loader::InstallPaths{
-        .root = root,
+        .root = fs::absolute(root),
         .cache_dir = cache_dir.empty() ? under_root(loader::kDefaultCacheDir) : fs::path(cache_dir),
         .records_dir = records_dir.empty() ? under_root(loader::kDefaultInstallRecordsDir) : fs::path(records_dir),
-        .trust_dir = under_root(loader::kDefaultTrustDir)};
+        .trust_dir = under_root(loader::kDefaultTrustDir),
+        .sysext_records_dir = under_root(loader::kDefaultSysextRecordsDir)};
   }
 };
 
@@ -52,8 +55,13 @@ void add_path_options(CLI::App* command, InstallPathArgs& args) {
 struct InstallArgs {
   LoadArgs load;  // reference, trust, network mode, registry flags
   std::vector<std::string> kernels;
+  bool sysext = false;
   InstallPathArgs paths;
 };
+
+void print_notes(const std::vector<std::string>& notes) {
+  for (const auto& note : notes) fmt::print("{}\n", oci::printable(note));
+}
 
 void print_install_report(const loader::InstallReport& report) {
   for (const auto& k : report.kernels) {
@@ -67,13 +75,16 @@ void print_install_report(const loader::InstallReport& report) {
     }
     for (const auto& f : k.replaced) fmt::print("  {}: replaced (earlier install)\n", oci::printable(f));
   }
+  print_notes(report.notes);
 }
 
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
   const fs::path dir = args.paths.under_root(loader::kDefaultConfigDir);
+  const std::vector<fs::path> trust{args.load.trust.begin(), args.load.trust.end()};
   report_configured(app, dir,
-                    loader::install_configured(dir, {args.load.trust.begin(), args.load.trust.end()}, args.kernels,
-                                               args.paths.paths(), kernel),
+                    args.sysext
+                        ? loader::install_sysext_configured(dir, trust, args.kernels, args.paths.paths(), kernel)
+                        : loader::install_configured(dir, trust, args.kernels, args.paths.paths(), kernel),
                     print_install_report);
 }
 
@@ -87,9 +98,9 @@ void run_install(App& app, const InstallArgs& args) {
     run_configured(app, args, kernel);
     return;
   }
-  const auto report =
-      loader::install(loader::InstallRequest{.load = request_from(args.load), .kernel_releases = args.kernels},
-                      args.paths.paths(), kernel);
+  const loader::InstallRequest request{.load = request_from(args.load), .kernel_releases = args.kernels};
+  const auto report = args.sysext ? loader::install_sysext(request, args.paths.paths(), kernel)
+                                  : loader::install(request, args.paths.paths(), kernel);
   if (app.options().json) {
     print_json(report.to_json());
     return;
@@ -100,13 +111,15 @@ void run_install(App& app, const InstallArgs& args) {
 struct UninstallArgs {
   std::vector<std::string> names;
   bool all = false;
+  bool sysext = false;
   std::vector<std::string> kernels;
   InstallPathArgs paths;
 };
 
 void run_uninstall(App& app, const UninstallArgs& args) {
   if (args.all == !args.names.empty()) fail(ErrorKind::usage, "name the packages or modules to uninstall, or --all");
-  const auto report = loader::uninstall(args.names, args.kernels, args.paths.paths());
+  const auto report = args.sysext ? loader::uninstall_sysext(args.names, args.kernels, args.paths.paths())
+                                  : loader::uninstall(args.names, args.kernels, args.paths.paths());
   if (app.options().json) {
     print_json(report.to_json());
     return;
@@ -118,6 +131,7 @@ void run_uninstall(App& app, const UninstallArgs& args) {
       fmt::print("  {}: left in place, it changed since ckms installed it\n", oci::printable(f));
     }
   }
+  print_notes(report.notes);
 }
 
 }  // namespace
@@ -137,6 +151,10 @@ void register_install_commands(App& app) {
                       fmt::format("Trusted signing certificate (PEM/DER file or directory); repeatable (default: "
                                   "ROOT{})",
                                   loader::kDefaultTrustDir));
+  install->add_flag("--sysext", install_args->sysext,
+                    fmt::format("Write a systemd system extension, ROOT{}/ckms-RELEASE, instead of /lib/modules "
+                                "(read-only /usr: Flatcar, Fedora CoreOS)",
+                                loader::kDefaultExtensionsDir));
   install->add_flag("--offline", install_args->load.offline, "Install from the cache only, without any registry");
   install->add_flag("--offline-fallback", install_args->load.offline_fallback,
                     "Use the cache when the registry cannot be reached");
@@ -149,6 +167,7 @@ void register_install_commands(App& app) {
       root.add_subcommand("uninstall", "Remove what ckms installed, by package or module name, then depmod");
   uninstall->add_option("NAME", uninstall_args->names, "Package or module name");
   uninstall->add_flag("--all", uninstall_args->all, "Remove everything ckms installed");
+  uninstall->add_flag("--sysext", uninstall_args->sysext, "Remove from the system extensions `install --sysext` wrote");
   uninstall->add_option("--kernel", uninstall_args->kernels,
                         "Kernel release to uninstall from; repeatable (default: every kernel)");
   add_path_options(uninstall, uninstall_args->paths);

@@ -24,15 +24,6 @@ namespace {
 const std::vector<std::string> kToolchainPackages = {"gcc-12",  "make",  "libc6-dev", "libelf-dev",
                                                      "libssl3", "patch", "kmod",      "mawk"};
 
-fs::path debian_sources() {
-  for (const auto& entry : fs::directory_iterator("/etc/apt/sources.list.d")) {
-    if (entry.path().extension() != ".sources") continue;
-    if (testkit::read_text(entry.path()).find("debian-archive-keyring") != std::string::npos) return entry.path();
-  }
-  FAIL("no Debian .sources file in /etc/apt/sources.list.d");
-  return {};
-}
-
 std::string joined(const std::vector<std::string>& items, const std::string& separator) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
@@ -59,7 +50,7 @@ fs::path toolchain_tar(const std::vector<std::string>& package_list) {
       {"mmdebstrap", "--mode=unshare", "--variant=minbase", "--hook-dir=/usr/share/mmdebstrap/hooks/no-merged-usr",
        "--include=" + packages, "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/info/*", "bookworm", temp.string(),
-       debian_sources().string()},
+       testkit::debian_sources().string()},
       options);
   INFO(result.err);
   REQUIRE(result.exit_code == 0);

@@ -4,6 +4,8 @@
 // modinfo and modprobe (-b/-d ROOT) find it by name, by dependency and by modalias, as udev
 // would. Uninstall must leave the tree as it was, and nothing that fails may change it.
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include "ckms/base/digest.hpp"
@@ -48,6 +50,8 @@ struct Tree {
   testkit::TempDir work{"ckms-install"};
   std::string release, other;
   fs::path root, layout, cert, untrusted_cert, hello_signed;
+  // A merged-/usr root as Flatcar and Fedora CoreOS have: /lib -> usr/lib.
+  fs::path usr_root;
 
   fs::path release_dir(const std::string& r) const { return root / "lib" / "modules" / r; }
   std::string reference(const std::string& package) const {
@@ -89,6 +93,22 @@ const Tree& tree() {
     }
     publish_files(hello, "ckms-hello", r, {{"ckms_hello.ko", bytes}}, {}, t->work.path());
   }
+  // The same module with default parameters, signed as `ckms build --param` signs them.
+  oci::Layout with_options(t->layout / "hello-options", oci::Layout::Mode::create_if_missing);
+  publish_files(with_options, "ckms-hello-options", t->release,
+                {{"ckms_hello.ko", testkit::read_text(t->hello_signed)}},
+                {{"ckms_hello", {{"greeting", "from-artifact"}, {"repeat", "2"}}}}, t->work.path(), &key);
+
+  t->usr_root = t->work / "usr-root";
+  fs::create_directories(t->usr_root / "usr" / "lib" / "modules");
+  fs::create_directories(t->usr_root / "etc");
+  fs::create_directory_symlink("usr/lib", t->usr_root / "lib");
+  run_ok({"cp", "-al", kernel.modules().string(), (t->usr_root / "usr" / "lib" / "modules" / t->release).string()});
+  run_ok({"depmod", "-b", t->usr_root.string(), t->release});
+  testkit::write_text(t->usr_root / "etc" / "os-release",
+                      "NAME=\"Flatcar Container Linux by Kinvolk\"\nID=flatcar\nVERSION_ID=3815.2.0\n"
+                      "SYSEXT_LEVEL=1.0\n");
+
   const fs::path pair = kbuild(kHere / "modules" / "pair", t->release, t->work.path());
   oci::Layout pair_layout(t->layout / "pair", oci::Layout::Mode::create_if_missing);
   publish_files(
@@ -99,11 +119,29 @@ const Tree& tree() {
   return *shared;
 }
 
-testkit::RunResult ckms(const Tree& t, std::vector<std::string> args, const fs::path& trust = {}) {
+testkit::RunResult ckms_in(const Tree& t, const fs::path& root, std::vector<std::string> args,
+                           const fs::path& trust = {}) {
   args.insert(args.begin(), kFull.string());
-  args.insert(args.end(), {"--root", t.root.string()});
+  args.insert(args.end(), {"--root", root.string()});
   if (args[1] == "install") args.insert(args.end(), {"--trust", (trust.empty() ? t.cert : trust).string()});
   return testkit::run(args);
+}
+
+testkit::RunResult ckms(const Tree& t, std::vector<std::string> args, const fs::path& trust = {}) {
+  return ckms_in(t, t.root, std::move(args), trust);
+}
+
+fs::path extension(const Tree& t) { return t.usr_root / "var" / "lib" / "extensions" / ("ckms-" + t.release); }
+
+// systemd-sysext merges the root's extensions over its /usr in a mount namespace of the
+// test's own (its mounts never reach the machine's), then `script` runs there with $1 the
+// root. systemd-sysext wants /run a mount point and its overlay to propagate back from its
+// own namespace, hence the tmpfs and the shared (within this namespace) tree.
+testkit::RunResult in_merged_root(const fs::path& root, const std::string& script) {
+  return testkit::run(
+      {"unshare", "--mount", "--propagation", "private", "sh", "-ec",
+       "mount -t tmpfs tmpfs /run; mount --make-rshared /; systemd-sysext merge --root=\"$1\"; " + script, "sh",
+       root.string()});
 }
 
 }  // namespace
@@ -229,6 +267,129 @@ TEST_CASE("ckms install refuses what it must not do and leaves the tree as it wa
     CHECK(testkit::read_text(foreign) == "not ckms's\n");
     fs::remove_all(t.release_dir(t.other) / "updates");
   }
+  CHECK(fingerprint(t.root) == before);
+}
+
+TEST_CASE("ckms install writes the artifact's default parameters to modprobe.d, and uninstall removes them",
+          "[loader][install]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+  const fs::path options_dir = t.root / "etc" / "modprobe.d";
+  const fs::path options = options_dir / "ckms-ckms_hello.conf";
+
+  SECTION("written, used by kmod's modprobe, removed") {
+    const auto installed = ckms(t, {"install", t.reference("hello-options"), "--kernel", t.release});
+    INFO(installed.out << installed.err);
+    REQUIRE(installed.exit_code == 0);
+    CHECK(testkit::read_text(options) ==
+          "# Written by `ckms install` for package ckms-hello-options; `ckms uninstall` removes it.\n"
+          "options ckms_hello greeting=from-artifact repeat=2\n");
+    // What modprobe (and so udev) inserts the module with, no ckms involved.
+    const std::string shown = run_ok({"modprobe", "-C", options_dir.string(), "-d", t.root.string(), "-S", t.release,
+                                      "--show-depends", "ckms_hello"});
+    CHECK(shown.find("updates/ckms/ckms_hello.ko greeting=from-artifact repeat=2") != std::string::npos);
+
+    CHECK(ckms(t, {"uninstall", "ckms_hello"}).exit_code == 0);
+    CHECK_FALSE(fs::exists(options));
+  }
+  SECTION("a file of that name ckms did not write is left as it is") {
+    fs::create_directories(options_dir);
+    testkit::write_text(options, "options ckms_hello repeat=9\n");
+    const auto installed = ckms(t, {"install", t.reference("hello-options"), "--kernel", t.release});
+    INFO(installed.out << installed.err);
+    REQUIRE(installed.exit_code == 0);
+    CHECK(installed.out.find(options.string() + " is not ckms's: left as it is") != std::string::npos);
+    CHECK(ckms(t, {"uninstall", "ckms-hello-options"}).exit_code == 0);
+    CHECK(testkit::read_text(options) == "options ckms_hello repeat=9\n");
+  }
+  fs::remove_all(t.root / "etc");
+  CHECK(fingerprint(t.root) == before);
+}
+
+TEST_CASE("ckms install --sysext writes a system extension that systemd-sysext merges and modprobe reads",
+          "[loader][install][sysext]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.usr_root);
+  const fs::path ext = extension(t);
+  const fs::path own = ext / "usr" / "lib" / "modules" / t.release / "updates" / "ckms";
+
+  const auto hello = ckms_in(t, t.usr_root, {"install", "--sysext", t.reference("hello"), "--kernel", t.release});
+  INFO(hello.out << hello.err);
+  REQUIRE(hello.exit_code == 0);
+  CHECK(hello.out.find("systemd is not running this root") != std::string::npos);
+  const auto pair = ckms_in(t, t.usr_root, {"install", "--sysext", t.reference("pair"), "--kernel", t.release});
+  INFO(pair.out << pair.err);
+  REQUIRE(pair.exit_code == 0);
+
+  // The host's tree is untouched; the extension holds the files, the indexes, its release.
+  CHECK(fingerprint(t.usr_root) == before);
+  CHECK(testkit::read_text(own / "ckms_hello.ko") == testkit::read_text(t.hello_signed));
+  CHECK(testkit::read_text(ext / "usr" / "lib" / "extension-release.d" / ("extension-release.ckms-" + t.release)) ==
+        "ID=flatcar\nVERSION_ID=3815.2.0\nARCHITECTURE=x86-64\n");
+  // The indexes are depmod's for the merged tree: the same as for a real copy of it.
+  const fs::path copy = t.work / "merged-copy";
+  fs::remove_all(copy);
+  fs::create_directories(copy / "lib" / "modules");
+  run_ok({"cp", "-al", (t.usr_root / "usr" / "lib" / "modules" / t.release).string(),
+          (copy / "lib" / "modules" / t.release).string()});
+  fs::create_directories(copy / "lib" / "modules" / t.release / "updates");
+  run_ok({"cp", "-a", own.string(), (copy / "lib" / "modules" / t.release / "updates" / "ckms").string()});
+  run_ok({"depmod", "-b", copy.string(), t.release});
+  for (const auto* index :
+       {"modules.dep", "modules.alias", "modules.symbols", "modules.dep.bin", "modules.alias.bin"}) {
+    INFO(index);
+    CHECK(testkit::read_text(copy / "lib" / "modules" / t.release / index) ==
+          testkit::read_text(ext / "usr" / "lib" / "modules" / t.release / index));
+  }
+  fs::remove_all(copy);
+
+  // Merged by systemd-sysext: kmod finds the modules by name, dependency and modalias.
+  REQUIRE(::geteuid() == 0);  // the merge mounts, in a namespace of its own
+  const std::string merged_dir = (t.usr_root / "lib" / "modules" / t.release / "updates" / "ckms").string();
+  const std::string kmod_args = " -S " + t.release + " --show-depends ";
+  const auto merged = in_merged_root(
+      t.usr_root, "modprobe -d \"$1\"" + kmod_args + "ckms_pair_b; echo --; modprobe -d \"$1\"" + kmod_args +
+                      kModalias + "; echo --; modinfo -b \"$1\" -k " + t.release + " -F filename ckms_hello");
+  INFO(merged.out << merged.err);
+  REQUIRE(merged.exit_code == 0);
+  CHECK(merged.err.find("Merged extensions into") != std::string::npos);
+  const std::string crc = (t.usr_root / "lib" / "modules" / t.release / "kernel" / "lib" / "crc-itu-t.ko").string();
+  CHECK(merged.out == "insmod " + crc + " \ninsmod " + merged_dir + "/ckms_pair_a.ko \ninsmod " + merged_dir +
+                          "/ckms_pair_b.ko \n--\ninsmod " + merged_dir + "/ckms_pair_a.ko \n--\n" + merged_dir +
+                          "/ckms_hello.ko\n");
+
+  // An OS update: systemd-sysext no longer merges indexes made for the old /usr, and
+  // installing again makes them for the new one.
+  const fs::path os_release = t.usr_root / "etc" / "os-release";
+  const std::string released = testkit::read_text(os_release);
+  testkit::write_text(os_release, "ID=flatcar\nVERSION_ID=3815.2.1\nSYSEXT_LEVEL=1.0\n");
+  CHECK(in_merged_root(t.usr_root, "true").err.find("No suitable extensions found") != std::string::npos);
+  const auto again = ckms_in(t, t.usr_root, {"install", "--sysext", t.reference("hello"), "--kernel", t.release});
+  CHECK(again.out.find("installed ckms-hello 1.0.0") == 0);
+  CHECK(in_merged_root(t.usr_root, "true").err.find("Merged extensions into") != std::string::npos);
+  testkit::write_text(os_release, released);
+
+  // Uninstalled one by one: the extension keeps the other package, then goes.
+  const auto first = ckms_in(t, t.usr_root, {"uninstall", "--sysext", "ckms-hello"});
+  INFO(first.out << first.err);
+  CHECK(first.exit_code == 0);
+  CHECK_FALSE(fs::exists(own / "ckms_hello.ko"));
+  CHECK(fs::exists(own / "ckms_pair_a.ko"));
+  const std::string dep = testkit::read_text(ext / "usr" / "lib" / "modules" / t.release / "modules.dep");
+  CHECK(dep.find("ckms_hello") == std::string::npos);
+  CHECK(dep.find("updates/ckms/ckms_pair_b.ko:") != std::string::npos);
+  CHECK(ckms_in(t, t.usr_root, {"uninstall", "--sysext", "--all"}).exit_code == 0);
+  CHECK(fs::is_empty(t.usr_root / "var" / "lib" / "extensions"));
+  CHECK(fingerprint(t.usr_root) == before);
+}
+
+TEST_CASE("ckms install --sysext refuses a root without the kernel's modules under /usr", "[loader][install][sysext]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+  const auto refused = ckms(t, {"install", "--sysext", t.reference("hello"), "--kernel", t.release});
+  CHECK(refused.exit_code == 3);
+  CHECK(refused.err.find((t.root / "usr" / "lib" / "modules" / t.release).string() + " is not a directory") !=
+        std::string::npos);
   CHECK(fingerprint(t.root) == before);
 }
 

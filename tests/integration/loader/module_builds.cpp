@@ -26,7 +26,7 @@ std::string sign(const fs::path& ko, const kmod::SigningKey& key, const kmod::Si
 artifact::PublishedModule publish_files(oci::Target& target, const std::string& package,
                                         const std::string& config_release, const std::vector<ArtifactFile>& files,
                                         const std::map<std::string, artifact::ParameterValues>& defaults,
-                                        const fs::path& work) {
+                                        const fs::path& work, const kmod::SigningKey* defaults_key) {
   const fs::path dir = work / "publish" / (package + "-" + config_release);
   fs::create_directories(dir);
   artifact::BuiltModuleSet built{.config = {.name = package, .version = "1.0.0", .kernel_release = config_release},
@@ -50,6 +50,7 @@ artifact::PublishedModule publish_files(oci::Target& target, const std::string& 
                                                       .signer = signer,
                                                       .install_location = "extra"});
   }
+  if (defaults_key != nullptr) artifact::sign_default_parameters(built.config, dir, *defaults_key, {});
   auto published = artifact::publish_module(target, std::move(built));
   artifact::update_module_index(target, "1.0.0");
   return published;

@@ -28,10 +28,12 @@ struct ArtifactFile {
 std::string sign(const std::filesystem::path& ko, const kmod::SigningKey& key, const kmod::SignOptions& options = {});
 
 // Publishes `files` (in load order) as `package` 1.0.0 for `config_release`, tagged
-// 1.0.0-<config_release>, and updates the 1.0.0 index.
+// 1.0.0-<config_release>, and updates the 1.0.0 index. `defaults` are signed with
+// `defaults_key` as `ckms build` signs them (a loader applies no unsigned default).
 artifact::PublishedModule publish_files(oci::Target& target, const std::string& package,
                                         const std::string& config_release, const std::vector<ArtifactFile>& files,
                                         const std::map<std::string, artifact::ParameterValues>& defaults,
-                                        const std::filesystem::path& work);
+                                        const std::filesystem::path& work,
+                                        const kmod::SigningKey* defaults_key = nullptr);
 
 }  // namespace ckms::loader::test

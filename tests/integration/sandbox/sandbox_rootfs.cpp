@@ -24,16 +24,6 @@ std::string newest_cloud_release() {
   return best;
 }
 
-// The host's Debian archive sources (signed by the Debian archive key).
-std::filesystem::path debian_sources() {
-  for (const auto& entry : std::filesystem::directory_iterator("/etc/apt/sources.list.d")) {
-    if (entry.path().extension() != ".sources") continue;
-    if (testkit::read_text(entry.path()).find("debian-archive-keyring") != std::string::npos) return entry.path();
-  }
-  FAIL("no Debian .sources file in /etc/apt/sources.list.d");
-  return {};
-}
-
 TestRootfs build() {
   const std::string rel = newest_cloud_release();
   const auto target = std::filesystem::absolute(testkit::download_cache() / ("rootfs-" + rel));
@@ -47,7 +37,7 @@ TestRootfs build() {
       {"mmdebstrap", "--mode=unshare", "--variant=essential", "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
        "--include=linux-headers-" + rel + ",make,mawk", "--dpkgopt=path-exclude=/usr/share/man/*",
        "--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
-       "--dpkgopt=path-exclude=/usr/share/info/*", "bookworm", temp.string(), debian_sources().string()},
+       "--dpkgopt=path-exclude=/usr/share/info/*", "bookworm", temp.string(), testkit::debian_sources().string()},
       options);
   INFO(result.err);
   REQUIRE(result.exit_code == 0);

@@ -27,12 +27,17 @@
 
 namespace ckms::loader {
 
+// `--sysext` (sysext.hpp): where systemd-sysext looks, and what ckms put there.
+inline constexpr std::string_view kDefaultExtensionsDir = "/var/lib/extensions";
+inline constexpr std::string_view kDefaultSysextRecordsDir = "/var/lib/ckms-sysext";
+
 struct InstallPaths {
   // The tree installed into: <root>/lib/modules; `depmod -b <root>` unless it is "/".
   std::filesystem::path root{"/"};
   std::filesystem::path cache_dir{kDefaultCacheDir};
   std::filesystem::path records_dir{kDefaultInstallRecordsDir};
   std::filesystem::path trust_dir{kDefaultTrustDir};
+  std::filesystem::path sysext_records_dir{kDefaultSysextRecordsDir};
 
   std::filesystem::path release_dir(std::string_view release) const;
 };
@@ -53,6 +58,7 @@ struct KernelInstall {
 struct InstallReport {
   std::string source;
   std::vector<KernelInstall> kernels;
+  std::vector<std::string> notes;  // what was left alone, and why
 
   nlohmann::json to_json() const;
 };
@@ -80,6 +86,7 @@ struct UninstalledPackage {
 
 struct UninstallReport {
   std::vector<UninstalledPackage> packages;
+  std::vector<std::string> notes;
 
   nlohmann::json to_json() const;
 };

@@ -192,10 +192,17 @@ check install-only-indexes-changed [ ! -s /tmp/changed ]
 check install-depmod grep -q "^updates/ckms/ckms_hello.ko:" "/lib/modules/$RELEASE/modules.dep"
 run install-modinfo 0 modinfo ckms_hello
 check install-modinfo-file grep -q "^filename: *$OWN/ckms_hello.ko" /tmp/out
+check install-modinfo-signer grep -q "^signer: *ckms vm test" /tmp/out
+# The same kmod on a module Debian signed: whether this guest's kmod shows signers at all.
+run install-modinfo-debian 0 modinfo virtio_net
+check install-modinfo-debian-signer grep -q "^signer: " /tmp/out
+# The artifact's default parameter, for modprobe as for `ckms load`.
+check install-options grep -qx "options ckms_hello greeting=from-artifact" /etc/modprobe.d/ckms-ckms_hello.conf
 run install-status 0 ckms status
 check install-status-line grep -qx "ckms_hello/1.0.0, $RELEASE, x86_64: installed" /tmp/out
 run install-modprobe 0 modprobe ckms_hello
 check install-modprobe-loaded loaded ckms_hello
+check install-modprobe-options param_is ckms_hello greeting from-artifact
 run install-modprobe-remove 0 modprobe -r ckms_hello
 check install-modprobe-removed absent ckms_hello
 # A device whose modalias the pair's first module claims: what udev runs for it.
@@ -209,6 +216,7 @@ modprobe -r ckms_pair_b
 run uninstall 0 ckms uninstall --all
 modules_tree >/tmp/tree-after
 check uninstall-tree-restored cmp -s /tmp/tree-before /tmp/tree-after
+check uninstall-options-removed [ ! -e /etc/modprobe.d/ckms-ckms_hello.conf ]
 
 # The registry becomes unreachable: an online load fails, --offline loads from the cache.
 ip link set eth0 down
