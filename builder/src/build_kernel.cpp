@@ -28,6 +28,7 @@
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/builder/stop.hpp"
 #include "ckms/builder/tree_files.hpp"
+#include "build_dependencies.hpp"
 #include "ckms/kmod/modinfo.hpp"
 
 namespace ckms::builder::detail {
@@ -40,6 +41,7 @@ constexpr std::string_view kEvaluationDump = "dkms.conf.vars";
 constexpr std::size_t kLogTailLines = 30;
 constexpr std::uintmax_t kErrorScanBytes = 8 << 20;  // where the first errors are looked for
 constexpr std::size_t kMaxKernelFileBytes = 16 << 20;
+constexpr std::size_t kMaxSymversBytes = 64 << 20;
 
 // One kernel's scratch space. The sandbox sees `tree` as DKMS's /var/lib/dkms and `out`
 // (or `eval_out` while dkms.conf is evaluated) at /out.
@@ -164,6 +166,7 @@ class KernelJob {
     set_log_file();
     DkmsEnvironment env = environment();
     guess_identity(env);
+    resolve_build_dependencies();
     result_.cache_key = cache_key(cache_inputs());
     if (!name_.empty() && !version_.empty() && up_to_date()) return KernelStatus::up_to_date;
 
@@ -179,7 +182,9 @@ class KernelJob {
     result_.package_name = name_;
     result_.package_version = version_;
 
+    check_build_depends(conf, dependencies_, dependent());
     BuildPlan plan = plan_build(conf, env, KernelTarget{release_, arch_, std::move(config)});
+    plan.extra_symbols = place_symvers(dependencies_, dirs_.tree, env.dkms_tree, dependent());
     result_.plan = plan;
     if (plan.excluded) {
       result_.exclusion_reasons = plan.exclusion_reasons;
@@ -318,6 +323,27 @@ class KernelJob {
     }
   }
 
+  DependentBuild dependent() const {
+    return DependentBuild{.name = name_, .version = version_, .release = release_, .arch = arch_};
+  }
+
+  // Before the cache key, which holds each dependency's digest: a dependency built again
+  // means this package is built again against it.
+  void resolve_build_dependencies() {
+    if (options_.depends.empty()) return;
+    step("resolving build dependencies");
+    dependencies_ = resolve_dependencies(options_.depends, options_.open_target, dependent());
+    for (const auto& dependency : dependencies_) result_.build_depends.push_back(dependency.record());
+  }
+
+  std::vector<std::string> dependency_texts() const {
+    std::vector<std::string> texts;
+    for (const auto& d : result_.build_depends) {
+      texts.push_back(fmt::format("{} {} {}", d.name, d.version, d.manifest.str()));
+    }
+    return texts;
+  }
+
   CacheInputs cache_inputs() const {
     return CacheInputs{.source = context_.source_digest,
                        .dkms_conf = context_.dkms_conf_digest,
@@ -329,6 +355,7 @@ class KernelJob {
                        .sign_key_id = options_.signing && options_.signing->options.use_key_id,
                        .compression = std::string(kmod::to_string(options_.compression)),
                        .default_parameters = default_parameter_texts(),
+                       .build_depends = dependency_texts(),
                        .ckms_version = options_.ckms_version};
   }
 
@@ -560,6 +587,7 @@ class KernelJob {
     if (options_.signing) collect_options.sign = options_.signing->options;
     collect_options.compression = options_.compression;
     result_.modules = collect_modules(plan, dirs_.out, dirs_.files, collect_options);
+    collect_symvers();
     std::string lines;
     for (const auto& file : result_.modules) {
       lines += fmt::format("ckms: collected {} (module {}, vermagic {}, srcversion {}), {}\n", file.file_name,
@@ -567,6 +595,17 @@ class KernelJob {
                            file.signer.empty() ? "unsigned" : "signed by " + file.signer);
     }
     log(lines);
+  }
+
+  // The build's Module.symvers, when kbuild wrote one, beside the module files.
+  void collect_symvers() {
+    const auto symvers = read_plain_file(dirs_.out, artifact::kSymversFileName, kMaxSymversBytes,
+                                         fmt::format("kernel {}: the build's output", release_));
+    if (!symvers) return;
+    ckms::AtomicFile file(dirs_.files / artifact::kSymversFileName);
+    file.write(*symvers);
+    file.commit();
+    symvers_file_ = dirs_.files / artifact::kSymversFileName;
   }
 
   std::vector<std::string> default_parameter_texts() const {
@@ -599,6 +638,7 @@ class KernelJob {
     config.arch = arch_;
     config.files = result_.modules;
     config.default_parameters = default_parameters();
+    config.build_depends = result_.build_depends;
     config.provenance.source = context_.source_digest;
     config.provenance.build_image = result_.build_image;
     config.provenance.ckms_version = options_.ckms_version;
@@ -609,7 +649,8 @@ class KernelJob {
                                         options_.signing ? options_.signing->options : kmod::SignOptions{});
     }
     artifact::BuiltModuleSet built{
-        .config = std::move(config), .files_dir = dirs_.files, .cache_key = result_.cache_key};
+        .config = std::move(config), .files_dir = dirs_.files, .cache_key = result_.cache_key,
+        .symvers_file = symvers_file_};
     {
       std::lock_guard lock(context_.output_mutex);
       result_.artifact = artifact::publish_module(*options_.output, std::move(built));
@@ -633,6 +674,8 @@ class KernelJob {
   std::string name_;
   std::string version_;
   fs::path rootfs_;
+  std::vector<ResolvedDependency> dependencies_;
+  fs::path symvers_file_;
   bool log_started_ = false;
   std::string evaluation_notes_;
 };

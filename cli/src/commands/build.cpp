@@ -49,6 +49,7 @@ struct BuildArgs {
   std::string sign_hash = "sha256";
   std::string compress = "none";
   std::vector<std::string> parameters;
+  std::vector<std::string> depends;
   unsigned jobs = 0;
   unsigned make_jobs = 0;
   std::string runtime = "runc";
@@ -265,6 +266,7 @@ bool run_build(App& app, const BuildArgs& args) {
   options.compression = parse_compression(args.compress);
   for (const auto& text : args.parameters)
     options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
+  for (const auto& text : args.depends) options.depends.push_back(oci::Reference::parse(text));
   options.jobs = args.jobs;
   options.make_jobs = args.make_jobs;
   options.time_limit = std::chrono::seconds(args.timeout);
@@ -384,6 +386,8 @@ void register_build_commands(App& app) {
   build->add_option("--compress", args.compress, "Module compression: none, xz or zstd")->capture_default_str();
   build->add_option("--param", args.parameters,
                     "[MODULE.]NAME=VALUE default parameter the artifact carries for ckms load; repeatable");
+  build->add_option("--depends", args.depends,
+                    "REPO:VERSION of a module artifact to build against (dkms.conf's BUILD_DEPENDS); repeatable");
   build->add_option("-j,--jobs", args.jobs, "Kernels built at once (default: one per CPU)");
   build->add_option("--make-jobs", args.make_jobs, "make -j for each build (default: CPUs / kernels at once)");
   build
