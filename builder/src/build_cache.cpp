@@ -7,7 +7,7 @@ namespace {
 
 // Bumped whenever the set or meaning of the inputs changes. 3: default parameters are
 // signed, so an artifact published with unsigned ones must be built again, not reused.
-// 4: artifacts carry Module.symvers and their build dependencies.
+// 4: artifacts carry Module.symvers and their build dependencies; dkms.conf overrides.
 constexpr int kKeyFormat = 4;
 
 nlohmann::json optional_digest(const std::optional<ckms::Digest>& digest) {
@@ -29,6 +29,7 @@ nlohmann::json CacheInputs::to_json() const {
           {"compression", compression},
           {"defaultParameters", default_parameters},
           {"buildDepends", build_depends},
+          {"confOverrides", conf_overrides},
           {"ckmsVersion", ckms_version}};
 }
 

@@ -42,6 +42,8 @@ constexpr std::size_t kLogTailLines = 30;
 constexpr std::uintmax_t kErrorScanBytes = 8 << 20;  // where the first errors are looked for
 constexpr std::size_t kMaxKernelFileBytes = 16 << 20;
 constexpr std::size_t kMaxSymversBytes = 64 << 20;
+// In the build tree ($dkms_tree): a dot name no package can have.
+constexpr std::string_view kOverridesDir = ".ckms-conf-override";
 
 // One kernel's scratch space. The sandbox sees `tree` as DKMS's /var/lib/dkms and `out`
 // (or `eval_out` while dkms.conf is evaluated) at /out.
@@ -344,6 +346,27 @@ class KernelJob {
     return texts;
   }
 
+  std::vector<std::string> override_digests() const {
+    std::vector<std::string> digests;
+    for (const auto& text : options_.conf_overrides) digests.push_back(ckms::digest_of(text).str());
+    return digests;
+  }
+
+  // The --conf-override texts as files of the build tree, for the evaluation to source;
+  // returns their paths in the sandbox.
+  std::vector<std::string> place_overrides(const DkmsEnvironment& env) const {
+    std::vector<std::string> paths;
+    const fs::path dir = dirs_.tree / kOverridesDir;
+    for (std::size_t i = 0; i < options_.conf_overrides.size(); ++i) {
+      fs::create_directories(dir);
+      ckms::AtomicFile file(dir / fmt::format("{}.conf", i));
+      file.write(options_.conf_overrides[i]);
+      file.commit();
+      paths.push_back(fmt::format("{}/{}/{}.conf", env.dkms_tree, kOverridesDir, i));
+    }
+    return paths;
+  }
+
   CacheInputs cache_inputs() const {
     return CacheInputs{.source = context_.source_digest,
                        .dkms_conf = context_.dkms_conf_digest,
@@ -356,6 +379,7 @@ class KernelJob {
                        .compression = std::string(kmod::to_string(options_.compression)),
                        .default_parameters = default_parameter_texts(),
                        .build_depends = dependency_texts(),
+                       .conf_overrides = override_digests(),
                        .ckms_version = options_.ckms_version};
   }
 
@@ -522,7 +546,8 @@ class KernelJob {
     // The dump goes to a file in the output mount: the sandbox's stdout and stderr are both
     // the log, and what the file itself prints must not mix into the dump.
     const SandboxResult run = run_sandboxed(
-        {"bash", "-c", "exec bash -c \"$1\" ckms-dkms-conf >\"$2\"", "ckms", evaluation_script(env, conf), dump},
+        {"bash", "-c", "exec bash -c \"$1\" ckms-dkms-conf >\"$2\"", "ckms",
+         evaluation_script(env, conf, place_overrides(env)), dump},
         dirs_.eval_out, dirs_.eval_log);
     // Kept until the log is started: the build's own run must create the log (it cannot
     // append), and what dkms.conf printed is rarely more than a line.

@@ -20,6 +20,7 @@
 #include "ckms/base/temp_dir.hpp"
 #include "ckms/builder/build.hpp"
 #include "ckms/builder/build_source.hpp"
+#include "ckms/builder/dkms_conf_eval.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/scratch_dir.hpp"
 #include "ckms/builder/stop.hpp"
@@ -50,6 +51,7 @@ struct BuildArgs {
   std::string compress = "none";
   std::vector<std::string> parameters;
   std::vector<std::string> depends;
+  std::vector<std::string> conf_overrides;
   unsigned jobs = 0;
   unsigned make_jobs = 0;
   std::string runtime = "runc";
@@ -267,6 +269,7 @@ bool run_build(App& app, const BuildArgs& args) {
   for (const auto& text : args.parameters)
     options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
   for (const auto& text : args.depends) options.depends.push_back(oci::Reference::parse(text));
+  for (const auto& text : args.conf_overrides) options.conf_overrides.push_back(builder::conf_override_text(text));
   options.jobs = args.jobs;
   options.make_jobs = args.make_jobs;
   options.time_limit = std::chrono::seconds(args.timeout);
@@ -388,6 +391,8 @@ void register_build_commands(App& app) {
                     "[MODULE.]NAME=VALUE default parameter the artifact carries for ckms load; repeatable");
   build->add_option("--depends", args.depends,
                     "REPO:VERSION of a module artifact to build against (dkms.conf's BUILD_DEPENDS); repeatable");
+  build->add_option("--conf-override", args.conf_overrides,
+                    "NAME=VALUE or FILE read after dkms.conf, as DKMS reads /etc/dkms/<module>.conf; repeatable");
   build->add_option("-j,--jobs", args.jobs, "Kernels built at once (default: one per CPU)");
   build->add_option("--make-jobs", args.make_jobs, "make -j for each build (default: CPUs / kernels at once)");
   build

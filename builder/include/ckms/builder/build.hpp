@@ -74,6 +74,9 @@ struct BuildOptions {
   // Module artifacts built against (REPO:VERSION, opened with open_target): dkms.conf's
   // BUILD_DEPENDS, which each must provide for every kernel (docs/dkms-conf.md).
   std::vector<oci::Reference> depends;
+  // `--conf-override`: bash text read after dkms.conf, in order, each as DKMS reads
+  // /etc/dkms/<module>.conf (inside the sandbox, through safe_source).
+  std::vector<std::string> conf_overrides;
   unsigned jobs = 0;             // kernels built at once; 0: one per CPU
   unsigned make_jobs = 0;        // DKMS's parallel_jobs for each make; 0: CPUs / kernels at once
   bool in_place = false;         // run builds in this root (run_in_place) instead of runc
