@@ -267,6 +267,20 @@ std::unique_ptr<Transaction> place(const InstallPaths& paths, InstallRecords& re
   return transaction;
 }
 
+// The packages a fetch brings, build dependencies first (as `ckms load` inserts them), each
+// package once per kernel: modprobe resolves the dependent's symbols through depmod only
+// when the dependency is installed too.
+void add_with_dependencies(std::vector<KernelInstall>& kernels, LoadReport fetched) {
+  for (auto& dependency : fetched.build_dependencies) add_with_dependencies(kernels, std::move(dependency));
+  fetched.build_dependencies.clear();
+  const bool listed = std::any_of(kernels.begin(), kernels.end(), [&](const KernelInstall& k) {
+    return k.record.kernel_release == fetched.kernel_release && k.record.package == fetched.package;
+  });
+  if (listed) return;
+  KernelInstall k{.record = record_for(fetched), .fetched = std::move(fetched)};
+  kernels.push_back(std::move(k));
+}
+
 void check_installed_kernel(const InstallPaths& paths, const std::string& release) {
   const fs::path dir = paths.release_dir(release);
   std::error_code ec;
@@ -306,8 +320,7 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
         LoaderPaths{
             .cache_dir = paths.cache_dir, .modules_root = paths.root / "lib" / "modules", .trust_dir = paths.trust_dir},
         kernel);
-    KernelInstall k{.record = record_for(fetched), .fetched = std::move(fetched)};
-    report.kernels.push_back(std::move(k));
+    add_with_dependencies(report.kernels, std::move(fetched));
   }
   std::vector<std::unique_ptr<Transaction>> transactions;
   for (auto& k : report.kernels) {

@@ -133,6 +133,12 @@ check depends-told-first sh -c 'head -n1 /tmp/out | grep -q "^loaded ckms-dep-a 
 check depends-present loaded ckms_dep_b
 run depends-unload 0 ckms unload ckms_dep_b ckms_dep_a
 check depends-removed absent ckms_dep_a
+# Installed: the dependency is installed too, so modprobe (through depmod) loads it first.
+run depends-install 0 ckms install "$REG/ckms/dep-b:1.0.0" --insecure-registry "$REG"
+run depends-modprobe 0 modprobe ckms_dep_b
+check depends-modprobe-first loaded ckms_dep_a
+modprobe -r ckms_dep_b
+run depends-uninstall 0 ckms uninstall --all
 refused depends-missing 5 "missing build dependency: ckms-dep-b 1.0.0 needs ckms-dep-a 1.0.0" \
   ckms load "$REG/ckms/dep-b-orphan:1.0.0" --insecure-registry "$REG"
 
