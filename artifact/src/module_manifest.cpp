@@ -147,8 +147,8 @@ void fetch_symvers(oci::Target& target, const ResolvedModule& module, const std:
   const oci::Descriptor layer{.media_type = std::string(kSymversLayerMediaType),
                               .digest = config.symvers->digest,
                               .size = config.symvers->size};
-  const std::string what = fmt::format("{} of {} {} from {}", kSymversFileName, config.name, config.version,
-                                       target.describe());
+  const std::string what =
+      fmt::format("{} of {} {} from {}", kSymversFileName, config.name, config.version, target.describe());
   auto reader = oci::verified(target.fetch(layer), layer, what);
   ckms::AtomicFile out(destination);
   out.write_from(*reader);

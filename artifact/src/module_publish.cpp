@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 oci::Descriptor push_symvers(oci::Target& target, ModuleConfig& config, const fs::path& file) {
-  config.symvers = SymversFile{.digest = ckms::digest_of_file(file), .size = static_cast<std::int64_t>(fs::file_size(file))};
+  config.symvers =
+      SymversFile{.digest = ckms::digest_of_file(file), .size = static_cast<std::int64_t>(fs::file_size(file))};
   oci::Descriptor layer{.media_type = std::string(kSymversLayerMediaType),
                         .digest = config.symvers->digest,
                         .size = config.symvers->size,

@@ -164,10 +164,8 @@ void to_json(nlohmann::json& j, const KernelResult& result) {
   if (!result.build_depends.empty()) {
     nlohmann::json dependencies = nlohmann::json::array();
     for (const auto& d : result.build_depends) {
-      dependencies.push_back({{"name", d.name},
-                              {"version", d.version},
-                              {"repository", d.repository},
-                              {"manifest", d.manifest.str()}});
+      dependencies.push_back(
+          {{"name", d.name}, {"version", d.version}, {"repository", d.repository}, {"manifest", d.manifest.str()}});
     }
     j["buildDepends"] = dependencies;
   }

@@ -55,8 +55,7 @@ std::vector<ResolvedDependency> resolve_dependencies(const std::vector<oci::Refe
       resolved.push_back({.reference = reference, .target = std::move(target), .module = std::move(module)});
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::not_found) throw;
-      fail_missing_dependency(build, reference.str(),
-                              fmt::format("{} (build it for this kernel first)", e.what()));
+      fail_missing_dependency(build, reference.str(), fmt::format("{} (build it for this kernel first)", e.what()));
     }
   }
   return resolved;
@@ -84,9 +83,9 @@ void check_build_depends(const DkmsConf& conf, const std::vector<ResolvedDepende
     const bool provided = std::any_of(dependencies.begin(), dependencies.end(),
                                       [&](const ResolvedDependency& d) { return d.module.config.name == name; });
     if (!provided) {
-      fail_missing_dependency(build, name,
-                              fmt::format("Give its module artifact with --depends REPO:VERSION (built for kernel {})",
-                                          build.release));
+      fail_missing_dependency(
+          build, name,
+          fmt::format("Give its module artifact with --depends REPO:VERSION (built for kernel {})", build.release));
     }
   }
 }

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "build_dependencies.hpp"
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/base/beneath_root.hpp"
 #include "ckms/base/error.hpp"
@@ -28,7 +29,6 @@
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/builder/stop.hpp"
 #include "ckms/builder/tree_files.hpp"
-#include "build_dependencies.hpp"
 #include "ckms/kmod/modinfo.hpp"
 
 namespace ckms::builder::detail {
@@ -545,10 +545,9 @@ class KernelJob {
     const std::string dump = sandbox_path(dirs_.eval_out, kSandboxOutputDir) + "/" + std::string(kEvaluationDump);
     // The dump goes to a file in the output mount: the sandbox's stdout and stderr are both
     // the log, and what the file itself prints must not mix into the dump.
-    const SandboxResult run = run_sandboxed(
-        {"bash", "-c", "exec bash -c \"$1\" ckms-dkms-conf >\"$2\"", "ckms",
-         evaluation_script(env, conf, place_overrides(env)), dump},
-        dirs_.eval_out, dirs_.eval_log);
+    const SandboxResult run = run_sandboxed({"bash", "-c", "exec bash -c \"$1\" ckms-dkms-conf >\"$2\"", "ckms",
+                                             evaluation_script(env, conf, place_overrides(env)), dump},
+                                            dirs_.eval_out, dirs_.eval_log);
     // Kept until the log is started: the build's own run must create the log (it cannot
     // append), and what dkms.conf printed is rarely more than a line.
     stop_if_requested();
@@ -673,9 +672,10 @@ class KernelJob {
       artifact::sign_default_parameters(config, dirs_.files, *context_.key,
                                         options_.signing ? options_.signing->options : kmod::SignOptions{});
     }
-    artifact::BuiltModuleSet built{
-        .config = std::move(config), .files_dir = dirs_.files, .cache_key = result_.cache_key,
-        .symvers_file = symvers_file_};
+    artifact::BuiltModuleSet built{.config = std::move(config),
+                                   .files_dir = dirs_.files,
+                                   .cache_key = result_.cache_key,
+                                   .symvers_file = symvers_file_};
     {
       std::lock_guard lock(context_.output_mutex);
       result_.artifact = artifact::publish_module(*options_.output, std::move(built));

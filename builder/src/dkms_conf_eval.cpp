@@ -55,8 +55,10 @@ std::string conf_override_text(std::string_view argument) {
   const fs::path file(argument);
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) {
-    fail(ErrorKind::usage, "--conf-override '{}': neither NAME=VALUE nor a regular file; give a dkms.conf variable "
-         "assignment or the file to read after dkms.conf", argument);
+    fail(ErrorKind::usage,
+         "--conf-override '{}': neither NAME=VALUE nor a regular file; give a dkms.conf variable "
+         "assignment or the file to read after dkms.conf",
+         argument);
   }
   return ckms::read_file(file, kMaxOverrideBytes);
 }

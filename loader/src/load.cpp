@@ -286,7 +286,8 @@ std::vector<LoadReport> load_build_dependencies(const LoadRequest& request, cons
   for (const auto& dependency : config.build_depends) {
     const LoadRequest next = dependency_request(request, dependency, config);
     try {
-      const auto source = next.open_dependency ? next.open_dependency(next) : nullptr;
+      std::unique_ptr<oci::Target> source;
+      if (next.open_dependency) source = next.open_dependency(next);
       reports.push_back(load_at_depth(next, paths, kernel, source.get(), plan_in_tree, depth + 1));
     } catch (const Error& e) {
       fail(e.kind() == ErrorKind::not_found ? ErrorKind::refused : e.kind(),

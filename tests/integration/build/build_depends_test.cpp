@@ -51,9 +51,15 @@ TEST_CASE("BUILD_DEPENDS: built against the dependency's artifact, recorded, ref
   const std::string& kernel = f.releases[1];
   ckms::testkit::TempDir dir("ckms-test-build-depends");
   const auto build = [&](const fs::path& src, const std::string& out, std::vector<std::string> more = {}) {
-    std::vector<std::string> a = {src.string(),       "--output",    "oci:" + (dir / out).string(),
-                                  "-k",               kernel,        "--image-template",
-                                  f.image_template(), "--no-sign",   "--cache-dir",
+    std::vector<std::string> a = {src.string(),
+                                  "--output",
+                                  "oci:" + (dir / out).string(),
+                                  "-k",
+                                  kernel,
+                                  "--image-template",
+                                  f.image_template(),
+                                  "--no-sign",
+                                  "--cache-dir",
                                   f.cache_dir.string()};
     a.insert(a.end(), more.begin(), more.end());
     return ckms_build_json(a);

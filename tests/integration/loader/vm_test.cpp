@@ -175,8 +175,7 @@ int bench_rounds() {
 // `ckms build` in this root of the pair of packages in modules/depends: ckms-dep-a into
 // ckms/dep-a, ckms-dep-b against it (BUILD_DEPENDS) into ckms/dep-b, and against a copy of
 // it, ckms/dep-a-gone, into ckms/dep-b-orphan; the copy then leaves the registry.
-void publish_build_depends(const testkit::RegistryFixture& registry, const std::string& release,
-                           const fs::path& work) {
+void publish_build_depends(const testkit::RegistryFixture& registry, const std::string& release, const fs::path& work) {
   const auto build = [&](const char* package, const std::string& repository, std::vector<std::string> more) {
     std::vector<std::string> argv = {testkit::ckms_binary().string(),
                                      "build",

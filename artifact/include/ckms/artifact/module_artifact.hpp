@@ -54,9 +54,9 @@ struct ModuleFile {
 // `ckms build --depends`): its modules must be loaded first, and they must be that very
 // build, since the symbol CRCs compiled into this one are its.
 struct BuildDependency {
-  std::string name;        // its PACKAGE_NAME
-  std::string version;     // its PACKAGE_VERSION: the tag it is loaded by
-  std::string repository;  // its registry repository ("ckms/base"); empty for a layout
+  std::string name;                             // its PACKAGE_NAME
+  std::string version;                          // its PACKAGE_VERSION: the tag it is loaded by
+  std::string repository;                       // its registry repository ("ckms/base"); empty for a layout
   ckms::Digest manifest = ckms::digest_of("");  // its artifact for this kernel
 };
 

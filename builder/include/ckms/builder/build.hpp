@@ -114,7 +114,7 @@ struct KernelResult {
   std::vector<std::string> exclusion_reasons;
   std::string package_name;
   std::string package_version;
-  std::vector<artifact::ModuleFile> modules;  // in load order, as published
+  std::vector<artifact::ModuleFile> modules;             // in load order, as published
   std::vector<artifact::BuildDependency> build_depends;  // built against, as the artifact records them
   std::optional<artifact::PublishedModule> artifact;
   std::string cache_key;
