@@ -51,6 +51,10 @@ class LoaderFixture {
   // How publish() treats default parameters: signed with the trusted key, as `ckms build`
   // does; or as a registry could serve them, unsigned or changed after signing.
   enum class Defaults { signed_, unsigned_, changed_after_signing } defaults_mode = Defaults::signed_;
+  // What publish() records as build dependencies, by package.
+  std::map<std::string, std::vector<artifact::BuildDependency>> build_depends;
+  // Non-empty: every package is published into this one layout under source/.
+  std::string shared_layout;
 
   // Publishes package `package` with `modules` (in load order) into its own layout under
   // source/, tagged <version>-<release>. `config_release` is what the config claims.
