@@ -248,6 +248,16 @@ void print_summary(const builder::BuildSummary& summary) {
   }
 }
 
+// What the build takes besides the source: default parameters, build dependencies and
+// dkms.conf overrides, each checked before anything starts.
+void set_module_inputs(builder::BuildOptions& options, const BuildArgs& args) {
+  for (const auto& text : args.parameters) {
+    options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
+  }
+  for (const auto& text : args.depends) options.depends.push_back(oci::Reference::parse(text));
+  for (const auto& text : args.conf_overrides) options.conf_overrides.push_back(builder::conf_override_text(text));
+}
+
 // Returns whether every kernel built, was up to date or was excluded.
 bool run_build(App& app, const BuildArgs& args) {
   if (args.kernels.empty() && args.build_images.empty()) {
@@ -266,10 +276,7 @@ bool run_build(App& app, const BuildArgs& args) {
   options.in_place = args.runtime == "none";
   options.runtime = args.runtime;
   options.compression = parse_compression(args.compress);
-  for (const auto& text : args.parameters)
-    options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
-  for (const auto& text : args.depends) options.depends.push_back(oci::Reference::parse(text));
-  for (const auto& text : args.conf_overrides) options.conf_overrides.push_back(builder::conf_override_text(text));
+  set_module_inputs(options, args);
   options.jobs = args.jobs;
   options.make_jobs = args.make_jobs;
   options.time_limit = std::chrono::seconds(args.timeout);
