@@ -353,8 +353,6 @@ TEST_CASE("a crashed load's staging directory is removed by the next load", "[lo
   }
 }
 
-}  // namespace ckms::loader::test
-
 TEST_CASE("build dependencies load first, pinned by digest, and a missing one refuses the load", "[loader]") {
   LoaderFixture f;
   f.shared_layout = "both";
@@ -388,3 +386,5 @@ TEST_CASE("build dependencies load first, pinned by digest, and a missing one re
     CHECK(f.kernel.insertions.empty());
   }
 }
+
+}  // namespace ckms::loader::test
