@@ -258,6 +258,29 @@ void set_module_inputs(builder::BuildOptions& options, const BuildArgs& args) {
   for (const auto& text : args.conf_overrides) options.conf_overrides.push_back(builder::conf_override_text(text));
 }
 
+// Kernels: --kernel through the template (in place only when a template was named),
+// --build-image as given. Returns the label each gets in the progress lines.
+std::vector<std::string> add_kernels(builder::BuildOptions& options, const BuildArgs& args) {
+  const bool use_template = !options.in_place || !args.image_template.empty();
+  const ImageTemplate templ = image_template(args.image_template, options.cache_dir);
+  std::vector<std::string> labels;
+  for (const auto& release : args.kernels) {
+    builder::KernelRequest request{.release = release};
+    if (use_template) {
+      request.image = oci::Reference::parse(images::image_reference(templ.text, release));
+      request.image_template = templ.text;
+      request.image_template_origin = templ.origin;
+    }
+    options.kernels.push_back(std::move(request));
+    labels.push_back(release);
+  }
+  for (const auto& image : args.build_images) {
+    options.kernels.push_back({.release = std::nullopt, .image = oci::Reference::parse(image)});
+    labels.push_back(image);
+  }
+  return labels;
+}
+
 // Returns whether every kernel built, was up to date or was excluded.
 bool run_build(App& app, const BuildArgs& args) {
   if (args.kernels.empty() && args.build_images.empty()) {
@@ -291,25 +314,7 @@ bool run_build(App& app, const BuildArgs& args) {
   options.log_dir = fs::absolute(options.log_dir);
   if (has_key) options.signing = builder::SigningConfig{args.sign_key, args.sign_cert, {.hash = args.sign_hash}};
 
-  // Kernels: --kernel through the template (in place only when a template was named),
-  // --build-image as given.
-  const bool use_template = !options.in_place || !args.image_template.empty();
-  const ImageTemplate templ = image_template(args.image_template, options.cache_dir);
-  std::vector<std::string> labels;
-  for (const auto& release : args.kernels) {
-    builder::KernelRequest request{.release = release};
-    if (use_template) {
-      request.image = oci::Reference::parse(images::image_reference(templ.text, release));
-      request.image_template = templ.text;
-      request.image_template_origin = templ.origin;
-    }
-    options.kernels.push_back(std::move(request));
-    labels.push_back(release);
-  }
-  for (const auto& image : args.build_images) {
-    options.kernels.push_back({.release = std::nullopt, .image = oci::Reference::parse(image)});
-    labels.push_back(image);
-  }
+  const std::vector<std::string> labels = add_kernels(options, args);
   options.open_target = [&args](const oci::Reference& reference) {
     return open_target(reference, args.registry, false);
   };
