@@ -2,6 +2,7 @@
 // config is read from a registry, so parse() treats it as hostile: a loader that got a
 // ModuleConfig from parse() may use its names as file and module names without checking.
 
+#include <functional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "ckms/artifact/names.hpp"
 #include "ckms/base/error.hpp"
 #include "ckms/oci/manifest.hpp"
+#include "ckms/oci/reference.hpp"
 #include "module_internal.hpp"
 
 namespace ckms::artifact {
@@ -106,12 +108,62 @@ json file_to_json(const ModuleFile& file) {
   return j;
 }
 
+BuildDependency dependency_from_json(const json& j, const std::string& where) {
+  const Fields f(j, where);
+  return BuildDependency{.name = f.string("name"),
+                         .version = f.string("version"),
+                         .repository = f.string("repository", false),
+                         .manifest = *f.digest("manifest", true)};
+}
+
+json dependency_to_json(const BuildDependency& dependency) {
+  json j{{"name", dependency.name}, {"version", dependency.version}, {"manifest", dependency.manifest.str()}};
+  if (!dependency.repository.empty()) j["repository"] = dependency.repository;
+  return j;
+}
+
+void read_symvers_and_dependencies(const Fields& f, std::string_view where, ModuleConfig& config) {
+  if (const json* symvers = f.child("symvers", json::value_t::object, false)) {
+    const Fields s(*symvers, fmt::format("{} symvers", where));
+    config.symvers = SymversFile{.digest = *s.digest("digest", true), .size = s.size("size")};
+  }
+  if (const json* dependencies = f.child("buildDepends", json::value_t::array, false)) {
+    for (std::size_t i = 0; i < dependencies->size(); ++i) {
+      config.build_depends.push_back(
+          dependency_from_json((*dependencies)[i], fmt::format("{} buildDepends[{}]", where, i)));
+    }
+  }
+}
+
 }  // namespace
 
 namespace detail {
 
+namespace {
+
+// A dependency is loaded by name and version from a repository: all three become parts of
+// a reference, and a package cannot come before itself.
+void validate_dependencies(const ModuleConfig& config, const std::function<void(const std::string&)>& refuse) {
+  std::set<std::string> names;
+  for (const auto& dependency : config.build_depends) {
+    const std::string what = fmt::format("build dependency '{}'", dependency.name);
+    if (!is_plain_token(dependency.name) || !is_plain_token(dependency.version)) {
+      refuse(fmt::format("{} {}: name and version must be plain names", what, dependency.version));
+    }
+    if (dependency.name == config.name) refuse(fmt::format("{} is the package itself", what));
+    if (!names.insert(dependency.name).second) refuse(fmt::format("{} is listed twice", what));
+    if (!dependency.repository.empty() && !oci::is_valid_repository(dependency.repository)) {
+      refuse(fmt::format("{}: '{}' is not a repository name", what, dependency.repository));
+    }
+  }
+}
+
+}  // namespace
+
 void validate(const ModuleConfig& config, ErrorKind kind, std::string_view where) {
-  const auto refuse = [&](const std::string& what) { fail(kind, "{}: {}", where, what); };
+  const std::function<void(const std::string&)> refuse = [&](const std::string& what) {
+    fail(kind, "{}: {}", where, what);
+  };
   if (!is_plain_token(config.name)) refuse(fmt::format("module package name '{}' is not a plain name", config.name));
   if (!is_plain_token(config.version)) refuse(fmt::format("version '{}' is not a plain name", config.version));
   if (!is_plain_token(config.kernel_release)) {
@@ -161,6 +213,7 @@ void validate(const ModuleConfig& config, ErrorKind kind, std::string_view where
     loaded.insert(file.module_name);
   }
 
+  validate_dependencies(config, refuse);
   for (const auto& [module, parameters] : config.default_parameters) {
     if (!modules.contains(module)) {
       refuse(fmt::format("default parameters name module '{}', which the artifact does not carry", module));
@@ -210,6 +263,7 @@ ModuleConfig ModuleConfig::parse(std::string_view bytes, std::string_view where)
   }
 
   config.default_parameters_signature = f.string("defaultParametersSignature", false);
+  read_symvers_and_dependencies(f, where, config);
 
   if (const json* provenance = f.child("provenance", json::value_t::object, false)) {
     const Fields p(*provenance, fmt::format("{} provenance", where));
@@ -230,6 +284,12 @@ std::string ModuleConfig::serialize() const {
       {"name", name}, {"version", version}, {"kernelRelease", kernel_release}, {"arch", arch}, {"files", files_json}};
   if (!default_parameters.empty()) j["defaultParameters"] = default_parameters;
   if (!default_parameters_signature.empty()) j["defaultParametersSignature"] = default_parameters_signature;
+  if (symvers) j["symvers"] = {{"digest", symvers->digest.str()}, {"size", symvers->size}};
+  if (!build_depends.empty()) {
+    json dependencies = json::array();
+    for (const auto& dependency : build_depends) dependencies.push_back(dependency_to_json(dependency));
+    j["buildDepends"] = dependencies;
+  }
   json p = json::object();
   if (provenance.source) p["source"] = provenance.source->str();
   if (provenance.build_image) p["buildImage"] = provenance.build_image->str();

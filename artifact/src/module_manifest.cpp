@@ -3,6 +3,7 @@
 #include <map>
 
 #include "ckms/base/digest.hpp"
+#include "ckms/base/io.hpp"
 #include "ckms/oci/media_types.hpp"
 #include "ckms/oci/reference.hpp"
 #include "module_internal.hpp"
@@ -34,6 +35,52 @@ std::string kernel_tag(std::string_view version, std::string_view kernel_release
   tag.resize(kMaxTagLength - kDigestDigits - 1);
   return fmt::format("{}-{}", tag, ckms::digest_of(text).hex().substr(0, kDigestDigits));
 }
+
+namespace {
+
+// The one layer titled `title`; refused when there is not exactly one, or it differs from
+// what the config says of it.
+void check_layer(const oci::ImageManifest& manifest, const std::string& title, const ckms::Digest& digest,
+                 std::int64_t size, std::string_view media_type, std::string_view where) {
+  int matches = 0;
+  for (const auto& layer : manifest.layers) {
+    if (layer.annotation(oci::annotation::kTitle) != title) continue;
+    ++matches;
+    if (layer.digest != digest || layer.size != size || layer.media_type != media_type) {
+      fail(ErrorKind::integrity, "{}: layer '{}' is {} ({} bytes, {}) but the config says {} ({} bytes, {})", where,
+           title, layer.digest.str(), layer.size, layer.media_type, digest.str(), size, media_type);
+    }
+  }
+  if (matches != 1) {
+    fail(ErrorKind::integrity, "{}: file '{}' has {} layers titled so; it must have exactly one", where, title,
+         matches);
+  }
+}
+
+// Every file exactly one module layer, the Module.symvers (when the config has one) exactly
+// one symvers layer, and nothing else.
+void check_layers(const oci::ImageManifest& manifest, const ModuleConfig& config, std::string_view where) {
+  const std::size_t expected = config.files.size() + (config.symvers ? 1 : 0);
+  if (manifest.layers.size() != expected) {
+    fail(ErrorKind::integrity, "{}: the manifest has {} layers for the config's {} files", where,
+         manifest.layers.size(), expected);
+  }
+  for (const auto& layer : manifest.layers) {
+    if (layer.media_type != kModuleLayerMediaType && layer.media_type != kSymversLayerMediaType) {
+      fail(ErrorKind::integrity, "{}: layer {} has media type {}, not {}", where, layer.digest.str(), layer.media_type,
+           kModuleLayerMediaType);
+    }
+  }
+  for (const auto& file : config.files) {
+    check_layer(manifest, file.file_name, file.digest, file.size, kModuleLayerMediaType, where);
+  }
+  if (config.symvers) {
+    check_layer(manifest, std::string(kSymversFileName), config.symvers->digest, config.symvers->size,
+                kSymversLayerMediaType, where);
+  }
+}
+
+}  // namespace
 
 namespace detail {
 
@@ -67,31 +114,7 @@ ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descripto
   const std::string config_where = fmt::format("{} config {}", where, manifest.config.digest.str());
   auto config = ModuleConfig::parse(oci::fetch_bytes(target, manifest.config), config_where);
 
-  if (manifest.layers.size() != config.files.size()) {
-    fail(ErrorKind::integrity, "{}: the manifest has {} layers for the config's {} files", where,
-         manifest.layers.size(), config.files.size());
-  }
-  for (const auto& layer : manifest.layers) {
-    if (layer.media_type != kModuleLayerMediaType) {
-      fail(ErrorKind::integrity, "{}: layer {} has media type {}, not {}", where, layer.digest.str(), layer.media_type,
-           kModuleLayerMediaType);
-    }
-  }
-  for (const auto& file : config.files) {
-    int matches = 0;
-    for (const auto& layer : manifest.layers) {
-      if (layer.annotation(oci::annotation::kTitle) != file.file_name) continue;
-      ++matches;
-      if (layer.digest != file.digest || layer.size != file.size) {
-        fail(ErrorKind::integrity, "{}: layer '{}' is {} ({} bytes) but the config says {} ({} bytes)", where,
-             file.file_name, layer.digest.str(), layer.size, file.digest.str(), file.size);
-      }
-    }
-    if (matches != 1) {
-      fail(ErrorKind::integrity, "{}: file '{}' has {} layers titled so; it must have exactly one", where,
-           file.file_name, matches);
-    }
-  }
+  check_layers(manifest, config, where);
   if (const auto release = manifest.annotations.find(std::string(kKernelReleaseAnnotation));
       release != manifest.annotations.end() && release->second != config.kernel_release) {
     fail(ErrorKind::integrity, "{}: the manifest says kernel {} but its config says {}", where, release->second,
@@ -111,4 +134,25 @@ ResolvedModule load_module(oci::Target& target, const oci::Descriptor& descripto
 }
 
 }  // namespace detail
+
+void fetch_symvers(oci::Target& target, const ResolvedModule& module, const std::filesystem::path& destination) {
+  const auto& config = module.config;
+  if (!config.symvers) {
+    fail(ErrorKind::not_found,
+         "{} {} for kernel {} ({} {}) carries no {}: it was published by a ckms that did not keep it; build it "
+         "again",
+         config.name, config.version, config.kernel_release, target.describe(), module.manifest_descriptor.digest.str(),
+         kSymversFileName);
+  }
+  const oci::Descriptor layer{.media_type = std::string(kSymversLayerMediaType),
+                              .digest = config.symvers->digest,
+                              .size = config.symvers->size};
+  const std::string what =
+      fmt::format("{} of {} {} from {}", kSymversFileName, config.name, config.version, target.describe());
+  auto reader = oci::verified(target.fetch(layer), layer, what);
+  ckms::AtomicFile out(destination);
+  out.write_from(*reader);
+  out.commit();
+}
+
 }  // namespace ckms::artifact

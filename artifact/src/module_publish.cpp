@@ -13,6 +13,21 @@
 namespace ckms::artifact {
 namespace fs = std::filesystem;
 
+namespace {
+
+oci::Descriptor push_symvers(oci::Target& target, ModuleConfig& config, const fs::path& file) {
+  config.symvers =
+      SymversFile{.digest = ckms::digest_of_file(file), .size = static_cast<std::int64_t>(fs::file_size(file))};
+  oci::Descriptor layer{.media_type = std::string(kSymversLayerMediaType),
+                        .digest = config.symvers->digest,
+                        .size = config.symvers->size,
+                        .annotations = {{std::string(oci::annotation::kTitle), std::string(kSymversFileName)}}};
+  oci::push_file(target, layer, file);
+  return layer;
+}
+
+}  // namespace
+
 PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
   ModuleConfig& config = built.config;
   const std::string where = fmt::format("module {} {} for {}", config.name, config.version, config.kernel_release);
@@ -40,6 +55,8 @@ PublishedModule publish_module(oci::Target& target, BuiltModuleSet built) {
     oci::push_file(target, layer, path);
     layers.push_back(std::move(layer));
   }
+
+  if (!built.symvers_file.empty()) layers.push_back(push_symvers(target, config, built.symvers_file));
 
   // The config now holds every file's digest and size.
   const std::string config_bytes = config.serialize();

@@ -161,6 +161,14 @@ void to_json(nlohmann::json& j, const KernelResult& result) {
                        {"size", file.size}});
   }
   j["modules"] = modules;
+  if (!result.build_depends.empty()) {
+    nlohmann::json dependencies = nlohmann::json::array();
+    for (const auto& d : result.build_depends) {
+      dependencies.push_back(
+          {{"name", d.name}, {"version", d.version}, {"repository", d.repository}, {"manifest", d.manifest.str()}});
+    }
+    j["buildDepends"] = dependencies;
+  }
   if (result.plan) j["plan"] = *result.plan;
 }
 

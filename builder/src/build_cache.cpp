@@ -7,7 +7,8 @@ namespace {
 
 // Bumped whenever the set or meaning of the inputs changes. 3: default parameters are
 // signed, so an artifact published with unsigned ones must be built again, not reused.
-constexpr int kKeyFormat = 3;
+// 4: artifacts carry Module.symvers and their build dependencies; dkms.conf overrides.
+constexpr int kKeyFormat = 4;
 
 nlohmann::json optional_digest(const std::optional<ckms::Digest>& digest) {
   return digest ? nlohmann::json(digest->str()) : nlohmann::json(nullptr);
@@ -27,6 +28,8 @@ nlohmann::json CacheInputs::to_json() const {
           {"signKeyId", signing_certificate && sign_key_id},
           {"compression", compression},
           {"defaultParameters", default_parameters},
+          {"buildDepends", build_depends},
+          {"confOverrides", conf_overrides},
           {"ckmsVersion", ckms_version}};
 }
 

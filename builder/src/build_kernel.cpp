@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "build_dependencies.hpp"
 #include "ckms/artifact/module_artifact.hpp"
 #include "ckms/base/beneath_root.hpp"
 #include "ckms/base/error.hpp"
@@ -40,6 +41,9 @@ constexpr std::string_view kEvaluationDump = "dkms.conf.vars";
 constexpr std::size_t kLogTailLines = 30;
 constexpr std::uintmax_t kErrorScanBytes = 8 << 20;  // where the first errors are looked for
 constexpr std::size_t kMaxKernelFileBytes = 16 << 20;
+constexpr std::size_t kMaxSymversBytes = 64 << 20;
+// In the build tree ($dkms_tree): a dot name no package can have.
+constexpr std::string_view kOverridesDir = ".ckms-conf-override";
 
 // One kernel's scratch space. The sandbox sees `tree` as DKMS's /var/lib/dkms and `out`
 // (or `eval_out` while dkms.conf is evaluated) at /out.
@@ -164,6 +168,7 @@ class KernelJob {
     set_log_file();
     DkmsEnvironment env = environment();
     guess_identity(env);
+    resolve_build_dependencies();
     result_.cache_key = cache_key(cache_inputs());
     if (!name_.empty() && !version_.empty() && up_to_date()) return KernelStatus::up_to_date;
 
@@ -179,7 +184,9 @@ class KernelJob {
     result_.package_name = name_;
     result_.package_version = version_;
 
+    check_build_depends(conf, dependencies_, dependent());
     BuildPlan plan = plan_build(conf, env, KernelTarget{release_, arch_, std::move(config), cross_compile()});
+    plan.extra_symbols = place_symvers(dependencies_, dirs_.tree, env.dkms_tree, dependent());
     result_.plan = plan;
     if (plan.excluded) {
       result_.exclusion_reasons = plan.exclusion_reasons;
@@ -323,6 +330,48 @@ class KernelJob {
     }
   }
 
+  DependentBuild dependent() const {
+    return DependentBuild{.name = name_, .version = version_, .release = release_, .arch = arch_};
+  }
+
+  // Before the cache key, which holds each dependency's digest: a dependency built again
+  // means this package is built again against it.
+  void resolve_build_dependencies() {
+    if (options_.depends.empty()) return;
+    step("resolving build dependencies");
+    dependencies_ = resolve_dependencies(options_.depends, options_.open_target, dependent());
+    for (const auto& dependency : dependencies_) result_.build_depends.push_back(dependency.record());
+  }
+
+  std::vector<std::string> dependency_texts() const {
+    std::vector<std::string> texts;
+    for (const auto& d : result_.build_depends) {
+      texts.push_back(fmt::format("{} {} {}", d.name, d.version, d.manifest.str()));
+    }
+    return texts;
+  }
+
+  std::vector<std::string> override_digests() const {
+    std::vector<std::string> digests;
+    for (const auto& text : options_.conf_overrides) digests.push_back(ckms::digest_of(text).str());
+    return digests;
+  }
+
+  // The --conf-override texts as files of the build tree, for the evaluation to source;
+  // returns their paths in the sandbox.
+  std::vector<std::string> place_overrides(const DkmsEnvironment& env) const {
+    std::vector<std::string> paths;
+    const fs::path dir = dirs_.tree / kOverridesDir;
+    for (std::size_t i = 0; i < options_.conf_overrides.size(); ++i) {
+      fs::create_directories(dir);
+      ckms::AtomicFile file(dir / fmt::format("{}.conf", i));
+      file.write(options_.conf_overrides[i]);
+      file.commit();
+      paths.push_back(fmt::format("{}/{}/{}.conf", env.dkms_tree, kOverridesDir, i));
+    }
+    return paths;
+  }
+
   CacheInputs cache_inputs() const {
     return CacheInputs{.source = context_.source_digest,
                        .dkms_conf = context_.dkms_conf_digest,
@@ -334,6 +383,8 @@ class KernelJob {
                        .sign_key_id = options_.signing && options_.signing->options.use_key_id,
                        .compression = std::string(kmod::to_string(options_.compression)),
                        .default_parameters = default_parameter_texts(),
+                       .build_depends = dependency_texts(),
+                       .conf_overrides = override_digests(),
                        .ckms_version = options_.ckms_version};
   }
 
@@ -499,9 +550,9 @@ class KernelJob {
     const std::string dump = sandbox_path(dirs_.eval_out, kSandboxOutputDir) + "/" + std::string(kEvaluationDump);
     // The dump goes to a file in the output mount: the sandbox's stdout and stderr are both
     // the log, and what the file itself prints must not mix into the dump.
-    const SandboxResult run = run_sandboxed(
-        {"bash", "-c", "exec bash -c \"$1\" ckms-dkms-conf >\"$2\"", "ckms", evaluation_script(env, conf), dump},
-        dirs_.eval_out, dirs_.eval_log);
+    const SandboxResult run = run_sandboxed({"bash", "-c", "exec bash -c \"$1\" ckms-dkms-conf >\"$2\"", "ckms",
+                                             evaluation_script(env, conf, place_overrides(env)), dump},
+                                            dirs_.eval_out, dirs_.eval_log);
     // Kept until the log is started: the build's own run must create the log (it cannot
     // append), and what dkms.conf printed is rarely more than a line.
     stop_if_requested();
@@ -565,6 +616,7 @@ class KernelJob {
     if (options_.signing) collect_options.sign = options_.signing->options;
     collect_options.compression = options_.compression;
     result_.modules = collect_modules(plan, dirs_.out, dirs_.files, collect_options);
+    collect_symvers();
     std::string lines;
     for (const auto& file : result_.modules) {
       lines += fmt::format("ckms: collected {} (module {}, vermagic {}, srcversion {}), {}\n", file.file_name,
@@ -572,6 +624,17 @@ class KernelJob {
                            file.signer.empty() ? "unsigned" : "signed by " + file.signer);
     }
     log(lines);
+  }
+
+  // The build's Module.symvers, when kbuild wrote one, beside the module files.
+  void collect_symvers() {
+    const auto symvers = read_plain_file(dirs_.out, artifact::kSymversFileName, kMaxSymversBytes,
+                                         fmt::format("kernel {}: the build's output", release_));
+    if (!symvers) return;
+    ckms::AtomicFile file(dirs_.files / artifact::kSymversFileName);
+    file.write(*symvers);
+    file.commit();
+    symvers_file_ = dirs_.files / artifact::kSymversFileName;
   }
 
   std::vector<std::string> default_parameter_texts() const {
@@ -604,6 +667,7 @@ class KernelJob {
     config.arch = arch_;
     config.files = result_.modules;
     config.default_parameters = default_parameters();
+    config.build_depends = result_.build_depends;
     config.provenance.source = context_.source_digest;
     config.provenance.build_image = result_.build_image;
     config.provenance.ckms_version = options_.ckms_version;
@@ -613,8 +677,10 @@ class KernelJob {
       artifact::sign_default_parameters(config, dirs_.files, *context_.key,
                                         options_.signing ? options_.signing->options : kmod::SignOptions{});
     }
-    artifact::BuiltModuleSet built{
-        .config = std::move(config), .files_dir = dirs_.files, .cache_key = result_.cache_key};
+    artifact::BuiltModuleSet built{.config = std::move(config),
+                                   .files_dir = dirs_.files,
+                                   .cache_key = result_.cache_key,
+                                   .symvers_file = symvers_file_};
     {
       std::lock_guard lock(context_.output_mutex);
       result_.artifact = artifact::publish_module(*options_.output, std::move(built));
@@ -638,6 +704,8 @@ class KernelJob {
   std::string name_;
   std::string version_;
   fs::path rootfs_;
+  std::vector<ResolvedDependency> dependencies_;
+  fs::path symvers_file_;
   bool log_started_ = false;
   std::string evaluation_notes_;
 };

@@ -241,6 +241,7 @@ void to_json(nlohmann::json& j, const BuildPlan& plan) {
        {"patches", plan.patches},
        {"pre_build", plan.pre_build},
        {"post_build", plan.post_build},
+       {"extra_symbols", plan.extra_symbols},
        {"modules", modules}};
   if (plan.cross) j["cross_compile"] = {{"arch", plan.cross->make_arch}, {"prefix", plan.cross->prefix}};
 }

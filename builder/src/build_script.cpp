@@ -64,6 +64,7 @@ std::string script_variables(const BuildPlan& plan, const DkmsEnvironment& env, 
                           shell_quoted(plan.cross->prefix));
   }
   script += fmt::format("__ckms_modules={}\n", array(built));
+  script += fmt::format("__ckms_extra_symbols={}\n", array(plan.extra_symbols));
   script += fmt::format("__ckms_strip={}\n", array(strip));
   script += fmt::format("__ckms_what={}\n", shell_quoted(fmt::format("{} ({})", plan.kernel_release, plan.arch)));
   script += fmt::format("__ckms_out_names={}\n", [&] {
@@ -128,6 +129,12 @@ else
   unset CC
 fi
 (eval "$__ckms_clean") >/dev/null 2>&1
+# ckms: the BUILD_DEPENDS' symbols, for modpost (kbuild reads KBUILD_EXTRA_SYMBOLS from the
+# environment; a make command line that sets it wins).
+if ((${#__ckms_extra_symbols[@]})); then
+  export KBUILD_EXTRA_SYMBOLS="${__ckms_extra_symbols[*]}"
+  __ckms_say "KBUILD_EXTRA_SYMBOLS=$KBUILD_EXTRA_SYMBOLS (BUILD_DEPENDS)"
+fi
 __ckms_say "running: $__ckms_make"
 (eval "{ $__ckms_make; }")
 __ckms_status=$?
@@ -144,6 +151,12 @@ for __ckms_i in "${!__ckms_modules[@]}"; do
   cp -f -- "$__ckms_m" "$__ckms_out/${__ckms_out_names[$__ckms_i]}" ||
     __ckms_fail "$__ckms_exit_copy_failed" "cannot copy $__ckms_m to the output"
 done
+# ckms: the symbols these modules export, published so that other packages can be built
+# against this one.
+if [[ -f $__ckms_build_dir/Module.symvers && ! -L $__ckms_build_dir/Module.symvers ]]; then
+  cp -f -- "$__ckms_build_dir/Module.symvers" "$__ckms_out/Module.symvers" ||
+    __ckms_fail "$__ckms_exit_copy_failed" "cannot copy Module.symvers to the output"
+fi
 run_build_script post_build "$__ckms_post_build"
 __ckms_say "build finished"
 )SCRIPT";

@@ -83,8 +83,9 @@ std::vector<LintFinding> hard_coded_paths(std::string_view text, const std::stri
       const std::string name = component_after(text, i, "/var/lib/dkms/");
       if (!name.empty() && name != package) {
         found.push_back({Severity::warning, line,
-                         fmt::format("hard-coded {}: another DKMS package's tree, absent from the build sandbox; "
-                                     "the package {} would provide it (BUILD_DEPENDS)",
+                         fmt::format("hard-coded {}: another DKMS package's tree; the build sandbox holds only "
+                                     "the Module.symvers of {} there (kernel-<release>-<arch>/module/), when "
+                                     "built with --depends naming its artifact (BUILD_DEPENDS)",
                                      quote_input("/var/lib/dkms/" + name, 64), quote_input(name, 64))});
       }
     } else if (rest.starts_with("/usr/src/")) {
@@ -185,8 +186,8 @@ void add_conf_findings(const StaticParseResult& parsed, LintReport& report) {
   }
   if (!report.conf.build_depends.empty()) {
     add(report, Severity::warning, 0,
-        fmt::format("BUILD_DEPENDS={}: ckms does not build or provide other DKMS packages; DKMS would refuse "
-                    "to build without them",
+        fmt::format("BUILD_DEPENDS={}: build with --depends REPO:VERSION naming each one's module artifact; "
+                    "without them the build is refused, as DKMS refuses it",
                     quote_input(fmt::format("{}", fmt::join(report.conf.build_depends, " ")), 64)));
   }
   if (is_undetermined(parsed, "MAKE")) {

@@ -48,6 +48,20 @@ bool written_for(const fs::path& file, std::string_view package) {
   return ckms::read_file(file, 1 << 20).starts_with(options_header(package));
 }
 
+// The packages a fetch brings, build dependencies first (as `ckms load` inserts them), each
+// package once per kernel: modprobe resolves the dependent's symbols through depmod only
+// when the dependency is installed too.
+void add_with_dependencies(std::vector<KernelInstall>& kernels, LoadReport fetched) {
+  for (auto& dependency : fetched.build_dependencies) add_with_dependencies(kernels, std::move(dependency));
+  fetched.build_dependencies.clear();
+  const bool listed = std::any_of(kernels.begin(), kernels.end(), [&](const KernelInstall& k) {
+    return k.record.kernel_release == fetched.kernel_release && k.record.package == fetched.package;
+  });
+  if (listed) return;
+  KernelInstall k{.record = record_for(fetched), .fetched = std::move(fetched)};
+  kernels.push_back(std::move(k));
+}
+
 }  // namespace
 
 void run_depmod(const fs::path& base, const std::string& release) {
@@ -91,7 +105,7 @@ std::vector<KernelInstall> fetch_for_kernels(const InstallRequest& request, cons
         LoaderPaths{
             .cache_dir = paths.cache_dir, .modules_root = paths.root / "lib" / "modules", .trust_dir = paths.trust_dir},
         kernel);
-    out.push_back(KernelInstall{.record = record_for(fetched), .fetched = std::move(fetched)});
+    add_with_dependencies(out, std::move(fetched));
   }
   return out;
 }

@@ -48,6 +48,11 @@ nlohmann::json LoadReport::to_json() const {
               {"verify", milliseconds.verify},
               {"insert", milliseconds.insert}}}});
   if (!fallback_reason.empty()) j["fallbackReason"] = fallback_reason;
+  if (!build_dependencies.empty()) {
+    nlohmann::json dependencies = nlohmann::json::array();
+    for (const auto& dependency : build_dependencies) dependencies.push_back(dependency.to_json());
+    j["buildDependencies"] = dependencies;
+  }
   return j;
 }
 
@@ -241,23 +246,85 @@ void record_load(const LoadReport& report, const std::vector<detail::PreparedMod
   insertion.keep();
 }
 
-}  // namespace
+// How deep build dependencies may nest: each is pinned by digest, so they cannot form a
+// cycle, but a registry could still offer a long chain.
+constexpr int kMaxDependencyDepth = 8;
 
-LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
-                const InTreePlanner& plan_in_tree) {
+// Where a build dependency is: its recorded repository on the registry the dependent came
+// from (a node may reach the registry under another name, or a mirror), or the same layout.
+oci::Reference dependency_reference(const LoadRequest& request, const artifact::BuildDependency& dependency,
+                                    const artifact::ModuleConfig& dependent) {
+  const auto& reference = request.reference;
+  if (reference.is_layout()) {
+    return oci::Reference::parse(fmt::format("oci:{}:{}", reference.layout().directory.string(), dependency.version));
+  }
+  if (dependency.repository.empty()) {
+    fail(ErrorKind::refused,
+         "{} {} was built against {} {} from a layout, which names no repository: load {} first from where it is",
+         dependent.name, dependent.version, dependency.name, dependency.version, dependency.name);
+  }
+  return oci::Reference::parse(
+      fmt::format("{}/{}:{}", reference.registry().registry, dependency.repository, dependency.version));
+}
+
+LoadRequest dependency_request(const LoadRequest& request, const artifact::BuildDependency& dependency,
+                               const artifact::ModuleConfig& dependent) {
+  LoadRequest out{.reference = dependency_reference(request, dependency, dependent),
+                  .registry = request.registry,
+                  .kernel_release = request.kernel_release,
+                  .trust = request.trust,
+                  .network = request.network,
+                  .fetch_only = request.fetch_only,
+                  .expected_manifest = dependency.manifest,
+                  .open_dependency = request.open_dependency};
+  return out;
+}
+
+LoadReport load_at_depth(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
+                         const InTreePlanner& plan_in_tree, int depth);
+
+// The artifacts `resolved` was built against, each loaded (or fetched) first, as DKMS builds
+// and installs a package's BUILD_DEPENDS first: its modules need their symbols.
+std::vector<LoadReport> load_build_dependencies(const LoadRequest& request, const artifact::ResolvedModule& resolved,
+                                                const LoaderPaths& paths, Kernel& kernel,
+                                                const InTreePlanner& plan_in_tree, int depth) {
+  const auto& config = resolved.config;
+  if (!config.build_depends.empty() && depth >= kMaxDependencyDepth) {
+    fail(ErrorKind::refused, "{} {}: build dependencies nest deeper than {}", config.name, config.version,
+         kMaxDependencyDepth);
+  }
+  std::vector<LoadReport> reports;
+  for (const auto& dependency : config.build_depends) {
+    const LoadRequest next = dependency_request(request, dependency, config);
+    try {
+      std::unique_ptr<oci::Target> source;
+      if (next.open_dependency) source = next.open_dependency(next);
+      reports.push_back(load_at_depth(next, paths, kernel, source.get(), plan_in_tree, depth + 1));
+    } catch (const Error& e) {
+      fail(e.kind() == ErrorKind::not_found ? ErrorKind::refused : e.kind(),
+           "missing build dependency: {} {} needs {} {} ({}) loaded first, from {}: {}", config.name, config.version,
+           dependency.name, dependency.version, dependency.manifest.str(), next.reference.str(), e.what());
+    }
+  }
+  return reports;
+}
+
+void check_expected_manifest(const LoadRequest& request, const artifact::ResolvedModule& resolved) {
+  if (!request.expected_manifest || *request.expected_manifest == resolved.manifest_descriptor.digest) return;
+  fail(ErrorKind::refused,
+       "{} for kernel {} is {} now, not the {} it was built against: build the dependent package again",
+       request.reference.str(), resolved.config.kernel_release, resolved.manifest_descriptor.digest.str(),
+       request.expected_manifest->str());
+}
+
+LoadReport load_at_depth(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
+                         const InTreePlanner& plan_in_tree, int depth) {
   const std::string version = requested_version(request);
   const std::string release = requested_release(request, kernel);
   // Trust first: a host without certificates fails before it touches the network.
   Stopwatch clock;
   const auto trusted = load_trust(request.trust, paths.trust_dir);
   const double trust_ms = clock.lap();
-
-  std::optional<StateLock> lock;
-  std::optional<StateStore> state;
-  if (!request.fetch_only) {
-    state.emplace(paths.state_dir);
-    lock.emplace(state->lock());
-  }
 
   LoadReport report{.source = request.reference.str(), .manifest = ckms::digest_of("")};
   report.milliseconds.trust = trust_ms;
@@ -270,7 +337,16 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   // the node's is named.
   const std::string machine = node_machine(request, kernel);
   check_artifact_kernel(resolved.config, release, machine);
+  check_expected_manifest(request, resolved);
   describe_artifact(report, resolved, ModuleCache::record_name(repository_key(request.reference), version, release));
+  // Before this load takes the state lock, which each of them takes in turn.
+  report.build_dependencies = load_build_dependencies(request, resolved, paths, kernel, plan_in_tree, depth);
+  std::optional<StateLock> lock;
+  std::optional<StateStore> state;
+  if (!request.fetch_only) {
+    state.emplace(paths.state_dir);
+    lock.emplace(state->lock());
+  }
 
   Staging staging(cache, source);
   staging.fetch(resolved);
@@ -292,6 +368,13 @@ LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& ke
   record_load(report, prepared, staging, resolved, *state, insertion);
   report.milliseconds.insert = clock.lap();
   return report;
+}
+
+}  // namespace
+
+LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
+                const InTreePlanner& plan_in_tree) {
+  return load_at_depth(request, paths, kernel, source, plan_in_tree, 0);
 }
 
 }  // namespace ckms::loader

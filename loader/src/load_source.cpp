@@ -15,8 +15,10 @@ std::unique_ptr<oci::Target> open_source(const LoadRequest& request) {
 }
 
 LoadReport load(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel) {
-  const auto source = open_source(request);
-  return load(request, paths, kernel, source.get(), plan_in_tree);
+  LoadRequest with_dependencies = request;
+  if (!with_dependencies.open_dependency) with_dependencies.open_dependency = open_source;
+  const auto source = open_source(with_dependencies);
+  return load(with_dependencies, paths, kernel, source.get(), plan_in_tree);
 }
 
 }  // namespace ckms::loader

@@ -20,6 +20,7 @@
 #include "ckms/base/temp_dir.hpp"
 #include "ckms/builder/build.hpp"
 #include "ckms/builder/build_source.hpp"
+#include "ckms/builder/dkms_conf_eval.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/scratch_dir.hpp"
 #include "ckms/builder/stop.hpp"
@@ -49,6 +50,8 @@ struct BuildArgs {
   std::string sign_hash = "sha256";
   std::string compress = "none";
   std::vector<std::string> parameters;
+  std::vector<std::string> depends;
+  std::vector<std::string> conf_overrides;
   unsigned jobs = 0;
   unsigned make_jobs = 0;
   std::string runtime = "runc";
@@ -245,6 +248,39 @@ void print_summary(const builder::BuildSummary& summary) {
   }
 }
 
+// What the build takes besides the source: default parameters, build dependencies and
+// dkms.conf overrides, each checked before anything starts.
+void set_module_inputs(builder::BuildOptions& options, const BuildArgs& args) {
+  for (const auto& text : args.parameters) {
+    options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
+  }
+  for (const auto& text : args.depends) options.depends.push_back(oci::Reference::parse(text));
+  for (const auto& text : args.conf_overrides) options.conf_overrides.push_back(builder::conf_override_text(text));
+}
+
+// Kernels: --kernel through the template (in place only when a template was named),
+// --build-image as given. Returns the label each gets in the progress lines.
+std::vector<std::string> add_kernels(builder::BuildOptions& options, const BuildArgs& args) {
+  const bool use_template = !options.in_place || !args.image_template.empty();
+  const ImageTemplate templ = image_template(args.image_template, options.cache_dir);
+  std::vector<std::string> labels;
+  for (const auto& release : args.kernels) {
+    builder::KernelRequest request{.release = release};
+    if (use_template) {
+      request.image = oci::Reference::parse(images::image_reference(templ.text, release));
+      request.image_template = templ.text;
+      request.image_template_origin = templ.origin;
+    }
+    options.kernels.push_back(std::move(request));
+    labels.push_back(release);
+  }
+  for (const auto& image : args.build_images) {
+    options.kernels.push_back({.release = std::nullopt, .image = oci::Reference::parse(image)});
+    labels.push_back(image);
+  }
+  return labels;
+}
+
 // Returns whether every kernel built, was up to date or was excluded.
 bool run_build(App& app, const BuildArgs& args) {
   if (args.kernels.empty() && args.build_images.empty()) {
@@ -263,8 +299,7 @@ bool run_build(App& app, const BuildArgs& args) {
   options.in_place = args.runtime == "none";
   options.runtime = args.runtime;
   options.compression = parse_compression(args.compress);
-  for (const auto& text : args.parameters)
-    options.default_parameters.push_back(artifact::ParameterSetting::parse(text));
+  set_module_inputs(options, args);
   options.jobs = args.jobs;
   options.make_jobs = args.make_jobs;
   options.time_limit = std::chrono::seconds(args.timeout);
@@ -279,25 +314,7 @@ bool run_build(App& app, const BuildArgs& args) {
   options.log_dir = fs::absolute(options.log_dir);
   if (has_key) options.signing = builder::SigningConfig{args.sign_key, args.sign_cert, {.hash = args.sign_hash}};
 
-  // Kernels: --kernel through the template (in place only when a template was named),
-  // --build-image as given.
-  const bool use_template = !options.in_place || !args.image_template.empty();
-  const ImageTemplate templ = image_template(args.image_template, options.cache_dir);
-  std::vector<std::string> labels;
-  for (const auto& release : args.kernels) {
-    builder::KernelRequest request{.release = release};
-    if (use_template) {
-      request.image = oci::Reference::parse(images::image_reference(templ.text, release));
-      request.image_template = templ.text;
-      request.image_template_origin = templ.origin;
-    }
-    options.kernels.push_back(std::move(request));
-    labels.push_back(release);
-  }
-  for (const auto& image : args.build_images) {
-    options.kernels.push_back({.release = std::nullopt, .image = oci::Reference::parse(image)});
-    labels.push_back(image);
-  }
+  const std::vector<std::string> labels = add_kernels(options, args);
   options.open_target = [&args](const oci::Reference& reference) {
     return open_target(reference, args.registry, false);
   };
@@ -384,6 +401,10 @@ void register_build_commands(App& app) {
   build->add_option("--compress", args.compress, "Module compression: none, xz or zstd")->capture_default_str();
   build->add_option("--param", args.parameters,
                     "[MODULE.]NAME=VALUE default parameter the artifact carries for ckms load; repeatable");
+  build->add_option("--depends", args.depends,
+                    "REPO:VERSION of a module artifact to build against (dkms.conf's BUILD_DEPENDS); repeatable");
+  build->add_option("--conf-override", args.conf_overrides,
+                    "NAME=VALUE or FILE read after dkms.conf, as DKMS reads /etc/dkms/<module>.conf; repeatable");
   build->add_option("-j,--jobs", args.jobs, "Kernels built at once (default: one per CPU)");
   build->add_option("--make-jobs", args.make_jobs, "make -j for each build (default: CPUs / kernels at once)");
   build

@@ -49,6 +49,8 @@ void print_load_report(App& app, const loader::LoadReport& report) {
     print_json(report.to_json());
     return;
   }
+  // What it was built against came first, and is told first.
+  for (const auto& dependency : report.build_dependencies) print_load_report(app, dependency);
   const bool fetched = !report.modules.empty() && report.modules.front().action == loader::ModuleAction::fetched;
   fmt::print("{} {} {} for {} from {} ({})\n", fetched ? "fetched" : "loaded", oci::printable(report.package),
              oci::printable(report.version), report.kernel_release, report.from_cache ? "the cache" : report.source,

@@ -113,3 +113,31 @@ TEST_CASE("a --cache-dir the rootful sandbox cannot reach is refused before anyt
   CHECK(r.err.find("permission denied") == std::string::npos);
   CHECK_FALSE(fs::exists(dir / "out"));
 }
+
+TEST_CASE("--conf-override is read after dkms.conf in the sandbox, in order, as DKMS reads /etc/dkms",
+          "[build][dkms-conf]") {
+  const auto& f = build_fixture();
+  const std::string& kernel = f.releases[1];
+  ckms::testkit::TempDir dir("ckms-test-conf-override");
+  copy_hello(dir / "src");
+  // A file that sees dkms.conf's values, then an assignment that sees the file's.
+  ckms::testkit::write_text(dir / "site.conf", "BUILD_EXCLUSIVE_KERNEL=\"^${PACKAGE_NAME}-\"\n");
+  const BuildRun run = ckms_build_json({(dir / "src").string(), "--output", "oci:" + (dir / "out").string(), "-k",
+                                        kernel, "--image-template", f.image_template(), "--no-sign", "--cache-dir",
+                                        f.cache_dir.string(), "--conf-override", (dir / "site.conf").string(),
+                                        "--conf-override", "BUILD_EXCLUSIVE_ARCH=^none$"});
+  INFO(run.result.out << run.result.err);
+  CHECK(run.result.exit_code == 0);
+  const auto& k = run.kernel(kernel);
+  CHECK(k.at("status") == "excluded");
+  const std::string reason = k.at("reason");
+  CHECK(reason.find("BUILD_EXCLUSIVE_KERNEL=\"^ckms-hello-\"") != std::string::npos);
+  CHECK(reason.find("BUILD_EXCLUSIVE_ARCH=\"^none$\"") != std::string::npos);
+
+  // Neither an assignment nor a file: one line, exit 2, nothing created.
+  const auto bad = run_ckms({"build", (dir / "src").string(), "--output", "oci:" + (dir / "out-bad").string(), "-k",
+                             kernel, "--no-sign", "--conf-override", "no such file"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--conf-override 'no such file'") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "out-bad"));
+}

@@ -63,6 +63,17 @@ const std::vector<std::string> kMarkers = {"network",
                                            "pair-removed",
                                            "dependency-removed",
                                            "rollback",
+                                           "depends-load",
+                                           "depends-first-loaded",
+                                           "depends-told-first",
+                                           "depends-present",
+                                           "depends-unload",
+                                           "depends-removed",
+                                           "depends-install",
+                                           "depends-modprobe",
+                                           "depends-modprobe-first",
+                                           "depends-uninstall",
+                                           "depends-missing",
                                            "bench-clean",
                                            "install",
                                            "install-new-files",
@@ -167,6 +178,38 @@ int bench_rounds() {
   return 3;
 }
 
+// `ckms build` in this root of the pair of packages in modules/depends: ckms-dep-a into
+// ckms/dep-a, ckms-dep-b against it (BUILD_DEPENDS) into ckms/dep-b, and against a copy of
+// it, ckms/dep-a-gone, into ckms/dep-b-orphan; the copy then leaves the registry.
+void publish_build_depends(const testkit::RegistryFixture& registry, const std::string& release, const fs::path& work) {
+  const auto build = [&](const char* package, const std::string& repository, std::vector<std::string> more) {
+    std::vector<std::string> argv = {testkit::ckms_binary().string(),
+                                     "build",
+                                     (kHere / "modules" / "depends" / package).string(),
+                                     "--runtime",
+                                     "none",
+                                     "--kernel",
+                                     release,
+                                     "--output",
+                                     registry.host() + "/ckms/" + repository,
+                                     "--plain-http",
+                                     "--sign-key",
+                                     (work / "trusted.key").string(),
+                                     "--sign-cert",
+                                     (work / "trusted.crt").string(),
+                                     "--cache-dir",
+                                     (work / "build-cache").string()};
+    argv.insert(argv.end(), more.begin(), more.end());
+    run_ok(argv, 1200);
+  };
+  build("a", "dep-a", {});
+  run_ok({testkit::ckms_binary().string(), "copy", registry.host() + "/ckms/dep-a:1.0.0",
+          registry.host() + "/ckms/dep-a-gone:1.0.0", "--plain-http"});
+  build("b", "dep-b", {"--depends", registry.host() + "/ckms/dep-a:1.0.0"});
+  build("b", "dep-b-orphan", {"--depends", registry.host() + "/ckms/dep-a-gone:1.0.0"});
+  fs::remove_all(registry.storage() / "docker" / "registry" / "v2" / "repositories" / "ckms" / "dep-a-gone");
+}
+
 // Built once per test process and shared by the boots: modules, keys, the registry with
 // every artifact, and the initramfs.
 struct Guest {
@@ -258,6 +301,7 @@ std::unique_ptr<Guest> make_guest() {
                 {}, work.path());
   publish_files(*repository("needs-crc7"), "ckms-needs-crc7", release,
                 {{"ckms_needs_crc7.ko", sign(pair / "ckms_needs_crc7.ko", trusted)}}, {}, work.path());
+  publish_build_depends(registry, release, work.path());
 
   // The guest: busybox, ckms, ckms-full and kmod with their libraries, the virtio network modules and
   // crc-itu-t (but not crc7) from the image, depmod'ed; trust, boot config, scenarios.

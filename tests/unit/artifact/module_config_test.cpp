@@ -246,3 +246,40 @@ TEST_CASE("kernel tags and platform architectures", "[artifact][tags]") {
   CHECK(oci_architecture("aarch64") == "arm64");
   CHECK(oci_architecture("riscv64") == "riscv64");
 }
+
+TEST_CASE("Module.symvers and build dependencies round-trip and are checked", "[artifact][config]") {
+  json j = valid_json();
+  j["symvers"] = {{"digest", kDigestA}, {"size", 61}};
+  j["buildDepends"] = {{{"name", "base-pkg"}, {"version", "2.0"}, {"repository", "ckms/base"}, {"manifest", kDigestB}},
+                       {{"name", "other"}, {"version", "1"}, {"manifest", kDigestA}}};
+  const auto config = ModuleConfig::parse(j.dump(), "test config");
+  REQUIRE(config.symvers.has_value());
+  CHECK(config.symvers->size == 61);
+  REQUIRE(config.build_depends.size() == 2);
+  CHECK(config.build_depends[0].repository == "ckms/base");
+  CHECK(config.build_depends[0].manifest.str() == kDigestB);
+  CHECK(config.build_depends[1].repository.empty());
+  CHECK(config.serialize() == j.dump());
+
+  SECTION("the package itself") {
+    j["buildDepends"][0]["name"] = "hello";
+    CHECK(parse_error_kind(j) == ErrorKind::integrity);
+  }
+  SECTION("listed twice") {
+    j["buildDepends"][1]["name"] = "base-pkg";
+    CHECK(parse_error_kind(j) == ErrorKind::integrity);
+  }
+  SECTION("names that are not plain, a bad repository, a bad digest") {
+    for (const auto& [field, value] : std::vector<std::pair<std::string, std::string>>{
+             {"name", "../x"}, {"version", "1 0"}, {"repository", "Bad//Repo"}, {"manifest", "sha256:00"}}) {
+      INFO(field << "=" << value);
+      json k = j;
+      k["buildDepends"][0][field] = value;
+      CHECK(parse_error_kind(k) == ErrorKind::integrity);
+    }
+  }
+  SECTION("a negative symvers size") {
+    j["symvers"]["size"] = -1;
+    CHECK(parse_error_kind(j) == ErrorKind::integrity);
+  }
+}

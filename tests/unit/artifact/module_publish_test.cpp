@@ -204,4 +204,37 @@ TEST_CASE("a manifest whose layers do not match its config is refused", "[artifa
     republish([](auto& m) { m.artifact_type = "application/vnd.example"; });
     CHECK(refused());
   }
+  SECTION("a Module.symvers layer the config does not describe") {
+    republish([](auto& m) {
+      m.layers.push_back(oci::Descriptor{.media_type = std::string(kSymversLayerMediaType),
+                                         .digest = ckms::digest_of(""),
+                                         .size = 0,
+                                         .annotations = {{std::string(oci::annotation::kTitle), "Module.symvers"}}});
+    });
+    CHECK(refused());
+  }
+}
+
+TEST_CASE("Module.symvers is a layer of its own, fetched back verified", "[artifact][publish]") {
+  ckms::testkit::TempDir dir("ckms-test-artifact");
+  oci::Layout layout(dir / "layout", oci::Layout::Mode::create_if_missing);
+  auto built = module_set(dir.path(), "1.0", "6.1.0-1-amd64");
+  const std::string symvers = "0x12345678\thello_answer\t/var/lib/dkms/hello/1.0/build/hello\tEXPORT_SYMBOL_GPL\t\n";
+  ckms::testkit::write_text(dir / "Module.symvers", symvers);
+  built.symvers_file = dir / "Module.symvers";
+  publish_module(layout, built);
+  const auto resolved = resolve_module(layout, "1.0", "6.1.0-1-amd64");
+  REQUIRE(resolved.manifest.layers.size() == 3);
+  CHECK(resolved.manifest.layers[2].media_type == kSymversLayerMediaType);
+  CHECK(resolved.manifest.layers[2].annotation(oci::annotation::kTitle) == "Module.symvers");
+  REQUIRE(resolved.config.symvers.has_value());
+  CHECK(resolved.config.symvers->digest == ckms::digest_of(symvers));
+  fetch_symvers(layout, resolved, dir / "fetched");
+  CHECK(ckms::testkit::read_text(dir / "fetched") == symvers);
+
+  // Without one: refused by name.
+  publish_module(layout, module_set(dir.path(), "2.0", "6.1.0-1-amd64"));
+  const auto without = resolve_module(layout, "2.0", "6.1.0-1-amd64");
+  CHECK_THROWS_WITH(fetch_symvers(layout, without, dir / "none"), Catch::Contains("carries no Module.symvers"));
+  CHECK_FALSE(fs::exists(dir / "none"));
 }

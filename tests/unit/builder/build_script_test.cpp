@@ -179,3 +179,20 @@ TEST_CASE("build script: modules land in the output under fixed names, in plan o
   CHECK(read_text(t.out / "0.ko") == "one");
   CHECK(read_text(t.out / "1.ko") == "two");
 }
+
+TEST_CASE("build script: KBUILD_EXTRA_SYMBOLS for make, Module.symvers to the output") {
+  Tree t;
+  BuildPlan plan =
+      t.plan("printf '%s' \"$KBUILD_EXTRA_SYMBOLS\" > seen; printf m > demo.ko; printf s > Module.symvers");
+  plan.extra_symbols = {"/var/lib/dkms/a/1/r/x86_64/module/Module.symvers", "/b/Module.symvers"};
+  REQUIRE(t.run(plan).exit_code == 0);
+  CHECK(read_text(t.build / "seen") == "/var/lib/dkms/a/1/r/x86_64/module/Module.symvers /b/Module.symvers");
+  CHECK(read_text(t.out / "Module.symvers") == "s");
+
+  // No build dependency: nothing exported; no Module.symvers written: none copied.
+  Tree u;
+  BuildPlan none = u.plan("printf '%s' \"${KBUILD_EXTRA_SYMBOLS-unset}\" > seen; printf m > demo.ko");
+  REQUIRE(u.run(none).exit_code == 0);
+  CHECK(read_text(u.build / "seen") == "unset");
+  CHECK_FALSE(fs::exists(u.out / "Module.symvers"));
+}

@@ -388,4 +388,38 @@ TEST_CASE("a crashed load's staging directory is removed by the next load", "[lo
   }
 }
 
+TEST_CASE("build dependencies load first, pinned by digest, and a missing one refuses the load", "[loader]") {
+  LoaderFixture f;
+  f.shared_layout = "both";
+  const auto a = f.publish("ckms-dep-a", {{.name = "ckms_dep_a"}}, {}, std::string(kRelease), "2.0");
+  f.build_depends["ckms-dep-b"] = {
+      {.name = "ckms-dep-a", .version = "2.0", .repository = "", .manifest = a.manifest.digest}};
+  f.publish("ckms-dep-b", {{.name = "ckms_dep_b", .depends = {"ckms_dep_a"}}});
+
+  SECTION("loaded first, and told first") {
+    const auto report = load(f.request("ckms-dep-b"), f.paths, f.kernel);
+    CHECK(f.kernel.insertions == std::vector<std::string>{"ckms_dep_a", "ckms_dep_b"});
+    REQUIRE(report.build_dependencies.size() == 1);
+    CHECK(report.build_dependencies[0].package == "ckms-dep-a");
+    CHECK(report.build_dependencies[0].manifest == a.manifest.digest);
+    CHECK(report.to_json().at("buildDependencies").at(0).at("package") == "ckms-dep-a");
+  }
+  SECTION("another build of the dependency is refused before anything is inserted") {
+    f.publish("ckms-dep-a", {{.name = "ckms_dep_a", .srcversion = "FEDCBA9876543210FEDCBA9"}}, {},
+              std::string(kRelease), "2.0");
+    const std::string cache = f.cache_fingerprint();
+    require_error([&] { load(f.request("ckms-dep-b"), f.paths, f.kernel); }, ErrorKind::refused,
+                  "not the " + a.manifest.digest.str() + " it was built against");
+    CHECK(f.kernel.insertions.empty());
+    CHECK(f.cache_fingerprint() == cache);
+  }
+  SECTION("missing: one line naming both packages, nothing inserted") {
+    f.build_depends["ckms-dep-b"][0].version = "3.0";
+    f.publish("ckms-dep-b", {{.name = "ckms_dep_b", .depends = {"ckms_dep_a"}}});
+    require_error([&] { load(f.request("ckms-dep-b"), f.paths, f.kernel); }, ErrorKind::refused,
+                  "missing build dependency: ckms-dep-b 1.0.0 needs ckms-dep-a 3.0");
+    CHECK(f.kernel.insertions.empty());
+  }
+}
+
 }  // namespace ckms::loader::test

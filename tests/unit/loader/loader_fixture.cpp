@@ -68,7 +68,9 @@ LoaderFixture::LoaderFixture()
   ModuleCache cache(paths.cache_dir);
 }
 
-fs::path LoaderFixture::source(const std::string& package) const { return dir / "source" / package; }
+fs::path LoaderFixture::source(const std::string& package) const {
+  return dir / "source" / (shared_layout.empty() ? package : shared_layout);
+}
 
 artifact::PublishedModule LoaderFixture::publish(const std::string& package, const std::vector<TinyModule>& modules,
                                                  const std::map<std::string, artifact::ParameterValues>& defaults,
@@ -79,6 +81,7 @@ artifact::PublishedModule LoaderFixture::publish(const std::string& package, con
       .config = {.name = package, .version = version, .kernel_release = config_release, .arch = arch},
       .files_dir = files};
   built.config.default_parameters = defaults;
+  if (const auto it = build_depends.find(package); it != build_depends.end()) built.config.build_depends = it->second;
   for (const auto& module : modules) {
     const std::string file_name = module.name + ".ko" + std::string(kmod::suffix(module.compression));
     ckms::AtomicFile out(files / file_name);

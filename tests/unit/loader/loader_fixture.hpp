@@ -57,6 +57,10 @@ class LoaderFixture {
   enum class Defaults { signed_, unsigned_, changed_after_signing } defaults_mode = Defaults::signed_;
   // The architecture publish() writes into the config (uname -m), whatever the files are.
   std::string arch = "x86_64";
+  // What publish() records as build dependencies, by package.
+  std::map<std::string, std::vector<artifact::BuildDependency>> build_depends;
+  // Non-empty: every package is published into this one layout under source/.
+  std::string shared_layout;
 
   // Publishes package `package` with `modules` (in load order) into its own layout under
   // source/, tagged <version>-<release>. `config_release` is what the config claims.

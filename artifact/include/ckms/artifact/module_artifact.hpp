@@ -28,6 +28,11 @@ inline constexpr std::string_view kKernelReleaseAnnotation = "io.ckms.kernel.rel
 // On the manifest: the build cache key, so a builder can tell that a published artifact
 // already is what it would build.
 inline constexpr std::string_view kCacheKeyAnnotation = "io.ckms.build.cache-key";
+// The build's Module.symvers (kbuild's table of the symbols the modules export, with their
+// CRCs): a layer of its own, so that a package built later against this one (its
+// BUILD_DEPENDS) gets the symbols through KBUILD_EXTRA_SYMBOLS. Never inserted.
+inline constexpr std::string_view kSymversLayerMediaType = "application/vnd.ckms.kmod.symvers.v1";
+inline constexpr std::string_view kSymversFileName = "Module.symvers";
 
 // One module file as the artifact carries it: the bytes exactly as inserted.
 struct ModuleFile {
@@ -41,6 +46,22 @@ struct ModuleFile {
   // Of the file bytes (the layer digest). Until publish_module fills it in, the digest of
   // no bytes, matching size 0: ckms::Digest has no empty value, and a file that is still to
   // be published must be constructible.
+  ckms::Digest digest = ckms::digest_of("");
+  std::int64_t size = 0;
+};
+
+// Another package's artifact this one was built against (dkms.conf's BUILD_DEPENDS, or
+// `ckms build --depends`): its modules must be loaded first, and they must be that very
+// build, since the symbol CRCs compiled into this one are its.
+struct BuildDependency {
+  std::string name;                             // its PACKAGE_NAME
+  std::string version;                          // its PACKAGE_VERSION: the tag it is loaded by
+  std::string repository;                       // its registry repository ("ckms/base"); empty for a layout
+  ckms::Digest manifest = ckms::digest_of("");  // its artifact for this kernel
+};
+
+// The Module.symvers layer, when the artifact carries one.
+struct SymversFile {
   ckms::Digest digest = ckms::digest_of("");
   std::int64_t size = 0;
 };
@@ -65,6 +86,8 @@ struct ModuleConfig {
   // default_parameters_document(): who controls the registry cannot change the defaults a
   // node applies without the signing key. Empty when there are no defaults, or no key.
   std::string default_parameters_signature;
+  std::optional<SymversFile> symvers;
+  std::vector<BuildDependency> build_depends;  // in the order they load
   Provenance provenance;
 
   // Validates every field a loader relies on (names that are plain file names, digests,
@@ -105,6 +128,8 @@ struct BuiltModuleSet {
   ModuleConfig config;
   std::filesystem::path files_dir;
   std::string cache_key;  // empty: none recorded
+  // The build's Module.symvers, published as its own layer; empty: none.
+  std::filesystem::path symvers_file;
 };
 
 struct PublishedModule {
@@ -135,6 +160,10 @@ struct ResolvedModule {
 // The artifact of `version` for `kernel_release`: the per-kernel tag, else the index's
 // entry. Not found names the kernels that do have one.
 ResolvedModule resolve_module(oci::Target& target, std::string_view version, std::string_view kernel_release);
+
+// Writes the artifact's Module.symvers to `destination` (verified against its digest as it
+// streams). Refused, naming the artifact, when it carries none.
+void fetch_symvers(oci::Target& target, const ResolvedModule& module, const std::filesystem::path& destination);
 
 // Kernel releases that `version` has an artifact for, from the index (empty when none).
 std::vector<std::string> published_kernels(oci::Target& target, std::string_view version);

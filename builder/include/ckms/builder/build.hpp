@@ -71,6 +71,12 @@ struct BuildOptions {
   // Defaults the artifact carries for `ckms load` (which overrides them with its own
   // --param); each must name a parameter the built module declares.
   std::vector<artifact::ParameterSetting> default_parameters;
+  // Module artifacts built against (REPO:VERSION, opened with open_target): dkms.conf's
+  // BUILD_DEPENDS, which each must provide for every kernel (docs/dkms-conf.md).
+  std::vector<oci::Reference> depends;
+  // `--conf-override`: bash text read after dkms.conf, in order, each as DKMS reads
+  // /etc/dkms/<module>.conf (inside the sandbox, through safe_source).
+  std::vector<std::string> conf_overrides;
   unsigned jobs = 0;             // kernels built at once; 0: one per CPU
   unsigned make_jobs = 0;        // DKMS's parallel_jobs for each make; 0: CPUs / kernels at once
   bool in_place = false;         // run builds in this root (run_in_place) instead of runc
@@ -108,7 +114,8 @@ struct KernelResult {
   std::vector<std::string> exclusion_reasons;
   std::string package_name;
   std::string package_version;
-  std::vector<artifact::ModuleFile> modules;  // in load order, as published
+  std::vector<artifact::ModuleFile> modules;             // in load order, as published
+  std::vector<artifact::BuildDependency> build_depends;  // built against, as the artifact records them
   std::optional<artifact::PublishedModule> artifact;
   std::string cache_key;
   std::optional<BuildPlan> plan;  // what DKMS would have run, once dkms.conf was evaluated

@@ -33,6 +33,8 @@ struct CacheInputs {
   bool sign_key_id = false;                     // sign-file -k
   std::string compression;                      // none, xz, zstd
   std::vector<std::string> default_parameters;  // "[MODULE.]NAME=VALUE", as given
+  std::vector<std::string> build_depends;       // "NAME VERSION MANIFEST-DIGEST" of each dependency
+  std::vector<std::string> conf_overrides;      // digest of each --conf-override text, in order
   std::string ckms_version;
 
   nlohmann::json to_json() const;

@@ -73,6 +73,8 @@ struct BuildPlan {
   std::string pre_build;
   std::string post_build;
   std::vector<ModuleOutput> modules;
+  // KBUILD_EXTRA_SYMBOLS for make: the BUILD_DEPENDS' Module.symvers in the sandbox.
+  std::vector<std::string> extra_symbols;
 };
 
 // BUILD_EXCLUSIVE_KERNEL_MIN/_MAX compare kernel versions as DKMS's VER() does: every run

@@ -6,6 +6,7 @@
 // load inserted, in reverse; the cache changes only when the load succeeded.
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,10 @@ enum class NetworkMode {
   fallback,  // ask the registry, use the cache when it cannot be reached (boot)
 };
 
+struct LoadRequest;
+// Opens the registry or layout a request names; null: the cache alone.
+using SourceOpener = std::function<std::unique_ptr<oci::Target>(const LoadRequest&)>;
+
 struct LoadRequest {
   oci::Reference reference;  // REPO:VERSION, or oci:DIR:VERSION
   oci::RegistryOptions registry;
@@ -52,6 +57,12 @@ struct LoadRequest {
   // this one (a cache prepared on amd64 for an arm64 node). Every check of the artifact and
   // of each module's ELF header is then made against it.
   std::optional<std::string> machine;
+  // The artifact must be this manifest: a build dependency is the very build its dependent
+  // was compiled against.
+  std::optional<ckms::Digest> expected_manifest;
+  // Opens the source of each build dependency the artifact records (loaded first, from the
+  // same registry as the artifact); unset: they come from the cache alone.
+  SourceOpener open_dependency;
 };
 
 enum class ModuleAction { inserted, already_loaded, fetched };
@@ -79,6 +90,8 @@ struct LoadReport {
   std::string fallback_reason;  // why the cache was used although the load was online
   std::vector<LoadedModule> modules;
   std::vector<std::string> dependencies_inserted;
+  // The artifacts this one was built against (BUILD_DEPENDS), loaded before it.
+  std::vector<LoadReport> build_dependencies;
   struct Milliseconds {
     double trust = 0, resolve = 0, fetch = 0, verify = 0, insert = 0;
   } milliseconds;

@@ -125,6 +125,23 @@ check dependency-removed absent crc_itu_t
 refused rollback 1 "rolled back: removed ckms_pair_a, crc_itu_t" \
   ckms load "$REG/ckms/pair:1.0.0" --insecure-registry "$REG" --param ckms_pair_b.fail_init=1
 
+# Built against another package's artifact (BUILD_DEPENDS, `ckms build --depends`): loading
+# it loads that one first, from the same registry; without it, refused with nothing inserted.
+run depends-load 0 ckms load "$REG/ckms/dep-b:1.0.0" --insecure-registry "$REG"
+check depends-first-loaded loaded ckms_dep_a
+check depends-told-first sh -c 'head -n1 /tmp/out | grep -q "^loaded ckms-dep-a 1.0.0 "'
+check depends-present loaded ckms_dep_b
+run depends-unload 0 ckms unload ckms_dep_b ckms_dep_a
+check depends-removed absent ckms_dep_a
+# Installed: the dependency is installed too, so modprobe (through depmod) loads it first.
+run depends-install 0 ckms install "$REG/ckms/dep-b:1.0.0" --insecure-registry "$REG"
+run depends-modprobe 0 modprobe ckms_dep_b
+check depends-modprobe-first loaded ckms_dep_a
+modprobe -r ckms_dep_b
+run depends-uninstall 0 ckms uninstall --all
+refused depends-missing 5 "missing build dependency: ckms-dep-b 1.0.0 needs ckms-dep-a 1.0.0" \
+  ckms load "$REG/ckms/dep-b-orphan:1.0.0" --insecure-registry "$REG"
+
 # Benchmark: cold (empty cache, from the registry), warm (--offline from the cache), warm
 # but asking the registry, and plain insmod (kmod's and busybox's) of the same file.
 bench="--cache-dir /var/lib/ckms-bench --state-dir /run/ckms-bench"
