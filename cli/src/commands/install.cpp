@@ -1,5 +1,6 @@
 // `ckms install REPO:VERSION | --all [--kernel R]... [--root DIR]`, `ckms uninstall NAME... |
-// --all`: wiring to loader/install.hpp, which decides everything.
+// --all`, `ckms gc [--dry-run]`: wiring to loader/install.hpp and loader/gc.hpp, which
+// decide everything.
 #include "install.hpp"
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "ckms/loader/boot_config.hpp"
+#include "ckms/loader/gc.hpp"
 #include "ckms/loader/install.hpp"
 #include "ckms/oci/printable.hpp"
 #include "configured.hpp"
@@ -120,6 +122,31 @@ void run_uninstall(App& app, const UninstallArgs& args) {
   }
 }
 
+struct GcArgs {
+  InstallPathArgs paths;
+  std::string state_dir{loader::kDefaultStateDir};
+  bool dry_run = false;
+};
+
+void run_gc(App& app, const GcArgs& args) {
+  const auto install_paths = args.paths.paths();
+  const auto report = loader::collect_garbage(
+      loader::GcPaths{.root = install_paths.root,
+                      .cache_dir = install_paths.cache_dir,
+                      .records_dir = install_paths.records_dir,
+                      .state_dir = args.state_dir,
+                      .config_dir = args.paths.under_root(loader::kDefaultConfigDir)},
+      args.dry_run);
+  if (app.options().json) {
+    print_json(report.to_json());
+    return;
+  }
+  const std::string_view verb = args.dry_run ? "would remove" : "removed";
+  for (const auto& a : report.removed) fmt::print("{} {} ({})\n", verb, oci::printable(a.name), a.manifest.str());
+  for (const auto& a : report.kept) fmt::print("kept {}: {}\n", oci::printable(a.name), oci::printable(a.why));
+  fmt::print("{} {} artifacts, {} blobs\n", verb, report.removed.size(), report.blobs);
+}
+
 }  // namespace
 
 void register_install_commands(App& app) {
@@ -153,6 +180,14 @@ void register_install_commands(App& app) {
                         "Kernel release to uninstall from; repeatable (default: every kernel)");
   add_path_options(uninstall, uninstall_args->paths);
   app.on(uninstall, [&app, uninstall_args] { run_uninstall(app, *uninstall_args); });
+
+  auto gc_args = std::make_shared<GcArgs>();
+  auto* gc = root.add_subcommand(
+      "gc", "Remove cached artifacts that nothing installed, loaded or configured for an installed kernel needs");
+  gc->add_flag("--dry-run", gc_args->dry_run, "Say what would be removed, remove nothing");
+  gc->add_option("--state-dir", gc_args->state_dir, "Where records of loaded modules are kept")->capture_default_str();
+  add_path_options(gc, gc_args->paths);
+  app.on(gc, [&app, gc_args] { run_gc(app, *gc_args); });
 }
 
 }  // namespace ckms::cli

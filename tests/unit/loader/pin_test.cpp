@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "ckms/base/error.hpp"
+#include "ckms/loader/boot_config.hpp"
 #include "ckms/loader/load.hpp"
 #include "ckms/oci/layout.hpp"
 #include "loader_fixture.hpp"
@@ -94,6 +95,16 @@ TEST_CASE("a pin the source does not hold, or whose bytes differ, is refused wit
 
   CHECK(f.kernel.insertions.empty());
   CHECK(f.cache_fingerprint() == cache_before);
+}
+
+TEST_CASE("modules.d takes a digest pin as the artifact", "[loader][pin]") {
+  testkit::TempDir dir("ckms-test-pin");
+  const std::string pin = ckms::digest_of("an index").str();
+  testkit::write_text(dir / "pinned.yaml", "artifact: r.example/ckms/hello@" + pin + "\n");
+  const auto entry = read_boot_entry(dir / "pinned.yaml");
+  REQUIRE(entry.request.reference.digest());
+  CHECK(entry.request.reference.digest()->str() == pin);
+  CHECK_FALSE(entry.request.reference.tag());
 }
 
 }  // namespace ckms::loader::test
