@@ -17,9 +17,7 @@ class TagListings {
  public:
   explicit TagListings(const TargetOpener& open_target) : open_target_(open_target) {}
 
-  bool holds(const oci::Reference& reference) {
-    return listing(reference).contains(oci::selector_of(reference));
-  }
+  bool holds(const oci::Reference& reference) { return listing(reference).contains(oci::selector_of(reference)); }
 
  private:
   const std::set<std::string>& listing(const oci::Reference& reference) {

@@ -22,7 +22,9 @@ constexpr std::string_view kPackageField = "Package: ";
 
 bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
 
-bool is_kernel_package(std::string_view name) { return name.starts_with(kImagePrefix) || name.starts_with(kHeadersPrefix); }
+bool is_kernel_package(std::string_view name) {
+  return name.starts_with(kImagePrefix) || name.starts_with(kHeadersPrefix);
+}
 
 // Calls `line` for every line of `reader`, holding one chunk and one partial line at a time:
 // a Packages index of the main archive is tens of megabytes.
@@ -94,7 +96,8 @@ std::vector<ArchiveKernel> archive_kernels(const std::vector<std::string>& packa
     std::string flavour = kernel_flavour(*release);
     if (!flavours.empty() && std::find(flavours.begin(), flavours.end(), flavour) == flavours.end()) continue;
     const bool headers = names.contains(std::string(kHeadersPrefix) + *release);
-    kernels.try_emplace(*release, ArchiveKernel{.release = *release, .flavour = std::move(flavour), .headers = headers});
+    kernels.try_emplace(*release,
+                        ArchiveKernel{.release = *release, .flavour = std::move(flavour), .headers = headers});
   }
   std::vector<ArchiveKernel> sorted;
   for (auto& [release, kernel] : kernels) sorted.push_back(std::move(kernel));
@@ -121,7 +124,8 @@ std::vector<std::string> apt_list_kernel_packages(const fs::path& lists_dir) {
 }
 
 std::vector<std::string> deb_directory_kernel_packages(const fs::path& directory) {
-  if (!fs::is_directory(directory)) fail(ErrorKind::not_found, "{}: no such directory of .deb files", directory.string());
+  if (!fs::is_directory(directory))
+    fail(ErrorKind::not_found, "{}: no such directory of .deb files", directory.string());
   std::set<std::string> names;
   for (const auto& entry : fs::directory_iterator(directory)) {
     if (entry.path().extension() != ".deb" || !entry.is_regular_file()) continue;

@@ -130,13 +130,13 @@ struct GcArgs {
 
 void run_gc(App& app, const GcArgs& args) {
   const auto install_paths = args.paths.paths();
-  const auto report = loader::collect_garbage(
-      loader::GcPaths{.root = install_paths.root,
-                      .cache_dir = install_paths.cache_dir,
-                      .records_dir = install_paths.records_dir,
-                      .state_dir = args.state_dir,
-                      .config_dir = args.paths.under_root(loader::kDefaultConfigDir)},
-      args.dry_run);
+  const auto report =
+      loader::collect_garbage(loader::GcPaths{.root = install_paths.root,
+                                              .cache_dir = install_paths.cache_dir,
+                                              .records_dir = install_paths.records_dir,
+                                              .state_dir = args.state_dir,
+                                              .config_dir = args.paths.under_root(loader::kDefaultConfigDir)},
+                              args.dry_run);
   if (app.options().json) {
     print_json(report.to_json());
     return;

@@ -47,9 +47,7 @@ builder::ArchiveStatusQuery status_query(const KernelsArgs& args) {
   builder::ArchiveStatusQuery query{.kernels = offered_kernels(args), .version = args.version};
   if (!args.repository.empty()) query.repository = oci::Reference::parse(args.repository);
   if (!args.image_template.empty()) query.image_template = args.image_template;
-  query.open_target = [&args](const oci::Reference& reference) {
-    return open_target(reference, args.registry, false);
-  };
+  query.open_target = [&args](const oci::Reference& reference) { return open_target(reference, args.registry, false); };
   return query;
 }
 

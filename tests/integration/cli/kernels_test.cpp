@@ -69,8 +69,8 @@ void tag_manifest(ckms::testkit::RegistryFixture& registry, const std::string& r
   const std::string config = "{}";
   const auto config_descriptor = oci::Descriptor::for_content(std::string(oci::media_type::kOciEmpty), config);
   oci::push_bytes(repo, config_descriptor, config);
-  const oci::ImageManifest manifest{std::string(oci::media_type::kOciManifest), std::nullopt, config_descriptor, {},
-                                    std::nullopt, {}};
+  const oci::ImageManifest manifest{
+      std::string(oci::media_type::kOciManifest), std::nullopt, config_descriptor, {}, std::nullopt, {}};
   const std::string bytes = manifest.serialize();
   const auto descriptor = oci::Descriptor::for_content(manifest.media_type, bytes);
   oci::push_bytes(repo, descriptor, bytes);
@@ -98,7 +98,8 @@ TEST_CASE("ckms kernels marks as published exactly the kernels the registry has 
   tag_manifest(registry, "ckms/hello", ckms::artifact::kernel_tag("0.9.0", other));
   tag_manifest(registry, "ckms/kernel-build", ckms::oci::sanitize_tag(other));
 
-  const std::vector<std::string> query{"--repository", registry.host() + "/ckms/hello", "--version", "1.0.0",
+  const std::vector<std::string> query{"--repository",     registry.host() + "/ckms/hello",
+                                       "--version",        "1.0.0",
                                        "--image-template", registry.host() + "/ckms/kernel-build:{release}",
                                        "--plain-http"};
   const auto kernels = kernels_json(query);

@@ -29,9 +29,12 @@ TEST_CASE("image packages name their release; meta and debug packages name none"
 }
 
 TEST_CASE("archive kernels are the image packages of the flavours asked, with their headers") {
-  const std::vector<std::string> names{"linux-image-6.1.0-57-cloud-amd64",   "linux-headers-6.1.0-57-cloud-amd64",
-                                       "linux-image-6.1.0-56-cloud-amd64-unsigned", "linux-image-6.1.0-57-amd64",
-                                       "linux-image-6.1.0-57-cloud-amd64-dbg", "linux-image-cloud-amd64",
+  const std::vector<std::string> names{"linux-image-6.1.0-57-cloud-amd64",
+                                       "linux-headers-6.1.0-57-cloud-amd64",
+                                       "linux-image-6.1.0-56-cloud-amd64-unsigned",
+                                       "linux-image-6.1.0-57-amd64",
+                                       "linux-image-6.1.0-57-cloud-amd64-dbg",
+                                       "linux-image-cloud-amd64",
                                        "linux-headers-6.1.0-57-common"};
   const auto cloud = archive_kernels(names, {"cloud-amd64"});
   REQUIRE(cloud.size() == 2);

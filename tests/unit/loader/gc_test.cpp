@@ -85,9 +85,8 @@ TEST_CASE("gc keeps what is installed, loaded or configured for an installed ker
   const std::string before = s.f.cache_fingerprint();
   const auto dry = collect_garbage(s.paths, true);
   CHECK(s.f.cache_fingerprint() == before);
-  CHECK(names_of(dry.removed) ==
-        std::vector<std::string>{"ckms-elsewhere:1.0.0-" + std::string(kOtherRelease),
-                                 "ckms-unused:1.0.0-" + std::string(kRelease)});
+  CHECK(names_of(dry.removed) == std::vector<std::string>{"ckms-elsewhere:1.0.0-" + std::string(kOtherRelease),
+                                                          "ckms-unused:1.0.0-" + std::string(kRelease)});
   CHECK(dry.kept.size() == 3);
   // Each removed artifact's manifest, config and one layer.
   CHECK(dry.blobs == 6);

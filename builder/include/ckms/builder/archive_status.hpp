@@ -27,9 +27,9 @@ struct ArchiveStatusQuery {
 
 struct KernelArchiveStatus {
   images::ArchiveKernel kernel;
-  std::string artifact_tag;        // with a repository: the tag looked for
-  std::optional<bool> published;   // nothing when no repository was asked about
-  std::string build_image;         // with a template: the reference looked for
+  std::string artifact_tag;         // with a repository: the tag looked for
+  std::optional<bool> published;    // nothing when no repository was asked about
+  std::string build_image;          // with a template: the reference looked for
   std::optional<bool> image_found;  // nothing when no template was given
 
   // What a CI job still has to build: not published in the repository asked about.

@@ -16,8 +16,8 @@ namespace ckms::images {
 inline constexpr std::string_view kDefaultAptListsDir = "/var/lib/apt/lists";
 
 struct ArchiveKernel {
-  std::string release;  // as `uname -r` prints it: "6.1.0-57-cloud-amd64"
-  std::string flavour;  // "cloud-amd64"
+  std::string release;   // as `uname -r` prints it: "6.1.0-57-cloud-amd64"
+  std::string flavour;   // "cloud-amd64"
   bool headers = false;  // linux-headers-<release> is offered too (a build image can be made)
 };
 

@@ -39,8 +39,8 @@ struct RegistrySettings {
 };
 
 struct KernelModuleSpec {
-  std::string repository;   // "registry.example/ckms/hello": no tag, no digest
-  std::string version;      // PACKAGE_VERSION, the index tag
+  std::string repository;  // "registry.example/ckms/hello": no tag, no digest
+  std::string version;     // PACKAGE_VERSION, the index tag
   // spec.digest: what loaders load, pinned: the digest of the version's module index or of
   // one kernel's manifest (`ckms load REPO:VERSION@DIGEST`, docs/install.md "Digest pins").
   std::optional<ckms::Digest> digest;
