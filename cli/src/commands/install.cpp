@@ -55,6 +55,7 @@ struct InstallArgs {
   LoadArgs load;  // reference, trust, network mode, registry flags
   std::vector<std::string> kernels;
   InstallPathArgs paths;
+  bool retry_missing = false;
 };
 
 void print_install_report(const loader::InstallReport& report) {
@@ -73,10 +74,9 @@ void print_install_report(const loader::InstallReport& report) {
 
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
   const fs::path dir = args.paths.under_root(loader::kDefaultConfigDir);
-  report_configured(app, dir,
-                    loader::install_configured(dir, {args.load.trust.begin(), args.load.trust.end()}, args.kernels,
-                                               args.paths.paths(), kernel),
-                    print_install_report);
+  const std::vector<fs::path> trust(args.load.trust.begin(), args.load.trust.end());
+  const auto install_all = args.retry_missing ? loader::install_missing : loader::install_configured;
+  report_configured(app, dir, install_all(dir, trust, args.kernels, args.paths.paths(), kernel), print_install_report);
 }
 
 void run_install(App& app, const InstallArgs& args) {
@@ -84,6 +84,7 @@ void run_install(App& app, const InstallArgs& args) {
     fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all");
   if (args.load.offline && args.load.offline_fallback)
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
+  if (args.retry_missing && !args.load.all) fail(ErrorKind::usage, "--retry-missing goes with --all");
   loader::LinuxKernel kernel;
   if (args.load.all) {
     run_configured(app, args, kernel);
@@ -159,7 +160,11 @@ void register_install_commands(App& app) {
   install->add_flag("--all", install_args->load.all,
                     fmt::format("Install every artifact configured in ROOT{}", loader::kDefaultConfigDir));
   install->add_option("--kernel", install_args->kernels,
-                      "Installed kernel release to install for; repeatable (default: uname -r)");
+                      "Installed kernel release to install for; repeatable (default: uname -r; with "
+                      "--retry-missing every installed kernel)");
+  install->add_flag("--retry-missing", install_args->retry_missing,
+                    "With --all: only what is not installed yet from each entry's reference, for every installed "
+                    "kernel (what a kernel hook found unpublished)");
   install->add_option("--trust", install_args->load.trust,
                       fmt::format("Trusted signing certificate (PEM/DER file or directory); repeatable (default: "
                                   "ROOT{})",

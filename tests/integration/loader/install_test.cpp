@@ -194,7 +194,19 @@ TEST_CASE("ckms install --all installs every configured artifact; a missing one 
   CHECK(all.out.find("installed ckms-pair 1.0.0 for " + t.release) != std::string::npos);
   CHECK(fs::exists(t.release_dir(t.release) / "updates" / "ckms" / "ckms_pair_b.ko"));
 
-  const auto removed = ckms(t, {"uninstall", "--all", "--kernel", t.release});
+  // The boot-time retry: every installed kernel, only what it lacks. Nothing is missing for
+  // the first kernel; the second gets hello, and pair is still unpublished for it.
+  fs::remove(config / "20-unpublished.yaml");
+  const auto retry = ckms(t, {"install", "--all", "--retry-missing"});
+  INFO(retry.out << retry.err);
+  CHECK(retry.exit_code == 3);
+  CHECK(retry.out.find("for " + t.release) == std::string::npos);
+  CHECK(retry.out.find("installed ckms-hello 1.0.0 for " + t.other) != std::string::npos);
+  CHECK(retry.err.find("30-pair.yaml") != std::string::npos);
+  CHECK(retry.err.find(t.other) != std::string::npos);
+  CHECK(fs::exists(t.release_dir(t.other) / "updates" / "ckms" / "ckms_hello.ko"));
+
+  const auto removed = ckms(t, {"uninstall", "--all"});
   CHECK(removed.exit_code == 0);
   fs::remove_all(t.root / "etc");
   CHECK(fingerprint(t.root) == before);
