@@ -32,12 +32,12 @@ struct TwoKernels {
 };
 
 TwoKernels publish_two_kernels(LoaderFixture& f) {
-  TwoKernels published{.running = f.publish("ckms-tiny", {{.name = "ckms_tiny"}}),
-                       .other = f.publish("ckms-tiny", {{.name = "ckms_tiny", .built_for = std::string(kOtherRelease)}},
-                                          {}, std::string(kOtherRelease))};
+  auto running = f.publish("ckms-tiny", {{.name = "ckms_tiny"}});
+  auto other = f.publish("ckms-tiny", {{.name = "ckms_tiny", .built_for = std::string(kOtherRelease)}}, {},
+                         std::string(kOtherRelease));
   oci::Layout layout(f.source("ckms-tiny"), oci::Layout::Mode::open_existing);
-  published.index = artifact::update_module_index(layout, "1.0.0");
-  return published;
+  auto index = artifact::update_module_index(layout, "1.0.0");
+  return TwoKernels{.running = std::move(running), .other = std::move(other), .index = std::move(index)};
 }
 
 void overwrite(const fs::path& file, const std::string& bytes) {
