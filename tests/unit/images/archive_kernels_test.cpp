@@ -53,10 +53,10 @@ TEST_CASE("apt's Packages indexes give the kernel packages they list") {
                             "Package: hello\nVersion: 2.10\nDescription: Package: linux-image-1.0-1-fake\n\n"
                             "Package: linux-headers-6.1.0-57-cloud-amd64\nVersion: 6.1.158-1");
   ckms::testkit::write_text(lists / "deb.debian.org_debian_dists_bookworm_InRelease", "Package: linux-image-9-x\n");
-  CHECK(apt_list_kernel_packages(lists) ==
+  CHECK(apt_list_kernel_packages(lists.path()) ==
         std::vector<std::string>{"linux-headers-6.1.0-57-cloud-amd64", "linux-image-6.1.0-57-cloud-amd64"});
 
   ckms::testkit::TempDir empty("ckms-test-");
-  ckms::testkit::require_error([&] { apt_list_kernel_packages(empty); }, ckms::ErrorKind::not_found,
+  ckms::testkit::require_error([&] { apt_list_kernel_packages(empty.path()); }, ckms::ErrorKind::not_found,
                                "no Packages index");
 }

@@ -10,6 +10,7 @@
 #include "ckms/loader/boot_config.hpp"
 #include "ckms/loader/load.hpp"
 #include "ckms/oci/layout.hpp"
+#include "ckms/oci/media_types.hpp"
 #include "loader_fixture.hpp"
 #include "require_error.hpp"
 
