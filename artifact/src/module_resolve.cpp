@@ -20,7 +20,43 @@ std::string kernels_available(oci::Target& target, std::string_view version) {
   return fmt::format("no index '{}' lists any kernel", oci::sanitize_tag(version));
 }
 
+// The index entry for a kernel: by the release annotation, or the platform's os.version.
+std::optional<oci::Descriptor> entry_for_kernel(const oci::ImageIndex& index, std::string_view kernel_release) {
+  for (const auto& entry : index.manifests) {
+    if (entry.annotation(kKernelReleaseAnnotation) == kernel_release ||
+        (entry.platform && entry.platform->os_version == kernel_release)) {
+      return entry;
+    }
+  }
+  return std::nullopt;
+}
+
+ResolvedModule load_pinned_index(oci::Target& target, const oci::Descriptor& descriptor,
+                                 std::string_view kernel_release, const std::string& where) {
+  const auto index = oci::ImageIndex::parse(oci::fetch_bytes(target, descriptor), where);
+  const auto entry = entry_for_kernel(index, kernel_release);
+  if (!entry) fail(ErrorKind::not_found, "{}: the module index has no entry for kernel {}", where, kernel_release);
+  return detail::load_module(target, *entry, fmt::format("{} entry {}", where, entry->digest.str()));
+}
+
 }  // namespace
+
+ResolvedModule resolve_pinned_module(oci::Target& target, const ckms::Digest& digest, std::string_view kernel_release) {
+  const std::string where = fmt::format("{}@{}", target.describe(), digest.str());
+  const auto descriptor = target.resolve(digest.str());
+  // fetch_bytes checks the bytes against the descriptor's digest: it must be the pinned one.
+  if (descriptor.digest != digest) {
+    fail(ErrorKind::integrity, "{}: the registry answered with {} instead", where, descriptor.digest.str());
+  }
+  auto module = oci::media_type::is_index(descriptor.media_type)
+                    ? load_pinned_index(target, descriptor, kernel_release, where)
+                    : detail::load_module(target, descriptor, where);
+  if (module.config.kernel_release != kernel_release) {
+    fail(ErrorKind::refused, "wrong kernel: {} is {} {} built for kernel {}, not for {}", where, module.config.name,
+         module.config.version, module.config.kernel_release, kernel_release);
+  }
+  return module;
+}
 
 ResolvedModule resolve_module(oci::Target& target, std::string_view version, std::string_view kernel_release) {
   const std::string tag = kernel_tag(version, kernel_release);
@@ -44,11 +80,8 @@ ResolvedModule resolve_module(oci::Target& target, std::string_view version, std
       fail(ErrorKind::integrity, "{} is a {}, not a module index", where, index_descriptor->media_type);
     }
     const auto index = oci::ImageIndex::parse(oci::fetch_bytes(target, *index_descriptor), where);
-    for (const auto& entry : index.manifests) {
-      const bool matches = entry.annotation(kKernelReleaseAnnotation) == kernel_release ||
-                           (entry.platform && entry.platform->os_version == kernel_release);
-      if (!matches) continue;
-      auto module = detail::load_module(target, entry, fmt::format("{} entry {}", where, entry.digest.str()));
+    if (const auto entry = entry_for_kernel(index, kernel_release)) {
+      auto module = detail::load_module(target, *entry, fmt::format("{} entry {}", where, entry->digest.str()));
       if (!is_for(module.config, version, kernel_release)) {
         fail(ErrorKind::integrity, "{}: the entry for kernel {} holds {} {} for kernel {}", where, kernel_release,
              module.config.name, module.config.version, module.config.kernel_release);

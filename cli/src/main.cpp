@@ -4,6 +4,7 @@
 #include "commands/build.hpp"
 #include "commands/image.hpp"
 #include "commands/install.hpp"
+#include "commands/kernels.hpp"
 #include "commands/key.hpp"
 #include "commands/lint.hpp"
 #include "commands/load.hpp"
@@ -22,5 +23,6 @@ int main(int argc, char** argv) {
   ckms::cli::register_load_commands(app);
   ckms::cli::register_install_commands(app);
   ckms::cli::register_build_commands(app);
+  ckms::cli::register_kernels_commands(app);
   return app.run(argc, argv);
 }

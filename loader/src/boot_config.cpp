@@ -111,8 +111,9 @@ BootEntry read_boot_entry(const fs::path& file) {
                                   return oci::Reference::parse(config.scalar(artifact_node, "artifact"));
                                 })}};
   entry.request.network = NetworkMode::fallback;
-  if (!entry.request.reference.tag()) {
-    config.error(artifact_node, "artifact", "needs the module version as its tag, e.g. REPO:1.0.0");
+  if (!entry.request.reference.tag() && !entry.request.reference.digest()) {
+    config.error(artifact_node, "artifact",
+                 "needs the module version as its tag (REPO:1.0.0) or a digest pin (REPO@sha256:...)");
   }
   for (const auto& item : root) {
     const std::string key = config.scalar(item.first, "(key)");

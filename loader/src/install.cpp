@@ -260,6 +260,44 @@ std::vector<ConfiguredInstall> install_configured(const fs::path& directory, con
   });
 }
 
+namespace {
+
+std::vector<std::string> installed_kernels(const InstallPaths& paths) {
+  std::vector<std::string> releases;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(paths.release_dir(""), ec)) {
+    if (entry.is_directory()) releases.push_back(entry.path().filename().string());
+  }
+  std::sort(releases.begin(), releases.end());
+  return releases;
+}
+
+std::vector<std::string> kernels_without(const InstallRecords& records, const std::string& source,
+                                         const std::vector<std::string>& releases) {
+  std::vector<std::string> missing;
+  for (const auto& release : releases) {
+    const auto installed = records.records(release);
+    const bool from_source =
+        std::any_of(installed.begin(), installed.end(), [&](const auto& record) { return record.source == source; });
+    if (!from_source) missing.push_back(release);
+  }
+  return missing;
+}
+
+}  // namespace
+
+std::vector<ConfiguredInstall> install_missing(const fs::path& directory, const std::vector<fs::path>& trust,
+                                               const std::vector<std::string>& kernel_releases,
+                                               const InstallPaths& paths, Kernel& kernel) {
+  const auto releases = kernel_releases.empty() ? installed_kernels(paths) : kernel_releases;
+  const InstallRecords records(paths.records_dir);
+  return for_each_boot_entry<InstallReport>(directory, trust, [&](const LoadRequest& request) {
+    const auto missing = kernels_without(records, request.reference.str(), releases);
+    if (missing.empty()) return InstallReport{.source = request.reference.str(), .kernels = {}};
+    return install(InstallRequest{.load = request, .kernel_releases = missing}, paths, kernel);
+  });
+}
+
 UninstallReport uninstall(const std::vector<std::string>& names, const std::vector<std::string>& kernel_releases,
                           const InstallPaths& paths) {
   InstallRecords records(paths.records_dir);

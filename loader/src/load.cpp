@@ -132,12 +132,14 @@ std::vector<Dependency> absent_dependencies(const std::vector<Dependency>& neede
   return absent;
 }
 
-std::string requested_version(const LoadRequest& request) {
+// The version the tag names; a digest pin may name none, its artifact's config says it.
+std::optional<std::string> requested_version(const LoadRequest& request) {
   const auto version = request.reference.tag();
-  if (!version || request.reference.digest()) {
-    fail(ErrorKind::usage, "'{}': name the module version as the tag, e.g. REPO:1.0.0", request.reference.str());
+  if (!version && !request.reference.digest()) {
+    fail(ErrorKind::usage, "'{}': name the module version as the tag (REPO:1.0.0) or pin a digest (REPO@sha256:...)",
+         request.reference.str());
   }
-  return *version;
+  return version;
 }
 
 // The kernel release to load for; only the running one, unless the load only fetches.
@@ -155,19 +157,42 @@ std::string requested_release(const LoadRequest& request, Kernel& kernel) {
 
 // From `source`, or from the cache when there is none or, when the request allows falling
 // back, when it cannot be reached; then `source` is null and the report says why.
-artifact::ResolvedModule resolve_artifact(const LoadRequest& request, const std::string& version,
+artifact::ResolvedModule resolve_from_source(const LoadRequest& request, const std::optional<std::string>& version,
+                                             const std::string& release, oci::Target& source) {
+  if (const auto pinned = request.reference.digest()) return artifact::resolve_pinned_module(source, *pinned, release);
+  return artifact::resolve_module(source, *version, release);
+}
+
+// A pin is looked up by its digest among the cache's blobs, whichever repository stored it.
+artifact::ResolvedModule resolve_from_cache(const LoadRequest& request, const std::optional<std::string>& version,
+                                            const std::string& release, ModuleCache& cache) {
+  if (const auto pinned = request.reference.digest()) {
+    return artifact::resolve_pinned_module(cache.layout(), *pinned, release);
+  }
+  return cache.resolve(repository_key(request.reference), *version, release);
+}
+
+// With a tag beside the pin (REPO:1.0.0@sha256:...), the pinned artifact must be that version.
+void check_pinned_version(const LoadRequest& request, const std::optional<std::string>& version,
+                          const artifact::ResolvedModule& resolved) {
+  if (!request.reference.digest() || !version || resolved.config.version == *version) return;
+  fail(ErrorKind::integrity, "{}: the pinned artifact is {} {}, not version {}", request.reference.str(),
+       resolved.config.name, resolved.config.version, *version);
+}
+
+artifact::ResolvedModule resolve_artifact(const LoadRequest& request, const std::optional<std::string>& version,
                                           const std::string& release, ModuleCache& cache, oci::Target*& source,
                                           LoadReport& report) {
   if (source != nullptr) {
     try {
-      return artifact::resolve_module(*source, version, release);
+      return resolve_from_source(request, version, release, *source);
     } catch (const Error& e) {
       if (request.network != NetworkMode::fallback || !may_fall_back(e)) throw;
       report.fallback_reason = e.what();
       source = nullptr;
     }
   }
-  return cache.resolve(repository_key(request.reference), version, release);
+  return resolve_from_cache(request, version, release, cache);
 }
 
 std::string node_machine(const LoadRequest& request, Kernel& kernel) {
@@ -319,7 +344,7 @@ void check_expected_manifest(const LoadRequest& request, const artifact::Resolve
 
 LoadReport load_at_depth(const LoadRequest& request, const LoaderPaths& paths, Kernel& kernel, oci::Target* source,
                          const InTreePlanner& plan_in_tree, int depth) {
-  const std::string version = requested_version(request);
+  const auto version = requested_version(request);
   const std::string release = requested_release(request, kernel);
   // Trust first: a host without certificates fails before it touches the network.
   Stopwatch clock;
@@ -338,7 +363,9 @@ LoadReport load_at_depth(const LoadRequest& request, const LoaderPaths& paths, K
   const std::string machine = node_machine(request, kernel);
   check_artifact_kernel(resolved.config, release, machine);
   check_expected_manifest(request, resolved);
-  describe_artifact(report, resolved, ModuleCache::record_name(repository_key(request.reference), version, release));
+  check_pinned_version(request, version, resolved);
+  describe_artifact(report, resolved,
+                    ModuleCache::record_name(repository_key(request.reference), resolved.config.version, release));
   // Before this load takes the state lock, which each of them takes in turn.
   report.build_dependencies = load_build_dependencies(request, resolved, paths, kernel, plan_in_tree, depth);
   std::optional<StateLock> lock;

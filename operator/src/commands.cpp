@@ -40,8 +40,9 @@ std::vector<std::string> build_command(const KernelModuleSpec& spec, std::string
 }
 
 std::vector<std::string> load_command(const KernelModuleSpec& spec) {
-  std::vector<std::string> argv{std::string(pod_path::ckms), "load",
-                                fmt::format("{}:{}", spec.repository, spec.version)};
+  std::string reference = fmt::format("{}:{}", spec.repository, spec.version);
+  if (spec.digest) reference += "@" + spec.digest->str();
+  std::vector<std::string> argv{std::string(pod_path::ckms), "load", reference};
   if (spec.trusted_certificate) {
     argv.emplace_back("--trust");
     argv.push_back(fmt::format("{}/{}", pod_path::trust, spec.trusted_certificate->key));

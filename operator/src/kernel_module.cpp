@@ -94,6 +94,11 @@ void read_module(const json& spec, const SpecReader& r, KernelModuleSpec& out) {
   }
   out.version = r.string(spec, "version", "spec.version", true);
   if (!oci::is_valid_tag(out.version)) r.bad("spec.version", fmt::format("{} cannot be a tag", out.version));
+  const std::string digest = r.string(spec, "digest", "spec.digest", false);
+  if (!digest.empty()) {
+    out.digest = Digest::try_parse(digest);
+    if (!out.digest) r.bad("spec.digest", fmt::format("{} is not a digest (sha256:<64 hex digits>)", digest));
+  }
 
   out.module_name = r.string(spec, "moduleName", "spec.moduleName", false);
   if (out.module_name.empty()) out.module_name = out.repository.substr(out.repository.rfind('/') + 1);

@@ -1,5 +1,6 @@
 // `ckms install REPO:VERSION | --all [--kernel R]... [--root DIR]`, `ckms uninstall NAME... |
-// --all`: wiring to loader/install.hpp, which decides everything.
+// --all`, `ckms gc [--dry-run]`: wiring to loader/install.hpp and loader/gc.hpp, which
+// decide everything.
 #include "install.hpp"
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "ckms/loader/boot_config.hpp"
+#include "ckms/loader/gc.hpp"
 #include "ckms/loader/install.hpp"
 #include "ckms/loader/sysext.hpp"
 #include "ckms/oci/printable.hpp"
@@ -57,6 +59,7 @@ struct InstallArgs {
   std::vector<std::string> kernels;
   bool sysext = false;
   InstallPathArgs paths;
+  bool retry_missing = false;
 };
 
 void print_notes(const std::vector<std::string>& notes) {
@@ -81,11 +84,10 @@ void print_install_report(const loader::InstallReport& report) {
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
   const fs::path dir = args.paths.under_root(loader::kDefaultConfigDir);
   const std::vector<fs::path> trust{args.load.trust.begin(), args.load.trust.end()};
-  report_configured(app, dir,
-                    args.sysext
-                        ? loader::install_sysext_configured(dir, trust, args.kernels, args.paths.paths(), kernel)
-                        : loader::install_configured(dir, trust, args.kernels, args.paths.paths(), kernel),
-                    print_install_report);
+  const auto install_all = args.sysext          ? loader::install_sysext_configured
+                           : args.retry_missing ? loader::install_missing
+                                                : loader::install_configured;
+  report_configured(app, dir, install_all(dir, trust, args.kernels, args.paths.paths(), kernel), print_install_report);
 }
 
 void run_install(App& app, const InstallArgs& args) {
@@ -93,6 +95,7 @@ void run_install(App& app, const InstallArgs& args) {
     fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all");
   if (args.load.offline && args.load.offline_fallback)
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
+  if (args.retry_missing && !args.load.all) fail(ErrorKind::usage, "--retry-missing goes with --all");
   loader::LinuxKernel kernel;
   if (args.load.all) {
     run_configured(app, args, kernel);
@@ -134,6 +137,31 @@ void run_uninstall(App& app, const UninstallArgs& args) {
   print_notes(report.notes);
 }
 
+struct GcArgs {
+  InstallPathArgs paths;
+  std::string state_dir{loader::kDefaultStateDir};
+  bool dry_run = false;
+};
+
+void run_gc(App& app, const GcArgs& args) {
+  const auto install_paths = args.paths.paths();
+  const auto report =
+      loader::collect_garbage(loader::GcPaths{.root = install_paths.root,
+                                              .cache_dir = install_paths.cache_dir,
+                                              .records_dir = install_paths.records_dir,
+                                              .state_dir = args.state_dir,
+                                              .config_dir = args.paths.under_root(loader::kDefaultConfigDir)},
+                              args.dry_run);
+  if (app.options().json) {
+    print_json(report.to_json());
+    return;
+  }
+  const std::string_view verb = args.dry_run ? "would remove" : "removed";
+  for (const auto& a : report.removed) fmt::print("{} {} ({})\n", verb, oci::printable(a.name), a.manifest.str());
+  for (const auto& a : report.kept) fmt::print("kept {}: {}\n", oci::printable(a.name), oci::printable(a.why));
+  fmt::print("{} {} artifacts, {} blobs\n", verb, report.removed.size(), report.blobs);
+}
+
 }  // namespace
 
 void register_install_commands(App& app) {
@@ -146,15 +174,22 @@ void register_install_commands(App& app) {
   install->add_flag("--all", install_args->load.all,
                     fmt::format("Install every artifact configured in ROOT{}", loader::kDefaultConfigDir));
   install->add_option("--kernel", install_args->kernels,
-                      "Installed kernel release to install for; repeatable (default: uname -r)");
+                      "Installed kernel release to install for; repeatable (default: uname -r; with "
+                      "--retry-missing every installed kernel)");
+  auto* retry_missing =
+      install->add_flag("--retry-missing", install_args->retry_missing,
+                        "With --all: only what is not installed yet from each entry's reference, for every installed "
+                        "kernel (what a kernel hook found unpublished)");
   install->add_option("--trust", install_args->load.trust,
                       fmt::format("Trusted signing certificate (PEM/DER file or directory); repeatable (default: "
                                   "ROOT{})",
                                   loader::kDefaultTrustDir));
-  install->add_flag("--sysext", install_args->sysext,
-                    fmt::format("Write a systemd system extension, ROOT{}/ckms-RELEASE, instead of /lib/modules "
-                                "(read-only /usr: Flatcar, Fedora CoreOS)",
-                                loader::kDefaultExtensionsDir));
+  install
+      ->add_flag("--sysext", install_args->sysext,
+                 fmt::format("Write a systemd system extension, ROOT{}/ckms-RELEASE, instead of /lib/modules "
+                             "(read-only /usr: Flatcar, Fedora CoreOS)",
+                             loader::kDefaultExtensionsDir))
+      ->excludes(retry_missing);
   install->add_flag("--offline", install_args->load.offline, "Install from the cache only, without any registry");
   install->add_flag("--offline-fallback", install_args->load.offline_fallback,
                     "Use the cache when the registry cannot be reached");
@@ -172,6 +207,14 @@ void register_install_commands(App& app) {
                         "Kernel release to uninstall from; repeatable (default: every kernel)");
   add_path_options(uninstall, uninstall_args->paths);
   app.on(uninstall, [&app, uninstall_args] { run_uninstall(app, *uninstall_args); });
+
+  auto gc_args = std::make_shared<GcArgs>();
+  auto* gc = root.add_subcommand(
+      "gc", "Remove cached artifacts that nothing installed, loaded or configured for an installed kernel needs");
+  gc->add_flag("--dry-run", gc_args->dry_run, "Say what would be removed, remove nothing");
+  gc->add_option("--state-dir", gc_args->state_dir, "Where records of loaded modules are kept")->capture_default_str();
+  add_path_options(gc, gc_args->paths);
+  app.on(gc, [&app, gc_args] { run_gc(app, *gc_args); });
 }
 
 }  // namespace ckms::cli

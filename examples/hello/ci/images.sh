@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Makes and pushes one kernel build image per line of ./kernels, over a toolchain root
-# filesystem from mmdebstrap (the same for every kernel, so its layer is pushed once).
-# Needs IMAGE_TEMPLATE (e.g. ghcr.io/ORG/kernel-build:{release}) and a `ckms login`.
+# Makes and pushes a kernel build image for each kernel that still needs the module and has
+# no image yet (./kernels.sh images), over a toolchain root filesystem from mmdebstrap (the
+# same for every kernel, so its layer is pushed once).
+# Needs IMAGE_TEMPLATE (e.g. ghcr.io/ORG/kernel-build:{release}), MODULE_REPO and a `ckms login`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t kernels < <(grep -v '^#' "$here/kernels" | grep .)
+# Not read through <(...): a failing ckms must fail the job, not look like "nothing to do".
+wanted=$("$here/kernels.sh" images)
+mapfile -t kernels < <(printf '%s' "$wanted" | grep .)
+if [ "${#kernels[@]}" -eq 0 ]; then
+  echo "every kernel that needs the module has a build image"
+  exit 0
+fi
 work=$(mktemp -d)
 # Split-/usr toolchain: ckms's headers layer carries a real /lib, which would replace a
 # merged-/usr lib -> usr/lib link when the image's layers are applied.

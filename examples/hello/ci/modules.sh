@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Builds examples/hello for every line of ./kernels, signs the modules and publishes them
-# to MODULE_REPO; skips kernels whose artifact is already the same build (cache key).
+# Builds examples/hello for exactly the kernels Debian offers (./flavours) that MODULE_REPO
+# has no artifact of this PACKAGE_VERSION for (./kernels.sh), signs the modules and
+# publishes them. A changed module is a new PACKAGE_VERSION, which every kernel then lacks.
 # Needs IMAGE_TEMPLATE, MODULE_REPO, a `ckms login`, and the signing key and certificate
 # in MODULE_SIGNING_KEY / MODULE_SIGNING_CERT (PEM text, e.g. from CI secrets).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t kernels < <(grep -v '^#' "$here/kernels" | grep .)
+# Not read through <(...): a failing ckms must fail the job, not look like "nothing to do".
+wanted=$("$here/kernels.sh")
+mapfile -t kernels < <(printf '%s' "$wanted" | grep .)
+if [ "${#kernels[@]}" -eq 0 ]; then
+  echo "every kernel Debian offers has the module"
+  exit 0
+fi
 keys=$(mktemp -d)
 trap 'rm -rf "$keys"' EXIT
 (umask 077 && printf '%s\n' "$MODULE_SIGNING_KEY" >"$keys/signing.key")

@@ -12,9 +12,12 @@
 #include "ckms/base/io.hpp"
 #include "ckms/kmod/keygen.hpp"
 #include "ckms/kmod/sign.hpp"
+#include "ckms/oci/copy.hpp"
 #include "ckms/oci/layout.hpp"
+#include "ckms/oci/registry.hpp"
 #include "guest_kernel.hpp"
 #include "module_builds.hpp"
+#include "registry_fixture.hpp"
 #include "testkit.hpp"
 
 namespace ckms::loader::test {
@@ -229,9 +232,70 @@ TEST_CASE("ckms install --all installs every configured artifact; a missing one 
   CHECK(all.out.find("installed ckms-pair 1.0.0 for " + t.release) != std::string::npos);
   CHECK(fs::exists(t.release_dir(t.release) / "updates" / "ckms" / "ckms_pair_b.ko"));
 
-  const auto removed = ckms(t, {"uninstall", "--all", "--kernel", t.release});
+  // The boot-time retry: every installed kernel, only what it lacks. Nothing is missing for
+  // the first kernel; the second gets hello, and pair is still unpublished for it.
+  fs::remove(config / "20-unpublished.yaml");
+  const auto retry = ckms(t, {"install", "--all", "--retry-missing"});
+  INFO(retry.out << retry.err);
+  CHECK(retry.exit_code == 3);
+  CHECK(retry.out.find("for " + t.release) == std::string::npos);
+  CHECK(retry.out.find("installed ckms-hello 1.0.0 for " + t.other) != std::string::npos);
+  CHECK(retry.err.find("30-pair.yaml") != std::string::npos);
+  CHECK(retry.err.find(t.other) != std::string::npos);
+  CHECK(fs::exists(t.release_dir(t.other) / "updates" / "ckms" / "ckms_hello.ko"));
+
+  const auto removed = ckms(t, {"uninstall", "--all"});
   CHECK(removed.exit_code == 0);
   fs::remove_all(t.root / "etc");
+  CHECK(fingerprint(t.root) == before);
+}
+
+TEST_CASE("ckms install by digest pin: the index's entry for each kernel, or one manifest; other bytes are refused",
+          "[loader][install][pin]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+  testkit::RegistryFixture registry(testkit::RegistrySetup::open_http);
+  oci::RegistryRepository repo(registry.reference("ckms/hello"), registry.options());
+  oci::Layout hello(t.layout / "hello", oci::Layout::Mode::open_existing);
+  oci::copy(hello, "1.0.0", repo, "1.0.0");
+  const ckms::Digest index = repo.resolve("1.0.0").digest;
+  const ckms::Digest manifest = repo.resolve(artifact::kernel_tag("1.0.0", t.release)).digest;
+  const std::string repository = registry.host() + "/ckms/hello";
+  const auto pinned = [&](const std::string& reference, std::vector<std::string> kernels) {
+    std::vector<std::string> args{"install", reference, "--plain-http"};
+    for (const auto& k : kernels) args.insert(args.end(), {"--kernel", k});
+    return ckms(t, args);
+  };
+  const fs::path placed = t.release_dir(t.release) / "updates" / "ckms" / "ckms_hello.ko";
+
+  // One index digest, two kernels: each gets its own entry's manifest.
+  const auto by_index = pinned(repository + "@" + index.str(), {t.release, t.other});
+  INFO(by_index.out << by_index.err);
+  REQUIRE(by_index.exit_code == 0);
+  CHECK(testkit::read_text(placed) == testkit::read_text(t.hello_signed));
+  CHECK(by_index.out.find("installed ckms-hello 1.0.0 for " + t.release) != std::string::npos);
+  CHECK(by_index.out.find("installed ckms-hello 1.0.0 for " + t.other) != std::string::npos);
+  CHECK(ckms(t, {"uninstall", "--all"}).exit_code == 0);
+  CHECK(fingerprint(t.root) == before);
+
+  const auto by_manifest = pinned(repository + ":1.0.0@" + manifest.str(), {t.release});
+  INFO(by_manifest.out << by_manifest.err);
+  REQUIRE(by_manifest.exit_code == 0);
+  CHECK(by_manifest.out.find(manifest.str()) != std::string::npos);
+  CHECK(ckms(t, {"uninstall", "--all"}).exit_code == 0);
+  CHECK(fingerprint(t.root) == before);
+
+  // Refused, nothing installed: a digest the registry does not hold, a version the pinned
+  // artifact is not, a manifest of another kernel.
+  const auto unknown = pinned(repository + "@" + ckms::digest_of("not published").str(), {t.release});
+  CHECK(unknown.exit_code == 3);
+  CHECK(unknown.err.find("no manifest named 'sha256:") != std::string::npos);
+  const auto other_version = pinned(repository + ":2.0.0@" + index.str(), {t.release});
+  CHECK(other_version.exit_code == 4);
+  CHECK(other_version.err.find("not version 2.0.0") != std::string::npos);
+  const auto other_kernel = pinned(repository + "@" + manifest.str(), {t.other});
+  CHECK(other_kernel.exit_code == 5);
+  CHECK(other_kernel.err.find("wrong kernel") != std::string::npos);
   CHECK(fingerprint(t.root) == before);
 }
 

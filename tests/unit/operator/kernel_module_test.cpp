@@ -54,6 +54,7 @@ TEST_CASE("spec mistakes name the field", "[operator][kernelmodule]") {
   CHECK_THAT(error_for([](json& s) { s["repository"] = "registry.example/ckms/hello:1.0"; }),
              Catch::Contains("without tag"));
   CHECK_THAT(error_for([](json& s) { s["version"] = "1.0+dirty"; }), Catch::Contains("spec.version"));
+  CHECK_THAT(error_for([](json& s) { s["digest"] = "sha256:abc"; }), Catch::Contains("spec.digest"));
   CHECK_THAT(error_for([](json& s) { s["buildImageTemplate"] = "registry.example/kb:latest"; }),
              Catch::Contains("has no {release}"));
   CHECK_THAT(error_for([](json& s) { s["source"]["image"] = "x/y:1"; }), Catch::Contains("exactly one"));

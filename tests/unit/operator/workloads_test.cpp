@@ -46,6 +46,10 @@ TEST_CASE("ckms command lines", "[operator][commands]") {
                                          "--trust", "/etc/ckms/trust/cert.pem", "--param", "greeting=world", "--param",
                                          "repeat=2", "--authfile", "/etc/ckms/auth/.dockerconfigjson"});
   CHECK(unload_command(km.spec) == Strings{"/opt/ckms/bin/ckms", "unload", "ckms-hello"});
+  // A digest pin goes to ckms as REPO:VERSION@DIGEST: the version checked, the digest verified.
+  KernelModule pinned = km;
+  pinned.spec.digest = ckms::digest_of("an index");
+  CHECK(load_command(pinned.spec).at(2) == "registry.example/ckms/ckms-hello:1.0.0@" + pinned.spec.digest->str());
 
   km.spec.source = {std::nullopt, "registry.example/src:1", "/usr/src/hello-1.0"};
   km.spec.signing_secret.reset();

@@ -165,6 +165,13 @@ ResolvedModule resolve_module(oci::Target& target, std::string_view version, std
 // streams). Refused, naming the artifact, when it carries none.
 void fetch_symvers(oci::Target& target, const ResolvedModule& module, const std::filesystem::path& destination);
 
+// The artifact a digest pins (REPO@sha256:...) for `kernel_release`: the digest of a
+// per-kernel manifest, or of a module index whose entry for the kernel is taken. What the
+// target holds must hash to the digest (integrity error otherwise); not_found when it holds
+// nothing of that digest or the index has no entry for the kernel; a manifest built for
+// another kernel is refused.
+ResolvedModule resolve_pinned_module(oci::Target& target, const ckms::Digest& digest, std::string_view kernel_release);
+
 // Kernel releases that `version` has an artifact for, from the index (empty when none).
 std::vector<std::string> published_kernels(oci::Target& target, std::string_view version);
 

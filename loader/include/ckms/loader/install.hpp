@@ -75,6 +75,16 @@ std::vector<ConfiguredInstall> install_configured(const std::filesystem::path& d
                                                   const std::vector<std::string>& kernel_releases,
                                                   const InstallPaths& paths, Kernel& kernel);
 
+// `ckms install --all --retry-missing`: the same, but each entry only for the kernels
+// (default: every installed kernel, a directory under <root>/lib/modules) that have no
+// install record from the entry's reference: what a kernel hook could not install because
+// the artifact was not published yet, or an entry whose reference changed since. An entry
+// with nothing missing asks no registry and reports no kernel.
+std::vector<ConfiguredInstall> install_missing(const std::filesystem::path& directory,
+                                               const std::vector<std::filesystem::path>& trust,
+                                               const std::vector<std::string>& kernel_releases,
+                                               const InstallPaths& paths, Kernel& kernel);
+
 struct UninstalledPackage {
   std::string package;
   std::string version;

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ckms/base/digest.hpp"
 #include "ckms/operator/node_status.hpp"
 #include "ckms/operator/preflight_status.hpp"
 
@@ -50,6 +51,9 @@ struct KernelModuleSpec {
   std::string repository;   // "registry.example/ckms/hello": no tag, no digest
   std::string version;      // PACKAGE_VERSION, the index tag
   std::string module_name;  // PACKAGE_NAME, what `ckms unload` names; defaults to the repo's last component
+  // spec.digest: what loaders load, pinned: the digest of the version's module index or of
+  // one kernel's manifest (`ckms load REPO:VERSION@DIGEST`, docs/install.md "Digest pins").
+  std::optional<ckms::Digest> digest;
   ModuleSource source;
   std::string build_image_template;           // with {release}
   std::optional<std::string> signing_secret;  // kubernetes.io/tls: tls.key, tls.crt
