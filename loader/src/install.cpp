@@ -16,6 +16,7 @@
 #include "ckms/base/time.hpp"
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/boot_config.hpp"
+#include "kernel_trust.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -306,6 +307,8 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
         LoaderPaths{
             .cache_dir = paths.cache_dir, .modules_root = paths.root / "lib" / "modules", .trust_dir = paths.trust_dir},
         kernel);
+    // Only the running kernel's keys can be read; a module it would refuse is not installed for it.
+    if (release == kernel.release()) detail::check_kernel_trusts(fetched.modules, kernel);
     KernelInstall k{.record = record_for(fetched), .fetched = std::move(fetched)};
     report.kernels.push_back(std::move(k));
   }
