@@ -43,7 +43,7 @@ TEST_CASE("the kernel's name for a certificate: CN, or O: CN", "[kmod][kernel-ke
   CHECK(identity_of(dir, "prefix", "Debian Secure Boot CA", "Debian").kernel_name == "Debian Secure Boot CA");
   // The CN and the O share their first 7 characters: the CN alone.
   CHECK(identity_of(dir, "seven", "Example Signing", "Example Corporation").kernel_name == "Example Signing");
-  CHECK(identity_of(dir, "short", "Exampl key", "Exampl Corporation").kernel_name == "Exampl Corporation: Exampl key");
+  CHECK(identity_of(dir, "six", "Exampl-key", "Exampl Corporation").kernel_name == "Exampl Corporation: Exampl-key");
 }
 
 TEST_CASE("the kernel's key id is the subject key identifier, and the DER is the certificate's", "[kmod][kernel-key]") {

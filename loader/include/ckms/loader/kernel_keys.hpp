@@ -79,7 +79,7 @@ KeyringReader keyctl_reader();
 KernelKeys read_kernel_keys(const KernelKeyPaths& paths = {}, const KeyringReader& read_keyring = keyctl_reader());
 
 // Parses /proc/keys text into serial, type and description (what follows the type
-// column, without the asymmetric key's " X509.rsa <id tail> []" or a keyring's ": N").
+// column, without the asymmetric key's ": X509.rsa <id tail> []" or a keyring's ": N").
 struct ProcKey {
   std::int32_t serial = 0;
   std::string type;  // as /proc/keys truncates it: "asymmetri", "keyring"

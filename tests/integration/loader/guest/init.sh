@@ -89,7 +89,7 @@ if grep -q ckms_test=enforce /proc/cmdline; then
   run debian-key-show 0 ckms --json key show --cert /etc/ckms-test/debian-module-key.der --module "$DEBIAN_MODULE"
   debian_key=$(sed -n 's/^ *"kernelDescription": "\(.*\)",$/\1/p' /tmp/out)
   echo "    debian key: $debian_key"
-  check debian-key-id grep -qF " asymmetri $debian_key X509.rsa " /proc/keys
+  check debian-key-id grep -qF " asymmetri $debian_key: X509.rsa " /proc/keys
   check debian-key-signed-module grep -q '"signedByCertificate": true' /tmp/out
   check debian-key-trusted grep -q '"trustedForModules": true' /tmp/out
   # Our certificate: the DER that `ckms key enroll` writes, given to the kernel, is named by
@@ -100,7 +100,7 @@ if grep -q ckms_test=enforce /proc/cmdline; then
   ours=$(sed -n 's/^  kernel   \(.*\)  (as \/proc\/keys lists it)$/\1/p' /tmp/out)
   echo "    our key: $ours"
   check own-key-added guest_helper add-key /tmp/ours.der
-  check own-key-id grep -qF " asymmetri $ours X509.rsa " /proc/keys
+  check own-key-id grep -qF " asymmetri $ours: X509.rsa " /proc/keys
   run key-status 0 ckms key status
   check key-status-enforced grep -q "^enforced  *yes, by module.sig_enforce" /tmp/out
   check key-status-untrusted grep -qF "ckms trusts $ours: the kernel does NOT trust it" /tmp/out
