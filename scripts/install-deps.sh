@@ -14,6 +14,9 @@ packages=(
   qemu-system-x86 busybox-static kmod cpio mmdebstrap uidmap
   dkms dpkg-dev xz-utils zstd curl ca-certificates python3 bc
   rpm
+  # PKCS#11 signing keys (the engine sign-file uses) and a software token to test them;
+  # lz4 unpacks Debian's kernel image for its built-in certificate (tests)
+  libengine-pkcs11-openssl softhsm2 lz4
   # style check (scripts/check-format.sh)
   clang-format clang-tidy
   # fuzzing
