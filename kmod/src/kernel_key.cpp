@@ -102,7 +102,8 @@ KernelKeyIdentity kernel_key_identity(std::string_view der, std::string_view wha
 
 std::vector<KernelKeyIdentity> read_kernel_key_identities(const std::filesystem::path& file) {
   std::vector<KernelKeyIdentity> out;
-  for (const std::string& der : ossl::read_certificate_ders(file)) out.push_back(kernel_key_identity(der, file.string()));
+  for (const std::string& der : ossl::read_certificate_ders(file))
+    out.push_back(kernel_key_identity(der, file.string()));
   return out;
 }
 

@@ -122,7 +122,8 @@ SignerId signer_of(CMS_ContentInfo* cms, std::string_view what) {
 
 std::optional<SignerId> read_module_signer(const std::filesystem::path& file) {
   const std::string what = file.string();
-  const std::string module = decompress_auto(ckms::read_file(file, kDefaultDecompressLimit), kDefaultDecompressLimit, what);
+  const std::string module =
+      decompress_auto(ckms::read_file(file, kDefaultDecompressLimit), kDefaultDecompressLimit, what);
   const auto signature = split_signature(module, what);
   if (!signature) return std::nullopt;
   return read_signer(signature->cms_der, what);

@@ -25,10 +25,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr EnumName<SecureBoot> kSecureBootNames[] = {{SecureBoot::on, "on"},
-                                                     {SecureBoot::off, "off"},
-                                                     {SecureBoot::no_efi, "no-efi"},
-                                                     {SecureBoot::unknown, "unknown"}};
+constexpr EnumName<SecureBoot> kSecureBootNames[] = {
+    {SecureBoot::on, "on"}, {SecureBoot::off, "off"}, {SecureBoot::no_efi, "no-efi"}, {SecureBoot::unknown, "unknown"}};
 
 // Small sysfs and procfs files; /proc/keys grows with the keys, never near this.
 constexpr std::size_t kMaxKernelFile = 4 << 20;
@@ -152,8 +150,8 @@ KeyringReader keyctl_reader() {
   return [](std::int32_t keyring) -> std::optional<std::vector<std::int32_t>> {
     std::vector<std::int32_t> serials(256);
     for (;;) {
-      const long size = ::syscall(SYS_keyctl, KEYCTL_READ, keyring, serials.data(),
-                                  serials.size() * sizeof(std::int32_t));
+      const long size =
+          ::syscall(SYS_keyctl, KEYCTL_READ, keyring, serials.data(), serials.size() * sizeof(std::int32_t));
       if (size < 0) return std::nullopt;
       const auto count = static_cast<std::size_t>(size) / sizeof(std::int32_t);
       if (count <= serials.size()) {

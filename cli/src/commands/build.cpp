@@ -376,8 +376,9 @@ void register_build_commands(App& app) {
       "Build image reference with {release} (default: $CKMS_IMAGE_TEMPLATE, else oci:<cache-dir>/images:{release})");
   build->add_option("-o,--output", args.output, "Where artifacts go: a registry repository or oci:DIR")
       ->capture_default_str();
-  build->add_option("--sign-key", args.sign_key,
-                    "Module signing private key (PEM or DER file, or a pkcs11: URI with the PIN in KBUILD_SIGN_PIN)")
+  build
+      ->add_option("--sign-key", args.sign_key,
+                   "Module signing private key (PEM or DER file, or a pkcs11: URI with the PIN in KBUILD_SIGN_PIN)")
       ->check(CLI::Validator(
           [](const std::string& key) { return key.starts_with("pkcs11:") ? std::string() : CLI::ExistingFile(key); },
           "FILE|pkcs11:URI"));

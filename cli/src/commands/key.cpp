@@ -62,7 +62,6 @@ void run_generate(App& app, const GenerateArgs& args) {
   }
 }
 
-
 struct EnrollArgs {
   std::string cert;
   std::string output;
@@ -80,8 +79,8 @@ struct StatusArgs {
 
 void print_identity(const loader::CertificateTrust& trust) {
   const auto& id = trust.identity;
-  fmt::print("certificate {}\n  subject  {}\n  kernel   {}  (as /proc/keys lists it)\n  key id   {}\n", trust.file.string(),
-             id.subject, id.description(), id.key_id);
+  fmt::print("certificate {}\n  subject  {}\n  kernel   {}  (as /proc/keys lists it)\n  key id   {}\n",
+             trust.file.string(), id.subject, id.description(), id.key_id);
   fmt::print("  serial   {}\n  SHA-1    {}  (as mokutil lists it)\n  SHA-256  {}\n  expires  {}\n", id.serial,
              id.sha1_fingerprint, id.sha256_fingerprint, id.not_after);
   if (trust.keyrings.empty()) {
@@ -128,13 +127,14 @@ void run_enroll(App& app, const EnrollArgs& args) {
     if (app.options().json) return;
     if (!plan.cannot_run.empty()) fmt::print("not enrolling here: {}\n", plan.cannot_run);
     fmt::print("{}: {}\n  (it asks for a one-time password, twice)\n{}\n",
-               args.dry_run ? "would run" : "on a UEFI Secure Boot host with shim, run",
-               fmt::join(plan.command, " "), loader::next_boot_steps(plan.certificate.identity));
+               args.dry_run ? "would run" : "on a UEFI Secure Boot host with shim, run", fmt::join(plan.command, " "),
+               loader::next_boot_steps(plan.certificate.identity));
     return;
   }
   fmt::print(stderr, "running: {}\n", fmt::join(plan.command, " "));
   const int status = run_interactive(plan.command);
-  if (status != 0) fail(ErrorKind::io, "{} failed (exit {}); nothing was enrolled", fmt::join(plan.command, " "), status);
+  if (status != 0)
+    fail(ErrorKind::io, "{} failed (exit {}); nothing was enrolled", fmt::join(plan.command, " "), status);
   if (!app.options().json) fmt::print("{}\n", loader::next_boot_steps(plan.certificate.identity));
 }
 
@@ -173,7 +173,8 @@ void run_status(App& app, const StatusArgs& args) {
   if (paths.empty()) paths.emplace_back(loader::kDefaultTrustDir);
   std::error_code ec;
   std::vector<loader::CertificateTrust> certificates;
-  if (!args.trust.empty() || fs::is_directory(paths.front(), ec)) certificates = loader::trust_of_certificates(paths, keys);
+  if (!args.trust.empty() || fs::is_directory(paths.front(), ec))
+    certificates = loader::trust_of_certificates(paths, keys);
   if (app.options().json) {
     nlohmann::json kernel_keys = nlohmann::json::array();
     for (const auto& key : keys.keys) {
@@ -205,7 +206,9 @@ void register_trust_commands(App& app, CLI::App* key) {
   static EnrollArgs enroll_args;
   auto* enroll = key->add_subcommand(
       "enroll", "Write a certificate's DER and enroll it as a Machine Owner Key (mokutil --import) for Secure Boot");
-  enroll->add_option("--cert", enroll_args.cert, "Certificate to enroll (PEM or DER)")->required()->check(CLI::ExistingFile);
+  enroll->add_option("--cert", enroll_args.cert, "Certificate to enroll (PEM or DER)")
+      ->required()
+      ->check(CLI::ExistingFile);
   enroll->add_option("--output", enroll_args.output, "Where to write its DER form (default: beside it, .der)");
   enroll->add_flag("--dry-run", enroll_args.dry_run, "Print what would be done; write and run nothing");
   app.on(enroll, [&app] { run_enroll(app, enroll_args); });
@@ -220,8 +223,9 @@ void register_trust_commands(App& app, CLI::App* key) {
   static StatusArgs status_args;
   auto* status = key->add_subcommand(
       "status", "Secure Boot, lockdown, module.sig_enforce, the kernel's trusted keys and ckms's certificates");
-  status->add_option("--trust", status_args.trust,
-                     fmt::format("Certificates ckms trusts (files or directories; default {})", loader::kDefaultTrustDir));
+  status->add_option(
+      "--trust", status_args.trust,
+      fmt::format("Certificates ckms trusts (files or directories; default {})", loader::kDefaultTrustDir));
   app.on(status, [&app] { run_status(app, status_args); });
 }
 

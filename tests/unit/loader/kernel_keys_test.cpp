@@ -43,10 +43,8 @@ std::optional<std::vector<std::int32_t>> members(std::int32_t keyring) {
 }
 
 KernelKeyPaths fixture_paths(const testkit::TempDir& dir, const std::string& sig_enforce, const std::string& lockdown) {
-  KernelKeyPaths paths{.sig_enforce = dir / "sig_enforce",
-                       .lockdown = dir / "lockdown",
-                       .efi = dir / "efi",
-                       .proc_keys = dir / "keys"};
+  KernelKeyPaths paths{
+      .sig_enforce = dir / "sig_enforce", .lockdown = dir / "lockdown", .efi = dir / "efi", .proc_keys = dir / "keys"};
   testkit::write_text(paths.sig_enforce, sig_enforce + "\n");
   testkit::write_text(paths.lockdown, lockdown + "\n");
   testkit::write_text(paths.proc_keys, std::string(kProcKeys));
@@ -112,9 +110,8 @@ TEST_CASE("/proc/keys and the keyrings: which keys verify modules", "[loader][ke
   CHECK_FALSE(db->trusted_for_modules());  // .platform verifies kexec images, not modules
   CHECK(keys.find("ffff") == nullptr);
 
-  const auto unreadable = read_kernel_keys(fixture_paths(dir, "Y", "[none]"), [](std::int32_t) {
-    return std::optional<std::vector<std::int32_t>>();
-  });
+  const auto unreadable = read_kernel_keys(fixture_paths(dir, "Y", "[none]"),
+                                           [](std::int32_t) { return std::optional<std::vector<std::int32_t>>(); });
   CHECK(unreadable.keys.empty());
   CHECK_THAT(unreadable.unknown, Catch::Contains(".builtin_trusted_keys"));
 }

@@ -35,17 +35,16 @@ kmod::KernelKeyIdentity read_one_certificate(const std::filesystem::path& file);
 
 struct EnrollmentPlan {
   CertificateTrust certificate;
-  std::filesystem::path der_file;     // where the DER goes (the input itself when it is that DER)
-  bool der_is_input = false;          // nothing to write
-  std::vector<std::string> command;   // mokutil --import <der_file>
-  std::string cannot_run;             // why ckms will not run it on this host; "" when it can
+  std::filesystem::path der_file;    // where the DER goes (the input itself when it is that DER)
+  bool der_is_input = false;         // nothing to write
+  std::vector<std::string> command;  // mokutil --import <der_file>
+  std::string cannot_run;            // why ckms will not run it on this host; "" when it can
 };
 
 // `output`: where to write the DER; empty means beside the certificate, as <stem>.der.
 // `mokutil`: the program to run, found in PATH (empty when it is not installed).
 EnrollmentPlan plan_enrollment(const std::filesystem::path& certificate, const std::filesystem::path& output,
-                               const std::filesystem::path& mokutil, Kernel& kernel,
-                               const KernelKeyPaths& paths = {});
+                               const std::filesystem::path& mokutil, Kernel& kernel, const KernelKeyPaths& paths = {});
 
 // Writes the plan's DER (atomically, mode 0644), unless it is the input itself.
 void write_der(const EnrollmentPlan& plan);
