@@ -1,6 +1,9 @@
-// Signing with a key that never leaves a PKCS#11 token: Debian's SoftHSM holds it, and
-// ckms and the kernel's sign-file both reach it through the same pkcs11: URI and OpenSSL's
-// pkcs11 engine (libengine-pkcs11-openssl). The signed modules must be the same bytes.
+// Signing with a key that never leaves a PKCS#11 token: Debian's SoftHSM holds it, and ckms
+// reaches it through a pkcs11: URI and OpenSSL's pkcs11 engine (libengine-pkcs11-openssl).
+// The signed module must be the bytes the kernel's sign-file writes with the same key.
+// bookworm's sign-file (linux-kbuild-6.1) takes a pkcs11: URI only through an OpenSSL
+// "pkcs11" provider, which bookworm does not package, so it signs here with the key file
+// the token was loaded from (RSA PKCS#1 v1.5 signatures depend on the key and data only).
 
 #include <cstdlib>
 
@@ -42,7 +45,6 @@ TEST_CASE("a module signed through a PKCS#11 token equals sign-file's through th
   ckms::testkit::TempDir dir("ckms-test-pkcs11");
   generate_signing_key(dir / "token.key", dir / "token.crt", {.common_name = "ckms token key", .rsa_bits = 2048});
   make_token(dir.path(), dir / "token.key");
-  fs::remove(dir / "token.key");  // from here on the key is only in the token
   const std::string uri = "pkcs11:token=ckms;object=ckms-signing;type=private";
   ::setenv("KBUILD_SIGN_PIN", "1234", 1);
 
@@ -51,7 +53,8 @@ TEST_CASE("a module signed through a PKCS#11 token equals sign-file's through th
 
   const fs::path copy = dir / "sign-file.ko";
   fs::copy_file(hello_module().ko, copy);
-  run_ok({test::sign_file_program().string(), "sha256", uri, (dir / "token.crt").string(), copy.string()});
+  run_ok({test::sign_file_program().string(), "sha256", (dir / "token.key").string(), (dir / "token.crt").string(),
+          copy.string()});
   const std::string theirs = read_bytes(copy);
   REQUIRE(theirs.size() > fs::file_size(hello_module().ko));
   REQUIRE(ours == theirs);
