@@ -18,6 +18,9 @@ packages=(
   # arm64 modules cross-built here (docs/images.md, "Another architecture"), booted in
   # qemu-system-aarch64, and the emulated native build the benchmark compares with
   gcc-12-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-system-arm qemu-user-static
+  # PKCS#11 signing keys (the engine sign-file uses) and a software token to test them;
+  # lz4 unpacks Debian's kernel image for its built-in certificate (tests)
+  libengine-pkcs11-openssl softhsm2 lz4
   # style check (scripts/check-format.sh)
   clang-format clang-tidy
   # fuzzing

@@ -7,6 +7,8 @@
 #include <cerrno>
 
 #include <array>
+#include <cstdlib>
+#include <string_view>
 
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
@@ -14,6 +16,50 @@
 extern char** environ;
 
 namespace ckms {
+namespace {
+
+int wait_for(pid_t pid, const std::string& program) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) fail_errno(fmt::format("waiting for {}", program));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const posix_spawn_file_actions_t* actions) {
+  std::vector<char*> args;
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawn_error = ::posix_spawnp(&pid, args[0], actions, nullptr, args.data(), environ);
+  if (spawn_error != 0) {
+    errno = spawn_error;
+    fail_errno(fmt::format("cannot run {}", argv[0]));
+  }
+  return pid;
+}
+
+}  // namespace
+
+std::optional<std::filesystem::path> find_program(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) == 0) return std::filesystem::path(name);
+    return std::nullopt;
+  }
+  const char* env = std::getenv("PATH");
+  std::string_view path = env ? env : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  while (!path.empty()) {
+    const auto colon = path.find(':');
+    const auto dir = std::filesystem::path(std::string(path.substr(0, colon)));
+    if (!dir.empty() && ::access((dir / name).c_str(), X_OK) == 0) return dir / name;
+    if (colon == std::string_view::npos) break;
+    path.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
+}
+
+int run_interactive(const std::vector<std::string>& argv) { return wait_for(spawn(argv, nullptr), argv[0]); }
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
   int pipe_fds[2];
@@ -28,17 +74,15 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
   posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
 
-  std::vector<char*> args;
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
   pid_t pid = 0;
-  const int spawn_error = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  try {
+    pid = spawn(argv, &actions);
+  } catch (const Error&) {
+    posix_spawn_file_actions_destroy(&actions);
+    throw;
+  }
   posix_spawn_file_actions_destroy(&actions);
   write_end = ckms::UniqueFd();
-  if (spawn_error != 0) {
-    errno = spawn_error;
-    fail_errno(fmt::format("cannot run {}", argv[0]));
-  }
 
   ProcessResult result;
   std::array<char, 4096> buffer{};
@@ -50,11 +94,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
       break;
     }
   }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) fail_errno(fmt::format("waiting for {}", argv[0]));
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.exit_code = wait_for(pid, argv[0]);
   return result;
 }
 

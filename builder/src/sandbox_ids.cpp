@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ckms/base/error.hpp"
+#include "ckms/base/process.hpp"
 #include "ckms/builder/sandbox_bundle.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 

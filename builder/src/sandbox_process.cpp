@@ -18,6 +18,7 @@
 
 #include "ckms/base/error.hpp"
 #include "ckms/base/io.hpp"
+#include "ckms/base/process.hpp"
 #include "ckms/builder/sandbox_process.hpp"
 #include "ckms/builder/sandbox_run.hpp"
 #include "ckms/builder/stop.hpp"

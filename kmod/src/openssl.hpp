@@ -62,4 +62,11 @@ X509Stack read_certificates(const std::filesystem::path& file);
 // An unencrypted private key, PEM or DER. Usage error naming the file otherwise.
 PKey read_private_key(const std::filesystem::path& file);
 
+// "pkcs11:...", a key in a PKCS#11 token (RFC 7512), as sign-file takes it.
+bool is_pkcs11_uri(std::string_view key);
+
+// The token's key through OpenSSL's pkcs11 engine; the PIN from KBUILD_SIGN_PIN (as
+// sign-file) or the URI's pin-value. Usage error naming the URI when it cannot be had.
+PKey read_pkcs11_key(const std::string& uri);
+
 }  // namespace ckms::kmod::ossl

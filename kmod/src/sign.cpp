@@ -24,7 +24,8 @@ SigningKey::~SigningKey() = default;
 
 SigningKey SigningKey::load(const std::filesystem::path& key_file, const std::filesystem::path& cert_file) {
   auto impl = std::make_unique<Impl>();
-  impl->key = ossl::read_private_key(key_file);
+  impl->key = ossl::is_pkcs11_uri(key_file.string()) ? ossl::read_pkcs11_key(key_file.string())
+                                                     : ossl::read_private_key(key_file);
   ossl::X509Stack certs = ossl::read_certificates(cert_file);
   impl->cert.reset(X509_dup(sk_X509_value(certs.get(), 0)));
   if (!impl->cert) fail(ErrorKind::internal, "cannot copy a certificate{}", ossl::errors());

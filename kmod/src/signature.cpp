@@ -5,6 +5,8 @@
 #include <cctype>
 
 #include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
+#include "ckms/kmod/compress.hpp"
 #include "openssl.hpp"
 #include "signature_cms.hpp"
 
@@ -116,6 +118,15 @@ SignerId signer_of(CMS_ContentInfo* cms, std::string_view what) {
     id.digest += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
   }
   return id;
+}
+
+std::optional<SignerId> read_module_signer(const std::filesystem::path& file) {
+  const std::string what = file.string();
+  const std::string module =
+      decompress_auto(ckms::read_file(file, kDefaultDecompressLimit), kDefaultDecompressLimit, what);
+  const auto signature = split_signature(module, what);
+  if (!signature) return std::nullopt;
+  return read_signer(signature->cms_der, what);
 }
 
 }  // namespace ckms::kmod

@@ -22,6 +22,7 @@ class TrustedCertificate {
   }
 
   const std::optional<direct::CertificateFields>& fields() const { return fields_; }
+  const std::string& der() const { return der_; }
 
   X509* x509() const {
     if (!x509_) x509_ = ossl::parse_certificate(der_, file_);
@@ -62,14 +63,13 @@ void add_file(std::vector<TrustedCertificate>& into, const std::filesystem::path
 
 }  // namespace
 
-TrustedCertificates TrustedCertificates::load(const std::vector<std::filesystem::path>& paths) {
-  auto impl = std::make_unique<Impl>();
+std::vector<std::filesystem::path> certificate_files(const std::vector<std::filesystem::path>& paths) {
+  std::vector<std::filesystem::path> out;
   for (const std::filesystem::path& path : paths) {
     if (!std::filesystem::is_directory(path)) {
-      add_file(impl->certificates, path);
+      out.push_back(path);
       continue;
     }
-    // Sorted, so that the order (and any error) does not depend on the directory's order.
     std::vector<std::filesystem::path> files;
     for (const auto& entry : std::filesystem::directory_iterator(path)) {
       if (entry.is_regular_file() && !entry.path().filename().string().starts_with(".")) {
@@ -77,8 +77,14 @@ TrustedCertificates TrustedCertificates::load(const std::vector<std::filesystem:
       }
     }
     std::sort(files.begin(), files.end());
-    for (const auto& file : files) add_file(impl->certificates, file);
+    out.insert(out.end(), files.begin(), files.end());
   }
+  return out;
+}
+
+TrustedCertificates TrustedCertificates::load(const std::vector<std::filesystem::path>& paths) {
+  auto impl = std::make_unique<Impl>();
+  for (const auto& file : certificate_files(paths)) add_file(impl->certificates, file);
   if (impl->certificates.empty()) {
     fail(ErrorKind::usage, "no trusted certificate given (looked in {} paths)", paths.size());
   }
@@ -120,6 +126,7 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
   for (const auto& certificate : certificates) {
     if (certificate.fields() && direct::verifies(si, signature->content, *certificate.fields())) {
       result.certificate_subject = certificate.subject();
+      result.certificate_der = certificate.der();
       return result;
     }
   }
@@ -131,6 +138,7 @@ Verified verify_module(std::string_view module, const TrustedCertificates& trust
     if (CMS_SignerInfo_cert_cmp(si, certificate.x509()) == 0) {
       match = certificate.x509();
       result.certificate_subject = certificate.subject();
+      result.certificate_der = certificate.der();
       break;
     }
   }

@@ -10,6 +10,7 @@
 #include "ckms/base/process.hpp"
 #include "ckms/base/time.hpp"
 #include "ckms/kmod/compress.hpp"
+#include "kernel_trust.hpp"
 
 namespace ckms::loader::detail {
 namespace fs = std::filesystem;
@@ -62,6 +63,13 @@ void add_with_dependencies(std::vector<KernelInstall>& kernels, LoadReport fetch
   kernels.push_back(std::move(k));
 }
 
+// Only the running kernel's keys can be read; a module it would refuse is not installed for
+// it, nor a build dependency installed with it.
+void check_running_kernel_trusts(const LoadReport& fetched, Kernel& kernel) {
+  for (const auto& dependency : fetched.build_dependencies) check_running_kernel_trusts(dependency, kernel);
+  check_kernel_trusts(fetched.modules, kernel);
+}
+
 }  // namespace
 
 void run_depmod(const fs::path& base, const std::string& release) {
@@ -105,6 +113,7 @@ std::vector<KernelInstall> fetch_for_kernels(const InstallRequest& request, cons
         LoaderPaths{
             .cache_dir = paths.cache_dir, .modules_root = paths.root / "lib" / "modules", .trust_dir = paths.trust_dir},
         kernel);
+    if (release == kernel.release()) check_running_kernel_trusts(fetched, kernel);
     add_with_dependencies(out, std::move(fetched));
   }
   return out;

@@ -145,4 +145,8 @@ void LinuxKernel::remove(std::string_view module) {
   fail(ErrorKind::io, "removing module {}: {}", name, std::strerror(error));
 }
 
+SignaturePolicy LinuxKernel::signature_policy() { return read_signature_policy(); }
+
+KernelKeys LinuxKernel::trusted_keys() { return read_kernel_keys(); }
+
 }  // namespace ckms::loader

@@ -13,6 +13,7 @@
 #include "ckms/base/error.hpp"
 #include "ckms/base/time.hpp"
 #include "insertion.hpp"
+#include "kernel_trust.hpp"
 #include "prepare.hpp"
 
 namespace ckms::loader {
@@ -231,6 +232,7 @@ LoadedModule loaded_module(const detail::PreparedModule& p, ModuleAction action)
       .file = p.file->file_name,
       .digest = p.file->digest,
       .signer = p.signer,
+      .signer_certificate = p.signer_certificate,
       .parameters = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameters,
       .parameter_sources = action == ModuleAction::already_loaded ? artifact::ParameterValues{} : p.parameter_sources,
       .action = action};
@@ -387,6 +389,11 @@ LoadReport load_at_depth(const LoadRequest& request, const LoaderPaths& paths, K
     for (const auto& p : prepared) report.modules.push_back(loaded_module(p, ModuleAction::fetched));
     return report;
   }
+  std::vector<LoadedModule> to_insert;
+  for (const auto& p : prepared) {
+    if (!p.already_loaded) to_insert.push_back(loaded_module(p, ModuleAction::inserted));
+  }
+  detail::check_kernel_trusts(to_insert, kernel);
   const auto dependencies = in_tree_dependencies(prepared, paths.modules_root / release, kernel, plan_in_tree);
   report.milliseconds.verify = clock.lap();
 

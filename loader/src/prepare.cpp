@@ -49,6 +49,7 @@ std::vector<PreparedModule> prepare_modules(const artifact::ResolvedModule& modu
     PreparedModule prepared;
     prepared.file = &file;
     prepared.signer = verified.certificate_subject;
+    prepared.signer_certificate = verified.certificate_der;
     const auto compression = kmod::detect_compression(std::string_view(blob.bytes).substr(0, 8));
     if (compression == kmod::Compression::none) {
       prepared.image.bytes = std::move(blob.bytes);

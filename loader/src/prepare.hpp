@@ -16,7 +16,8 @@ namespace ckms::loader::detail {
 struct PreparedModule {
   const artifact::ModuleFile* file = nullptr;
   kmod::ModInfo info;
-  std::string signer;  // the trusted certificate that verified it
+  std::string signer;              // the trusted certificate that verified it
+  std::string signer_certificate;  // its DER
   artifact::ParameterValues parameters;
   artifact::ParameterValues parameter_sources;  // name -> "command line" or "signed default"
   ModuleImage image;

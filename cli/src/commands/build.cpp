@@ -393,7 +393,12 @@ void register_build_commands(App& app) {
       "Build image reference with {release} (default: $CKMS_IMAGE_TEMPLATE, else oci:<cache-dir>/images:{release})");
   build->add_option("-o,--output", args.output, "Where artifacts go: a registry repository or oci:DIR")
       ->capture_default_str();
-  build->add_option("--sign-key", args.sign_key, "Module signing private key (PEM or DER)")->check(CLI::ExistingFile);
+  build
+      ->add_option("--sign-key", args.sign_key,
+                   "Module signing private key (PEM or DER file, or a pkcs11: URI with the PIN in KBUILD_SIGN_PIN)")
+      ->check(CLI::Validator(
+          [](const std::string& key) { return key.starts_with("pkcs11:") ? std::string() : CLI::ExistingFile(key); },
+          "FILE|pkcs11:URI"));
   build->add_option("--sign-cert", args.sign_cert, "Its X.509 certificate (PEM or DER)")->check(CLI::ExistingFile);
   build->add_flag("--no-sign", args.no_sign, "Publish unsigned modules (nodes that check signatures refuse them)");
   build->add_option("--sign-hash", args.sign_hash, "Signature hash, as sign-file's first argument")

@@ -1,6 +1,6 @@
 #pragma once
-// `ckms key generate`: a module signing key and certificate as the kernel's x509.genkey
-// makes them.
+// `ckms key generate|enroll|show|status`: module signing keys as the kernel's x509.genkey
+// makes them, and getting their certificates among the keys a Secure Boot kernel trusts.
 
 #include "app.hpp"
 

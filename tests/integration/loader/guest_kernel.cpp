@@ -6,6 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "ckms/base/error.hpp"
+#include "ckms/kmod/kernel_key.hpp"
+#include "ckms/kmod/signature.hpp"
 #include "testkit.hpp"
 
 namespace ckms::loader::test {
@@ -73,6 +76,53 @@ fs::path find_module(const fs::path& modules, const std::string& name) {
     if (file == name + ".ko" || file == name + ".ko.xz" || file == name + ".ko.zst") return entry.path();
   }
   FAIL("no module " << name << " below " << modules);
+  return {};
+}
+
+namespace {
+
+// The bzImage's payload, decompressed: `lz4 -dc` from the legacy LZ4 frame's magic on. lz4
+// complains about the setup code's bytes after the frame, having written the kernel.
+std::string decompressed_image(const fs::path& vmlinuz) {
+  const std::string image = testkit::read_text(vmlinuz);
+  const auto start = image.find(std::string("\x02\x21\x4c\x18", 4));
+  INFO(vmlinuz << ": no LZ4 payload (Debian's x86 kernels are LZ4-compressed)");
+  REQUIRE(start != std::string::npos);
+  testkit::TempDir dir("ckms-test-vmlinux");
+  testkit::write_text(dir / "payload.lz4", image.substr(start));
+  const auto result = testkit::run({"lz4", "-dc", (dir / "payload.lz4").string()});
+  INFO("lz4: " << result.err);
+  REQUIRE(result.out.size() > image.size());
+  return result.out;
+}
+
+// Every DER certificate in `bytes`: a SEQUENCE with a two-byte length holding another.
+std::vector<kmod::KernelKeyIdentity> certificates_in(const std::string& bytes) {
+  std::vector<kmod::KernelKeyIdentity> out;
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  for (auto at = bytes.find("\x30\x82"); at != std::string::npos && at + 6 < bytes.size();
+       at = bytes.find("\x30\x82", at + 1)) {
+    const std::size_t size = 4 + ((std::size_t{byte(at + 2)} << 8) | byte(at + 3));
+    if (byte(at + 4) != 0x30 || byte(at + 5) != 0x82 || size < 300 || at + size > bytes.size()) continue;
+    try {
+      out.push_back(kmod::kernel_key_identity(bytes.substr(at, size), "kernel image"));
+    } catch (const Error&) {
+      // Bytes that only look like the start of a certificate.
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string module_signing_certificate(const GuestKernel& kernel, const fs::path& module) {
+  const auto signer = kmod::read_module_signer(module);
+  REQUIRE(signer);
+  for (const auto& certificate : certificates_in(decompressed_image(kernel.vmlinuz()))) {
+    if (kmod::signed_by(*signer, certificate)) return certificate.der;
+  }
+  FAIL("no certificate in " << kernel.vmlinuz() << " signed " << module << " (signer " << signer->issuer << ", serial "
+                            << signer->serial << ")");
   return {};
 }
 

@@ -26,6 +26,12 @@ const GuestKernel& guest_kernel(const std::string& release);
 // Finds <name>.ko (or .ko.xz, .ko.zst) below `modules`; fails the test when absent.
 std::filesystem::path find_module(const std::filesystem::path& modules, const std::string& name);
 
+// The certificate (DER), built into the kernel image, whose key signed `module`: Debian
+// builds every image with its own module signing key and keeps only its certificate, in the
+// image. Fails the test when the image is not LZ4-compressed (Debian's choice for x86) or
+// holds no certificate that signed the module.
+std::string module_signing_certificate(const GuestKernel& kernel, const std::filesystem::path& module);
+
 // Runs a program and fails the test (with its output) unless it exits 0; returns stdout.
 std::string run_ok(const std::vector<std::string>& argv, int timeout_seconds = 600);
 

@@ -35,9 +35,13 @@ class ModelKernel final : public Kernel {
   std::set<std::string> fail_init;      // init returns -ENODEV
   std::vector<std::string> insertions;  // every successful insert, in order
   std::vector<std::string> removals;
-  int file_inserts = 0;  // through finit_module (a file), not init_module
+  int file_inserts = 0;    // through finit_module (a file), not init_module
+  SignaturePolicy policy;  // enforces nothing unless a test says so
+  KernelKeys keys;
 
   std::string release() override { return release_; }
+  SignaturePolicy signature_policy() override { return policy; }
+  KernelKeys trusted_keys() override { return keys; }
   std::string machine() override { return machine_; }
 
   ModuleState state(std::string_view module) override {

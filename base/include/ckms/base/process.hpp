@@ -4,6 +4,7 @@
 // keys) and `depmod` (kmod owns the module index format).
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,14 @@ struct ProcessResult {
   std::string err;     // standard error, for the message when it fails
 };
 
+// `name` itself when it contains a slash, else the first executable match in $PATH.
+std::optional<std::filesystem::path> find_program(const std::string& name);
+
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd);
+
+// Runs a program on the caller's terminal (standard input, output and error inherited), for
+// one that asks its user something: mokutil asks for a one-time password. Returns its exit
+// code (128+N when killed by signal N).
+int run_interactive(const std::vector<std::string>& argv);
 
 }  // namespace ckms

@@ -9,9 +9,6 @@
 
 namespace ckms::builder {
 
-// `name` itself when it contains a slash, else the first executable match in $PATH.
-std::optional<std::filesystem::path> find_program(const std::string& name);
-
 // The OCI runtime to use: `override_runtime` when given (a name in PATH or a path), else
 // runc. crun is not picked by default: it fails on hybrid cgroup hosts where runc works.
 // Throws not_found naming what was searched.

@@ -29,7 +29,9 @@ void sign_module_file(const std::filesystem::path& file, const SigningKey& key, 
 // A private key with its X.509 certificate, both held in memory for repeated signing.
 class SigningKey {
  public:
-  // Each file is PEM or DER (sign-file also accepts both); the key must be unencrypted.
+  // Each file is PEM or DER (sign-file also accepts both); the key must be unencrypted, or
+  // a PKCS#11 URI ("pkcs11:token=...;object=...") as sign-file takes it, with the PIN from
+  // KBUILD_SIGN_PIN or the URI's pin-value.
   // Fails with a usage error naming the file when it cannot be read, or when the key does
   // not belong to the certificate.
   static SigningKey load(const std::filesystem::path& key_file, const std::filesystem::path& cert_file);

@@ -8,6 +8,7 @@
 // For PKCS#7 every field but id_type and sig_len is zero; the CMS carries the rest.
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,5 +46,8 @@ struct SignerId {
 // Parses the CMS DER (integrity error naming `what` when it is not a SignedData with exactly
 // one signer).
 SignerId read_signer(std::string_view cms_der, std::string_view what);
+
+// The signer of a module file (.ko, .ko.xz, .ko.zst); nullopt when it is unsigned.
+std::optional<SignerId> read_module_signer(const std::filesystem::path& file);
 
 }  // namespace ckms::kmod

@@ -20,7 +20,12 @@ namespace ckms::kmod {
 struct Verified {
   SignerId signer;
   std::string certificate_subject;  // the trusted certificate that matched
+  std::string certificate_der;      // and its DER, to find the key among the kernel's
 };
+
+// The files `paths` name: each file itself, and a directory's regular, non-hidden files in
+// sorted order (so that the order, and any error, does not depend on the directory's order).
+std::vector<std::filesystem::path> certificate_files(const std::vector<std::filesystem::path>& paths);
 
 class TrustedCertificates {
  public:

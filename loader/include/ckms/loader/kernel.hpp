@@ -12,6 +12,7 @@
 
 #include "ckms/base/io.hpp"
 #include "ckms/kmod/modinfo.hpp"
+#include "ckms/loader/kernel_keys.hpp"
 
 namespace ckms::loader {
 
@@ -52,6 +53,10 @@ class Kernel {
   // Removes without waiting (O_NONBLOCK, as rmmod does): refused while the module is in
   // use, naming its holders; not_found when it is not loaded.
   virtual void remove(std::string_view module) = 0;
+
+  // What the kernel demands of a module's signature, and the keys it checks them with.
+  virtual SignaturePolicy signature_policy() = 0;
+  virtual KernelKeys trusted_keys() = 0;
 };
 
 // The running kernel: uname(2), finit_module/init_module/delete_module(2), /sys/module.
@@ -66,6 +71,8 @@ class LinuxKernel final : public Kernel {
   std::optional<std::string> srcversion(std::string_view module) override;
   void insert(const ModuleImage& image, const std::string& parameters) override;
   void remove(std::string_view module) override;
+  SignaturePolicy signature_policy() override;
+  KernelKeys trusted_keys() override;
 
  private:
   std::string sysfs_modules_;

@@ -73,6 +73,7 @@ struct LoadedModule {
   std::string file;
   ckms::Digest digest;
   std::string signer;
+  std::string signer_certificate;  // DER of the trusted certificate that verified it
   artifact::ParameterValues parameters;
   artifact::ParameterValues parameter_sources;  // name -> "command line" or "signed default"
   ModuleAction action = ModuleAction::inserted;

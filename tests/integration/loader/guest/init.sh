@@ -6,7 +6,7 @@
 #   CKMS-PHASES warm|cold <phase>=<ms>... where one load spends its time, as ckms reports it
 #   CKMS-DONE                           the end; then qemu exits through isa-debug-exit
 # /etc/ckms-test.env (written by the test) sets RELEASE, OTHER_RELEASE, REG, VIRTIO_MODULES,
-# HELLO_DIGEST and ROUNDS.
+# HELLO_DIGEST, ROUNDS and DEBIAN_MODULE.
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /var/lib /sbin /usr/bin
 /bin/busybox --install -s /bin
@@ -79,16 +79,42 @@ check network ip link show eth0
 
 HELLO=$REG/ckms/hello:1.0.0
 
-# Booted with module.sig_enforce=1: the kernel refuses every key made by the test, so what
-# ckms's own check accepts, the kernel rejects (EKEYREJECTED); ckms must say so and roll
-# back the in-tree dependency (signed by Debian, so the kernel took it) it inserted first.
+# Booted with module.sig_enforce=1: the kernel refuses every key made by the test. ckms
+# reads the same facts as the kernel (sig_enforce, its keyrings in /proc/keys) and refuses
+# before inserting anything, naming the key and `ckms key enroll`.
 if grep -q ckms_test=enforce /proc/cmdline; then
+  mount -t securityfs securityfs /sys/kernel/security
+  # The kernel's own name and id for Debian's module signing key (its certificate taken from
+  # this kernel's image by the test) is what ckms computes, and that key signed a Debian module.
+  run debian-key-show 0 ckms --json key show --cert /etc/ckms-test/debian-module-key.der --module "$DEBIAN_MODULE"
+  debian_key=$(sed -n 's/^ *"kernelDescription": "\(.*\)",$/\1/p' /tmp/out)
+  echo "    debian key: $debian_key"
+  check debian-key-id grep -qF " asymmetri $debian_key: X509.rsa " /proc/keys
+  check debian-key-signed-module grep -q '"signedByCertificate": true' /tmp/out
+  check debian-key-trusted grep -q '"trustedForModules": true' /tmp/out
+  # Our certificate: the DER that `ckms key enroll` writes, given to the kernel, is named by
+  # the kernel as ckms names it.
+  run enroll 0 ckms key enroll --cert /etc/ckms/trust.d/ckms-vm-test.pem --output /tmp/ours.der
+  check enroll-says-no-efi grep -q "did not boot through UEFI" /tmp/out
+  check enroll-says-command grep -q "mokutil --import /tmp/ours.der" /tmp/out
+  ours=$(sed -n 's/^  kernel   \(.*\)  (as \/proc\/keys lists it)$/\1/p' /tmp/out)
+  echo "    our key: $ours"
+  check own-key-added guest_helper add-key /tmp/ours.der
+  check own-key-id grep -qF " asymmetri $ours: X509.rsa " /proc/keys
+  run key-status 0 ckms key status
+  check key-status-enforced grep -q "^enforced  *yes, by module.sig_enforce" /tmp/out
+  check key-status-untrusted grep -qF "ckms trusts $ours: the kernel does NOT trust it" /tmp/out
   run enforce-fetch 0 ckms load "$HELLO" --insecure-registry "$REG" --fetch-only
   run enforce-fetch-pair 0 ckms load "$REG/ckms/pair:1.0.0" --insecure-registry "$REG" --fetch-only
-  refused enforce-refused 5 "rejected its signature" ckms load "$HELLO" --insecure-registry "$REG"
+  refused enforce-refused 5 "key id ${ours##*: }" ckms load "$HELLO" --insecure-registry "$REG"
+  check enforce-refused-enroll grep -q "ckms key enroll" /tmp/out
   check enforce-absent absent ckms_hello
-  refused enforce-rollback 5 "rolled back: removed crc_itu_t" ckms load "$REG/ckms/pair:1.0.0" --insecure-registry "$REG"
-  check enforce-dependency-removed absent crc_itu_t
+  refused enforce-offline-refused 5 "refused before inserting" ckms load "$HELLO" --offline
+  # Nothing is inserted, not even the in-tree dependency the kernel would take.
+  refused enforce-pair-refused 5 "refused before inserting" ckms load "$REG/ckms/pair:1.0.0" --insecure-registry "$REG"
+  check enforce-dependency-absent absent crc_itu_t
+  refused enforce-install-refused 5 "refused before inserting" ckms install "$HELLO" --insecure-registry "$REG"
+  check enforce-install-nothing [ ! -e "/lib/modules/$RELEASE/updates/ckms/ckms_hello.ko" ]
   echo "CKMS-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
   guest_helper exit 0
 fi
