@@ -7,6 +7,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ckms/loader/boot_config.hpp"
 #include "ckms/loader/install.hpp"
@@ -52,8 +53,21 @@ void add_path_options(CLI::App* command, InstallPathArgs& args) {
 struct InstallArgs {
   LoadArgs load;  // reference, trust, network mode, registry flags
   std::vector<std::string> kernels;
+  bool initramfs = false;
+  bool no_initramfs = false;
   InstallPathArgs paths;
+
+  loader::InstallRequest request() const {
+    return loader::InstallRequest{.load = load.all ? loader::LoadRequest{} : request_from(load),
+                                  .kernel_releases = kernels,
+                                  .initramfs = initramfs,
+                                  .update_initramfs = !no_initramfs};
+  }
 };
+
+void print_initramfs_command(const std::string& release, const std::vector<std::string>& command) {
+  fmt::print("  initramfs of {} built again: {}\n", release, oci::printable(fmt::format("{}", fmt::join(command, " "))));
+}
 
 void print_install_report(const loader::InstallReport& report) {
   for (const auto& k : report.kernels) {
@@ -66,13 +80,15 @@ void print_install_report(const loader::InstallReport& report) {
                  oci::printable(f.signer));
     }
     for (const auto& f : k.replaced) fmt::print("  {}: replaced (earlier install)\n", oci::printable(f));
+    if (r.initramfs) fmt::print("  needed in early boot: the initramfs hooks put it into {}'s initramfs\n", r.kernel_release);
+    if (!k.initramfs_command.empty()) print_initramfs_command(r.kernel_release, k.initramfs_command);
   }
 }
 
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
   const fs::path dir = args.paths.under_root(loader::kDefaultConfigDir);
   report_configured(app, dir,
-                    loader::install_configured(dir, {args.load.trust.begin(), args.load.trust.end()}, args.kernels,
+                    loader::install_configured(dir, {args.load.trust.begin(), args.load.trust.end()}, args.request(),
                                                args.paths.paths(), kernel),
                     print_install_report);
 }
@@ -82,14 +98,15 @@ void run_install(App& app, const InstallArgs& args) {
     fail(ErrorKind::usage, "name one artifact (REPO:VERSION), or --all");
   if (args.load.offline && args.load.offline_fallback)
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
+  if (args.load.all && args.initramfs)
+    fail(ErrorKind::usage, "--initramfs names one artifact; with --all, each file's 'initramfs: true' says it");
+  if (args.initramfs && args.no_initramfs) fail(ErrorKind::usage, "--initramfs and --no-initramfs-update exclude each other");
   loader::LinuxKernel kernel;
   if (args.load.all) {
     run_configured(app, args, kernel);
     return;
   }
-  const auto report =
-      loader::install(loader::InstallRequest{.load = request_from(args.load), .kernel_releases = args.kernels},
-                      args.paths.paths(), kernel);
+  const auto report = loader::install(args.request(), args.paths.paths(), kernel);
   if (app.options().json) {
     print_json(report.to_json());
     return;
@@ -100,13 +117,14 @@ void run_install(App& app, const InstallArgs& args) {
 struct UninstallArgs {
   std::vector<std::string> names;
   bool all = false;
+  bool no_initramfs = false;
   std::vector<std::string> kernels;
   InstallPathArgs paths;
 };
 
 void run_uninstall(App& app, const UninstallArgs& args) {
   if (args.all == !args.names.empty()) fail(ErrorKind::usage, "name the packages or modules to uninstall, or --all");
-  const auto report = loader::uninstall(args.names, args.kernels, args.paths.paths());
+  const auto report = loader::uninstall(args.names, args.kernels, args.paths.paths(), !args.no_initramfs);
   if (app.options().json) {
     print_json(report.to_json());
     return;
@@ -116,6 +134,13 @@ void run_uninstall(App& app, const UninstallArgs& args) {
     for (const auto& f : p.removed) fmt::print("  {}: removed\n", oci::printable(f));
     for (const auto& f : p.left_changed) {
       fmt::print("  {}: left in place, it changed since ckms installed it\n", oci::printable(f));
+    }
+  }
+  for (const auto& release : report.initramfs_stale) {
+    if (args.no_initramfs) {
+      fmt::print("  initramfs of {} still holds the early-boot modules (--no-initramfs-update)\n", release);
+    } else {
+      fmt::print("  initramfs of {} built again\n", release);
     }
   }
 }
@@ -140,6 +165,10 @@ void register_install_commands(App& app) {
   install->add_flag("--offline", install_args->load.offline, "Install from the cache only, without any registry");
   install->add_flag("--offline-fallback", install_args->load.offline_fallback,
                     "Use the cache when the registry cannot be reached");
+  install->add_flag("--initramfs", install_args->initramfs,
+                    "Needed in early boot: put it into the kernel's initramfs, which is built again now");
+  install->add_flag("--no-initramfs-update", install_args->no_initramfs,
+                    "Do not build the initramfs again (the kernel packages' hooks, which build it next)");
   add_path_options(install, install_args->paths);
   add_registry_flags(install, install_args->load.registry);
   app.on(install, [&app, install_args] { run_install(app, *install_args); });
@@ -151,6 +180,8 @@ void register_install_commands(App& app) {
   uninstall->add_flag("--all", uninstall_args->all, "Remove everything ckms installed");
   uninstall->add_option("--kernel", uninstall_args->kernels,
                         "Kernel release to uninstall from; repeatable (default: every kernel)");
+  uninstall->add_flag("--no-initramfs-update", uninstall_args->no_initramfs,
+                      "Do not build the initramfs again after removing an early-boot module");
   add_path_options(uninstall, uninstall_args->paths);
   app.on(uninstall, [&app, uninstall_args] { run_uninstall(app, *uninstall_args); });
 }
