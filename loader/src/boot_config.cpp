@@ -137,7 +137,8 @@ BootEntry read_boot_entry(const fs::path& file) {
     } else if (key == "initramfs") {
       entry.initramfs = config.boolean(value, key);
     } else {
-      config.error(item.first, key, "unknown key (known: artifact, trust, parameters, network, registry, enabled, initramfs)");
+      config.error(item.first, key,
+                   "unknown key (known: artifact, trust, parameters, network, registry, enabled, initramfs)");
     }
   }
   // The file names one artifact, so `plain-http: true` in it is already scoped to that

@@ -57,8 +57,7 @@ std::vector<std::string> regenerate_initramfs(const fs::path& root, std::string_
   const auto argv = initramfs_command(root, release);
   const auto result = ckms::run_process(argv, "/");
   if (result.exit_code != 0) {
-    fail(ErrorKind::io, "`{}` failed (exit {}): {}", fmt::join(argv, " "), result.exit_code,
-         last_words(result.err));
+    fail(ErrorKind::io, "`{}` failed (exit {}): {}", fmt::join(argv, " "), result.exit_code, last_words(result.err));
   }
   return argv;
 }

@@ -277,8 +277,8 @@ void check_installed_kernel(const InstallPaths& paths, const std::string& releas
 // change stays whatever happens here (its modules are in place for modprobe once the root
 // is mounted), but an early userspace without it is an error: every release has its turn,
 // then the first failure is reported with what is done and what to run once it is fixed.
-std::vector<std::vector<std::string>> rebuild_initramfs(const std::vector<std::string>& releases,
-                                                        const fs::path& root, const std::string& done) {
+std::vector<std::vector<std::string>> rebuild_initramfs(const std::vector<std::string>& releases, const fs::path& root,
+                                                        const std::string& done) {
   std::vector<std::vector<std::string>> commands;
   std::optional<Error> first;
   for (const auto& release : releases) {

@@ -35,9 +35,15 @@ json InstallRecord::to_json() const {
   for (const auto& f : files) {
     files_json.push_back({{"path", f.path}, {"module", f.module}, {"digest", f.digest.str()}, {"signer", f.signer}});
   }
-  return json{{"package", package},  {"version", version},         {"kernelRelease", kernel_release},
-              {"arch", arch},        {"source", source},           {"manifest", manifest.str()},
-              {"files", files_json}, {"installedAt", installed_at}, {"initramfs", initramfs}};
+  return json{{"package", package},
+              {"version", version},
+              {"kernelRelease", kernel_release},
+              {"arch", arch},
+              {"source", source},
+              {"manifest", manifest.str()},
+              {"files", files_json},
+              {"installedAt", installed_at},
+              {"initramfs", initramfs}};
 }
 
 InstallRecord InstallRecord::from_json(const json& j, std::string_view where) {

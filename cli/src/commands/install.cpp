@@ -66,7 +66,8 @@ struct InstallArgs {
 };
 
 void print_initramfs_command(const std::string& release, const std::vector<std::string>& command) {
-  fmt::print("  initramfs of {} built again: {}\n", release, oci::printable(fmt::format("{}", fmt::join(command, " "))));
+  fmt::print("  initramfs of {} built again: {}\n", release,
+             oci::printable(fmt::format("{}", fmt::join(command, " "))));
 }
 
 void print_install_report(const loader::InstallReport& report) {
@@ -80,7 +81,8 @@ void print_install_report(const loader::InstallReport& report) {
                  oci::printable(f.signer));
     }
     for (const auto& f : k.replaced) fmt::print("  {}: replaced (earlier install)\n", oci::printable(f));
-    if (r.initramfs) fmt::print("  needed in early boot: the initramfs hooks put it into {}'s initramfs\n", r.kernel_release);
+    if (r.initramfs)
+      fmt::print("  needed in early boot: the initramfs hooks put it into {}'s initramfs\n", r.kernel_release);
     if (!k.initramfs_command.empty()) print_initramfs_command(r.kernel_release, k.initramfs_command);
   }
 }
@@ -100,7 +102,8 @@ void run_install(App& app, const InstallArgs& args) {
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
   if (args.load.all && args.initramfs)
     fail(ErrorKind::usage, "--initramfs names one artifact; with --all, each file's 'initramfs: true' says it");
-  if (args.initramfs && args.no_initramfs) fail(ErrorKind::usage, "--initramfs and --no-initramfs-update exclude each other");
+  if (args.initramfs && args.no_initramfs)
+    fail(ErrorKind::usage, "--initramfs and --no-initramfs-update exclude each other");
   loader::LinuxKernel kernel;
   if (args.load.all) {
     run_configured(app, args, kernel);

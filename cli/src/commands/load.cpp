@@ -150,8 +150,7 @@ struct EarlyModulesArgs {
 // still what ckms installed; a changed one stays out of the image, said on stderr.
 void run_early_modules(App& app, const EarlyModulesArgs& args) {
   const loader::InstallRecords records(args.paths.installed_dir);
-  const auto modules =
-      loader::early_modules(records, fs::path(args.paths.modules_dir) / args.kernel, args.kernel);
+  const auto modules = loader::early_modules(records, fs::path(args.paths.modules_dir) / args.kernel, args.kernel);
   nlohmann::json out = nlohmann::json::array();
   for (const auto& m : modules) {
     if (app.options().json) {
@@ -174,8 +173,7 @@ void register_early_modules(App& app) {
   early->add_option("--installed-dir", args->paths.installed_dir, "Records of what `ckms install` installed")
       ->envname("CKMS_INSTALLED_DIR")
       ->capture_default_str();
-  early->add_option("--modules-dir", args->paths.modules_dir, "Where <release>/updates/ckms is")
-      ->capture_default_str();
+  early->add_option("--modules-dir", args->paths.modules_dir, "Where <release>/updates/ckms is")->capture_default_str();
   app.on(early, [&app, args] { run_early_modules(app, *args); });
 }
 
