@@ -15,6 +15,9 @@ check() {
 
 # called by dracut
 depends() {
+    # Its cmdline hook (parse-kernel.sh; dracut-pre-udev.sh with systemd) loads what
+    # rd.driver.pre names.
+    echo kernel-modules
     return 0
 }
 
