@@ -381,13 +381,14 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
 }
 
 std::vector<ConfiguredInstall> install_configured(const fs::path& directory, const std::vector<fs::path>& trust,
-                                                  const InstallRequest& request, const InstallPaths& paths,
-                                                  Kernel& kernel) {
+                                                  const std::vector<std::string>& kernel_releases,
+                                                  bool update_initramfs, const InstallPaths& paths, Kernel& kernel) {
   return for_each_boot_entry<InstallReport>(directory, trust, [&](const BootEntry& entry) {
-    InstallRequest each = request;
-    each.load = entry.request;
-    each.initramfs = entry.initramfs;
-    return install(each, paths, kernel);
+    return install(InstallRequest{.load = entry.request,
+                                  .kernel_releases = kernel_releases,
+                                  .initramfs = entry.initramfs,
+                                  .update_initramfs = update_initramfs},
+                   paths, kernel);
   });
 }
 

@@ -56,13 +56,6 @@ struct InstallArgs {
   bool initramfs = false;
   bool no_initramfs = false;
   InstallPathArgs paths;
-
-  loader::InstallRequest request() const {
-    return loader::InstallRequest{.load = load.all ? loader::LoadRequest{} : request_from(load),
-                                  .kernel_releases = kernels,
-                                  .initramfs = initramfs,
-                                  .update_initramfs = !no_initramfs};
-  }
 };
 
 void print_initramfs_command(const std::string& release, const std::vector<std::string>& command) {
@@ -90,8 +83,8 @@ void print_install_report(const loader::InstallReport& report) {
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
   const fs::path dir = args.paths.under_root(loader::kDefaultConfigDir);
   report_configured(app, dir,
-                    loader::install_configured(dir, {args.load.trust.begin(), args.load.trust.end()}, args.request(),
-                                               args.paths.paths(), kernel),
+                    loader::install_configured(dir, {args.load.trust.begin(), args.load.trust.end()}, args.kernels,
+                                               !args.no_initramfs, args.paths.paths(), kernel),
                     print_install_report);
 }
 
@@ -109,7 +102,11 @@ void run_install(App& app, const InstallArgs& args) {
     run_configured(app, args, kernel);
     return;
   }
-  const auto report = loader::install(args.request(), args.paths.paths(), kernel);
+  const auto report = loader::install(loader::InstallRequest{.load = request_from(args.load),
+                                                             .kernel_releases = args.kernels,
+                                                             .initramfs = args.initramfs,
+                                                             .update_initramfs = !args.no_initramfs},
+                                      args.paths.paths(), kernel);
   if (app.options().json) {
     print_json(report.to_json());
     return;

@@ -73,12 +73,13 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
 using ConfiguredInstall = ConfiguredResult<InstallReport>;
 
 // `ckms install --all`: every enabled artifact of a boot config directory (boot_config.hpp)
-// for `request.kernel_releases`; one failure does not stop the others. `trust` applies to
-// entries that name none; each entry's `initramfs` says whether it is needed in early boot.
+// for `kernel_releases`; one failure does not stop the others. `trust` applies to entries
+// that name none; each entry's `initramfs` says whether it is needed in early boot, and
+// `update_initramfs` is InstallRequest's.
 std::vector<ConfiguredInstall> install_configured(const std::filesystem::path& directory,
                                                   const std::vector<std::filesystem::path>& trust,
-                                                  const InstallRequest& request, const InstallPaths& paths,
-                                                  Kernel& kernel);
+                                                  const std::vector<std::string>& kernel_releases,
+                                                  bool update_initramfs, const InstallPaths& paths, Kernel& kernel);
 
 struct UninstalledPackage {
   std::string package;
