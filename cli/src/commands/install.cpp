@@ -95,8 +95,6 @@ void run_install(App& app, const InstallArgs& args) {
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
   if (args.load.all && args.initramfs)
     fail(ErrorKind::usage, "--initramfs names one artifact; with --all, each file's 'initramfs: true' says it");
-  if (args.initramfs && args.no_initramfs)
-    fail(ErrorKind::usage, "--initramfs and --no-initramfs-update exclude each other");
   loader::LinuxKernel kernel;
   if (args.load.all) {
     run_configured(app, args, kernel);
