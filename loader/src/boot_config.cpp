@@ -135,8 +135,11 @@ BootEntry read_boot_entry(const fs::path& file) {
       read_registry(config, value, entry.request.registry);
     } else if (key == "enabled") {
       entry.enabled = config.boolean(value, key);
+    } else if (key == "initramfs") {
+      entry.initramfs = config.boolean(value, key);
     } else {
-      config.error(item.first, key, "unknown key (known: artifact, trust, parameters, network, registry, enabled)");
+      config.error(item.first, key,
+                   "unknown key (known: artifact, trust, parameters, network, registry, enabled, initramfs)");
     }
   }
   // The file names one artifact, so `plain-http: true` in it is already scoped to that
@@ -172,7 +175,7 @@ Error naming_file(const Error& error, const fs::path& file) {
 std::vector<BootResult> load_boot_config(const fs::path& directory, const std::vector<fs::path>& trust,
                                          const LoaderPaths& paths, Kernel& kernel) {
   return for_each_boot_entry<LoadReport>(directory, trust,
-                                         [&](const LoadRequest& request) { return load(request, paths, kernel); });
+                                         [&](const BootEntry& entry) { return load(entry.request, paths, kernel); });
 }
 
 }  // namespace ckms::loader

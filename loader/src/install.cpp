@@ -17,6 +17,7 @@
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/boot_config.hpp"
 #include "install_steps.hpp"
+#include "ckms/loader/initramfs.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;
@@ -30,6 +31,8 @@ json InstallReport::to_json() const {
     kernels_json.push_back({{"record", k.record.to_json()},
                             {"replaced", k.replaced},
                             {"unchanged", k.unchanged},
+                            {"initramfsStale", k.initramfs_stale},
+                            {"initramfsCommand", k.initramfs_command},
                             {"fromCache", k.fetched.from_cache},
                             {"milliseconds",
                              {{"trust", k.fetched.milliseconds.trust},
@@ -50,7 +53,7 @@ json UninstallReport::to_json() const {
                    {"removed", p.removed},
                    {"leftChanged", p.left_changed}});
   }
-  return {{"packages", out}, {"notes", notes}};
+  return {{"packages", out}, {"notes", notes}, {"initramfsStale", initramfs_stale}};
 }
 
 namespace {
@@ -170,7 +173,7 @@ void check_targets(const InstallRecord& wanted, const InstallRecords& records, c
            target.string(), owner->second.first, owner->second.first, wanted.kernel_release);
     }
     if (!detail::exists_or_link(target)) continue;
-    if (owner == owned.end() || detail::digest_of_file(target) != owner->second.second) {
+    if (owner == owned.end() || digest_of_installed(target) != owner->second.second) {
       fail(ErrorKind::refused,
            "{} is in the way and ckms did not put it there{}: remove it, or uninstall what installed it; nothing was "
            "installed",
@@ -199,7 +202,7 @@ std::unique_ptr<Transaction> place(const InstallPaths& paths, InstallRecords& re
       const bool kept = std::any_of(wanted.files.begin(), wanted.files.end(),
                                     [&](const InstalledFile& f) { return f.path == old.path; });
       // A file that is no longer what ckms wrote is someone else's now.
-      if (kept || detail::digest_of_file(release_dir / old.path) != old.digest) continue;
+      if (kept || digest_of_installed(release_dir / old.path) != old.digest) continue;
       transaction->remove(release_dir / old.path);
       result.replaced.push_back(old.path);
     }
@@ -211,6 +214,38 @@ std::unique_ptr<Transaction> place(const InstallPaths& paths, InstallRecords& re
   return transaction;
 }
 
+// Builds the initramfs of each release again; returns the commands run, in order. The
+// change stays whatever happens here (its modules are in place for modprobe once the root
+// is mounted), but an early userspace without it is an error: every release has its turn,
+// then the first failure is reported with what is done and what to run once it is fixed.
+std::vector<std::vector<std::string>> rebuild_initramfs(const std::vector<std::string>& releases, const fs::path& root,
+                                                        const std::string& done) {
+  std::vector<std::vector<std::string>> commands;
+  std::optional<Error> first;
+  for (const auto& release : releases) {
+    try {
+      commands.push_back(regenerate_initramfs(root, release));
+    } catch (const Error& e) {
+      if (!first) {
+        first = Error(e.kind(), fmt::format("{} for {}, but its initramfs was not built again: {}; the next boot's "
+                                            "early userspace does not have the change until it is",
+                                            done, release, e.what()));
+      }
+      commands.emplace_back();
+    }
+  }
+  if (first) throw *first;
+  return commands;
+}
+
+// Marks each kernel whose early-boot files change with this install, before anything is
+// placed; `earlier` is the package's record for that kernel.
+void note_early_change(KernelInstall& k, const std::optional<InstallRecord>& earlier, bool early) {
+  k.record.initramfs = early;
+  const bool was_early = earlier && earlier->initramfs;
+  k.initramfs_stale = k.unchanged ? was_early != early : early || was_early;
+}
+
 // Removes updates/ckms and updates when nothing else is in them, as they were before ckms.
 void remove_empty_own_directories(const fs::path& release_dir) {
   std::error_code ec;
@@ -219,6 +254,25 @@ void remove_empty_own_directories(const fs::path& release_dir) {
     if (!fs::is_empty(dir, ec) || ec || !fs::remove(dir, ec)) return;
     dir = dir.parent_path();
   }
+}
+
+}  // namespace
+
+namespace {
+
+void rebuild_stale_initramfs(InstallReport& report, const fs::path& root) {
+  std::vector<KernelInstall*> stale;
+  std::vector<std::string> releases;
+  for (auto& k : report.kernels) {
+    if (!k.initramfs_stale) continue;
+    stale.push_back(&k);
+    releases.push_back(k.record.kernel_release);
+  }
+  if (releases.empty()) return;
+  const auto& record = stale.front()->record;
+  const auto commands =
+      rebuild_initramfs(releases, root, fmt::format("{} {} is installed", record.package, record.version));
+  for (std::size_t i = 0; i < stale.size(); ++i) stale[i]->initramfs_command = commands[i];
 }
 
 }  // namespace
@@ -239,8 +293,10 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
     if (detail::already_installed(earlier, k.record, release_dir)) {
       k.unchanged = true;
       k.record = *earlier;
+      note_early_change(k, earlier, request.initramfs);
       continue;
     }
+    note_early_change(k, earlier, request.initramfs);
     check_targets(k.record, records, release_dir);
     transactions.push_back(place(paths, records, k, earlier));
   }
@@ -249,14 +305,23 @@ InstallReport install(const InstallRequest& request, const InstallPaths& paths, 
     report.notes.insert(report.notes.end(), notes.begin(), notes.end());
   }
   for (auto& transaction : transactions) transaction->keep();
+  // Only the early-boot mark changed: the files are as they were, the record alone says it.
+  for (const auto& k : report.kernels) {
+    if (k.unchanged && k.initramfs_stale) records.write(k.record);
+  }
+  if (request.update_initramfs) rebuild_stale_initramfs(report, paths.root);
   return report;
 }
 
 std::vector<ConfiguredInstall> install_configured(const fs::path& directory, const std::vector<fs::path>& trust,
                                                   const std::vector<std::string>& kernel_releases,
-                                                  const InstallPaths& paths, Kernel& kernel) {
-  return for_each_boot_entry<InstallReport>(directory, trust, [&](const LoadRequest& request) {
-    return install(InstallRequest{.load = request, .kernel_releases = kernel_releases}, paths, kernel);
+                                                  bool update_initramfs, const InstallPaths& paths, Kernel& kernel) {
+  return for_each_boot_entry<InstallReport>(directory, trust, [&](const BootEntry& entry) {
+    return install(InstallRequest{.load = entry.request,
+                                  .kernel_releases = kernel_releases,
+                                  .initramfs = entry.initramfs,
+                                  .update_initramfs = update_initramfs},
+                   paths, kernel);
   });
 }
 
@@ -287,19 +352,23 @@ std::vector<std::string> kernels_without(const InstallRecords& records, const st
 }  // namespace
 
 std::vector<ConfiguredInstall> install_missing(const fs::path& directory, const std::vector<fs::path>& trust,
-                                               const std::vector<std::string>& kernel_releases,
+                                               const std::vector<std::string>& kernel_releases, bool update_initramfs,
                                                const InstallPaths& paths, Kernel& kernel) {
   const auto releases = kernel_releases.empty() ? installed_kernels(paths) : kernel_releases;
   const InstallRecords records(paths.records_dir);
-  return for_each_boot_entry<InstallReport>(directory, trust, [&](const LoadRequest& request) {
-    const auto missing = kernels_without(records, request.reference.str(), releases);
-    if (missing.empty()) return InstallReport{.source = request.reference.str(), .kernels = {}};
-    return install(InstallRequest{.load = request, .kernel_releases = missing}, paths, kernel);
+  return for_each_boot_entry<InstallReport>(directory, trust, [&](const BootEntry& entry) {
+    const auto missing = kernels_without(records, entry.request.reference.str(), releases);
+    if (missing.empty()) return InstallReport{.source = entry.request.reference.str(), .kernels = {}};
+    return install(InstallRequest{.load = entry.request,
+                                  .kernel_releases = missing,
+                                  .initramfs = entry.initramfs,
+                                  .update_initramfs = update_initramfs},
+                   paths, kernel);
   });
 }
 
 UninstallReport uninstall(const std::vector<std::string>& names, const std::vector<std::string>& kernel_releases,
-                          const InstallPaths& paths) {
+                          const InstallPaths& paths, bool update_initramfs) {
   InstallRecords records(paths.records_dir);
   const StateLock lock = records.lock();
   const auto chosen = detail::choose_records(records, names, kernel_releases);
@@ -312,7 +381,7 @@ UninstallReport uninstall(const std::vector<std::string>& names, const std::vect
     for (const auto& file : record.files) {
       const fs::path path = release_dir / file.path;
       if (!detail::exists_or_link(path)) continue;
-      if (detail::digest_of_file(path) != file.digest) {
+      if (digest_of_installed(path) != file.digest) {
         done.left_changed.push_back(file.path);
         continue;
       }
@@ -326,6 +395,10 @@ UninstallReport uninstall(const std::vector<std::string>& names, const std::vect
       if (changed_releases.empty() || changed_releases.back() != record.kernel_release) {
         changed_releases.push_back(record.kernel_release);
       }
+      auto& stale = report.initramfs_stale;
+      if (record.initramfs && (stale.empty() || stale.back() != record.kernel_release)) {
+        stale.push_back(record.kernel_release);
+      }
     }
     report.packages.push_back(std::move(done));
   }
@@ -333,6 +406,7 @@ UninstallReport uninstall(const std::vector<std::string>& names, const std::vect
   for (const auto& record : chosen) {
     if (!detail::installed_anywhere(records, record.package)) detail::remove_module_options(paths, record);
   }
+  if (update_initramfs) rebuild_initramfs(report.initramfs_stale, paths.root, "the early-boot modules are uninstalled");
   return report;
 }
 

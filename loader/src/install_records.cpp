@@ -5,6 +5,8 @@
 #include "artifact_json.hpp"
 #include "ckms/artifact/names.hpp"
 #include "ckms/base/error.hpp"
+#include "ckms/base/io.hpp"
+#include "ckms/kmod/compress.hpp"
 #include "record_files.hpp"
 
 namespace ckms::loader {
@@ -33,9 +35,15 @@ json InstallRecord::to_json() const {
   for (const auto& f : files) {
     files_json.push_back({{"path", f.path}, {"module", f.module}, {"digest", f.digest.str()}, {"signer", f.signer}});
   }
-  return json{{"package", package},  {"version", version},         {"kernelRelease", kernel_release},
-              {"arch", arch},        {"source", source},           {"manifest", manifest.str()},
-              {"files", files_json}, {"installedAt", installed_at}};
+  return json{{"package", package},
+              {"version", version},
+              {"kernelRelease", kernel_release},
+              {"arch", arch},
+              {"source", source},
+              {"manifest", manifest.str()},
+              {"files", files_json},
+              {"installedAt", installed_at},
+              {"initramfs", initramfs}};
 }
 
 InstallRecord InstallRecord::from_json(const json& j, std::string_view where) {
@@ -46,7 +54,9 @@ InstallRecord InstallRecord::from_json(const json& j, std::string_view where) {
                     .arch = j.at("arch").get<std::string>(),
                     .source = j.at("source").get<std::string>(),
                     .manifest = detail::digest_at(j, "manifest", where),
-                    .installed_at = j.at("installedAt").get<std::string>()};
+                    .installed_at = j.at("installedAt").get<std::string>(),
+                    // Records written before early boot existed have no such key.
+                    .initramfs = j.value("initramfs", false)};
     for (const auto& f : j.at("files")) {
       InstalledFile file{.path = f.at("path").get<std::string>(),
                          .module = f.at("module").get<std::string>(),
@@ -59,6 +69,25 @@ InstallRecord InstallRecord::from_json(const json& j, std::string_view where) {
   } catch (const json::exception& e) {
     fail(ErrorKind::integrity, "{}: not a ckms install record: {}", where, e.what());
   }
+}
+
+std::optional<ckms::Digest> digest_of_installed(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::symlink_status(file, ec))) return std::nullopt;
+  return ckms::digest_of(ckms::read_file(file, kmod::kDefaultDecompressLimit));
+}
+
+std::vector<EarlyModule> early_modules(const InstallRecords& records, const fs::path& release_dir,
+                                       std::string_view release) {
+  std::vector<EarlyModule> out;
+  for (const auto& record : records.records(release)) {
+    if (!record.initramfs) continue;
+    for (const auto& file : record.files) {
+      const fs::path path = release_dir / file.path;
+      out.push_back({.module = file.module, .path = path, .intact = digest_of_installed(path) == file.digest});
+    }
+  }
+  return out;
 }
 
 InstallRecords::InstallRecords(fs::path directory) : directory_(std::move(directory)) {}

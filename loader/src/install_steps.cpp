@@ -9,7 +9,7 @@
 #include "ckms/base/io.hpp"
 #include "ckms/base/process.hpp"
 #include "ckms/base/time.hpp"
-#include "ckms/kmod/compress.hpp"
+#include "ckms/kmod/modinfo.hpp"
 #include "kernel_trust.hpp"
 
 namespace ckms::loader::detail {
@@ -82,12 +82,6 @@ void run_depmod(const fs::path& base, const std::string& release) {
   }
 }
 
-std::optional<ckms::Digest> digest_of_file(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(fs::symlink_status(file, ec))) return std::nullopt;
-  return ckms::digest_of(ckms::read_file(file, kmod::kDefaultDecompressLimit));
-}
-
 bool exists_or_link(const fs::path& file) {
   std::error_code ec;
   return fs::exists(fs::symlink_status(file, ec));
@@ -131,7 +125,7 @@ bool already_installed(const std::optional<InstallRecord>& earlier, const Instal
                        const fs::path& release_dir) {
   if (!earlier || earlier->manifest != wanted.manifest || earlier->files.size() != wanted.files.size()) return false;
   for (const auto& file : earlier->files) {
-    if (digest_of_file(release_dir / file.path) != file.digest) return false;
+    if (digest_of_installed(release_dir / file.path) != file.digest) return false;
   }
   return true;
 }

@@ -17,7 +17,6 @@ namespace ckms::loader::detail {
 // depmod owns the index format; ckms only asks it to index a tree. `base` "/" is the host.
 void run_depmod(const std::filesystem::path& base, const std::string& release);
 
-std::optional<ckms::Digest> digest_of_file(const std::filesystem::path& file);
 bool exists_or_link(const std::filesystem::path& file);
 
 // not_found naming `release_dir` unless it is a directory and `release` a plain name.

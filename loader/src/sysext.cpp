@@ -105,7 +105,7 @@ class ExtensionBuild {
   void keep(const InstallRecord& record) {
     for (const auto& file : record.files) {
       const fs::path current = modules_below(target_, release_) / file.path;
-      if (detail::digest_of_file(current) != file.digest) {
+      if (digest_of_installed(current) != file.digest) {
         fail(ErrorKind::integrity, "{} is not what ckms wrote: `ckms install --sysext` its package {} again",
              current.string(), record.package);
       }
@@ -179,7 +179,7 @@ bool extension_current(const InstallPaths& paths, const std::optional<InstallRec
   const fs::path release_file =
       dir / "usr" / "lib" / "extension-release.d" / ("extension-release." + extension_name(release));
   return detail::already_installed(earlier, wanted, modules_below(dir, release)) &&
-         detail::digest_of_file(release_file) == ckms::digest_of(extension_release_for(paths.root, wanted.arch));
+         digest_of_installed(release_file) == ckms::digest_of(extension_release_for(paths.root, wanted.arch));
 }
 
 // What a package's new install shares with another package is refused before anything changes.
@@ -343,8 +343,8 @@ InstallReport install_sysext(const InstallRequest& request, const InstallPaths& 
 std::vector<ConfiguredInstall> install_sysext_configured(const fs::path& directory, const std::vector<fs::path>& trust,
                                                          const std::vector<std::string>& kernel_releases,
                                                          const InstallPaths& paths, Kernel& kernel) {
-  return for_each_boot_entry<InstallReport>(directory, trust, [&](const LoadRequest& request) {
-    return install_sysext(InstallRequest{.load = request, .kernel_releases = kernel_releases}, paths, kernel);
+  return for_each_boot_entry<InstallReport>(directory, trust, [&](const BootEntry& entry) {
+    return install_sysext(InstallRequest{.load = entry.request, .kernel_releases = kernel_releases}, paths, kernel);
   });
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ckms/loader/boot_config.hpp"
 #include "ckms/loader/gc.hpp"
@@ -58,12 +59,19 @@ struct InstallArgs {
   LoadArgs load;  // reference, trust, network mode, registry flags
   std::vector<std::string> kernels;
   bool sysext = false;
+  bool initramfs = false;
+  bool no_initramfs = false;
   InstallPathArgs paths;
   bool retry_missing = false;
 };
 
 void print_notes(const std::vector<std::string>& notes) {
   for (const auto& note : notes) fmt::print("{}\n", oci::printable(note));
+}
+
+void print_initramfs_command(const std::string& release, const std::vector<std::string>& command) {
+  fmt::print("  initramfs of {} built again: {}\n", release,
+             oci::printable(fmt::format("{}", fmt::join(command, " "))));
 }
 
 void print_install_report(const loader::InstallReport& report) {
@@ -77,6 +85,9 @@ void print_install_report(const loader::InstallReport& report) {
                  oci::printable(f.signer));
     }
     for (const auto& f : k.replaced) fmt::print("  {}: replaced (earlier install)\n", oci::printable(f));
+    if (r.initramfs)
+      fmt::print("  needed in early boot: the initramfs hooks put it into {}'s initramfs\n", r.kernel_release);
+    if (!k.initramfs_command.empty()) print_initramfs_command(r.kernel_release, k.initramfs_command);
   }
   print_notes(report.notes);
 }
@@ -84,10 +95,13 @@ void print_install_report(const loader::InstallReport& report) {
 void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
   const fs::path dir = args.paths.under_root(loader::kDefaultConfigDir);
   const std::vector<fs::path> trust{args.load.trust.begin(), args.load.trust.end()};
-  const auto install_all = args.sysext          ? loader::install_sysext_configured
-                           : args.retry_missing ? loader::install_missing
-                                                : loader::install_configured;
-  report_configured(app, dir, install_all(dir, trust, args.kernels, args.paths.paths(), kernel), print_install_report);
+  const bool update_initramfs = !args.no_initramfs;
+  const auto paths = args.paths.paths();
+  const auto reports =
+      args.sysext          ? loader::install_sysext_configured(dir, trust, args.kernels, paths, kernel)
+      : args.retry_missing ? loader::install_missing(dir, trust, args.kernels, update_initramfs, paths, kernel)
+                           : loader::install_configured(dir, trust, args.kernels, update_initramfs, paths, kernel);
+  report_configured(app, dir, reports, print_install_report);
 }
 
 void run_install(App& app, const InstallArgs& args) {
@@ -96,12 +110,19 @@ void run_install(App& app, const InstallArgs& args) {
   if (args.load.offline && args.load.offline_fallback)
     fail(ErrorKind::usage, "--offline and --offline-fallback exclude each other");
   if (args.retry_missing && !args.load.all) fail(ErrorKind::usage, "--retry-missing goes with --all");
+  if (args.load.all && args.initramfs)
+    fail(ErrorKind::usage, "--initramfs names one artifact; with --all, each file's 'initramfs: true' says it");
+  if (args.sysext && args.initramfs)
+    fail(ErrorKind::usage, "--initramfs puts /lib/modules files into the initramfs; --sysext writes none");
   loader::LinuxKernel kernel;
   if (args.load.all) {
     run_configured(app, args, kernel);
     return;
   }
-  const loader::InstallRequest request{.load = request_from(args.load), .kernel_releases = args.kernels};
+  const loader::InstallRequest request{.load = request_from(args.load),
+                                       .kernel_releases = args.kernels,
+                                       .initramfs = args.initramfs,
+                                       .update_initramfs = !args.no_initramfs};
   const auto report = args.sysext ? loader::install_sysext(request, args.paths.paths(), kernel)
                                   : loader::install(request, args.paths.paths(), kernel);
   if (app.options().json) {
@@ -115,6 +136,7 @@ struct UninstallArgs {
   std::vector<std::string> names;
   bool all = false;
   bool sysext = false;
+  bool no_initramfs = false;
   std::vector<std::string> kernels;
   InstallPathArgs paths;
 };
@@ -122,7 +144,7 @@ struct UninstallArgs {
 void run_uninstall(App& app, const UninstallArgs& args) {
   if (args.all == !args.names.empty()) fail(ErrorKind::usage, "name the packages or modules to uninstall, or --all");
   const auto report = args.sysext ? loader::uninstall_sysext(args.names, args.kernels, args.paths.paths())
-                                  : loader::uninstall(args.names, args.kernels, args.paths.paths());
+                                  : loader::uninstall(args.names, args.kernels, args.paths.paths(), !args.no_initramfs);
   if (app.options().json) {
     print_json(report.to_json());
     return;
@@ -135,6 +157,13 @@ void run_uninstall(App& app, const UninstallArgs& args) {
     }
   }
   print_notes(report.notes);
+  for (const auto& release : report.initramfs_stale) {
+    if (args.no_initramfs) {
+      fmt::print("  initramfs of {} still holds the early-boot modules (--no-initramfs-update)\n", release);
+    } else {
+      fmt::print("  initramfs of {} built again\n", release);
+    }
+  }
 }
 
 struct GcArgs {
@@ -193,6 +222,10 @@ void register_install_commands(App& app) {
   install->add_flag("--offline", install_args->load.offline, "Install from the cache only, without any registry");
   install->add_flag("--offline-fallback", install_args->load.offline_fallback,
                     "Use the cache when the registry cannot be reached");
+  install->add_flag("--initramfs", install_args->initramfs,
+                    "Needed in early boot: put it into the kernel's initramfs, which is built again now");
+  install->add_flag("--no-initramfs-update", install_args->no_initramfs,
+                    "Do not build the initramfs again (the kernel packages' hooks, which build it next)");
   add_path_options(install, install_args->paths);
   add_registry_flags(install, install_args->load.registry);
   app.on(install, [&app, install_args] { run_install(app, *install_args); });
@@ -205,6 +238,8 @@ void register_install_commands(App& app) {
   uninstall->add_flag("--sysext", uninstall_args->sysext, "Remove from the system extensions `install --sysext` wrote");
   uninstall->add_option("--kernel", uninstall_args->kernels,
                         "Kernel release to uninstall from; repeatable (default: every kernel)");
+  uninstall->add_flag("--no-initramfs-update", uninstall_args->no_initramfs,
+                      "Do not build the initramfs again after removing an early-boot module");
   add_path_options(uninstall, uninstall_args->paths);
   app.on(uninstall, [&app, uninstall_args] { run_uninstall(app, *uninstall_args); });
 

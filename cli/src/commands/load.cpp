@@ -144,6 +144,42 @@ void run_status(App& app, const PathArgs& args) {
   }
 }
 
+struct EarlyModulesArgs {
+  std::string kernel;
+  PathArgs paths;
+};
+
+// For the initramfs hooks (loader/initramfs/): "MODULE PATH" per line for the files that are
+// still what ckms installed; a changed one stays out of the image, said on stderr.
+void run_early_modules(App& app, const EarlyModulesArgs& args) {
+  const loader::InstallRecords records(args.paths.installed_dir);
+  const auto modules = loader::early_modules(records, fs::path(args.paths.modules_dir) / args.kernel, args.kernel);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : modules) {
+    if (app.options().json) {
+      out.push_back({{"module", m.module}, {"path", m.path.string()}, {"intact", m.intact}});
+    } else if (m.intact) {
+      fmt::print("{} {}\n", m.module, m.path.string());
+    } else {
+      fmt::print(stderr, "ckms: {} changed since ckms installed it: left out of the initramfs of {}\n",
+                 oci::printable(m.path.string()), args.kernel);
+    }
+  }
+  if (app.options().json) print_json(out);
+}
+
+void register_early_modules(App& app) {
+  auto args = std::make_shared<EarlyModulesArgs>();
+  auto* early = app.root().add_subcommand(
+      "early-modules", "The installed modules needed in early boot, for the initramfs hooks: MODULE PATH per line");
+  early->add_option("--kernel", args->kernel, "Kernel release whose initramfs is being built")->required();
+  early->add_option("--installed-dir", args->paths.installed_dir, "Records of what `ckms install` installed")
+      ->envname("CKMS_INSTALLED_DIR")
+      ->capture_default_str();
+  early->add_option("--modules-dir", args->paths.modules_dir, "Where <release>/updates/ckms is")->capture_default_str();
+  app.on(early, [&app, args] { run_early_modules(app, *args); });
+}
+
 }  // namespace
 
 void register_load_commands(App& app) {
@@ -192,6 +228,7 @@ void register_load_commands(App& app) {
       ->envname("CKMS_INSTALLED_DIR")
       ->capture_default_str();
   app.on(status, [&app, status_args] { run_status(app, *status_args); });
+  register_early_modules(app);
 }
 
 }  // namespace ckms::cli

@@ -1,5 +1,5 @@
 // `ckms` as installed: a small binary that runs the node's cache-only work itself (`load
-// --offline`, `unload`, `status`) and hands every other command to ckms-full. A node
+// --offline`, `unload`, `status`, `early-modules`) and hands every other command to ckms-full. A node
 // inserting a module at boot then maps a handful of libraries instead of the four dozen
 // that registry, archive and build code bring (docs/architecture.md, "Two binaries").
 
@@ -19,7 +19,7 @@ bool runs_here(int argc, char** argv) {
       if (arg == "--help" || arg == "-h") return false;
       continue;
     }
-    return arg == "load" || arg == "unload" || arg == "status";
+    return arg == "load" || arg == "unload" || arg == "status" || arg == "early-modules";
   }
   return argc == 2 && std::string_view(argv[1]) == "--version";
 }

@@ -296,6 +296,48 @@ TEST_CASE("ckms install by digest pin: the index's entry for each kernel, or one
   const auto other_kernel = pinned(repository + "@" + manifest.str(), {t.other});
   CHECK(other_kernel.exit_code == 5);
   CHECK(other_kernel.err.find("wrong kernel") != std::string::npos);
+}
+
+TEST_CASE("an early-boot install is recorded for the initramfs hooks; a tree without a generator is an error",
+          "[loader][install][initramfs]") {
+  const Tree& t = tree();
+  const std::string before = fingerprint(t.root);
+  const fs::path placed = t.release_dir(t.release) / "updates" / "ckms" / "ckms_hello.ko";
+  const auto early = [&] {
+    return testkit::run({kFull.string(), "early-modules", "--kernel", t.release, "--installed-dir",
+                         (t.root / "var/lib/ckms-installed").string(), "--modules-dir",
+                         (t.root / "lib/modules").string()});
+  };
+
+  // The tree has neither update-initramfs nor dracut: installed, but loudly not in early boot.
+  const auto installed = ckms(t, {"install", t.reference("hello"), "--kernel", t.release, "--initramfs"});
+  INFO(installed.out << installed.err);
+  CHECK(installed.exit_code == 3);
+  CHECK(installed.err.find("ckms-hello 1.0.0 is installed for " + t.release +
+                           ", but its initramfs was not built again") != std::string::npos);
+  CHECK(installed.err.find("has neither update-initramfs (initramfs-tools) nor dracut") != std::string::npos);
+  CHECK(fs::exists(placed));
+  CHECK(early().out == "ckms_hello " + placed.string() + "\n");
+
+  // Without --initramfs the record says so, and the hooks leave it out.
+  const auto late = ckms(t, {"install", t.reference("hello"), "--kernel", t.release, "--no-initramfs-update"});
+  INFO(late.out << late.err);
+  CHECK(late.exit_code == 0);
+  CHECK(late.out.find("already installed") != std::string::npos);
+  CHECK(early().out.empty());
+
+  // A file that changed since ckms wrote it stays out of the image, and is said.
+  CHECK(ckms(t, {"install", t.reference("hello"), "--kernel", t.release, "--initramfs", "--no-initramfs-update"})
+            .exit_code == 0);
+  const std::string original = testkit::read_text(placed);
+  testkit::write_text(placed, original + "tampered");
+  const auto tampered = early();
+  CHECK(tampered.exit_code == 0);
+  CHECK(tampered.out.empty());
+  CHECK(tampered.err.find(placed.string() + " changed since ckms installed it") != std::string::npos);
+  testkit::write_text(placed, original);
+
+  CHECK(ckms(t, {"uninstall", "ckms-hello", "--no-initramfs-update"}).exit_code == 0);
   CHECK(fingerprint(t.root) == before);
 }
 

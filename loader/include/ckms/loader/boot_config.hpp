@@ -10,6 +10,7 @@
 //   network: fallback                                 # online | offline | fallback
 //   registry: {plain-http: false, ca-cert: FILE, authfile: FILE}
 //   enabled: true
+//   initramfs: false                                  # needed in early boot (`ckms install`)
 //
 // Every mistake is a usage error naming the file, the line and the key: a typo in a boot
 // config must not silently drop a module or a parameter.
@@ -32,6 +33,7 @@ struct BootEntry {
   std::filesystem::path file;
   LoadRequest request;
   bool enabled = true;
+  bool initramfs = false;  // `ckms install` records it for the initramfs hooks; `ckms load` ignores it
 };
 
 BootEntry read_boot_entry(const std::filesystem::path& file);
@@ -54,7 +56,7 @@ using BootResult = ConfiguredResult<LoadReport>;
 // `error`, naming `file` unless it does already.
 Error naming_file(const Error& error, const std::filesystem::path& file);
 
-// Runs `act` on the request of every enabled entry of `directory`; one failure (a bad file
+// Runs `act` on every enabled entry of `directory` (with `trust` filled in); one failure (a bad file
 // too) does not stop the others, since each action is all-or-nothing by itself. `trust`
 // applies to entries that name none.
 template <class Report, class Act>
@@ -69,7 +71,7 @@ std::vector<ConfiguredResult<Report>> for_each_boot_entry(const std::filesystem:
         result.skipped = true;
       } else {
         if (entry.request.trust.empty()) entry.request.trust = trust;
-        result.report = act(entry.request);
+        result.report = act(entry);
       }
     } catch (const Error& e) {
       result.error = naming_file(e, file);

@@ -11,6 +11,10 @@
 // written) restores every kernel's earlier files, records and indexes. What was installed is
 // recorded with its digests (install_records.hpp); uninstall removes exactly that and runs
 // depmod again.
+//
+// A package needed in early boot (`initramfs`) is recorded so; when such a package changes
+// for a kernel, that kernel's initramfs is built again (initramfs.hpp) once the install or
+// uninstall is complete. A failure to do so is an error, after the change.
 
 #include <filesystem>
 #include <optional>
@@ -45,12 +49,19 @@ struct InstallPaths {
 struct InstallRequest {
   LoadRequest load;                          // what to fetch, how, and whom to trust
   std::vector<std::string> kernel_releases;  // default: the running kernel
+  bool initramfs = false;                    // needed in early boot: recorded for the initramfs hooks
+  // Off in the kernel packages' hooks, where the kernel's own initramfs is built next anyway.
+  bool update_initramfs = true;
 };
 
 struct KernelInstall {
   InstallRecord record;
   std::vector<std::string> replaced;  // files of the package's earlier install, replaced or removed
-  bool unchanged = false;             // the same artifact was installed already: nothing written
+  bool unchanged = false;             // the same artifact was installed already: no file written
+  // Early-boot files changed (or the package became, or stopped being, early): the
+  // release's initramfs no longer matches.
+  bool initramfs_stale = false;
+  std::vector<std::string> initramfs_command;  // run to build it again, when it was
   LoadReport fetched;
   double depmod_ms = 0;
 };
@@ -69,11 +80,12 @@ using ConfiguredInstall = ConfiguredResult<InstallReport>;
 
 // `ckms install --all`: every enabled artifact of a boot config directory (boot_config.hpp)
 // for `kernel_releases`; one failure does not stop the others. `trust` applies to entries
-// that name none.
+// that name none; each entry's `initramfs` says whether it is needed in early boot, and
+// `update_initramfs` is InstallRequest's.
 std::vector<ConfiguredInstall> install_configured(const std::filesystem::path& directory,
                                                   const std::vector<std::filesystem::path>& trust,
                                                   const std::vector<std::string>& kernel_releases,
-                                                  const InstallPaths& paths, Kernel& kernel);
+                                                  bool update_initramfs, const InstallPaths& paths, Kernel& kernel);
 
 // `ckms install --all --retry-missing`: the same, but each entry only for the kernels
 // (default: every installed kernel, a directory under <root>/lib/modules) that have no
@@ -82,7 +94,7 @@ std::vector<ConfiguredInstall> install_configured(const std::filesystem::path& d
 // with nothing missing asks no registry and reports no kernel.
 std::vector<ConfiguredInstall> install_missing(const std::filesystem::path& directory,
                                                const std::vector<std::filesystem::path>& trust,
-                                               const std::vector<std::string>& kernel_releases,
+                                               const std::vector<std::string>& kernel_releases, bool update_initramfs,
                                                const InstallPaths& paths, Kernel& kernel);
 
 struct UninstalledPackage {
@@ -97,6 +109,7 @@ struct UninstalledPackage {
 struct UninstallReport {
   std::vector<UninstalledPackage> packages;
   std::vector<std::string> notes;
+  std::vector<std::string> initramfs_stale;  // releases that lost an early-boot package: built again
 
   nlohmann::json to_json() const;
 };
@@ -104,7 +117,8 @@ struct UninstallReport {
 // `names`: packages or module names; empty means every package ckms installed.
 // `kernel_releases`: empty means every kernel with records. not_found when a name matches
 // no record. A kernel whose module tree is gone (its package removed) only loses its records.
+// `update_initramfs`: as InstallRequest's.
 UninstallReport uninstall(const std::vector<std::string>& names, const std::vector<std::string>& kernel_releases,
-                          const InstallPaths& paths);
+                          const InstallPaths& paths, bool update_initramfs = true);
 
 }  // namespace ckms::loader

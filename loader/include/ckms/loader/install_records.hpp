@@ -42,11 +42,31 @@ struct InstallRecord {
   ckms::Digest manifest;
   std::vector<InstalledFile> files;
   std::string installed_at;  // RFC 3339 UTC
+  // Needed in early boot (`ckms install --initramfs`, `initramfs: true`): the initramfs
+  // hooks put its files into the release's initramfs and load them there.
+  bool initramfs = false;
 
   nlohmann::json to_json() const;
   // Integrity error naming `where` for a record that is not one.
   static InstallRecord from_json(const nlohmann::json& j, std::string_view where);
 };
+
+// The digest of the regular file at `file` (a link is not followed); none when there is none.
+std::optional<ckms::Digest> digest_of_installed(const std::filesystem::path& file);
+
+// A file of an early-boot package (InstallRecord::initramfs), as the initramfs hooks get it.
+struct EarlyModule {
+  std::string module;
+  std::filesystem::path path;  // absolute, below `release_dir`
+  bool intact = false;         // still the bytes ckms wrote: only then does it go into the image
+};
+
+class InstallRecords;
+
+// Every file of the early-boot packages installed for `release`, in package order, each
+// checked against its recorded digest.
+std::vector<EarlyModule> early_modules(const InstallRecords& records, const std::filesystem::path& release_dir,
+                                       std::string_view release);
 
 class InstallRecords {
  public:
