@@ -16,8 +16,8 @@
 #include "ckms/base/time.hpp"
 #include "ckms/kmod/compress.hpp"
 #include "ckms/loader/boot_config.hpp"
-#include "install_steps.hpp"
 #include "ckms/loader/initramfs.hpp"
+#include "install_steps.hpp"
 
 namespace ckms::loader {
 namespace fs = std::filesystem;

@@ -97,9 +97,9 @@ void run_configured(App& app, const InstallArgs& args, loader::Kernel& kernel) {
   const std::vector<fs::path> trust{args.load.trust.begin(), args.load.trust.end()};
   const bool update_initramfs = !args.no_initramfs;
   const auto paths = args.paths.paths();
-  const auto reports =
-      args.sysext          ? loader::install_sysext_configured(dir, trust, args.kernels, paths, kernel)
-      : args.retry_missing ? loader::install_missing(dir, trust, args.kernels, update_initramfs, paths, kernel)
+  const auto reports = args.sysext ? loader::install_sysext_configured(dir, trust, args.kernels, paths, kernel)
+                       : args.retry_missing
+                           ? loader::install_missing(dir, trust, args.kernels, update_initramfs, paths, kernel)
                            : loader::install_configured(dir, trust, args.kernels, update_initramfs, paths, kernel);
   report_configured(app, dir, reports, print_install_report);
 }
