@@ -17,6 +17,7 @@
 #include "ckms/oci/layout.hpp"
 #include "guest_kernel.hpp"
 #include "module_builds.hpp"
+#include "qemu.hpp"
 #include "testkit.hpp"
 
 namespace ckms::loader::test {
@@ -195,26 +196,7 @@ TEST_CASE("an early module is in the initramfs initramfs-tools builds, and loade
 
   // no_timer_check: a host this loaded makes the kernel's timer check fail under TCG.
   const fs::path console = e.work / "console.log";
-  const auto qemu = testkit::run({"qemu-system-x86_64",
-                                  "-accel",
-                                  "tcg",
-                                  "-m",
-                                  "512",
-                                  "-smp",
-                                  "1",
-                                  "-no-reboot",
-                                  "-display",
-                                  "none",
-                                  "-monitor",
-                                  "none",
-                                  "-serial",
-                                  "file:" + console.string(),
-                                  "-kernel",
-                                  kernel.vmlinuz().string(),
-                                  "-initrd",
-                                  e.initrd().string(),
-                                  "-append",
-                                  "console=ttyS0 panic=-1 quiet no_timer_check boot=ckms-test"},
+  const auto qemu = testkit::run(qemu_x86_argv(kernel.vmlinuz(), e.initrd(), console, "no_timer_check boot=ckms-test"),
                                  {.timeout_seconds = 900});
   const std::string text = testkit::read_text(console);
   INFO("qemu exited " << qemu.exit_code << ": " << qemu.err << "\nconsole:\n" << text);

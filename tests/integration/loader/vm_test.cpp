@@ -26,6 +26,7 @@
 #include "guest_kernel.hpp"
 #include "initramfs.hpp"
 #include "module_builds.hpp"
+#include "qemu.hpp"
 #include "registry_fixture.hpp"
 #include "testkit.hpp"
 
@@ -376,35 +377,14 @@ Boot boot(const Guest& g, const std::string& append) {
   const fs::path console_log = g.work / ("console-" + std::to_string(std::hash<std::string>{}(append)) + ".log");
   const auto started = std::chrono::steady_clock::now();
   Boot b;
-  b.qemu =
-      testkit::run({"qemu-system-x86_64",
-                    "-accel",
-                    "tcg",
-                    "-m",
-                    "512",
-                    "-smp",
-                    "1",
-                    "-no-reboot",
-                    "-display",
-                    "none",
-                    "-monitor",
-                    "none",
-                    "-serial",
-                    "file:" + console_log.string(),
-                    "-kernel",
-                    g.vmlinuz.string(),
-                    "-initrd",
-                    g.initrd.string(),
-                    "-append",
-                    "console=ttyS0 panic=-1 quiet " + append,
-                    "-device",
-                    "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                    "-netdev",
-                    fmt::format("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/bin/busybox nc 127.0.0.1 {}",
-                                g.registry->host().substr(g.registry->host().rfind(':') + 1)),
-                    "-device",
-                    "virtio-net-pci,netdev=n0"},
-                   {.timeout_seconds = 900});
+  auto argv = qemu_x86_argv(g.vmlinuz, g.initrd, console_log, append);
+  const std::string registry_port = g.registry->host().substr(g.registry->host().rfind(':') + 1);
+  argv.insert(
+      argv.end(),
+      {"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-netdev",
+       fmt::format("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/bin/busybox nc 127.0.0.1 {}", registry_port),
+       "-device", "virtio-net-pci,netdev=n0"});
+  b.qemu = testkit::run(argv, {.timeout_seconds = 900});
   b.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   b.console = testkit::read_text(console_log);
   b.parsed = parse_console(b.console);
@@ -499,6 +479,8 @@ TEST_CASE("with module.sig_enforce=1 ckms sees the kernel's keys and refuses wha
                     "enforce-pair-refused",
                     "enforce-dependency-absent",
                     "enforce-install-refused",
+                    "enforce-install-says",
+                    "enforce-install-absent",
                     "enforce-install-nothing"});
 }
 
