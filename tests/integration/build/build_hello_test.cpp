@@ -114,8 +114,10 @@ TEST_CASE("hello for two kernels: the bytes of sign-file and dkms, resolvable, a
     CHECK(file.module_name == "ckms_hello");
     CHECK(file.signer == f.signer);
     CHECK(file.install_location == "/updates/dkms");
-    REQUIRE(resolved.manifest.layers.size() == 1);
+    // The module, and the build's Module.symvers for packages built against this one.
+    REQUIRE(resolved.manifest.layers.size() == 2);
     CHECK(resolved.manifest.layers[0].annotation("org.opencontainers.image.title") == "ckms_hello.ko");
+    CHECK(resolved.manifest.layers[1].annotation("org.opencontainers.image.title") == "Module.symvers");
 
     // The published bytes, read by the kernel's own tools.
     const std::string signed_module = layer_bytes(layout, resolved.manifest.layers[0]);

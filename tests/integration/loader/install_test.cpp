@@ -259,7 +259,8 @@ TEST_CASE("ckms install by digest pin: the index's entry for each kernel, or one
   oci::Layout hello(t.layout / "hello", oci::Layout::Mode::open_existing);
   oci::copy(hello, "1.0.0", repo, "1.0.0");
   const ckms::Digest index = repo.resolve("1.0.0").digest;
-  const ckms::Digest manifest = repo.resolve(artifact::kernel_tag("1.0.0", t.release)).digest;
+  // The copy pushed the index, which names each kernel's manifest by digest, not by tag.
+  const ckms::Digest manifest = hello.resolve(artifact::kernel_tag("1.0.0", t.release)).digest;
   const std::string repository = registry.host() + "/ckms/hello";
   const auto pinned = [&](const std::string& reference, std::vector<std::string> kernels) {
     std::vector<std::string> args{"install", reference, "--plain-http"};
