@@ -64,13 +64,9 @@ std::vector<json> pods(const KernelModule& module) {
 }  // namespace
 
 TEST_CASE("reconcile decides on trimmed nodes and pods as on whole ones", "[operator][cache]") {
-  Observed whole;
-  whole.module = parse_kernel_module(test::load_json("kernelmodule.json"));
-  const json nodes = test::load_json("nodes.json");
-  for (const auto& node : nodes["items"]) whole.nodes.push_back(node);
+  Observed whole = test::observed_cluster();
   whole.pods = pods(whole.module);
   whole.artifacts = {{k47, Availability::published}, {k56, Availability::published}};
-  whole.now = "2026-11-23T10:00:00Z";
 
   Observed trimmed = whole;
   for (auto& n : trimmed.nodes) n = trim_node(n);

@@ -10,6 +10,9 @@
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
+#include "ckms/operator/kernel_module.hpp"
+#include "ckms/operator/reconcile.hpp"
+
 namespace ckms::op::test {
 
 inline std::filesystem::path data_dir() {
@@ -23,6 +26,17 @@ inline nlohmann::json load_json(const std::string& name) {
   std::stringstream text;
   text << in.rdbuf();
   return nlohmann::json::parse(text.str());
+}
+
+// The cluster the reconcile tests start from: `kernel_module` on the nodes of nodes.json,
+// at a fixed time; each test adds the artifacts, pods and workloads it needs.
+inline Observed observed_cluster(const nlohmann::json& kernel_module = load_json("kernelmodule.json")) {
+  Observed o;
+  o.module = parse_kernel_module(kernel_module);
+  const nlohmann::json nodes = load_json("nodes.json");
+  for (const auto& node : nodes["items"]) o.nodes.push_back(node);
+  o.now = "2026-11-23T10:00:00Z";
+  return o;
 }
 
 // YAML 1.2 core schema scalars: plain `true`, `42`, `null` are typed, quoted ones are strings.

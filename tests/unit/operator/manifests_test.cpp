@@ -263,12 +263,8 @@ TEST_CASE("the example KernelModule satisfies the schema and the controller", "[
 }
 
 TEST_CASE("the status the controller writes satisfies the schema", "[operator][manifests]") {
-  Observed o;
-  o.module = parse_kernel_module(test::load_json("kernelmodule.json"));
-  const json nodes = test::load_json("nodes.json");
-  for (const auto& node : nodes["items"]) o.nodes.push_back(node);
+  Observed o = test::observed_cluster();
   o.artifacts = {{"6.1.0-47-cloud-amd64", Availability::published}, {"6.1.0-56-cloud-amd64", Availability::missing}};
-  o.now = "2026-11-23T10:00:00Z";
   json object = test::load_json("kernelmodule.json");
   object["status"] = to_json(reconcile(o, OperatorSettings{}).status);
   object["metadata"] = json::object();

@@ -18,14 +18,7 @@ namespace {
 const std::string k47 = "6.1.0-47-cloud-amd64";
 const std::string k56 = "6.1.0-56-cloud-amd64";
 
-Observed observe() {
-  Observed o;
-  o.module = parse_kernel_module(test::load_json("kernelmodule.json"));
-  const json nodes = test::load_json("nodes.json");
-  for (const auto& node : nodes["items"]) o.nodes.push_back(node);
-  o.now = "2026-11-23T10:00:00Z";
-  return o;
-}
+Observed observe() { return test::observed_cluster(); }
 
 // pod-crashloop.json: a loader that keeps failing with ckms's message, on `node`.
 json loader_pod(const Observed& o, const std::string& release, const std::string& node) {

@@ -21,12 +21,8 @@ const std::string k58 = "6.1.0-58-cloud-amd64";
 Observed observe(const json& kernels) {
   json km = test::load_json("kernelmodule.json");
   km["spec"]["kernels"] = kernels;
-  Observed o;
-  o.module = parse_kernel_module(km);
-  const json nodes = test::load_json("nodes.json");
-  for (const auto& node : nodes["items"]) o.nodes.push_back(node);
+  Observed o = test::observed_cluster(km);
   o.artifacts = {{k47, Availability::published}, {k56, Availability::published}};
-  o.now = "2026-11-23T10:00:00Z";
   return o;
 }
 

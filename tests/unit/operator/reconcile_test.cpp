@@ -21,14 +21,7 @@ OperatorSettings settings() {
   return s;
 }
 
-Observed observe() {
-  Observed o;
-  o.module = parse_kernel_module(test::load_json("kernelmodule.json"));
-  const json nodes = test::load_json("nodes.json");
-  for (const auto& node : nodes["items"]) o.nodes.push_back(node);
-  o.now = "2026-11-23T10:00:00Z";
-  return o;
-}
+Observed observe() { return test::observed_cluster(); }
 
 json& node_named(Observed& o, const std::string& name) {
   for (auto& n : o.nodes)

@@ -20,12 +20,8 @@ const std::string k47 = "6.1.0-47-cloud-amd64";
 const std::string k56 = "6.1.0-56-cloud-amd64";
 
 Observed observe() {
-  Observed o;
-  o.module = parse_kernel_module(test::load_json("kernelmodule.json"));
-  const json nodes = test::load_json("nodes.json");
-  for (const auto& node : nodes["items"]) o.nodes.push_back(node);
+  Observed o = test::observed_cluster();
   o.artifacts = {{k47, Availability::published}, {k56, Availability::published}};
-  o.now = "2026-11-23T10:00:00Z";
   return o;
 }
 
